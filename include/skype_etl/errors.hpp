@@ -1,0 +1,72 @@
+// Exception types thrown by skype-etl and the exit codes the CLI maps them to.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace skype_etl {
+
+/// Exit codes of the `skype-etl` command (documented in README.md).
+enum class ExitCode : int {
+  ok = 0,
+  internal = 1,       ///< a bug or an unexpected failure
+  usage = 2,          ///< bad command line
+  input = 3,          ///< unreadable or invalid export (InputError)
+  database = 4,       ///< PostgreSQL refused or failed (DatabaseError)
+  memory_limit = 5,   ///< --memory-limit-mb exceeded (MemoryLimitExceeded)
+};
+
+/// Base of every error skype-etl throws on purpose.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The export cannot be read: missing file, bad archive, bad JSON, wrong shape.
+/// what() is one line: `<file>: <problem> at byte <offset> (<context>)`.
+class InputError : public Error {
+ public:
+  InputError(std::string file, std::string problem, std::optional<std::uint64_t> offset = {},
+             std::string where = {});
+
+  const std::string& file() const noexcept { return m_file; }
+  const std::string& problem() const noexcept { return m_problem; }
+  std::optional<std::uint64_t> offset() const noexcept { return m_offset; }
+  /// e.g. "conversation 3 (19:abc@thread.skype), message 120"; empty at top level.
+  const std::string& where() const noexcept { return m_where; }
+
+ private:
+  std::string m_file;
+  std::string m_problem;
+  std::optional<std::uint64_t> m_offset;
+  std::string m_where;
+};
+
+/// PostgreSQL failed. what() never contains a password.
+class DatabaseError : public Error {
+ public:
+  explicit DatabaseError(const std::string& message, std::string sqlstate = {});
+  const std::string& sqlstate() const noexcept { return m_sqlstate; }
+
+ private:
+  std::string m_sqlstate;
+};
+
+/// Private memory (RssAnon) went above --memory-limit-mb.
+class MemoryLimitExceeded : public Error {
+ public:
+  MemoryLimitExceeded(std::size_t usage_mb, std::size_t limit_mb);
+  std::size_t usage_mb() const noexcept { return m_usage_mb; }
+  std::size_t limit_mb() const noexcept { return m_limit_mb; }
+
+ private:
+  std::size_t m_usage_mb;
+  std::size_t m_limit_mb;
+};
+
+/// Maps an exception to the CLI's exit code.
+ExitCode exit_code_for(const std::exception& error) noexcept;
+
+}  // namespace skype_etl

@@ -1,0 +1,177 @@
+// The data that flows through the graph: one Batch per message, handed between nodes as
+// std::shared_ptr<Batch>.
+//
+// Lifetimes: every std::string_view in RawMessage and Message points either into the
+// memory-mapped input (kept alive by Batch::input) or into the batch's own TextArena, so
+// it is valid exactly as long as the Batch.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace skype_etl {
+
+/// Append-only storage for text a batch owns (unescaped strings, rewritten content).
+/// Views returned by store() stay valid until the arena is destroyed.
+class TextArena {
+ public:
+  explicit TextArena(std::size_t block_size = 64 * 1024) : m_block_size(block_size) {}
+  TextArena(const TextArena&) = delete;
+  TextArena& operator=(const TextArena&) = delete;
+  TextArena(TextArena&&) noexcept = default;
+  TextArena& operator=(TextArena&&) noexcept = default;
+
+  /// Copies `text` into the arena.
+  std::string_view store(std::string_view text);
+  /// Reserves `size` writable bytes; commit() the used prefix before the next allocate().
+  char* allocate(std::size_t size);
+  std::string_view commit(const char* begin, std::size_t used) noexcept;
+  std::size_t bytes_used() const noexcept { return m_total; }
+
+ private:
+  struct Block {
+    std::unique_ptr<char[]> data;
+    std::size_t size = 0;
+    std::size_t used = 0;
+  };
+  std::size_t m_block_size;
+  std::vector<Block> m_blocks;
+  std::size_t m_total = 0;
+};
+
+/// One input export (a file given on the command line).
+struct ExportInfo {
+  std::filesystem::path path;
+  std::string file_name;        ///< base name of path
+  std::string kind;             ///< "json", "tar", "directory", ...
+  std::uint64_t file_size = 0;  ///< bytes of the input file
+  std::string digest;           ///< "sha256:<hex>" of the input file's bytes
+  std::string user_id;          ///< userId as in the export
+  std::string export_date;      ///< exportDate as in the export
+  std::size_t index = 0;        ///< position among the run's inputs
+};
+
+/// Conversation metadata; shared by every batch holding part of the conversation.
+struct ConversationMeta {
+  std::string id;
+  std::optional<std::string> display_name;  ///< unescaped, markup kept
+  std::optional<std::int64_t> version;
+  std::string properties_json;         ///< raw JSON text; empty when null or missing
+  std::string thread_properties_json;  ///< raw JSON text; empty when null or missing
+  std::string topic;                   ///< threadProperties.topic (unescaped)
+  std::vector<std::string> members;    ///< threadProperties.members, decoded
+  std::string extra_json;              ///< unknown keys as a JSON object text, or empty
+  std::size_t index = 0;               ///< position in the export's conversations array
+  std::uint64_t offset = 0;            ///< byte offset of the object in the input
+};
+
+/// A message as read: views of the export's values (unescaped), nothing interpreted.
+struct RawMessage {
+  std::string_view id;
+  std::string_view display_name;  ///< empty when null or missing
+  std::string_view original_arrival_time;
+  std::string_view message_type;
+  std::string_view content;
+  std::string_view conversation_id;
+  std::string_view from;
+  std::optional<std::int64_t> version;
+  std::string_view properties_json;      ///< raw JSON of "properties" when an object
+  std::string_view edit_time;            ///< properties.edittime as text (string or number)
+  std::string_view delete_time;          ///< properties.deletetime as text
+  bool is_server_generated = false;      ///< properties.isserversidegenerated true or "True"
+  std::string_view emotions_json;        ///< raw JSON of properties.emotions
+  std::string_view ams_references_json;  ///< raw JSON array of amsreferences
+  std::string_view media_json;           ///< with --with-media: JSON array of media metadata
+  std::string_view extra_json;           ///< unknown keys as a JSON object text, or empty
+  std::uint32_t position = 0;            ///< index in the conversation's MessageList
+};
+
+/// A shared file or media item found in a message.
+struct Attachment {
+  std::string kind;  ///< picture, file, video, audio, voice_message, call_recording, ...
+  std::string name;
+  std::string content_type;
+  std::string uri;
+  std::string thumbnail_uri;
+  std::string doc_id;
+  std::optional<std::int64_t> size;
+  std::optional<std::int64_t> width;
+  std::optional<std::int64_t> height;
+  std::optional<double> duration_seconds;
+};
+
+/// A message after transform: the columns of skype.messages.
+struct Message {
+  std::string_view message_id;
+  std::optional<std::int64_t> version;
+  std::optional<std::int64_t> sent_at_us;  ///< microseconds since the Unix epoch, UTC
+  std::string_view sender_id;              ///< normalised
+  std::string_view sender_name;
+  std::string_view message_type;
+  std::string_view content_raw;
+  std::string_view content_text;
+  bool is_edited = false;
+  std::optional<std::int64_t> edited_at_us;
+  bool is_deleted = false;
+  std::optional<std::int64_t> deleted_at_us;
+  bool is_server_generated = false;
+  std::string_view properties_json;  ///< raw JSON or empty
+  std::string details_json;          ///< structured fields as a JSON object text, or empty
+  std::vector<Attachment> attachments;
+};
+
+/// A conversation after transform: the columns of skype.conversations that do not
+/// depend on its messages (those are computed by the database at merge time).
+struct ConversationRow {
+  std::string_view conversation_id;
+  std::string conversation_type;  ///< one_to_one, group, bot, system, phone, guest, unknown
+  std::string display_name;       ///< markup removed
+  std::string topic;
+  std::string_view properties_json;
+  std::string_view thread_properties_json;
+  std::vector<std::string> members;  ///< normalised participant ids
+};
+
+/// Counters of one batch's transform, summed into statistics()["transform"].
+struct TransformCounters {
+  std::uint64_t nul_characters_removed = 0;
+  std::uint64_t broken_markup = 0;
+  std::map<std::string, std::uint64_t, std::less<>> unknown_types;
+};
+
+/// A slice of one conversation inside a batch: messages [first_message, first_message+count).
+struct ConversationChunk {
+  std::shared_ptr<const ConversationMeta> conversation;
+  std::size_t first_message = 0;
+  std::size_t message_count = 0;
+  bool starts_conversation = false;  ///< the conversation's first chunk
+  bool ends_conversation = false;    ///< the conversation's last chunk
+};
+
+/// What travels along the graph's edges.
+struct Batch {
+  std::shared_ptr<const ExportInfo> source;
+  std::shared_ptr<const void> input;  ///< keeps the mapped input alive
+  std::uint64_t sequence = 0;         ///< global order across the run (sequencer_node)
+  std::uint64_t export_sequence = 0;  ///< order inside its export, from 0
+  bool last_of_export = false;        ///< nothing of this export follows
+  std::vector<ConversationChunk> chunks;
+  std::vector<RawMessage> raw;  ///< every chunk's messages, in input order
+  TextArena arena;
+
+  // Filled by transform:
+  std::vector<Message> messages;  ///< parallel to raw
+  std::vector<ConversationRow> conversations;  ///< one per chunk that starts a conversation
+  TransformCounters counters;
+};
+
+using BatchPtr = std::shared_ptr<Batch>;
+
+}  // namespace skype_etl

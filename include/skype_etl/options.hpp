@@ -1,0 +1,30 @@
+// Every knob of a run, with its default, in one place.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace skype_etl {
+
+/// Where to load. `conninfo` is a libpq connection string (URI or key=value);
+/// empty means libpq's defaults and the PG* environment variables.
+struct DbConfig {
+  std::string conninfo;
+};
+
+/// Options of the flow graph beyond what ETLContext carries.
+struct PipelineOptions {
+  /// Display name given to the export owner's own messages (their displayName is null).
+  std::string user_display_name;
+  /// Batches allowed between the reader and the end of the load node at once
+  /// (the limiter_node threshold). Bounds memory whatever the export size.
+  std::size_t batches_in_flight = 8;
+  /// Join media/<docid>.json metadata from the tar to messages.
+  bool with_media = false;
+  /// Test hook: throw after this many batches were loaded (simulates a crash mid-load).
+  std::optional<std::size_t> fail_after_batches;
+};
+
+}  // namespace skype_etl

@@ -1,0 +1,44 @@
+#include "skype_etl/errors.hpp"
+
+#include <new>
+#include <stdexcept>
+
+namespace skype_etl {
+namespace {
+
+std::string input_message(const std::string& file, const std::string& problem,
+                          std::optional<std::uint64_t> offset, const std::string& where) {
+  std::string message = "cannot read export '" + file + "': " + problem;
+  if (offset) message += " at byte " + std::to_string(*offset);
+  if (!where.empty()) message += " (" + where + ")";
+  return message;
+}
+
+}  // namespace
+
+InputError::InputError(std::string file, std::string problem, std::optional<std::uint64_t> offset,
+                       std::string where)
+    : Error(input_message(file, problem, offset, where)),
+      m_file(std::move(file)),
+      m_problem(std::move(problem)),
+      m_offset(offset),
+      m_where(std::move(where)) {}
+
+DatabaseError::DatabaseError(const std::string& message, std::string sqlstate)
+    : Error(message), m_sqlstate(std::move(sqlstate)) {}
+
+MemoryLimitExceeded::MemoryLimitExceeded(std::size_t usage_mb, std::size_t limit_mb)
+    : Error("Memory usage (" + std::to_string(usage_mb) + " MB) exceeds limit (" +
+            std::to_string(limit_mb) + " MB)"),
+      m_usage_mb(usage_mb),
+      m_limit_mb(limit_mb) {}
+
+ExitCode exit_code_for(const std::exception& error) noexcept {
+  if (dynamic_cast<const InputError*>(&error)) return ExitCode::input;
+  if (dynamic_cast<const DatabaseError*>(&error)) return ExitCode::database;
+  if (dynamic_cast<const MemoryLimitExceeded*>(&error)) return ExitCode::memory_limit;
+  if (dynamic_cast<const std::bad_alloc*>(&error)) return ExitCode::memory_limit;
+  return ExitCode::internal;
+}
+
+}  // namespace skype_etl

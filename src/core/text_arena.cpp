@@ -1,0 +1,32 @@
+#include <algorithm>
+#include <cstring>
+
+#include "skype_etl/model.hpp"
+
+namespace skype_etl {
+
+char* TextArena::allocate(std::size_t size) {
+  if (m_blocks.empty() || m_blocks.back().size - m_blocks.back().used < size) {
+    Block block;
+    block.size = std::max(size, m_block_size);
+    block.data = std::make_unique<char[]>(block.size);
+    m_blocks.push_back(std::move(block));
+  }
+  Block& block = m_blocks.back();
+  return block.data.get() + block.used;
+}
+
+std::string_view TextArena::commit(const char* begin, std::size_t used) noexcept {
+  m_blocks.back().used += used;
+  m_total += used;
+  return {begin, used};
+}
+
+std::string_view TextArena::store(std::string_view text) {
+  if (text.empty()) return {};
+  char* out = allocate(text.size());
+  std::memcpy(out, text.data(), text.size());
+  return commit(out, text.size());
+}
+
+}  // namespace skype_etl

@@ -1,0 +1,45 @@
+// Load: writes transformed batches into PostgreSQL (schema `skype`) with COPY into
+// per-export staging tables and merges them into the final tables in one transaction.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "skype_etl/model.hpp"
+#include "skype_etl/options.hpp"
+
+namespace skype_etl::detail {
+
+/// Outcome of Loader::begin_export.
+enum class BeginResult { started, already_loaded };
+
+/// One loader per load worker; owns its libpq connection. Not thread-safe.
+/// Usage per export: begin_export, load_batch*, finish_export (or abort_export).
+class Loader {
+ public:
+  explicit Loader(const DbConfig& db);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  /// Creates or migrates schema `skype` (in one transaction, under an advisory lock).
+  void ensure_schema();
+  /// Opens the export's transaction and staging tables. Returns already_loaded (and
+  /// opens nothing) when an export with the same digest is in skype.exports.
+  BeginResult begin_export(const ExportInfo& info, const std::string& owner_display_name);
+  void load_batch(const Batch& batch);
+  /// Merges staging into the final tables, writes the export row with `statistics`,
+  /// commits. Returns {"export_id", "messages", "conversations", "superseded", ...}.
+  nlohmann::json finish_export(const nlohmann::json& statistics);
+  /// Rolls back whatever the current export wrote. Never throws.
+  void abort_export() noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace skype_etl::detail

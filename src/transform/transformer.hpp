@@ -1,0 +1,33 @@
+// Transform: turns a batch's RawMessages into Messages (clean text + structured fields)
+// and each conversation's first chunk into a ConversationRow.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "skype_etl/model.hpp"
+
+namespace skype_etl::detail {
+
+/// Per-export settings of the transform.
+struct TransformSettings {
+  std::string owner_id;            ///< normalise_account_id(userId)
+  std::string owner_display_name;  ///< --user-display-name (may be empty)
+};
+
+/// "8:live:x" and "live:x" name the same owner: returns the id without a leading "8:".
+std::string normalize_account_id(std::string_view user_id);
+
+/// Stateless apart from its settings; transform() may run on many batches at once.
+class Transformer {
+ public:
+  explicit Transformer(TransformSettings settings);
+  /// Fills batch.messages (parallel to batch.raw), batch.conversations and
+  /// batch.counters. Never throws on bad markup; throws only on std::bad_alloc.
+  void transform(Batch& batch) const;
+
+ private:
+  TransformSettings m_settings;
+};
+
+}  // namespace skype_etl::detail
