@@ -11,11 +11,11 @@ namespace skype_etl {
 /// Exit codes of the `skype-etl` command (documented in README.md).
 enum class ExitCode : int {
   ok = 0,
-  internal = 1,       ///< a bug or an unexpected failure
-  usage = 2,          ///< bad command line
-  input = 3,          ///< unreadable or invalid export (InputError)
-  database = 4,       ///< PostgreSQL refused or failed (DatabaseError)
-  memory_limit = 5,   ///< --memory-limit-mb exceeded (MemoryLimitExceeded)
+  internal = 1,      ///< a bug or an unexpected failure
+  usage = 2,         ///< bad command line
+  input = 3,         ///< unreadable or invalid export (InputError)
+  database = 4,      ///< PostgreSQL refused or failed (DatabaseError)
+  memory_limit = 5,  ///< --memory-limit-mb exceeded (MemoryLimitExceeded)
 };
 
 /// Base of every error skype-etl throws on purpose.

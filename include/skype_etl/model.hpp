@@ -167,7 +167,7 @@ struct Batch {
   TextArena arena;
 
   // Filled by transform:
-  std::vector<Message> messages;  ///< parallel to raw
+  std::vector<Message> messages;               ///< parallel to raw
   std::vector<ConversationRow> conversations;  ///< one per chunk that starts a conversation
   TransformCounters counters;
 };

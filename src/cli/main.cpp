@@ -1,1 +1,275 @@
-int main() { return 0; }
+// skype-etl: the command line. Exit codes are those of skype_etl::ExitCode (README.md).
+#include <CLI/CLI.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/local_db.hpp"
+#include "load/search.hpp"
+#include "skype_etl/context.hpp"
+#include "skype_etl/errors.hpp"
+#include "skype_etl/graph.hpp"
+#include "skype_etl/pipeline.hpp"
+
+namespace {
+
+namespace se = skype_etl;
+
+int code(se::ExitCode c) {
+  return static_cast<int>(c);
+}
+
+void print_error(const std::string& message) {
+  std::fprintf(stderr, "skype-etl: error: %s\n", message.c_str());
+}
+
+struct DbOptions {
+  std::string db;
+  std::string data_dir;
+};
+
+void add_db_options(CLI::App& command, DbOptions& db) {
+  command.add_option("--db", db.db,
+                     "libpq connection string (URI or key=value); default: the PG* environment "
+                     "if set, else the local database");
+  command.add_option("--data-dir", db.data_dir,
+                     "data directory of the local database (default: "
+                     "$XDG_DATA_HOME/skype-etl/pg or ~/.local/share/skype-etl/pg)");
+}
+
+se::detail::LocalDatabase local_database(const DbOptions& db) {
+  return db.data_dir.empty() ? se::detail::LocalDatabase() : se::detail::LocalDatabase(db.data_dir);
+}
+
+/// The connection string to use: --db, then the environment, then the local database
+/// (started if needed, saying so in one line on stderr).
+std::string resolve_conninfo(const DbOptions& db) {
+  if (auto configured = se::detail::configured_conninfo(db.db)) return *configured;
+  se::detail::LocalDatabase local = local_database(db);
+  const bool was_running = local.is_running();
+  std::string conninfo = local.ensure_running();
+  if (!was_running)
+    std::fprintf(stderr, "skype-etl: started the local database in %s\n", local.data_dir().c_str());
+  return conninfo;
+}
+
+std::string seconds_text(double s) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.2f", s);
+  return buffer;
+}
+
+struct RunOptions {
+  std::vector<std::string> inputs;
+  DbOptions db;
+  std::string user_display_name;
+  std::size_t batch_size = 1000;
+  std::optional<std::size_t> memory_limit_mb;
+  std::size_t batches_in_flight = 8;
+  bool sequential = false;
+  bool with_media = false;
+  std::string output_dir;
+  std::string report;
+  bool quiet = false;
+  std::optional<std::size_t> fail_after_batches;
+  std::optional<std::size_t> pause_after_batches;
+};
+
+int run_command(const RunOptions& o) {
+  const std::string conninfo = resolve_conninfo(o.db);
+  se::DbConfig db{conninfo};
+  std::optional<std::filesystem::path> output_dir;
+  if (!o.output_dir.empty()) output_dir = o.output_dir;
+  se::ETLContext context(db, o.batch_size, o.memory_limit_mb, !o.sequential, output_dir);
+  se::PipelineOptions options;
+  options.user_display_name = o.user_display_name;
+  options.batches_in_flight = o.batches_in_flight;
+  options.with_media = o.with_media;
+  options.fail_after_batches = o.fail_after_batches;
+
+  std::vector<std::filesystem::path> inputs(o.inputs.begin(), o.inputs.end());
+  const auto started = std::chrono::steady_clock::now();
+  nlohmann::json result{{"success", false}};
+  {
+    se::EtlGraph graph(inputs, options, context);
+    if (o.pause_after_batches) {
+      // Test hook: stop in the middle of a load so a test can kill -9 the process.
+      std::size_t loaded = 0;
+      const std::size_t pause = *o.pause_after_batches;
+      graph.on_batch_loaded([&loaded, pause](const se::Batch&) {
+        if (++loaded == pause) {
+          std::fprintf(stderr, "skype-etl: paused after %zu batches\n", loaded);
+          std::fflush(stderr);
+          while (true) std::this_thread::sleep_for(std::chrono::hours(1));
+        }
+      });
+    }
+    try {
+      result["exports"] = graph.run()["exports"];
+      result["success"] = true;
+    } catch (const std::exception& error) {
+      result["error"] = error.what();
+      result["exit_code"] = code(se::exit_code_for(error));
+      result["exports"] = graph.result()["exports"];
+    }
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result["statistics"] = context.statistics();
+  result["seconds"] = seconds;
+
+  if (!o.report.empty()) {
+    std::ofstream out(o.report);
+    out << result.dump(2) << '\n';
+    if (!out) print_error("cannot write report '" + o.report + "'");
+  }
+  for (const auto& e : result["exports"]) {
+    const std::string file = e.value("file", "");
+    if (e.value("status", "") == "already loaded") {
+      std::printf("%s: already loaded\n", file.c_str());
+    } else if (!o.quiet) {
+      const auto messages = e.value("messages", 0ULL);
+      std::printf("%s: loaded %llu conversations, %llu messages", file.c_str(),
+                  static_cast<unsigned long long>(e.value("conversations", 0ULL)),
+                  static_cast<unsigned long long>(messages));
+      if (e.contains("export_id"))
+        std::printf(" (export %lld)", static_cast<long long>(e["export_id"].get<long long>()));
+      std::printf("\n");
+    }
+  }
+  if (!result["success"].get<bool>()) {
+    print_error(result["error"].get<std::string>());
+    return result["exit_code"].get<int>();
+  }
+  const auto& phases = result["statistics"]["phases"];
+  const unsigned long long messages =
+      phases.contains("extract") ? phases["extract"].value("processed_messages", 0ULL) : 0ULL;
+  const unsigned long long conversations =
+      phases.contains("extract") ? phases["extract"].value("processed_conversations", 0ULL) : 0ULL;
+  std::printf("done: %llu conversations, %llu messages in %s s (%.0f messages/s)\n", conversations,
+              messages, seconds_text(seconds).c_str(),
+              seconds > 0 ? static_cast<double>(messages) / seconds : 0.0);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (!__builtin_cpu_supports("avx2")) {
+    print_error(
+        "this build needs a CPU with AVX2 (it was compiled with -march=haswell); rebuild "
+        "with -DSKYPE_ETL_MARCH= (empty) or a -march your CPU supports");
+    return code(se::ExitCode::internal);
+  }
+  CLI::App app{"skype-etl: load Skype chat-history exports into PostgreSQL"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "skype-etl 0.1.0");
+
+  RunOptions run;
+  CLI::App* run_cmd = app.add_subcommand("run",
+                                         "load exports (.tar, .tar.gz, messages.json, "
+                                         "or an unpacked export directory)");
+  run_cmd->add_option("exports", run.inputs, "export files, loaded one after another")->required();
+  add_db_options(*run_cmd, run.db);
+  run_cmd->add_option("--user-display-name", run.user_display_name,
+                      "name shown for your own messages (the export leaves it empty)");
+  run_cmd->add_option("--batch-size", run.batch_size, "messages per batch")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
+  run_cmd
+      ->add_option("--memory-limit-mb", run.memory_limit_mb,
+                   "stop (exit 5) when private memory exceeds this many MB")
+      ->check(CLI::PositiveNumber);
+  run_cmd
+      ->add_option("--batches-in-flight", run.batches_in_flight,
+                   "batches between reader and loader at once")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1024}));
+  run_cmd->add_flag("--sequential", run.sequential,
+                    "run extract, transform and load one after another (slower; holds the "
+                    "whole export in memory)");
+  run_cmd->add_flag("--with-media", run.with_media,
+                    "join media/<docid>.json metadata of the tar to messages");
+  run_cmd->add_option("--output-dir", run.output_dir, "directory for media and reports");
+  run_cmd->add_option("--report", run.report, "write the run's statistics as JSON to FILE");
+  run_cmd->add_flag("-q,--quiet", run.quiet, "print only the final summary line");
+  run_cmd->add_option("--debug-fail-after-batches", run.fail_after_batches)
+      ->group("");  // test hook: fail the run after N loaded batches
+  run_cmd->add_option("--debug-pause-after-batches", run.pause_after_batches)
+      ->group("");  // test hook: hang after N loaded batches (for kill -9 tests)
+
+  se::detail::SearchQuery query;
+  DbOptions search_db;
+  CLI::App* search_cmd = app.add_subcommand("search", "full-text search of loaded messages");
+  search_cmd->add_option("words", query.words, "words to find (\"a phrase\", or, -word)")
+      ->required();
+  search_cmd->add_option("--conversation", query.conversation_id, "only this conversation id");
+  search_cmd->add_option("--from", query.sender_id, "only messages sent by this id");
+  search_cmd->add_option("--since", query.since, "only messages sent since DATE");
+  search_cmd->add_option("--account", query.account_id, "only this account (export owner)");
+  search_cmd->add_option("--limit", query.limit, "at most N matches")->check(CLI::PositiveNumber);
+  add_db_options(*search_cmd, search_db);
+
+  DbOptions local_db;
+  CLI::App* db_cmd = app.add_subcommand("db", "manage the local default database");
+  db_cmd->require_subcommand(1);
+  add_db_options(*db_cmd, local_db);
+  CLI::App* db_status = db_cmd->add_subcommand("status", "is it running, where, how to connect");
+  CLI::App* db_stop = db_cmd->add_subcommand("stop", "stop the local database server");
+  CLI::App* db_start = db_cmd->add_subcommand("start", "start (creating it if needed)");
+  CLI::App* db_psql = db_cmd->add_subcommand("psql", "open psql on the local database");
+  db_psql->allow_extras();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);  // prints help/version or the usage error
+    return rc == 0 ? 0 : code(se::ExitCode::usage);
+  }
+
+  try {
+    if (*run_cmd) return run_command(run);
+    if (*search_cmd) {
+      se::DbConfig db{resolve_conninfo(search_db)};
+      const auto hits = se::detail::search_messages(db, query);
+      for (const auto& hit : hits) std::printf("%s\n", se::detail::format_search_hit(hit).c_str());
+      if (hits.empty()) std::fprintf(stderr, "skype-etl: no matches\n");
+      return 0;
+    }
+    se::detail::LocalDatabase local = local_database(local_db);
+    if (*db_status) {
+      std::printf("%s\n", local.status().dump(2).c_str());
+      return 0;
+    }
+    if (*db_stop) {
+      local.stop();
+      std::printf("stopped the local database in %s\n", local.data_dir().c_str());
+      return 0;
+    }
+    if (*db_start) {
+      std::printf("%s\n", local.ensure_running().c_str());
+      return 0;
+    }
+    if (*db_psql) {
+      const std::string conninfo = local.ensure_running();
+      std::vector<std::string> args{"psql", conninfo};
+      for (const auto& extra : db_psql->remaining()) args.push_back(extra);
+      std::vector<char*> argv_psql;
+      for (auto& a : args) argv_psql.push_back(a.data());
+      argv_psql.push_back(nullptr);
+      ::execvp("psql", argv_psql.data());
+      print_error("cannot run psql: is postgresql-client installed?");
+      return code(se::ExitCode::internal);
+    }
+  } catch (const std::exception& error) {
+    print_error(error.what());
+    return code(se::exit_code_for(error));
+  }
+  return code(se::ExitCode::usage);
+}

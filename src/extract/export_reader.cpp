@@ -1,1 +1,706 @@
-// placeholder: being written
+#include "extract/export_reader.hpp"
+
+#include <simdjson.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+#include "extract/json_scanner.hpp"
+#include "skype_etl/errors.hpp"
+
+namespace skype_etl::detail {
+namespace {
+
+namespace od = simdjson::ondemand;
+
+static_assert(input_padding >= simdjson::SIMDJSON_PADDING,
+              "the input must carry simdjson's padding");
+
+std::string_view trim_right(std::string_view s) noexcept {
+  while (!s.empty() && is_json_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool parse_int_text(std::string_view text, std::int64_t& out) noexcept {
+  text = trim_right(text);
+  if (text.empty()) return false;
+  double d = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(d) ||
+      std::fabs(d) > 9.0e18)
+    return false;
+  out = static_cast<std::int64_t>(std::llround(d));
+  return true;
+}
+
+}  // namespace
+
+struct ExportReader::Impl {
+  std::shared_ptr<InputSource> source;
+  std::string_view json;
+  std::string file;
+  std::uint64_t base = 0;
+  ReaderOptions options;
+  od::parser parser;
+  od::parser side_parser;  // for values parsed while `parser` iterates a message
+
+  // Position of the next element in the conversations array (after '[' or ',').
+  std::size_t conv_pos = 0;
+  bool conversations_done = false;
+  // The top-level object continues after the conversations array (processed in place).
+  bool top_tail_pending = false;
+  std::size_t conv_index = 0;
+
+  // The conversation being read.
+  std::shared_ptr<ConversationMeta> conv;
+  bool conv_started = false;  // its first chunk has been emitted
+  std::size_t msg_pos = 0;
+  std::size_t list_end = 0;  // position of the MessageList's ']' (or msg_pos when none)
+  std::uint32_t msg_index = 0;
+
+  bool emitted_last = false;
+  std::uint64_t export_sequence = 0;
+
+  [[noreturn]] void fail(std::size_t pos, const std::string& problem,
+                         const std::string& where = {}) const {
+    throw InputError(file, problem, base + pos, where);
+  }
+
+  std::string where_conversation() const {
+    std::string w = "conversation " + std::to_string(conv_index);
+    if (conv && !conv->id.empty()) w += " (" + conv->id + ")";
+    return w;
+  }
+  std::string where_message() const {
+    return where_conversation() + ", message " + std::to_string(msg_index);
+  }
+
+  std::size_t scan_value(std::size_t pos, int depth, const std::string& where) const {
+    try {
+      return skip_value(json, pos, depth);
+    } catch (const ScanError& e) {
+      fail(e.position(), e.what(), where);
+    }
+  }
+  std::size_t scan_string(std::size_t pos, const std::string& where) const {
+    try {
+      return skip_string(json, pos);
+    } catch (const ScanError& e) {
+      fail(e.position(), e.what(), where);
+    }
+  }
+
+  /// Parses json[begin, end) as a document of its own, in place.
+  simdjson::error_code iterate(od::parser& p, std::size_t begin, std::size_t end,
+                               od::document& doc) {
+    return p.iterate(json.data() + begin, end - begin, end - begin + simdjson::SIMDJSON_PADDING)
+        .get(doc);
+  }
+
+  /// The text of a scalar document (string unescaped; number/bool as written; null empty).
+  std::string scalar_text(std::size_t begin, std::size_t end, const std::string& what,
+                          const std::string& where, bool* is_null = nullptr) {
+    od::document doc;
+    simdjson::error_code err = iterate(side_parser, begin, end, doc);
+    od::json_type type{};
+    if (!err) err = doc.type().get(type);
+    if (err) fail(begin, "invalid JSON in " + what + ": " + simdjson::error_message(err), where);
+    if (is_null) *is_null = false;
+    switch (type) {
+      case od::json_type::string: {
+        std::string_view s;
+        if ((err = doc.get_string().get(s)))
+          fail(begin, "invalid string in " + what + ": " + simdjson::error_message(err), where);
+        return std::string(s);
+      }
+      case od::json_type::null:
+        if (is_null) *is_null = true;
+        return {};
+      default:
+        return std::string(trim_right(json.substr(begin, end - begin)));
+    }
+  }
+
+  /// Checks a raw JSON value (object/array/scalar) that we keep as text is valid JSON.
+  void validate_json(std::size_t begin, std::size_t end, const std::string& what,
+                     const std::string& where) {
+    // Only the UTF-8 and the brackets matter for keeping it verbatim: PostgreSQL's jsonb
+    // input re-checks the grammar, and simdjson's DOM would cost a second parse.
+    if (!simdjson::validate_utf8(json.data() + begin, end - begin))
+      fail(begin, "invalid UTF-8 in " + what, where);
+  }
+
+  // ---- top level --------------------------------------------------------------------
+
+  /// Walks the top-level keys from `pos`. Returns when the conversations array may be
+  /// read in place (its '[' is at conv_pos - 1), or at the end of the object.
+  void walk_top_level(std::size_t pos, bool after_value, ExportInfo& info, bool& have_user,
+                      bool& have_date, bool& have_conversations, std::size_t& deferred) {
+    const std::string where = "top-level object";
+    while (true) {
+      pos = skip_space(json, pos);
+      if (after_value) {
+        if (pos >= json.size()) fail(pos, "truncated JSON: the top-level object never closes");
+        if (json[pos] == '}') {
+          pos = skip_space(json, pos + 1);
+          if (pos < json.size())
+            fail(pos, "trailing data after the JSON document: " + describe_byte(json, pos));
+          return;
+        }
+        if (json[pos] != ',')
+          fail(pos, "invalid JSON: expected ',' or '}' in the top-level object, found " +
+                        describe_byte(json, pos));
+        pos = skip_space(json, pos + 1);
+      } else if (pos < json.size() && json[pos] == '}') {
+        pos = skip_space(json, pos + 1);
+        if (pos < json.size())
+          fail(pos, "trailing data after the JSON document: " + describe_byte(json, pos));
+        return;
+      }
+      if (pos >= json.size()) fail(pos, "truncated JSON: the top-level object never closes");
+      if (json[pos] != '"')
+        fail(pos, "invalid JSON: expected a key in the top-level object, found " +
+                      describe_byte(json, pos));
+      const std::size_t key_end = scan_string(pos, where);
+      const std::string_view key = json.substr(pos + 1, key_end - pos - 2);
+      pos = skip_space(json, key_end);
+      if (pos >= json.size() || json[pos] != ':')
+        fail(pos, "invalid JSON: expected ':' after key \"" + std::string(key) + "\", found " +
+                      describe_byte(json, pos));
+      pos = skip_space(json, pos + 1);
+      if (pos >= json.size()) fail(pos, "truncated JSON: expected a value");
+      after_value = true;
+      if (key == "conversations") {
+        if (json[pos] != '[')
+          fail(pos, "wrong shape: \"conversations\" is not an array (found " +
+                        describe_byte(json, pos) + ")");
+        have_conversations = true;
+        if (have_user && have_date) {
+          conv_pos = pos + 1;  // read in place; the rest of the object is checked after it
+          top_tail_pending = true;
+          return;
+        }
+        deferred = pos + 1;
+        pos = scan_value(pos, 1, "\"conversations\" array");
+        continue;
+      }
+      const std::size_t end = scan_value(pos, 1, where);
+      if (key == "userId") {
+        bool is_null = false;
+        info.user_id = scalar_text(pos, end, "userId", where, &is_null);
+        have_user = true;
+      } else if (key == "exportDate") {
+        info.export_date = scalar_text(pos, end, "exportDate", where);
+        have_date = true;
+      } else {
+        validate_json(pos, end, "top-level key \"" + std::string(key) + "\"", where);
+      }
+      pos = end;
+    }
+  }
+
+  // ---- conversations ----------------------------------------------------------------
+
+  /// Moves past the element separator after a conversation; sets conversations_done at ']'.
+  void after_conversation(std::size_t pos) {
+    pos = skip_space(json, pos);
+    if (pos >= json.size()) fail(pos, "truncated JSON: the conversations array never closes");
+    if (json[pos] == ',') {
+      conv_pos = pos + 1;
+      return;
+    }
+    if (json[pos] != ']')
+      fail(pos, "invalid JSON: expected ',' or ']' after conversation " +
+                    std::to_string(conv_index) + ", found " + describe_byte(json, pos));
+    conversations_done = true;
+    if (top_tail_pending) {
+      top_tail_pending = false;
+      ExportInfo ignored;
+      bool u = true, d = true, c = true;
+      std::size_t deferred = 0;
+      walk_top_level(pos + 1, true, ignored, u, d, c, deferred);
+    }
+  }
+
+  /// Opens the conversation at conv_pos; false when the array has ended.
+  bool open_conversation() {
+    std::size_t pos = skip_space(json, conv_pos);
+    if (pos >= json.size()) fail(pos, "truncated JSON: the conversations array never closes");
+    if (json[pos] == ']') {
+      // An empty array is fine; ']' right after a ',' is not JSON.
+      if (json[conv_pos - 1] == ',') fail(pos, "invalid JSON: ']' after ',' in conversations");
+      after_conversation(pos);
+      return false;
+    }
+    conv = std::make_shared<ConversationMeta>();
+    conv->index = conv_index;
+    conv->offset = base + pos;
+    if (json[pos] != '{')
+      fail(pos, "wrong shape: conversation " + std::to_string(conv_index) +
+                    " is not an object (found " + describe_byte(json, pos) + ")");
+    const std::string where = where_conversation();
+    std::size_t list_begin = 0;
+    list_end = 0;
+    std::string extra;
+    pos = skip_space(json, pos + 1);
+    bool first = true;
+    while (true) {
+      if (pos >= json.size()) fail(pos, "truncated JSON: conversation never closes", where);
+      if (json[pos] == '}' && first) break;
+      if (!first) {
+        if (json[pos] == '}') break;
+        if (json[pos] != ',')
+          fail(pos,
+               "invalid JSON: expected ',' or '}' in conversation, found " +
+                   describe_byte(json, pos),
+               where_conversation());
+        pos = skip_space(json, pos + 1);
+      }
+      first = false;
+      if (pos >= json.size() || json[pos] != '"')
+        fail(pos, "invalid JSON: expected a key in conversation, found " + describe_byte(json, pos),
+             where_conversation());
+      const std::size_t key_end = scan_string(pos, where);
+      const std::string_view key = json.substr(pos + 1, key_end - pos - 2);
+      pos = skip_space(json, key_end);
+      if (pos >= json.size() || json[pos] != ':')
+        fail(pos, "invalid JSON: expected ':' after key, found " + describe_byte(json, pos),
+             where_conversation());
+      const std::size_t value = skip_space(json, pos + 1);
+      const std::size_t end = scan_value(value, 2, where_conversation());
+      if (key == "MessageList") {
+        if (json[value] == '[') {
+          list_begin = value + 1;
+          list_end = end - 1;
+        } else if (json.compare(value, 4, "null") != 0) {
+          fail(value,
+               "wrong shape: \"MessageList\" is not an array (found " + describe_byte(json, value) +
+                   ")",
+               where_conversation());
+        }
+      } else {
+        read_conversation_field(key, value, end, extra);
+      }
+      pos = skip_space(json, end);
+    }
+    after_conversation(pos + 1);
+    if (!extra.empty()) conv->extra_json = "{" + extra + "}";
+    msg_pos = list_begin;
+    if (list_begin == 0) list_end = 0;
+    msg_index = 0;
+    conv_started = false;
+    return true;
+  }
+
+  void read_conversation_field(std::string_view key, std::size_t begin, std::size_t end,
+                               std::string& extra) {
+    const std::string where = where_conversation();
+    if (key == "id") {
+      conv->id = scalar_text(begin, end, "conversation id", where);
+    } else if (key == "displayName") {
+      bool is_null = false;
+      std::string name = scalar_text(begin, end, "displayName", where, &is_null);
+      if (!is_null) conv->display_name = std::move(name);
+    } else if (key == "version") {
+      std::int64_t v = 0;
+      if (parse_int_text(scalar_text(begin, end, "version", where), v)) conv->version = v;
+    } else if (key == "properties" && json[begin] == '{') {
+      validate_json(begin, end, "properties", where);
+      conv->properties_json.assign(json.data() + begin, end - begin);
+    } else if (key == "threadProperties" && json[begin] == '{') {
+      validate_json(begin, end, "threadProperties", where);
+      conv->thread_properties_json.assign(json.data() + begin, end - begin);
+      read_thread_properties(begin, end);
+    } else if ((key == "properties" || key == "threadProperties") &&
+               json.compare(begin, 4, "null") == 0) {
+      // null: nothing to keep
+    } else {
+      validate_json(begin, end, "conversation key", where);
+      if (!simdjson::validate_utf8(key.data(), key.size()))
+        fail(begin, "invalid UTF-8 in a conversation key", where);
+      if (!extra.empty()) extra += ',';
+      extra += '"';
+      extra += key;
+      extra += "\":";
+      extra.append(json.data() + begin, end - begin);
+    }
+  }
+
+  void read_thread_properties(std::size_t begin, std::size_t end) {
+    const std::string where = where_conversation() + ", threadProperties";
+    od::document doc;
+    simdjson::error_code err = iterate(side_parser, begin, end, doc);
+    od::object object;
+    if (!err) err = doc.get_object().get(object);
+    if (err) fail(begin, std::string("invalid JSON: ") + simdjson::error_message(err), where);
+    for (auto field_result : object) {
+      od::field field;
+      if ((err = std::move(field_result).get(field)))
+        fail(begin, std::string("invalid JSON: ") + simdjson::error_message(err), where);
+      std::string_view key;
+      if ((err = field.unescaped_key().get(key)))
+        fail(begin, std::string("invalid JSON: ") + simdjson::error_message(err), where);
+      od::value value = field.value();
+      od::json_type type{};
+      if ((err = value.type().get(type)))
+        fail(begin, std::string("invalid JSON: ") + simdjson::error_message(err), where);
+      if (key == "topic" && type == od::json_type::string) {
+        std::string_view topic;
+        if (!value.get_string().get(topic)) conv->topic = std::string(topic);
+      } else if (key == "members") {
+        if (type == od::json_type::string) {
+          // A JSON array inside a string: parse the string's content as a document.
+          std::string_view text;
+          if ((err = value.get_string().get(text)))
+            fail(begin, std::string("invalid members string: ") + simdjson::error_message(err),
+                 where);
+          decode_members(simdjson::padded_string(text), where, begin);
+        } else if (type == od::json_type::array) {
+          const char* start = value.raw_json_token().data();
+          const std::size_t at = static_cast<std::size_t>(start - json.data());
+          const std::size_t stop = scan_value(at, 3, where);
+          decode_members(simdjson::padded_string(json.substr(at, stop - at)), where, begin);
+        }
+      }
+    }
+  }
+
+  /// Members are strings ("8:alice") or objects ({"MemberMri": "8:alice", ...} or "id").
+  void decode_members(const simdjson::padded_string& text, const std::string& where,
+                      std::size_t offset) {
+    od::parser members_parser;
+    od::document doc;
+    simdjson::error_code err = members_parser.iterate(text).get(doc);
+    od::array array;
+    if (!err) err = doc.get_array().get(array);
+    if (err) {
+      // Not a JSON array: keep the raw threadProperties (already stored) and say so.
+      fail(offset,
+           std::string("threadProperties.members is not a JSON array: ") +
+               simdjson::error_message(err),
+           where);
+    }
+    for (auto element : array) {
+      od::json_type type{};
+      if ((err = element.type().get(type))) fail(offset, "invalid members array", where);
+      if (type == od::json_type::string) {
+        std::string_view id;
+        if (!element.get_string().get(id)) conv->members.emplace_back(id);
+      } else if (type == od::json_type::object) {
+        od::object member;
+        if (element.get_object().get(member)) fail(offset, "invalid member object", where);
+        for (auto f : member) {
+          std::string_view key;
+          if (f.unescaped_key().get(key)) fail(offset, "invalid member object", where);
+          if (key == "MemberMri" || key == "memberMri" || key == "id" || key == "mri") {
+            std::string_view id;
+            if (!f.value().get_string().get(id)) {
+              conv->members.emplace_back(id);
+              break;
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // ---- messages ---------------------------------------------------------------------
+
+  /// Text of a message value: strings as views of the input when they hold no escape,
+  /// else unescaped into the arena; numbers and booleans as written; null empty; objects
+  /// and arrays as raw JSON.
+  simdjson::error_code value_text(od::value& value, Batch& batch, std::string_view& out,
+                                  od::json_type& type) {
+    if (auto err = value.type().get(type)) return err;
+    switch (type) {
+      case od::json_type::string: {
+        const std::string_view token = trim_right(value.raw_json_token());
+        if (token.size() >= 2) {
+          const std::string_view inner = token.substr(1, token.size() - 2);
+          if (inner.find('\\') == std::string_view::npos) {
+            out = inner;
+            return simdjson::SUCCESS;
+          }
+        }
+        std::string_view s;
+        if (auto err = value.get_string().get(s)) return err;
+        out = batch.arena.store(s);
+        return simdjson::SUCCESS;
+      }
+      case od::json_type::null:
+        out = {};
+        return simdjson::SUCCESS;
+      case od::json_type::number: {
+        out = trim_right(value.raw_json_token());
+        double d = 0;
+        return value.get_double().get(d);
+      }
+      case od::json_type::boolean: {
+        out = trim_right(value.raw_json_token());
+        bool b = false;
+        return value.get_bool().get(b);
+      }
+      default:
+        out = raw_value(value);
+        return simdjson::SUCCESS;
+    }
+  }
+
+  /// Raw JSON text of an (unconsumed) object or array value.
+  std::string_view raw_value(od::value& value) {
+    const char* start = value.raw_json_token().data();
+    const auto at = static_cast<std::size_t>(start - json.data());
+    const std::size_t stop = scan_value(at, 3, where_message());
+    return json.substr(at, stop - at);
+  }
+
+  void read_properties(od::value& value, Batch& batch, RawMessage& m, std::size_t begin) {
+    m.properties_json = raw_value(value);
+    od::object object;
+    simdjson::error_code err = value.get_object().get(object);
+    if (err)
+      fail(begin, std::string("invalid JSON in properties: ") + simdjson::error_message(err),
+           where_message());
+    for (auto field_result : object) {
+      od::field field;
+      if ((err = std::move(field_result).get(field))) break;
+      std::string_view key;
+      if ((err = field.unescaped_key().get(key))) break;
+      od::value v = field.value();
+      od::json_type type{};
+      std::string_view text;
+      if (key == "edittime") {
+        err = value_text(v, batch, m.edit_time, type);
+      } else if (key == "deletetime") {
+        err = value_text(v, batch, m.delete_time, type);
+      } else if (key == "isserversidegenerated") {
+        err = value_text(v, batch, text, type);
+        m.is_server_generated = text == "true" || text == "True" || text == "TRUE" || text == "1";
+      } else if (key == "emotions") {
+        err = value_text(v, batch, text, type);
+        if (type == od::json_type::array || type == od::json_type::object) m.emotions_json = text;
+      }
+      if (err) break;
+    }
+    if (err)
+      fail(begin, std::string("invalid JSON in properties: ") + simdjson::error_message(err),
+           where_message());
+  }
+
+  void read_message(std::size_t begin, std::size_t end, Batch& batch, RawMessage& m) {
+    od::document doc;
+    simdjson::error_code err = iterate(parser, begin, end, doc);
+    od::object object;
+    if (!err) err = doc.get_object().get(object);
+    if (err)
+      fail(begin, std::string("invalid JSON in message: ") + simdjson::error_message(err),
+           where_message());
+    std::string extra;
+    for (auto field_result : object) {
+      od::field field;
+      if ((err = std::move(field_result).get(field))) break;
+      const char* key_start = field.key().raw();
+      const auto key_pos = static_cast<std::size_t>(key_start - json.data()) - 1;
+      const std::size_t key_end = scan_string(key_pos, where_message());
+      const std::string_view key = json.substr(key_pos + 1, key_end - key_pos - 2);
+      od::value value = field.value();
+      od::json_type type{};
+      std::string_view text;
+      if (key == "content") {
+        err = value_text(value, batch, m.content, type);
+      } else if (key == "id") {
+        err = value_text(value, batch, m.id, type);
+      } else if (key == "from") {
+        err = value_text(value, batch, m.from, type);
+      } else if (key == "messagetype") {
+        err = value_text(value, batch, m.message_type, type);
+      } else if (key == "originalarrivaltime") {
+        err = value_text(value, batch, m.original_arrival_time, type);
+      } else if (key == "displayName") {
+        err = value_text(value, batch, m.display_name, type);
+      } else if (key == "conversationid") {
+        err = value_text(value, batch, m.conversation_id, type);
+      } else if (key == "version") {
+        err = value_text(value, batch, text, type);
+        std::int64_t v = 0;
+        if (!err && (type == od::json_type::number || type == od::json_type::string) &&
+            parse_int_text(text, v))
+          m.version = v;
+      } else if (key == "properties" && value.type().get(type) == simdjson::SUCCESS &&
+                 type == od::json_type::object) {
+        read_properties(value, batch, m, begin);
+      } else if (key == "amsreferences" && value.type().get(type) == simdjson::SUCCESS &&
+                 (type == od::json_type::array || type == od::json_type::null)) {
+        if (type == od::json_type::array) m.ams_references_json = raw_value(value);
+      } else if ((key == "properties") && value.type().get(type) == simdjson::SUCCESS &&
+                 type == od::json_type::null) {
+        // null properties: nothing to keep
+      } else {
+        // Unknown key (or a modelled key of an unexpected type): keep it verbatim.
+        const char* start = value.raw_json_token().data();
+        const auto at = static_cast<std::size_t>(start - json.data());
+        const std::size_t stop = scan_value(at, 2, where_message());
+        extra += extra.empty() ? "{\"" : ",\"";
+        extra.append(key.data(), key.size());
+        extra += "\":";
+        extra.append(json.data() + at, stop - at);
+      }
+      if (err) break;
+    }
+    if (err)
+      fail(begin, std::string("invalid JSON in message: ") + simdjson::error_message(err),
+           where_message());
+    if (!extra.empty()) {
+      extra += '}';
+      m.extra_json = batch.arena.store(extra);
+    }
+    if (options.with_media && !m.ams_references_json.empty()) attach_media(batch, m);
+  }
+
+  /// Joins media/<docid>.json metadata of the tar to a message through amsreferences.
+  void attach_media(Batch& batch, RawMessage& m) {
+    const auto& media = source->media();
+    if (media.empty()) return;
+    simdjson::padded_string refs(m.ams_references_json);
+    od::document doc;
+    od::array array;
+    if (side_parser.iterate(refs).get(doc) || doc.get_array().get(array)) return;
+    std::string out;
+    for (auto element : array) {
+      std::string_view doc_id;
+      if (element.get_string().get(doc_id)) continue;
+      const auto found = media.find(doc_id);
+      if (found == media.end()) continue;
+      const MediaEntry& entry = found->second;
+      out += out.empty() ? "[" : ",";
+      out += "{\"doc_id\":\"";
+      out += doc_id;  // doc ids are [A-Za-z0-9-]; escaped by the source JSON already
+      out += "\",\"metadata_path\":\"" + entry.metadata_path + "\",\"metadata\":";
+      out += entry.metadata_json.empty() ? "null" : entry.metadata_json;
+      out += ",\"files\":[";
+      for (std::size_t i = 0; i < entry.file_paths.size(); ++i)
+        out += (i ? ",\"" : "\"") + entry.file_paths[i] + "\"";
+      out += "],\"size\":" + std::to_string(entry.file_size) + "}";
+    }
+    if (!out.empty()) {
+      out += ']';
+      m.media_json = batch.arena.store(out);
+    }
+  }
+
+  /// Reads messages of the current conversation into `batch` until it holds `limit`.
+  /// Returns true when the conversation's MessageList is exhausted.
+  bool read_messages(Batch& batch, std::size_t limit) {
+    if (list_end == 0) return true;
+    while (batch.raw.size() < limit) {
+      std::size_t pos = skip_space(json, msg_pos);
+      if (pos >= list_end) {
+        if (msg_index > 0 && json[msg_pos - 1] == ',')
+          fail(pos, "invalid JSON: ']' after ',' in MessageList", where_conversation());
+        return true;
+      }
+      if (json[pos] != '{')
+        fail(pos, "wrong shape: message is not an object (found " + describe_byte(json, pos) + ")",
+             where_message());
+      const std::size_t end = scan_value(pos, 3, where_message());
+      RawMessage& m = batch.raw.emplace_back();
+      m.position = msg_index;
+      read_message(pos, end, batch, m);
+      ++msg_index;
+      pos = skip_space(json, end);
+      if (pos < list_end) {
+        if (json[pos] != ',')
+          fail(pos,
+               "invalid JSON: expected ',' or ']' after message, found " + describe_byte(json, pos),
+               where_message());
+        ++pos;
+      }
+      msg_pos = pos;
+    }
+    return skip_space(json, msg_pos) >= list_end;
+  }
+};
+
+ExportReader::ExportReader(std::shared_ptr<InputSource> source, std::size_t export_index,
+                           ReaderOptions options)
+    : m_impl(std::make_unique<Impl>()) {
+  Impl& impl = *m_impl;
+  impl.source = source;
+  impl.json = source->json();
+  impl.file = source->json_name();
+  impl.base = source->json_offset();
+  impl.options = options;
+  if (impl.options.batch_size == 0) impl.options.batch_size = 1;
+
+  auto info = std::make_shared<ExportInfo>();
+  info->path = source->path();
+  info->file_name = source->path().filename().string();
+  info->kind = source->kind();
+  info->file_size = source->file_size();
+  info->index = export_index;
+
+  std::size_t pos = 0;
+  if (impl.json.substr(0, 3) == "\xEF\xBB\xBF") pos = 3;
+  pos = skip_space(impl.json, pos);
+  if (pos >= impl.json.size() || impl.json[pos] != '{')
+    impl.fail(pos, "wrong top-level shape: expected a JSON object");
+  bool have_user = false, have_date = false, have_conversations = false;
+  std::size_t deferred = 0;
+  impl.walk_top_level(pos + 1, false, *info, have_user, have_date, have_conversations, deferred);
+  if (!have_conversations)
+    impl.fail(0,
+              "wrong top-level shape: no \"conversations\" array (is this a Skype "
+              "messages.json?)");
+  if (!impl.top_tail_pending) impl.conv_pos = deferred;
+  if (!have_user || info->user_id.empty())
+    impl.fail(0, "no \"userId\" in the top-level object: cannot tell whose export this is");
+  info->digest = source->digest();
+  m_info = std::move(info);
+}
+
+ExportReader::~ExportReader() = default;
+
+BatchPtr ExportReader::next() {
+  Impl& impl = *m_impl;
+  if (impl.emitted_last) return nullptr;
+  auto batch = std::make_shared<Batch>();
+  batch->source = m_info;
+  batch->input = impl.source;
+  batch->export_sequence = impl.export_sequence++;
+  const std::size_t limit = impl.options.batch_size;
+  while (batch->raw.size() < limit && batch->chunks.size() < limit) {
+    if (!impl.conv) {
+      if (impl.conversations_done || !impl.open_conversation()) break;
+    }
+    ConversationChunk chunk;
+    chunk.conversation = impl.conv;
+    chunk.first_message = batch->raw.size();
+    chunk.starts_conversation = !impl.conv_started;
+    impl.conv_started = true;
+    const bool done = impl.read_messages(*batch, limit);
+    chunk.message_count = batch->raw.size() - chunk.first_message;
+    chunk.ends_conversation = done;
+    batch->chunks.push_back(std::move(chunk));
+    if (done) {
+      impl.conv.reset();
+      ++impl.conv_index;
+      ++m_conversations_read;
+    }
+  }
+  m_messages_read += batch->raw.size();
+  // Look ahead so the batch that ends the export says so.
+  if (!impl.conv && !impl.conversations_done) {
+    std::size_t pos = skip_space(impl.json, impl.conv_pos);
+    if (pos < impl.json.size() && impl.json[pos] == ']') impl.after_conversation(pos);
+  }
+  if (!impl.conv && impl.conversations_done) {
+    batch->last_of_export = true;
+    impl.emitted_last = true;
+    m_finished = true;
+  }
+  impl.source->release_before(impl.conv ? impl.msg_pos : impl.conv_pos);
+  return batch;
+}
+
+}  // namespace skype_etl::detail

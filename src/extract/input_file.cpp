@@ -1,1 +1,342 @@
-// placeholder: being written
+#include "extract/input_file.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include <openssl/evp.h>
+
+#include "extract/tar.hpp"
+#include "skype_etl/errors.hpp"
+
+namespace skype_etl::detail {
+namespace {
+
+std::size_t page_size() noexcept {
+  return static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+std::size_t round_up(std::size_t n, std::size_t to) noexcept {
+  return (n + to - 1) / to * to;
+}
+
+std::string errno_text(int error) {
+  return std::generic_category().message(error);
+}
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+bool starts_with(std::string_view s, std::string_view prefix) noexcept {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+/// Names archive and compression formats we do not read, by their magic bytes.
+std::string_view foreign_format(std::string_view bytes) noexcept {
+  if (starts_with(bytes, std::string_view("PK\x03\x04", 4)) ||
+      starts_with(bytes, std::string_view("PK\x05\x06", 4)))
+    return "a zip archive";
+  if (starts_with(bytes, "BZh")) return "a bzip2 file";
+  if (starts_with(bytes, std::string_view("\xFD"
+                                          "7zXZ\x00",
+                                          6)))
+    return "an xz file";
+  if (starts_with(bytes, std::string_view("7z\xBC\xAF\x27\x1C", 6))) return "a 7-Zip archive";
+  if (starts_with(bytes, "Rar!")) return "a RAR archive";
+  if (starts_with(bytes, std::string_view("\x28\xB5\x2F\xFD", 4))) return "a zstd file";
+  if (starts_with(bytes, "SQLite format 3")) return "an SQLite database (a Skype main.db?)";
+  return {};
+}
+
+bool is_gzip(std::string_view bytes) noexcept {
+  return bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1f &&
+         static_cast<unsigned char>(bytes[1]) == 0x8b;
+}
+
+/// Position of the first byte that is not a UTF-8 BOM or JSON whitespace.
+std::size_t skip_bom_and_space(std::string_view bytes) noexcept {
+  std::size_t i = starts_with(bytes, "\xEF\xBB\xBF") ? 3 : 0;
+  while (i < bytes.size() &&
+         (bytes[i] == ' ' || bytes[i] == '\n' || bytes[i] == '\r' || bytes[i] == '\t'))
+    ++i;
+  return i;
+}
+
+/// Checks that `bytes` can be a messages.json; throws InputError naming what it is instead.
+void require_json_object(std::string_view bytes, const std::string& name, std::uint64_t base) {
+  const std::size_t i = skip_bom_and_space(bytes);
+  if (bytes.empty()) throw InputError(name, "file is empty");
+  if (i == bytes.size()) throw InputError(name, "file holds only whitespace, no JSON", base + i);
+  if (bytes[i] == '{') return;
+  if (bytes[i] == '[')
+    throw InputError(name,
+                     "wrong top-level shape: expected a JSON object with \"conversations\", "
+                     "found an array",
+                     base + i);
+  throw InputError(name,
+                   "not JSON: expected '{' (a Skype messages.json), found " +
+                       (static_cast<unsigned char>(bytes[i]) >= 0x20 &&
+                                static_cast<unsigned char>(bytes[i]) < 0x7f
+                            ? "'" + std::string(1, bytes[i]) + "'"
+                            : "byte 0x" +
+                                  [&] {
+                                    static const char* hex = "0123456789abcdef";
+                                    const auto b = static_cast<unsigned char>(bytes[i]);
+                                    return std::string{hex[b >> 4U], hex[b & 15U]};
+                                  }()),
+                   base + i);
+}
+
+/// Inflates a gzip stream (possibly several members) into a padded buffer.
+std::unique_ptr<char[]> gunzip(std::string_view in, const std::string& name,
+                               std::size_t& out_size) {
+  // ISIZE (the last 4 bytes) is the uncompressed size mod 2^32: a good first guess.
+  std::size_t capacity = std::max<std::size_t>(in.size() * 4, 1U << 16U);
+  if (in.size() >= 18) {
+    std::uint32_t isize = 0;
+    std::memcpy(&isize, in.data() + in.size() - 4, 4);
+    if (isize > in.size()) capacity = static_cast<std::size_t>(isize) + 1;
+  }
+  auto buffer = std::make_unique<char[]>(capacity + input_padding);
+  z_stream z{};
+  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) throw InputError(name, "cannot start gzip decoder");
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = 0;
+  std::size_t consumed = 0;
+  out_size = 0;
+  while (true) {
+    if (z.avail_in == 0 && consumed < in.size()) {
+      const std::size_t chunk = std::min<std::size_t>(in.size() - consumed, 1U << 30U);
+      z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data() + consumed));
+      z.avail_in = static_cast<uInt>(chunk);
+      consumed += chunk;
+    }
+    if (out_size == capacity) {
+      const std::size_t grown = capacity * 2;
+      auto bigger = std::make_unique<char[]>(grown + input_padding);
+      std::memcpy(bigger.get(), buffer.get(), out_size);
+      buffer = std::move(bigger);
+      capacity = grown;
+    }
+    const std::size_t room = std::min<std::size_t>(capacity - out_size, 1U << 30U);
+    z.next_out = reinterpret_cast<Bytef*>(buffer.get() + out_size);
+    z.avail_out = static_cast<uInt>(room);
+    const int rc = inflate(&z, Z_NO_FLUSH);
+    out_size += room - z.avail_out;
+    if (rc == Z_STREAM_END) {
+      const std::size_t left = z.avail_in + (in.size() - consumed);
+      const std::size_t at = in.size() - left;
+      if (left >= 2 && is_gzip(in.substr(at))) {  // another gzip member follows
+        inflateReset(&z);
+        continue;
+      }
+      break;
+    }
+    if (rc == Z_BUF_ERROR && z.avail_in == 0 && consumed == in.size()) {
+      inflateEnd(&z);
+      throw InputError(name, "truncated gzip data", consumed);
+    }
+    if (rc != Z_OK && rc != Z_BUF_ERROR) {
+      const std::string why = z.msg ? z.msg : "invalid compressed data";
+      inflateEnd(&z);
+      throw InputError(name, "corrupt gzip data: " + why, z.total_in);
+    }
+  }
+  inflateEnd(&z);
+  std::memset(buffer.get() + out_size, 0, input_padding);
+  return buffer;
+}
+
+std::string base_name(const std::string& entry) {
+  const auto slash = entry.rfind('/');
+  return slash == std::string::npos ? entry : entry.substr(slash + 1);
+}
+
+}  // namespace
+
+MappedFile::MappedFile(const std::filesystem::path& path) {
+  Fd fd;
+  fd.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd.fd < 0) throw InputError(path.string(), "cannot open: " + errno_text(errno));
+  struct stat st {};
+  if (::fstat(fd.fd, &st) != 0)
+    throw InputError(path.string(), "cannot stat: " + errno_text(errno));
+  if (!S_ISREG(st.st_mode)) throw InputError(path.string(), "not a regular file");
+  m_size = static_cast<std::size_t>(st.st_size);
+  const std::size_t page = page_size();
+  // Reserve the file's pages plus padding as zero-filled anonymous memory, then map the file
+  // over the front: reads past the end of the file land in the zero pages, not in SIGBUS.
+  m_mapped = round_up(m_size, page) + round_up(input_padding, page);
+  void* base = ::mmap(nullptr, m_mapped, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) throw InputError(path.string(), "cannot map: " + errno_text(errno));
+  m_data = static_cast<char*>(base);
+  if (m_size > 0) {
+    void* file = ::mmap(base, m_size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd.fd, 0);
+    if (file == MAP_FAILED) {
+      const int error = errno;
+      ::munmap(base, m_mapped);
+      throw InputError(path.string(), "cannot map: " + errno_text(error));
+    }
+    ::madvise(base, m_size, MADV_SEQUENTIAL);
+  }
+}
+
+MappedFile::~MappedFile() {
+  if (m_data) ::munmap(m_data, m_mapped);
+}
+
+void MappedFile::release_before(std::uint64_t offset) noexcept {
+  const std::size_t page = page_size();
+  const std::uint64_t end = std::min<std::uint64_t>(offset, m_size) / page * page;
+  if (end <= m_released) return;
+  // File-backed private pages that were never written are re-read from the file if touched
+  // again, so views into them stay valid.
+  ::madvise(m_data + m_released, end - m_released, MADV_DONTNEED);
+  m_released = end;
+}
+
+InputSource::~InputSource() = default;
+
+std::shared_ptr<InputSource> InputSource::open(const std::filesystem::path& path) {
+  std::shared_ptr<InputSource> source(new InputSource());
+  source->m_path = path;
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) {
+    throw InputError(
+        path.string(),
+        std::string("no such file or directory") +
+            (ec && ec != std::errc::no_such_file_or_directory ? " (" + ec.message() + ")" : ""));
+  }
+  if (std::filesystem::is_directory(status)) {
+    const auto json = path / "messages.json";
+    if (!std::filesystem::exists(json))
+      throw InputError(path.string(), "directory has no messages.json (not an unpacked export)");
+    source->m_map = std::make_unique<MappedFile>(json);
+    source->m_kind = "directory";
+    source->m_json = source->m_map->bytes();
+    source->m_json_name = json.string();
+    source->m_digest_path = json;
+    source->m_file_size = source->m_json.size();
+    require_json_object(source->m_json, source->m_json_name, 0);
+    return source;
+  }
+
+  source->m_map = std::make_unique<MappedFile>(path);
+  source->m_digest_path = path;
+  std::string_view bytes = source->m_map->bytes();
+  source->m_file_size = bytes.size();
+  const std::string name = path.string();
+  if (bytes.empty()) throw InputError(name, "file is empty");
+
+  bool compressed = false;
+  if (is_gzip(bytes)) {
+    std::size_t size = 0;
+    source->m_buffer = gunzip(bytes, name, size);
+    bytes = std::string_view(source->m_buffer.get(), size);
+    compressed = true;
+    if (bytes.empty()) throw InputError(name, "gzip data decompresses to nothing");
+  }
+  if (const auto foreign = foreign_format(bytes); !foreign.empty()) {
+    throw InputError(name, "is " + std::string(foreign) + (compressed ? " inside gzip" : "") +
+                               ", not a Skype export (expected the .tar Skype produces, its "
+                               "messages.json, or either gzip-compressed)");
+  }
+  if (looks_like_tar(bytes)) {
+    source->m_kind = compressed ? "tar.gz" : "tar";
+    const auto members = list_tar(bytes, name);
+    const TarMember* chosen = nullptr;
+    for (const auto& m : members) {
+      if (m.type != '0' && m.type != '7') continue;
+      const std::string base = base_name(m.name);
+      if (base == "messages.json") {
+        // Prefer the shallowest messages.json (the export's root).
+        if (!chosen || std::count(m.name.begin(), m.name.end(), '/') <
+                           std::count(chosen->name.begin(), chosen->name.end(), '/'))
+          chosen = &m;
+      }
+      // media/<docid>.json metadata and media/<docid>.<n>.<ext> files.
+      const auto slash = m.name.rfind('/');
+      const std::string dir = slash == std::string::npos ? "" : m.name.substr(0, slash);
+      if (dir == "media" || (dir.size() > 6 && dir.compare(dir.size() - 6, 6, "/media") == 0)) {
+        const auto dot = base.find('.');
+        if (dot == std::string::npos || dot == 0) continue;
+        const std::string doc_id = base.substr(0, dot);
+        MediaEntry& entry = source->m_media[doc_id];
+        if (base.compare(dot, std::string::npos, ".json") == 0) {
+          entry.metadata_path = m.name;
+          entry.metadata_json.assign(bytes.data() + m.offset, m.size);
+        } else {
+          entry.file_paths.push_back(m.name);
+          if (base.compare(dot, 3, ".1.") == 0) entry.file_size = m.size;
+        }
+      }
+    }
+    if (!chosen) {
+      std::string listing;
+      for (std::size_t i = 0; i < members.size() && i < 5; ++i)
+        listing += (i ? ", " : "") + members[i].name;
+      if (members.size() > 5) listing += ", ...";
+      throw InputError(name, "tar archive has no messages.json" +
+                                 (members.empty() ? std::string(" (it is empty)")
+                                                  : " (entries: " + listing + ")"));
+    }
+    source->m_json = bytes.substr(chosen->offset, chosen->size);
+    source->m_json_offset = compressed ? 0 : chosen->offset;
+    source->m_json_name = name + ":" + chosen->name;
+    require_json_object(source->m_json, source->m_json_name, source->m_json_offset);
+    return source;
+  }
+  source->m_kind = compressed ? "json.gz" : "json";
+  source->m_json = bytes;
+  source->m_json_name = name;
+  require_json_object(bytes, name, 0);
+  return source;
+}
+
+const std::string& InputSource::digest() {
+  if (!m_digest.empty()) return m_digest;
+  std::unique_ptr<MappedFile> own;
+  const MappedFile* map = m_map.get();
+  if (!map || m_kind == "directory") {
+    own = std::make_unique<MappedFile>(m_digest_path);
+    map = own.get();
+  }
+  const std::string_view bytes = map->bytes();
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("cannot initialise SHA-256");
+  constexpr std::size_t chunk = 8U << 20U;
+  for (std::size_t at = 0; at < bytes.size(); at += chunk) {
+    EVP_DigestUpdate(ctx.get(), bytes.data() + at, std::min(chunk, bytes.size() - at));
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), md, &len);
+  static const char* hex = "0123456789abcdef";
+  std::string out = "sha256:";
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4U];
+    out += hex[md[i] & 15U];
+  }
+  m_digest = std::move(out);
+  return m_digest;
+}
+
+void InputSource::release_before(std::uint64_t json_position) noexcept {
+  if (m_buffer || !m_map) return;
+  m_map->release_before(m_json_offset + json_position);
+}
+
+}  // namespace skype_etl::detail

@@ -1,0 +1,58 @@
+// Extract: reads one opened export and yields it as Batches of about batch_size messages,
+// in input order, in bounded memory whatever the export's size.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "extract/input_file.hpp"
+#include "skype_etl/model.hpp"
+
+namespace skype_etl::detail {
+
+struct ReaderOptions {
+  std::size_t batch_size = 100;
+  bool with_media = false;  ///< attach media/<docid>.json metadata to RawMessage::media_json
+};
+
+/// Not thread-safe: one reader is driven by one (serial) input node.
+///
+/// Cutting: the top-level object and each conversation object are walked with the
+/// structural scanner; conversation header values and each message are parsed as their own
+/// simdjson documents in place in the input (the input keeps input_padding readable bytes
+/// after its end). Strings without escapes are views of the input; escaped ones are
+/// unescaped into the batch's arena.
+///
+/// Errors: every failure is an InputError naming the file, the byte offset and the
+/// conversation/message index. A single malformed message fails the whole export (see
+/// README: nothing partial is loaded, nothing is dropped silently).
+class ExportReader {
+ public:
+  /// Reads the export header (userId, exportDate) and computes the input's digest.
+  ExportReader(std::shared_ptr<InputSource> source, std::size_t export_index,
+               ReaderOptions options);
+  ~ExportReader();
+  ExportReader(const ExportReader&) = delete;
+  ExportReader& operator=(const ExportReader&) = delete;
+
+  const std::shared_ptr<const ExportInfo>& info() const noexcept { return m_info; }
+  /// The next batch, or nullptr after the batch marked last_of_export. Every export yields
+  /// at least one batch (possibly empty) so that its end is always seen downstream.
+  BatchPtr next();
+
+  std::uint64_t conversations_read() const noexcept { return m_conversations_read; }
+  std::uint64_t messages_read() const noexcept { return m_messages_read; }
+  bool finished() const noexcept { return m_finished; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> m_impl;
+  std::shared_ptr<const ExportInfo> m_info;
+  std::uint64_t m_conversations_read = 0;
+  std::uint64_t m_messages_read = 0;
+  bool m_finished = false;
+};
+
+}  // namespace skype_etl::detail

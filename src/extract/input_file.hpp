@@ -1,0 +1,95 @@
+// Opening an export: detecting its kind by content and exposing messages.json's bytes
+// with the padding simdjson needs, without copying plain files.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace skype_etl::detail {
+
+/// Bytes readable past the end of every buffer this file hands out (>= SIMDJSON_PADDING).
+inline constexpr std::size_t input_padding = 64;
+
+/// A read-only memory map of a whole file followed by at least input_padding readable
+/// zero bytes (anonymous pages mapped behind the file), so documents that end at the end
+/// of the file can be parsed in place. Pages of the file are file-backed: they do not count
+/// towards private memory (RssAnon).
+class MappedFile {
+ public:
+  /// Throws InputError naming `path` when it cannot be opened or mapped.
+  explicit MappedFile(const std::filesystem::path& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  std::string_view bytes() const noexcept { return {m_data, m_size}; }
+  /// Tells the kernel the pages before `offset` are not needed again (keeps the page
+  /// cache from holding the whole export in this process's RSS).
+  void release_before(std::uint64_t offset) noexcept;
+
+ private:
+  char* m_data = nullptr;
+  std::size_t m_size = 0;
+  std::size_t m_mapped = 0;
+  std::uint64_t m_released = 0;
+};
+
+/// One media item of a tar export (media/<docid>.json metadata and its files).
+struct MediaEntry {
+  std::string metadata_json;            ///< the bytes of media/<docid>.json
+  std::string metadata_path;            ///< entry name of the metadata
+  std::vector<std::string> file_paths;  ///< media/<docid>.<n>.<ext> entry names
+  std::uint64_t file_size = 0;          ///< size of the .1 (content) file, if present
+};
+
+/// An opened export. Holds the mapping (or the decompressed buffer) the batches' views
+/// point into; share it with std::shared_ptr for as long as any view is alive.
+class InputSource {
+ public:
+  /// Detects the kind by content: a directory holding messages.json, a plain JSON
+  /// document, a tar (ustar, GNU, PAX) holding messages.json anywhere, or either of the
+  /// latter compressed with gzip (decompressed into memory). Throws InputError.
+  static std::shared_ptr<InputSource> open(const std::filesystem::path& path);
+  ~InputSource();
+
+  const std::filesystem::path& path() const noexcept { return m_path; }
+  /// "json", "tar", "json.gz", "tar.gz" or "directory".
+  const std::string& kind() const noexcept { return m_kind; }
+  /// The messages.json document; input_padding readable bytes follow it.
+  std::string_view json() const noexcept { return m_json; }
+  /// Offset of json()[0] within the file as named in errors (0 for gzip: offsets are then
+  /// in the decompressed document).
+  std::uint64_t json_offset() const noexcept { return m_json_offset; }
+  /// The name error messages use for the document (e.g. "x.tar:messages.json").
+  const std::string& json_name() const noexcept { return m_json_name; }
+  /// Size in bytes of the file that was given (for a directory, of its messages.json).
+  std::uint64_t file_size() const noexcept { return m_file_size; }
+  /// "sha256:<hex>" of the same bytes; computed once, on first call.
+  const std::string& digest();
+  /// media/<docid>.json entries of a tar, by docid (empty for other kinds).
+  const std::map<std::string, MediaEntry, std::less<>>& media() const noexcept { return m_media; }
+  /// See MappedFile::release_before; offsets are json()-relative. No-op for gzip.
+  void release_before(std::uint64_t json_position) noexcept;
+
+ private:
+  InputSource() = default;
+
+  std::filesystem::path m_path;
+  std::string m_kind;
+  std::string m_json_name;
+  std::unique_ptr<MappedFile> m_map;
+  std::unique_ptr<char[]> m_buffer;  // decompressed gzip content, padded
+  std::string_view m_json;
+  std::uint64_t m_json_offset = 0;
+  std::uint64_t m_file_size = 0;
+  std::filesystem::path m_digest_path;  // file whose bytes identify the export
+  std::string m_digest;
+  std::map<std::string, MediaEntry, std::less<>> m_media;
+};
+
+}  // namespace skype_etl::detail

@@ -1,0 +1,49 @@
+// A structural scanner that finds where JSON values end without parsing them, so the
+// reader can cut a huge messages.json into small documents (one conversation header, one
+// message) that simdjson parses on their own: simdjson's index grows with the document,
+// and simdjson 3.0.1 cannot iterate comma-separated documents.
+#pragma once
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace skype_etl::detail {
+
+/// Deepest nesting accepted anywhere in an export (real exports nest about 6 levels).
+inline constexpr int max_nesting_depth = 64;
+
+/// A scan failed at `position` (relative to the scanned text).
+class ScanError : public std::runtime_error {
+ public:
+  ScanError(std::size_t position, const std::string& problem)
+      : std::runtime_error(problem), m_position(position) {}
+  std::size_t position() const noexcept { return m_position; }
+
+ private:
+  std::size_t m_position;
+};
+
+inline bool is_json_space(char c) noexcept {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+inline std::size_t skip_space(std::string_view text, std::size_t pos) noexcept {
+  while (pos < text.size() && is_json_space(text[pos])) ++pos;
+  return pos;
+}
+
+/// `pos` is at an opening quote; returns the position after the closing quote.
+std::size_t skip_string(std::string_view text, std::size_t pos);
+
+/// `pos` is at the first byte of a value; returns the position after the value. Checks
+/// brackets balance, strings close, and nesting stays within max_nesting_depth (counting
+/// `depth` levels already open); the grammar inside is left to simdjson.
+std::size_t skip_value(std::string_view text, std::size_t pos, int depth = 0);
+
+/// A short, printable description of the byte at `pos` for error messages ("'x'",
+/// "end of data").
+std::string describe_byte(std::string_view text, std::size_t pos);
+
+}  // namespace skype_etl::detail
