@@ -1,1 +1,9 @@
 # suites of the load component
+skype_etl_add_test(copy_writer_tests SOURCES copy_writer_tests.cpp
+  LIBS skype_etl_load LABELS unit)
+skype_etl_add_test(schema_tests SOURCES schema_tests.cpp
+  LIBS skype_etl_load skype_etl_test_support LABELS db)
+skype_etl_add_test(load_tests SOURCES load_tests.cpp
+  LIBS skype_etl_load skype_etl_test_support LABELS db)
+skype_etl_add_test(search_tests SOURCES search_tests.cpp
+  LIBS skype_etl_load skype_etl_test_support LABELS db)

@@ -1,1 +1,320 @@
-// placeholder: being written
+#include "load/copy_writer.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <utility>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+namespace skype_etl::detail {
+namespace {
+
+// Bytes COPY text format cannot carry literally: 0 (dropped), \t, \n, \r, backslash.
+struct EscapeTable {
+  unsigned char special[256] = {};
+  constexpr EscapeTable() {
+    special[0] = 1;
+    special[static_cast<unsigned char>('\t')] = 1;
+    special[static_cast<unsigned char>('\n')] = 1;
+    special[static_cast<unsigned char>('\r')] = 1;
+    special[static_cast<unsigned char>('\\')] = 1;
+  }
+};
+constexpr EscapeTable escape_table;
+
+constexpr char two_digits[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+inline void put2(char* out, unsigned value) noexcept {
+  std::memcpy(out, two_digits + 2 * value, 2);
+}
+
+}  // namespace
+
+void civil_from_days(std::int64_t z, std::int64_t& year, unsigned& month, unsigned& day) noexcept {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  day = doy - (153 * mp + 2) / 5 + 1;
+  month = mp < 10 ? mp + 3 : mp - 9;
+  year = y + (month <= 2);
+}
+
+bool format_timestamp_us(std::int64_t us, char* out) noexcept {
+  constexpr std::int64_t us_per_day = 86'400'000'000LL;
+  std::int64_t days = us / us_per_day;
+  std::int64_t rest = us % us_per_day;
+  if (rest < 0) {
+    rest += us_per_day;
+    --days;
+  }
+  std::int64_t year;
+  unsigned month, day;
+  civil_from_days(days, year, month, day);
+  if (year < 1 || year > 9999) return false;
+  const unsigned micro = static_cast<unsigned>(rest % 1'000'000);
+  const unsigned secs = static_cast<unsigned>(rest / 1'000'000);
+  const unsigned y = static_cast<unsigned>(year);
+  put2(out, y / 100);
+  put2(out + 2, y % 100);
+  out[4] = '-';
+  put2(out + 5, month);
+  out[7] = '-';
+  put2(out + 8, day);
+  out[10] = ' ';
+  put2(out + 11, secs / 3600);
+  out[13] = ':';
+  put2(out + 14, (secs / 60) % 60);
+  out[16] = ':';
+  put2(out + 17, secs % 60);
+  out[19] = '.';
+  put2(out + 20, micro / 10000);
+  put2(out + 22, (micro / 100) % 100);
+  put2(out + 24, micro % 100);
+  std::memcpy(out + 26, "+00", 3);
+  return true;
+}
+
+std::string format_timestamp_us(std::int64_t us) {
+  char buffer[timestamp_text_size];
+  if (!format_timestamp_us(us, buffer)) return {};
+  return std::string(buffer, timestamp_text_size);
+}
+
+std::size_t replace_json_nul_escapes(std::string_view json, std::string& out) {
+  static constexpr char needle[] = "\\u0000";
+  const char* begin = json.data();
+  const char* end = begin + json.size();
+  std::size_t replaced = 0;
+  const char* copied = begin;  // json[begin, copied) is already in `out`
+  const char* at = begin;
+  while (at < end) {
+    const void* found = memmem(at, static_cast<std::size_t>(end - at), needle, 6);
+    if (!found) break;
+    const char* hit = static_cast<const char*>(found);
+    // The backslash starts an escape only when preceded by an even number of backslashes.
+    std::size_t backslashes = 0;
+    for (const char* p = hit; p > begin && p[-1] == '\\'; --p) ++backslashes;
+    if (backslashes % 2 == 0) {
+      if (replaced == 0) {
+        out.clear();
+        out.reserve(json.size());
+      }
+      out.append(copied, hit);
+      out.append("\\ufffd");
+      copied = hit + 6;
+      ++replaced;
+      at = hit + 6;
+    } else {
+      at = hit + 1;
+    }
+  }
+  if (replaced) out.append(copied, end);
+  return replaced;
+}
+
+CopyBuffer::~CopyBuffer() {
+  std::free(m_data);
+}
+
+CopyBuffer::CopyBuffer(CopyBuffer&& other) noexcept
+    : m_data(std::exchange(other.m_data, nullptr)),
+      m_size(std::exchange(other.m_size, 0)),
+      m_capacity(std::exchange(other.m_capacity, 0)),
+      m_field_open(std::exchange(other.m_field_open, false)),
+      m_rows(other.m_rows),
+      m_nul_removed(other.m_nul_removed),
+      m_json_nul_replaced(other.m_json_nul_replaced) {}
+
+CopyBuffer& CopyBuffer::operator=(CopyBuffer&& other) noexcept {
+  if (this != &other) {
+    std::free(m_data);
+    m_data = std::exchange(other.m_data, nullptr);
+    m_size = std::exchange(other.m_size, 0);
+    m_capacity = std::exchange(other.m_capacity, 0);
+    m_field_open = std::exchange(other.m_field_open, false);
+    m_rows = other.m_rows;
+    m_nul_removed = other.m_nul_removed;
+    m_json_nul_replaced = other.m_json_nul_replaced;
+  }
+  return *this;
+}
+
+void CopyBuffer::reserve_more(std::size_t extra) {
+  std::size_t capacity = m_capacity ? m_capacity : 64 * 1024;
+  while (capacity - m_size < extra) capacity *= 2;
+  // realloc, not std::string: growing never zero-fills.
+  void* data = std::realloc(m_data, capacity);
+  if (!data) throw std::bad_alloc();
+  m_data = static_cast<char*>(data);
+  m_capacity = capacity;
+}
+
+void CopyBuffer::append_escaped(std::string_view value) {
+  ensure(2 * value.size() + 1);
+  const unsigned char* in = reinterpret_cast<const unsigned char*>(value.data());
+  const unsigned char* end = in + value.size();
+  char* out = m_data + m_size;
+#if defined(__AVX2__)
+  const __m256i backslash = _mm256_set1_epi8('\\');
+  const __m256i tab = _mm256_set1_epi8('\t');
+  const __m256i newline = _mm256_set1_epi8('\n');
+  const __m256i cr = _mm256_set1_epi8('\r');
+  const __m256i zero = _mm256_setzero_si256();
+  while (end - in >= 32) {
+    __m256i chunk = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in));
+    __m256i special = _mm256_or_si256(
+        _mm256_or_si256(_mm256_cmpeq_epi8(chunk, backslash), _mm256_cmpeq_epi8(chunk, tab)),
+        _mm256_or_si256(
+            _mm256_or_si256(_mm256_cmpeq_epi8(chunk, newline), _mm256_cmpeq_epi8(chunk, cr)),
+            _mm256_cmpeq_epi8(chunk, zero)));
+    unsigned mask = static_cast<unsigned>(_mm256_movemask_epi8(special));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), chunk);
+    if (mask == 0) {
+      in += 32;
+      out += 32;
+      continue;
+    }
+    unsigned plain = static_cast<unsigned>(__builtin_ctz(mask));
+    in += plain;
+    out += plain;
+    const unsigned char c = *in++;
+    switch (c) {
+      case 0:
+        ++m_nul_removed;
+        break;
+      case '\t':
+        *out++ = '\\';
+        *out++ = 't';
+        break;
+      case '\n':
+        *out++ = '\\';
+        *out++ = 'n';
+        break;
+      case '\r':
+        *out++ = '\\';
+        *out++ = 'r';
+        break;
+      default:
+        *out++ = '\\';
+        *out++ = '\\';
+        break;
+    }
+  }
+#endif
+  for (; in < end; ++in) {
+    const unsigned char c = *in;
+    if (!escape_table.special[c]) {
+      *out++ = static_cast<char>(c);
+      continue;
+    }
+    switch (c) {
+      case 0:
+        ++m_nul_removed;
+        break;
+      case '\t':
+        *out++ = '\\';
+        *out++ = 't';
+        break;
+      case '\n':
+        *out++ = '\\';
+        *out++ = 'n';
+        break;
+      case '\r':
+        *out++ = '\\';
+        *out++ = 'r';
+        break;
+      default:
+        *out++ = '\\';
+        *out++ = '\\';
+        break;
+    }
+  }
+  m_size = static_cast<std::size_t>(out - m_data);
+}
+
+void CopyBuffer::text(std::string_view value) {
+  // +32: the AVX2 loop stores whole 32-byte chunks; +1: the separator.
+  ensure(2 * value.size() + 34);
+  separator();
+  append_escaped(value);
+}
+
+void CopyBuffer::null() {
+  ensure(3);
+  separator();
+  m_data[m_size++] = '\\';
+  m_data[m_size++] = 'N';
+}
+
+void CopyBuffer::integer(std::int64_t value) {
+  ensure(22);
+  separator();
+  auto result = std::to_chars(m_data + m_size, m_data + m_size + 21, value);
+  m_size = static_cast<std::size_t>(result.ptr - m_data);
+}
+
+void CopyBuffer::boolean(bool value) {
+  ensure(2);
+  separator();
+  m_data[m_size++] = value ? 't' : 'f';
+}
+
+void CopyBuffer::timestamp_us(std::int64_t us) {
+  ensure(timestamp_text_size + 1);
+  separator();
+  if (format_timestamp_us(us, m_data + m_size)) {
+    m_size += timestamp_text_size;
+  } else {
+    m_data[m_size++] = '\\';
+    m_data[m_size++] = 'N';
+  }
+}
+
+void CopyBuffer::floating(double value) {
+  if (!std::isfinite(value)) {
+    null();
+    return;
+  }
+  ensure(34);
+  separator();
+  auto result = std::to_chars(m_data + m_size, m_data + m_size + 32, value);
+  m_size = static_cast<std::size_t>(result.ptr - m_data);
+}
+
+void CopyBuffer::json(std::string_view value) {
+  if (value.empty() || value == "null") {
+    null();
+    return;
+  }
+  if (memmem(value.data(), value.size(), "\\u0000", 6) != nullptr) {
+    std::string fixed;
+    std::size_t replaced = replace_json_nul_escapes(value, fixed);
+    if (replaced) {
+      m_json_nul_replaced += replaced;
+      text(fixed);
+      return;
+    }
+  }
+  text(value);
+}
+
+void CopyBuffer::end_row() {
+  ensure(1);
+  m_data[m_size++] = '\n';
+  m_field_open = false;
+  ++m_rows;
+}
+
+}  // namespace skype_etl::detail

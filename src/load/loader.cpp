@@ -1,1 +1,739 @@
-// placeholder: being written
+#include "load/loader.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <functional>
+#include <set>
+#include <stdexcept>
+#include <unordered_map>
+#include <utility>
+
+#include "load/copy_writer.hpp"
+#include "load/loader_tuning.hpp"
+#include "load/pg_connection.hpp"
+#include "load/schema.hpp"
+#include "skype_etl/errors.hpp"
+
+namespace skype_etl::detail {
+namespace {
+
+std::atomic<std::size_t> g_index_rebuild_min_rows{100'000};
+std::atomic<std::size_t> g_copy_flush_bytes{1u << 20};
+
+// The staging tables: temporary (never WAL-logged, dropped at COMMIT or ROLLBACK, invisible
+// to other sessions), without indexes or constraints so COPY into them runs at full speed.
+constexpr const char* create_staging_sql = R"sql(
+CREATE TEMP TABLE stage_messages (
+  seq bigint, conversation_id text, message_id text, version bigint, sent_at timestamptz,
+  sender_id text, sender_name text, message_type text, content_raw text, content_text text,
+  is_edited boolean, edited_at timestamptz, is_deleted boolean, deleted_at timestamptz,
+  is_server_generated boolean, properties jsonb, details jsonb) ON COMMIT DROP;
+CREATE TEMP TABLE stage_attachments (
+  msg_seq bigint, conversation_id text, message_id text, ordinal integer, kind text,
+  name text, content_type text, uri text, thumbnail_uri text, doc_id text, size bigint,
+  width bigint, height bigint, duration_seconds double precision) ON COMMIT DROP;
+CREATE TEMP TABLE stage_conversations (
+  conversation_id text, described boolean, conversation_type text, display_name text,
+  topic text, properties jsonb, thread_properties jsonb) ON COMMIT DROP;
+CREATE TEMP TABLE stage_participants (
+  conversation_id text, participant_id text, display_name text,
+  last_seen_at timestamptz) ON COMMIT DROP;
+)sql";
+
+enum class Stage { none, messages, attachments, conversations, participants };
+
+const char* copy_sql(Stage stage) {
+  switch (stage) {
+    case Stage::messages:
+      return "COPY stage_messages FROM STDIN";
+    case Stage::attachments:
+      return "COPY stage_attachments FROM STDIN";
+    case Stage::conversations:
+      return "COPY stage_conversations FROM STDIN";
+    case Stage::participants:
+      return "COPY stage_participants FROM STDIN";
+    case Stage::none:
+      break;
+  }
+  return "";
+}
+
+std::string normalize_account(std::string_view user_id) {
+  if (user_id.substr(0, 2) == "8:") user_id.remove_prefix(2);
+  return std::string(user_id);
+}
+
+bool parse_digits(std::string_view text, std::size_t at, std::size_t count, int& out) {
+  if (at + count > text.size()) return false;
+  out = 0;
+  for (std::size_t i = at; i < at + count; ++i) {
+    if (text[i] < '0' || text[i] > '9') return false;
+    out = out * 10 + (text[i] - '0');
+  }
+  return true;
+}
+
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+}  // namespace
+
+void set_index_rebuild_min_rows(std::size_t rows) noexcept {
+  g_index_rebuild_min_rows = rows;
+}
+std::size_t index_rebuild_min_rows() noexcept {
+  return g_index_rebuild_min_rows;
+}
+void set_copy_flush_bytes(std::size_t bytes) noexcept {
+  g_copy_flush_bytes = bytes;
+}
+std::size_t copy_flush_bytes() noexcept {
+  return g_copy_flush_bytes;
+}
+
+/// exportDate ("2025-04-30T10:13", minute precision, no zone = UTC; seconds, fractions and
+/// a trailing Z tolerated) → "YYYY-MM-DD HH:MM:SS.ffffff+00", or "" when unrecognisable.
+std::string export_date_to_timestamp(std::string_view text) {
+  int year, month, day, hour = 0, minute = 0, second = 0;
+  if (!parse_digits(text, 0, 4, year) || text.size() < 10 || text[4] != '-' ||
+      !parse_digits(text, 5, 2, month) || text[7] != '-' || !parse_digits(text, 8, 2, day))
+    return {};
+  if (text.size() >= 16) {
+    if ((text[10] != 'T' && text[10] != ' ') || !parse_digits(text, 11, 2, hour) ||
+        text[13] != ':' || !parse_digits(text, 14, 2, minute))
+      return {};
+    if (text.size() >= 19 && text[16] == ':' && !parse_digits(text, 17, 2, second)) return {};
+  }
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
+    return {};
+  std::int64_t us = ((days_from_civil(year, month, day) * 24 + hour) * 60 + minute) * 60 + second;
+  return format_timestamp_us(us * 1'000'000);
+}
+
+struct Loader::Impl {
+  explicit Impl(const DbConfig& db) : conn(db.conninfo) {
+    conn.exec("SET client_encoding = 'UTF8'");
+    conn.exec("SET application_name = 'skype-etl'");
+    // Staging lives in temporary tables: let the session cache more of them in memory
+    // (must be set before the session's first use of a temporary table).
+    conn.exec("SET temp_buffers = '64MB'");
+  }
+
+  struct SenderInfo {
+    std::string name;
+    std::int64_t name_at = INT64_MIN;
+    std::int64_t last_seen = INT64_MIN;
+  };
+  struct ChunkSender {
+    std::string_view id;
+    std::string_view name;
+    std::int64_t name_at = INT64_MIN;
+    std::int64_t last_seen = INT64_MIN;
+  };
+
+  PgConnection conn;
+  bool schema_checked = false;
+
+  // The current export (valid between begin_export and finish/abort).
+  bool in_export = false;
+  std::string account_id;
+  std::string export_id;
+  std::string export_date;  // timestamptz text or ""
+  ExportInfo info;
+  std::string owner_display_name;
+
+  CopyBuffer messages;
+  CopyBuffer attachments;
+  CopyBuffer conversations;
+  Stage open_copy = Stage::none;
+  std::uint64_t staged_messages = 0;
+  std::uint64_t staged_attachments = 0;
+  std::uint64_t batches = 0;
+
+  // Conversations seen in chunks (id → a ConversationRow was staged).
+  std::unordered_map<std::string, bool> conversation_seen;
+  std::unordered_map<std::string, const ConversationMeta*> conversation_meta;
+  std::vector<std::shared_ptr<const ConversationMeta>> metas;  // keeps meta alive
+  // Participants: "<conversation>\x1f<participant>" → what their messages say.
+  std::unordered_map<std::string, SenderInfo> senders;
+  std::vector<std::pair<std::string, std::string>> members;
+
+  // Duplicate ids inside the export, counted per conversation with 64-bit hashes.
+  std::string dup_conversation;
+  std::vector<std::uint64_t> dup_hashes;
+  std::set<std::string> dup_finished;
+  std::uint64_t duplicates = 0;
+  bool duplicates_uncertain = false;
+
+  void reset_export() {
+    in_export = false;
+    messages.clear();
+    attachments.clear();
+    conversations.clear();
+    messages = CopyBuffer();
+    attachments = CopyBuffer();
+    conversations = CopyBuffer();
+    open_copy = Stage::none;
+    staged_messages = staged_attachments = batches = 0;
+    conversation_seen.clear();
+    conversation_meta.clear();
+    metas.clear();
+    senders.clear();
+    members.clear();
+    dup_conversation.clear();
+    dup_hashes.clear();
+    dup_hashes.shrink_to_fit();
+    dup_finished.clear();
+    duplicates = 0;
+    duplicates_uncertain = false;
+  }
+
+  void end_open_copy() {
+    if (open_copy == Stage::none) return;
+    open_copy = Stage::none;
+    conn.end_copy();
+  }
+
+  /// Sends `buffer` into staging table `stage`, keeping that COPY open for more.
+  void send(Stage stage, CopyBuffer& buffer) {
+    if (buffer.empty()) return;
+    if (open_copy != stage) {
+      end_open_copy();
+      conn.copy_in(copy_sql(stage));
+      open_copy = stage;
+    }
+    conn.put_copy_data(buffer.view());
+    buffer.clear();
+  }
+
+  void finish_dup_conversation() {
+    if (dup_conversation.empty() && dup_hashes.empty()) return;
+    std::sort(dup_hashes.begin(), dup_hashes.end());
+    for (std::size_t i = 1; i < dup_hashes.size(); ++i)
+      if (dup_hashes[i] == dup_hashes[i - 1]) ++duplicates;
+    dup_hashes.clear();
+    dup_finished.insert(dup_conversation);
+    dup_conversation.clear();
+  }
+
+  void start_dup_conversation(std::string_view id) {
+    if (!dup_conversation.empty() && dup_conversation == id) return;
+    finish_dup_conversation();
+    dup_conversation.assign(id);
+    // A conversation whose messages are not contiguous could hide duplicates from the
+    // per-conversation count: the merge then deduplicates unconditionally.
+    if (dup_finished.count(dup_conversation)) duplicates_uncertain = true;
+  }
+
+  void flush_chunk_senders(std::string_view conversation_id, std::vector<ChunkSender>& chunk) {
+    std::string key;
+    for (const ChunkSender& s : chunk) {
+      key.assign(conversation_id);
+      key += '\x1f';
+      key.append(s.id);
+      SenderInfo& info = senders[key];
+      info.last_seen = std::max(info.last_seen, s.last_seen);
+      if (!s.name.empty() && s.name_at >= info.name_at) {
+        info.name.assign(s.name);
+        info.name_at = s.name_at;
+      }
+    }
+    chunk.clear();
+  }
+
+  void stage_message(std::uint64_t seq, std::string_view conversation_id, const Message& m) {
+    CopyBuffer& b = messages;
+    b.integer(static_cast<std::int64_t>(seq));
+    b.text(conversation_id);
+    b.text(m.message_id);
+    b.integer(m.version);
+    b.timestamp_us(m.sent_at_us);
+    b.text_or_null(m.sender_id);
+    b.text_or_null(m.sender_name);
+    b.text_or_null(m.message_type);
+    b.text(m.content_raw);
+    b.text(m.content_text);
+    b.boolean(m.is_edited);
+    b.timestamp_us(m.edited_at_us);
+    b.boolean(m.is_deleted);
+    b.timestamp_us(m.deleted_at_us);
+    b.boolean(m.is_server_generated);
+    b.json(m.properties_json);
+    b.json(m.details_json);
+    b.end_row();
+    std::int32_t ordinal = 0;
+    for (const Attachment& a : m.attachments) {
+      CopyBuffer& t = attachments;
+      t.integer(static_cast<std::int64_t>(seq));
+      t.text(conversation_id);
+      t.text(m.message_id);
+      t.integer(ordinal++);
+      t.text_or_null(a.kind);
+      t.text_or_null(a.name);
+      t.text_or_null(a.content_type);
+      t.text_or_null(a.uri);
+      t.text_or_null(a.thumbnail_uri);
+      t.text_or_null(a.doc_id);
+      t.integer(a.size);
+      t.integer(a.width);
+      t.integer(a.height);
+      t.floating(a.duration_seconds);
+      t.end_row();
+      ++staged_attachments;
+    }
+  }
+
+  void stage_conversation_row(const ConversationRow& row) {
+    CopyBuffer& b = conversations;
+    b.text(row.conversation_id);
+    b.boolean(true);
+    b.text_or_null(row.conversation_type);
+    b.text_or_null(row.display_name);
+    b.text_or_null(row.topic);
+    b.json(row.properties_json);
+    b.json(row.thread_properties_json);
+    b.end_row();
+    for (const std::string& member : row.members)
+      members.emplace_back(std::string(row.conversation_id), member);
+  }
+};
+
+Loader::Loader(const DbConfig& db) : m_impl(std::make_unique<Impl>(db)) {}
+
+Loader::~Loader() {
+  if (m_impl && m_impl->in_export) abort_export();
+}
+
+void Loader::ensure_schema() {
+  detail::ensure_schema(m_impl->conn);
+  m_impl->schema_checked = true;
+}
+
+BeginResult Loader::begin_export(const ExportInfo& info, const std::string& owner_display_name) {
+  Impl& s = *m_impl;
+  if (s.in_export) throw std::logic_error("Loader::begin_export: an export is already open");
+  if (!s.schema_checked) ensure_schema();
+  s.reset_export();
+  s.conn.exec("BEGIN");
+  s.in_export = true;
+  try {
+    // Two processes loading the same file serialise here; the second then finds the
+    // first's row and reports already_loaded.
+    s.conn.exec_params(
+        "SELECT pg_advisory_xact_lock(hashtextextended('skype-etl export ' || $1, 0))",
+        std::vector<std::string>{info.digest});
+    PgResult found =
+        s.conn.exec_params("SELECT export_id FROM skype.exports WHERE file_digest = $1",
+                           std::vector<std::string>{info.digest});
+    if (found.rows() > 0) {
+      s.conn.exec("ROLLBACK");
+      s.in_export = false;
+      return BeginResult::already_loaded;
+    }
+    s.export_id = std::string(
+        s.conn.exec("SELECT nextval(pg_get_serial_sequence('skype.exports', 'export_id'))")
+            .text(0, 0));
+    s.conn.exec(create_staging_sql);
+  } catch (...) {
+    abort_export();
+    throw;
+  }
+  s.info = info;
+  s.owner_display_name = owner_display_name;
+  s.account_id = normalize_account(info.user_id);
+  s.export_date = export_date_to_timestamp(info.export_date);
+  return BeginResult::started;
+}
+
+void Loader::load_batch(const Batch& batch) {
+  Impl& s = *m_impl;
+  if (!s.in_export) throw std::logic_error("Loader::load_batch: no export is open");
+  try {
+    std::vector<Impl::ChunkSender> chunk_senders;
+    for (const ConversationChunk& chunk : batch.chunks) {
+      if (!chunk.conversation)
+        throw std::invalid_argument("Loader::load_batch: a chunk without its conversation");
+      const ConversationMeta& meta = *chunk.conversation;
+      if (chunk.first_message + chunk.message_count > batch.messages.size())
+        throw std::invalid_argument("Loader::load_batch: chunk of conversation '" + meta.id +
+                                    "' lies outside batch.messages (not transformed?)");
+      auto seen = s.conversation_seen.try_emplace(meta.id, false);
+      if (seen.second) {
+        s.conversation_meta.emplace(meta.id, &meta);
+        s.metas.push_back(chunk.conversation);
+      }
+      s.start_dup_conversation(meta.id);
+      for (std::size_t i = chunk.first_message; i < chunk.first_message + chunk.message_count;
+           ++i) {
+        const Message& m = batch.messages[i];
+        const std::uint64_t seq = s.staged_messages++;
+        s.stage_message(seq, meta.id, m);
+        s.dup_hashes.push_back(std::hash<std::string_view>{}(m.message_id));
+        if (!m.sender_id.empty()) {
+          const std::int64_t at = m.sent_at_us.value_or(INT64_MIN);
+          Impl::ChunkSender* sender = nullptr;
+          for (Impl::ChunkSender& c : chunk_senders)
+            if (c.id == m.sender_id) {
+              sender = &c;
+              break;
+            }
+          if (!sender) {
+            if (chunk_senders.size() >= 64) s.flush_chunk_senders(meta.id, chunk_senders);
+            chunk_senders.push_back({m.sender_id, {}, INT64_MIN, INT64_MIN});
+            sender = &chunk_senders.back();
+          }
+          sender->last_seen = std::max(sender->last_seen, at);
+          if (!m.sender_name.empty() && at >= sender->name_at) {
+            sender->name = m.sender_name;
+            sender->name_at = at;
+          }
+        }
+        if (s.messages.size() >= copy_flush_bytes()) s.send(Stage::messages, s.messages);
+      }
+      s.flush_chunk_senders(meta.id, chunk_senders);
+    }
+    for (const ConversationRow& row : batch.conversations) {
+      s.conversation_seen[std::string(row.conversation_id)] = true;
+      s.stage_conversation_row(row);
+    }
+    if (s.attachments.size() >= copy_flush_bytes()) {
+      s.send(Stage::messages, s.messages);
+      s.send(Stage::attachments, s.attachments);
+    }
+    if (s.messages.size() >= copy_flush_bytes()) s.send(Stage::messages, s.messages);
+    ++s.batches;
+  } catch (const DatabaseError&) {
+    abort_export();
+    throw;
+  } catch (...) {
+    abort_export();
+    throw;
+  }
+}
+
+nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
+  Impl& s = *m_impl;
+  if (!s.in_export) throw std::logic_error("Loader::finish_export: no export is open");
+  nlohmann::json result;
+  try {
+    PgConnection& c = s.conn;
+    s.finish_dup_conversation();
+    // Conversations seen only through their chunks (no ConversationRow) still get a row.
+    for (const auto& [id, described] : s.conversation_seen) {
+      if (described) continue;
+      const ConversationMeta* meta = s.conversation_meta[id];
+      CopyBuffer& b = s.conversations;
+      b.text(id);
+      b.boolean(false);
+      b.text("unknown");
+      b.text_or_null(meta && meta->display_name ? std::string_view(*meta->display_name)
+                                                : std::string_view());
+      b.text_or_null(meta ? std::string_view(meta->topic) : std::string_view());
+      b.json(meta ? std::string_view(meta->properties_json) : std::string_view());
+      b.json(meta ? std::string_view(meta->thread_properties_json) : std::string_view());
+      b.end_row();
+    }
+    CopyBuffer participants;
+    for (const auto& [conversation_id, member] : s.members) {
+      participants.text(conversation_id);
+      participants.text(member);
+      participants.null();
+      participants.null();
+      participants.end_row();
+    }
+    for (const auto& [key, info] : s.senders) {
+      const std::size_t split = key.find('\x1f');
+      participants.text(std::string_view(key).substr(0, split));
+      participants.text(std::string_view(key).substr(split + 1));
+      participants.text_or_null(info.name);
+      if (info.last_seen == INT64_MIN)
+        participants.null();
+      else
+        participants.timestamp_us(info.last_seen);
+      participants.end_row();
+    }
+    s.send(Stage::messages, s.messages);
+    s.send(Stage::attachments, s.attachments);
+    s.send(Stage::conversations, s.conversations);
+    s.send(Stage::participants, participants);
+    s.end_open_copy();
+    // Seconds per merge step, reported in the result (the benchmark prints them).
+    nlohmann::json timings = nlohmann::json::object();
+    auto last = std::chrono::steady_clock::now();
+    auto mark = [&](const char* step) {
+      const auto now = std::chrono::steady_clock::now();
+      timings[step] = std::chrono::duration<double>(now - last).count();
+      last = now;
+    };
+    mark("copy_rest");
+
+    const std::string& a = s.account_id;
+    const std::string& e = s.export_id;
+    const std::vector<std::string> ae{a, e};
+    c.exec("SET LOCAL work_mem = '128MB'");
+    c.exec("SET LOCAL maintenance_work_mem = '256MB'");
+    // Merges of one account serialise (overlapping exports would otherwise deadlock on
+    // each other's rows); merges of different accounts run concurrently.
+    c.exec_params("SELECT pg_advisory_xact_lock(hashtextextended('skype-etl account ' || $1, 0))",
+                  std::vector<std::string>{a});
+    // No ANALYZE of the staging tables: it samples wide rows for about a second per 100k
+    // messages, and every plan below is a sequential scan of them anyway.
+
+    const bool dedupe = s.duplicates > 0 || s.duplicates_uncertain;
+    std::uint64_t distinct = s.staged_messages;
+    if (dedupe)
+      distinct = static_cast<std::uint64_t>(
+          c.exec("SELECT count(*) FROM (SELECT DISTINCT conversation_id, message_id FROM "
+                 "stage_messages) d")
+              .integer(0, 0));
+
+    // Empty target and a large export: drop the indexes, insert, rebuild them by sorting.
+    bool rebuild = false;
+    const std::size_t rebuild_min = index_rebuild_min_rows();
+    if (rebuild_min > 0 && s.staged_messages >= rebuild_min &&
+        c.exec("SELECT NOT EXISTS (SELECT 1 FROM skype.messages)").text(0, 0) == "t") {
+      c.exec("LOCK TABLE skype.messages IN ACCESS EXCLUSIVE MODE");
+      rebuild = c.exec("SELECT NOT EXISTS (SELECT 1 FROM skype.messages)").text(0, 0) == "t";
+    }
+    mark("prepare");
+    std::vector<std::string> recreate;
+    if (rebuild) {
+      PgResult indexes = c.exec(
+          "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), con.conname, "
+          "pg_get_constraintdef(con.oid) FROM pg_index i LEFT JOIN pg_constraint con ON "
+          "con.conindid = i.indexrelid AND con.conrelid = i.indrelid "
+          "WHERE i.indrelid = 'skype.messages'::regclass");
+      for (int r = 0; r < indexes.rows(); ++r) {
+        if (!indexes.is_null(r, 2)) {
+          std::string name(indexes.text(r, 2));
+          c.exec("ALTER TABLE skype.messages DROP CONSTRAINT " + name);
+          recreate.push_back("ALTER TABLE skype.messages ADD CONSTRAINT " + name + " " +
+                             std::string(indexes.text(r, 3)));
+        } else {
+          c.exec("DROP INDEX " + std::string(indexes.text(r, 0)));
+          recreate.push_back(std::string(indexes.text(r, 1)));
+        }
+      }
+    }
+
+    const std::string columns =
+        "account_id, conversation_id, message_id, version, sent_at, sender_id, sender_name, "
+        "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
+        "deleted_at, is_server_generated, properties, details, export_id";
+    const std::string select =
+        std::string("SELECT ") + (dedupe ? "DISTINCT ON (conversation_id, message_id) " : "") +
+        "$1, conversation_id, message_id, version, sent_at, sender_id, sender_name, "
+        "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
+        "deleted_at, is_server_generated, properties, details, $2::bigint FROM stage_messages" +
+        (dedupe ? " ORDER BY conversation_id, message_id, version DESC NULLS LAST, "
+                  "edited_at DESC NULLS LAST, seq DESC"
+                : "");
+    std::uint64_t inserted = 0, updated = 0;
+    if (rebuild) {
+      PgResult r = c.exec_params("INSERT INTO skype.messages (" + columns + ") " + select, ae);
+      inserted = std::strtoull(PQcmdTuples(r.get()), nullptr, 10);
+      mark("messages");
+      for (const std::string& sql : recreate) c.exec(sql);
+      mark("index_rebuild");
+    } else {
+      PgResult r = c.exec_params(
+          "WITH upserted AS (INSERT INTO skype.messages AS m (" + columns + ") " + select +
+              " ON CONFLICT (account_id, conversation_id, message_id) DO UPDATE SET "
+              "version = excluded.version, sent_at = excluded.sent_at, "
+              "sender_id = excluded.sender_id, sender_name = excluded.sender_name, "
+              "message_type = excluded.message_type, content_raw = excluded.content_raw, "
+              "content_text = excluded.content_text, is_edited = excluded.is_edited, "
+              "edited_at = excluded.edited_at, is_deleted = excluded.is_deleted, "
+              "deleted_at = excluded.deleted_at, "
+              "is_server_generated = excluded.is_server_generated, "
+              "properties = excluded.properties, details = excluded.details, "
+              "export_id = excluded.export_id "
+              // The higher version wins; at equal versions the later edit; otherwise the
+              // stored row stays (so reloading the same messages changes nothing).
+              "WHERE ROW(coalesce(excluded.version, -1), "
+              "coalesce(excluded.edited_at, '-infinity'::timestamptz)) > "
+              "ROW(coalesce(m.version, -1), coalesce(m.edited_at, '-infinity'::timestamptz)) "
+              "RETURNING (xmax = 0) AS inserted) "
+              "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) "
+              "FROM upserted",
+          ae);
+      inserted = static_cast<std::uint64_t>(r.integer(0, 0));
+      updated = static_cast<std::uint64_t>(r.integer(0, 1));
+      mark("messages");
+    }
+
+    // Attachments: those of updated messages are replaced by the new version's.
+    std::uint64_t attachments_written = 0;
+    if (updated > 0)
+      c.exec_params(
+          "DELETE FROM skype.attachments t USING skype.messages m, "
+          "(SELECT DISTINCT conversation_id, message_id FROM stage_messages) k "
+          "WHERE m.account_id = $1 AND m.export_id = $2 AND m.conversation_id = "
+          "k.conversation_id AND m.message_id = k.message_id AND t.account_id = $1 AND "
+          "t.conversation_id = k.conversation_id AND t.message_id = k.message_id",
+          ae);
+    if (s.staged_attachments > 0) {
+      const std::string winners =
+          dedupe ? " AND a.msg_seq IN (SELECT DISTINCT ON (w.conversation_id, w.message_id) "
+                   "w.seq FROM stage_messages w WHERE (w.conversation_id, w.message_id) IN "
+                   "(SELECT conversation_id, message_id FROM stage_attachments) ORDER BY "
+                   "w.conversation_id, w.message_id, w.version DESC NULLS LAST, "
+                   "w.edited_at DESC NULLS LAST, w.seq DESC)"
+                 : "";
+      PgResult r = c.exec_params(
+          "INSERT INTO skype.attachments (account_id, conversation_id, message_id, ordinal, "
+          "kind, name, content_type, uri, thumbnail_uri, doc_id, size, width, height, "
+          "duration_seconds) SELECT $1, a.conversation_id, a.message_id, a.ordinal, a.kind, "
+          "a.name, a.content_type, a.uri, a.thumbnail_uri, a.doc_id, a.size, a.width, "
+          "a.height, a.duration_seconds FROM stage_attachments a JOIN skype.messages m ON "
+          "m.account_id = $1 AND m.conversation_id = a.conversation_id AND m.message_id = "
+          "a.message_id AND m.export_id = $2::bigint WHERE true" +
+              winners + " ON CONFLICT DO NOTHING",
+          ae);
+      attachments_written = std::strtoull(PQcmdTuples(r.get()), nullptr, 10);
+    }
+
+    mark("attachments");
+    // The account; its display name comes from the newest export.
+    std::vector<const char*> account_params{
+        a.c_str(), s.owner_display_name.empty() ? nullptr : s.owner_display_name.c_str(),
+        s.export_date.empty() ? nullptr : s.export_date.c_str()};
+    c.exec_params(
+        "INSERT INTO skype.accounts AS x (account_id, display_name, last_export_date) "
+        "VALUES ($1, $2, $3::timestamptz) ON CONFLICT (account_id) DO UPDATE SET "
+        "last_loaded_at = now(), display_name = CASE WHEN excluded.display_name IS NOT NULL "
+        "AND (x.last_export_date IS NULL OR excluded.last_export_date IS NULL OR "
+        "excluded.last_export_date >= x.last_export_date) THEN excluded.display_name ELSE "
+        "x.display_name END, last_export_date = greatest(x.last_export_date, "
+        "excluded.last_export_date)",
+        account_params);
+
+    // Conversations: descriptive columns from the newest export that describes them.
+    std::vector<const char*> conv_params{a.c_str(), e.c_str(),
+                                         s.export_date.empty() ? nullptr : s.export_date.c_str()};
+    PgResult conv = c.exec_params(
+        "INSERT INTO skype.conversations AS x (account_id, conversation_id, conversation_type, "
+        "display_name, topic, properties, thread_properties, source_export_date, export_id) "
+        "SELECT DISTINCT ON (conversation_id) $1, conversation_id, conversation_type, "
+        "display_name, topic, properties, thread_properties, $3::timestamptz, $2::bigint "
+        "FROM stage_conversations WHERE described ORDER BY conversation_id "
+        "ON CONFLICT (account_id, conversation_id) DO UPDATE SET "
+        "conversation_type = excluded.conversation_type, display_name = excluded.display_name, "
+        "topic = excluded.topic, properties = excluded.properties, "
+        "thread_properties = excluded.thread_properties, "
+        "source_export_date = excluded.source_export_date, export_id = excluded.export_id "
+        "WHERE x.source_export_date IS NULL OR excluded.source_export_date IS NULL OR "
+        "excluded.source_export_date >= x.source_export_date",
+        conv_params);
+    c.exec_params(
+        "INSERT INTO skype.conversations (account_id, conversation_id, conversation_type, "
+        "display_name, topic, properties, thread_properties, export_id) "
+        "SELECT DISTINCT ON (conversation_id) $1, conversation_id, conversation_type, "
+        "display_name, topic, properties, thread_properties, $2::bigint "
+        "FROM stage_conversations WHERE NOT described ORDER BY conversation_id "
+        "ON CONFLICT (account_id, conversation_id) DO NOTHING",
+        ae);
+
+    PgResult parts = c.exec_params(
+        "INSERT INTO skype.participants AS p (account_id, conversation_id, participant_id, "
+        "display_name, is_owner, last_seen_at) SELECT $1, conversation_id, participant_id, "
+        "(array_agg(display_name ORDER BY last_seen_at DESC NULLS LAST) FILTER (WHERE "
+        "display_name IS NOT NULL))[1], participant_id = $1, max(last_seen_at) "
+        "FROM stage_participants WHERE participant_id <> '' "
+        "GROUP BY conversation_id, participant_id "
+        "ON CONFLICT (account_id, conversation_id, participant_id) DO UPDATE SET "
+        "display_name = CASE WHEN excluded.display_name IS NOT NULL AND (p.last_seen_at IS "
+        "NULL OR excluded.last_seen_at >= p.last_seen_at) THEN excluded.display_name ELSE "
+        "p.display_name END, last_seen_at = greatest(p.last_seen_at, excluded.last_seen_at)",
+        std::vector<std::string>{a});
+
+    mark("conversations");
+    // Derived columns, recomputed from everything stored for the export's conversations.
+    c.exec_params(
+        "UPDATE skype.conversations x SET first_message_at = d.first_at, last_message_at = "
+        "d.last_at, message_count = d.n FROM (SELECT m.conversation_id, min(m.sent_at) AS "
+        "first_at, max(m.sent_at) AS last_at, count(*) AS n FROM skype.messages m WHERE "
+        "m.account_id = $1 AND m.conversation_id IN (SELECT conversation_id FROM "
+        "stage_conversations) GROUP BY m.conversation_id) d WHERE x.account_id = $1 AND "
+        "x.conversation_id = d.conversation_id",
+        std::vector<std::string>{a});
+
+    mark("derived");
+    std::string stats_text =
+        statistics.is_null()
+            ? std::string()
+            : statistics.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::string fixed;
+    if (replace_json_nul_escapes(stats_text, fixed)) stats_text = std::move(fixed);
+    const std::string file_size = std::to_string(s.info.file_size);
+    std::vector<const char*> export_params{e.c_str(),
+                                           a.c_str(),
+                                           s.export_date.empty() ? nullptr : s.export_date.c_str(),
+                                           s.info.file_name.c_str(),
+                                           file_size.c_str(),
+                                           s.info.digest.c_str(),
+                                           stats_text.empty() ? nullptr : stats_text.c_str()};
+    c.exec_params(
+        "INSERT INTO skype.exports (export_id, account_id, export_date, file_name, file_size, "
+        "file_digest, status, statistics) VALUES ($1::bigint, $2, $3::timestamptz, $4, "
+        "$5::bigint, $6, 'loaded', $7::jsonb)",
+        export_params);
+    c.exec("COMMIT");
+    mark("commit");
+
+    const std::uint64_t conversations_total = s.conversation_seen.size();
+    result = {
+        {"status", "loaded"},
+        {"export_id", std::stoll(e)},
+        {"account_id", a},
+        {"messages", distinct},
+        {"messages_staged", s.staged_messages},
+        {"inserted", inserted},
+        {"updated", updated},
+        {"unchanged", distinct - inserted - updated},
+        {"superseded", s.staged_messages - distinct},
+        {"conversations", conversations_total},
+        {"conversations_updated", std::strtoull(PQcmdTuples(conv.get()), nullptr, 10)},
+        {"participants", std::strtoull(PQcmdTuples(parts.get()), nullptr, 10)},
+        {"attachments", attachments_written},
+        {"batches", s.batches},
+        {"index_rebuild", rebuild},
+        {"merge_seconds", timings},
+        {"nul_bytes_removed", s.messages.nul_bytes_removed() + s.attachments.nul_bytes_removed() +
+                                  s.conversations.nul_bytes_removed()},
+        {"json_nul_escapes_replaced",
+         s.messages.json_nul_escapes_replaced() + s.conversations.json_nul_escapes_replaced()},
+    };
+  } catch (...) {
+    abort_export();
+    throw;
+  }
+  s.reset_export();
+  return result;
+}
+
+void Loader::abort_export() noexcept {
+  Impl& s = *m_impl;
+  if (!s.in_export) return;
+  try {
+    if (s.conn.in_copy()) s.conn.cancel_copy();
+    s.open_copy = Stage::none;
+    if (s.conn.is_ok()) PQclear(PQexec(s.conn.get(), "ROLLBACK"));
+  } catch (...) {
+  }
+  try {
+    s.reset_export();
+  } catch (...) {
+  }
+  s.in_export = false;
+}
+
+}  // namespace skype_etl::detail

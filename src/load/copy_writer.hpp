@@ -1,0 +1,113 @@
+// Encoder of PostgreSQL's COPY text format into a large growable buffer: the loader's hot
+// path. Rows are built field by field and sent with PQputCopyData when the buffer is full.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace skype_etl::detail {
+
+/// Writes "YYYY-MM-DD HH:MM:SS.ffffff+00" (29 bytes) for `us` microseconds since the
+/// Unix epoch (UTC) into `out`. Returns false (and writes nothing) for years outside
+/// 1..9999, which PostgreSQL would need "BC" or more digits for.
+bool format_timestamp_us(std::int64_t us, char* out) noexcept;
+inline constexpr std::size_t timestamp_text_size = 29;
+/// Same, as a string ("" when out of range).
+std::string format_timestamp_us(std::int64_t us);
+
+/// Days since 1970-01-01 → civil date (proleptic Gregorian), H. Hinnant's algorithm.
+void civil_from_days(std::int64_t days, std::int64_t& year, unsigned& month,
+                     unsigned& day) noexcept;
+
+/// A COPY text-format row builder. Field methods append one column (adding the tab
+/// separator themselves); end_row() ends the row. Not thread-safe; reusable with clear().
+class CopyBuffer {
+ public:
+  CopyBuffer() = default;
+  ~CopyBuffer();
+  CopyBuffer(const CopyBuffer&) = delete;
+  CopyBuffer& operator=(const CopyBuffer&) = delete;
+  CopyBuffer(CopyBuffer&& other) noexcept;
+  CopyBuffer& operator=(CopyBuffer&& other) noexcept;
+
+  /// Text, escaped (backslash, tab, newline, carriage return). NUL bytes (which PostgreSQL
+  /// text cannot hold) are dropped and counted in nul_bytes_removed().
+  void text(std::string_view value);
+  /// Text, or NULL when empty.
+  void text_or_null(std::string_view value) {
+    if (value.empty())
+      null();
+    else
+      text(value);
+  }
+  void null();
+  void integer(std::int64_t value);
+  void integer(const std::optional<std::int64_t>& value) {
+    if (value)
+      integer(*value);
+    else
+      null();
+  }
+  void boolean(bool value);
+  /// A timestamptz; NULL when outside years 1..9999.
+  void timestamp_us(std::int64_t us);
+  void timestamp_us(const std::optional<std::int64_t>& us) {
+    if (us)
+      timestamp_us(*us);
+    else
+      null();
+  }
+  /// A float8; NULL when not finite.
+  void floating(double value);
+  void floating(const std::optional<double>& value) {
+    if (value)
+      floating(*value);
+    else
+      null();
+  }
+  /// Raw JSON text for a jsonb column: NULL when empty; the escape \u0000 (which jsonb
+  /// rejects) is replaced by \ufffd and counted in json_nul_escapes_replaced().
+  void json(std::string_view value);
+  void end_row();
+
+  std::string_view view() const noexcept { return {m_data, m_size}; }
+  std::size_t size() const noexcept { return m_size; }
+  bool empty() const noexcept { return m_size == 0; }
+  std::uint64_t rows() const noexcept { return m_rows; }
+  /// Forgets the content (keeps the capacity and the counters).
+  void clear() noexcept {
+    m_size = 0;
+    m_field_open = false;
+  }
+  std::uint64_t nul_bytes_removed() const noexcept { return m_nul_removed; }
+  std::uint64_t json_nul_escapes_replaced() const noexcept { return m_json_nul_replaced; }
+
+ private:
+  void reserve_more(std::size_t extra);
+  void ensure(std::size_t extra) {
+    if (m_capacity - m_size < extra) reserve_more(extra);
+  }
+  void separator() {
+    if (m_field_open) m_data[m_size++] = '\t';
+    m_field_open = true;
+  }
+  void append_escaped(std::string_view value);
+
+  char* m_data = nullptr;
+  std::size_t m_size = 0;
+  std::size_t m_capacity = 0;
+  bool m_field_open = false;  ///< a field was written in the current row
+  std::uint64_t m_rows = 0;
+  std::uint64_t m_nul_removed = 0;
+  std::uint64_t m_json_nul_replaced = 0;
+};
+
+/// Replaces every JSON escape \u0000 in `json` by \ufffd (an escaped backslash followed
+/// by "u0000" is left alone). Returns the number replaced; `out` receives the result only
+/// when that is non-zero.
+std::size_t replace_json_nul_escapes(std::string_view json, std::string& out);
+
+}  // namespace skype_etl::detail

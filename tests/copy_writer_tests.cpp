@@ -1,0 +1,198 @@
+#define BOOST_TEST_MODULE copy_writer_tests
+#include <boost/test/unit_test.hpp>
+
+#include <ctime>
+#include <limits>
+#include <random>
+#include <string>
+
+#include "load/copy_writer.hpp"
+
+using skype_etl::detail::CopyBuffer;
+using skype_etl::detail::format_timestamp_us;
+using skype_etl::detail::replace_json_nul_escapes;
+
+namespace {
+
+// The obvious byte-at-a-time escaper, to check the vectorised one against.
+std::string reference_escape(const std::string& in) {
+  std::string out;
+  for (char c : in) {
+    switch (c) {
+      case '\0':
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string gmtime_reference(std::int64_t us) {
+  std::int64_t secs = us / 1000000, micro = us % 1000000;
+  if (micro < 0) {
+    micro += 1000000;
+    --secs;
+  }
+  std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(micro));
+  return buf;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(copy_writer_tests)
+
+BOOST_AUTO_TEST_CASE(escapes_special_characters_and_separates_fields) {
+  CopyBuffer b;
+  b.text("a\tb\nc\rd\\e");
+  b.text("plain \"quoted\" 'single'");
+  b.text("\\.");
+  b.text("\\N");
+  b.null();
+  b.end_row();
+  BOOST_TEST(std::string(b.view()) ==
+             "a\\tb\\nc\\rd\\\\e\tplain \"quoted\" 'single'\t\\\\.\t\\\\N\t\\N\n");
+  BOOST_TEST(b.rows() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(drops_and_counts_nul_bytes) {
+  CopyBuffer b;
+  b.text(std::string("a\0b\0", 4));
+  b.end_row();
+  BOOST_TEST(std::string(b.view()) == "ab\n");
+  BOOST_TEST(b.nul_bytes_removed() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(vectorised_escaping_matches_reference_on_random_text) {
+  std::mt19937 rng(42);
+  const std::string alphabet = std::string("ab\t\n\r\\ \xc3\xa9\xf0\x9f\x98\x80", 14) + '\0';
+  for (int round = 0; round < 2000; ++round) {
+    std::string text;
+    const int length = static_cast<int>(rng() % 200);
+    for (int i = 0; i < length; ++i) {
+      // Mostly plain letters, so runs longer than 32 bytes occur.
+      text += (rng() % 8 == 0) ? alphabet[rng() % alphabet.size()]
+                               : static_cast<char>('a' + rng() % 26);
+    }
+    CopyBuffer b;
+    b.text(text);
+    BOOST_TEST_REQUIRE(std::string(b.view()) == reference_escape(text));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(empty_text_is_empty_string_and_text_or_null_is_null) {
+  CopyBuffer b;
+  b.text("");
+  b.text_or_null("");
+  b.text_or_null("x");
+  b.end_row();
+  BOOST_TEST(std::string(b.view()) == "\t\\N\tx\n");
+}
+
+BOOST_AUTO_TEST_CASE(integers_booleans_floats) {
+  CopyBuffer b;
+  b.integer(std::numeric_limits<std::int64_t>::min());
+  b.integer(std::numeric_limits<std::int64_t>::max());
+  b.integer(std::optional<std::int64_t>{});
+  b.boolean(true);
+  b.boolean(false);
+  b.floating(84.82);
+  b.floating(std::numeric_limits<double>::quiet_NaN());
+  b.end_row();
+  BOOST_TEST(std::string(b.view()) ==
+             "-9223372036854775808\t9223372036854775807\t\\N\tt\tf\t84.82\t\\N\n");
+}
+
+BOOST_AUTO_TEST_CASE(timestamps_known_values) {
+  BOOST_TEST(format_timestamp_us(0) == "1970-01-01 00:00:00.000000+00");
+  BOOST_TEST(format_timestamp_us(-1) == "1969-12-31 23:59:59.999999+00");
+  // 2000-02-29 (a leap day in a year divisible by 400).
+  BOOST_TEST(format_timestamp_us(951782400000000LL) == "2000-02-29 00:00:00.000000+00");
+  // 2024-02-29T12:34:56.789012Z
+  BOOST_TEST(format_timestamp_us(1709210096789012LL) == "2024-02-29 12:34:56.789012+00");
+  // 1900 is not a leap year: 1900-03-01 follows 1900-02-28.
+  BOOST_TEST(format_timestamp_us(-2203891200000000LL) == "1900-03-01 00:00:00.000000+00");
+  BOOST_TEST(format_timestamp_us(1630565395104000LL) == "2021-09-02 06:49:55.104000+00");
+  // Years PostgreSQL would need BC or 5 digits for: no text.
+  BOOST_TEST(format_timestamp_us(-62135596800000000LL) == "0001-01-01 00:00:00.000000+00");
+  BOOST_TEST(format_timestamp_us(-62135596800000001LL) == "");
+  BOOST_TEST(format_timestamp_us(253402300799999999LL) == "9999-12-31 23:59:59.999999+00");
+  BOOST_TEST(format_timestamp_us(253402300800000000LL) == "");
+}
+
+BOOST_AUTO_TEST_CASE(timestamps_match_gmtime_on_random_values) {
+  std::mt19937_64 rng(7);
+  std::uniform_int_distribution<std::int64_t> range(-62135596800000000LL, 253402300799999999LL);
+  for (int i = 0; i < 100000; ++i) {
+    const std::int64_t us = range(rng);
+    BOOST_TEST_REQUIRE(format_timestamp_us(us) == gmtime_reference(us));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(timestamp_field_and_out_of_range_null) {
+  CopyBuffer b;
+  b.timestamp_us(std::optional<std::int64_t>{0});
+  b.timestamp_us(std::optional<std::int64_t>{});
+  b.timestamp_us(std::int64_t{-62135596800000001LL});
+  b.end_row();
+  BOOST_TEST(std::string(b.view()) == "1970-01-01 00:00:00.000000+00\t\\N\t\\N\n");
+}
+
+BOOST_AUTO_TEST_CASE(json_empty_or_null_is_sql_null_and_escapes_are_doubled) {
+  CopyBuffer b;
+  b.json("");
+  b.json("null");
+  b.json(R"({"a":"x\ny"})");
+  b.end_row();
+  BOOST_TEST(std::string(b.view()) == "\\N\t\\N\t{\"a\":\"x\\\\ny\"}\n");
+  BOOST_TEST(b.json_nul_escapes_replaced() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(json_nul_escape_is_replaced_but_escaped_backslash_is_not) {
+  std::string out;
+  BOOST_TEST(replace_json_nul_escapes(R"({"a":"x\u0000y\u0000"})", out) == 2u);
+  BOOST_TEST(out == R"({"a":"x\ufffdy\ufffd"})");
+  // "\\u0000" is a backslash followed by the letters u0000: left alone.
+  BOOST_TEST(replace_json_nul_escapes(R"({"a":"\\u0000"})", out) == 0u);
+  BOOST_TEST(replace_json_nul_escapes(R"({"a":"\\\u0000"})", out) == 1u);
+  BOOST_TEST(out == R"({"a":"\\\ufffd"})");
+
+  CopyBuffer b;
+  b.json(R"({"a":"\u0000"})");
+  b.end_row();
+  BOOST_TEST(std::string(b.view()) == "{\"a\":\"\\\\ufffd\"}\n");
+  BOOST_TEST(b.json_nul_escapes_replaced() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(large_buffers_grow) {
+  CopyBuffer b;
+  const std::string text(10000, 'x');
+  for (int i = 0; i < 1000; ++i) {
+    b.text(text);
+    b.end_row();
+  }
+  BOOST_TEST(b.size() == 1000u * 10001u);
+  BOOST_TEST(b.rows() == 1000u);
+  b.clear();
+  BOOST_TEST(b.empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

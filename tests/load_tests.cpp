@@ -1,0 +1,559 @@
+#define BOOST_TEST_MODULE load_tests
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <future>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "load/loader.hpp"
+#include "load/loader_tuning.hpp"
+#include "skype_etl/errors.hpp"
+#include "support/test_database.hpp"
+
+using skype_etl::Batch;
+using skype_etl::BatchPtr;
+using skype_etl::DbConfig;
+using skype_etl::ExportInfo;
+using skype_etl::detail::BeginResult;
+using skype_etl::detail::Loader;
+using skype_etl::test::TestDatabase;
+
+namespace {
+
+// Builds batches by hand, the way the transform fills them (the transform is not linked).
+struct TestMessage {
+  std::string id;
+  std::int64_t version = 0;
+  std::int64_t sent_us = 0;
+  std::string sender = "alice";
+  std::string sender_name = "Alice";
+  std::string type = "RichText";
+  std::string content;
+  std::string properties_json;
+  std::string details_json;
+  std::vector<skype_etl::Attachment> attachments;
+  std::optional<std::int64_t> edited_us;
+};
+
+struct TestConversation {
+  std::string id;
+  std::string type = "group";
+  std::string display_name;
+  std::vector<std::string> members;
+  std::vector<TestMessage> messages;
+};
+
+constexpr std::int64_t base_us = 1630565395104000LL;  // 2021-09-02 06:49:55.104
+
+std::vector<TestMessage> numbered(int from, int to, std::int64_t version_offset = 0,
+                                  const std::string& text = "message") {
+  std::vector<TestMessage> out;
+  for (int i = from; i <= to; ++i) {
+    TestMessage m;
+    m.id = std::to_string(1000000 + i);
+    m.version = 1000000 + i + version_offset;
+    m.sent_us = base_us + static_cast<std::int64_t>(i) * 60'000'000LL;
+    m.sender = i % 3 == 0 ? "bob" : "alice";
+    m.sender_name = i % 3 == 0 ? "Bob" : "Alice";
+    m.content = text + " number " + std::to_string(i);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+/// Splits the conversations into batches of at most `per_batch` messages, chunking
+/// conversations across batches like the reader does.
+std::vector<BatchPtr> make_batches(const std::vector<TestConversation>& conversations,
+                                   std::size_t per_batch) {
+  std::vector<BatchPtr> batches;
+  auto fresh = [&] {
+    auto b = std::make_shared<Batch>();
+    b->export_sequence = batches.size();
+    batches.push_back(b);
+    return b;
+  };
+  BatchPtr batch = fresh();
+  for (const TestConversation& tc : conversations) {
+    auto meta = std::make_shared<skype_etl::ConversationMeta>();
+    meta->id = tc.id;
+    meta->display_name = tc.display_name;
+    meta->members = tc.members;
+    std::size_t next = 0;
+    bool first = true;
+    do {
+      if (batch->messages.size() >= per_batch) batch = fresh();
+      skype_etl::ConversationChunk chunk;
+      chunk.conversation = meta;
+      chunk.first_message = batch->messages.size();
+      chunk.starts_conversation = first;
+      while (next < tc.messages.size() && batch->messages.size() < per_batch) {
+        const TestMessage& t = tc.messages[next++];
+        skype_etl::Message m;
+        m.message_id = batch->arena.store(t.id);
+        m.version = t.version;
+        m.sent_at_us = t.sent_us;
+        m.sender_id = batch->arena.store(t.sender);
+        m.sender_name = batch->arena.store(t.sender_name);
+        m.message_type = batch->arena.store(t.type);
+        m.content_raw = batch->arena.store(t.content);
+        m.content_text = batch->arena.store(t.content);
+        m.is_edited = t.edited_us.has_value();
+        m.edited_at_us = t.edited_us;
+        m.properties_json = batch->arena.store(t.properties_json);
+        m.details_json = t.details_json;
+        m.attachments = t.attachments;
+        batch->messages.push_back(std::move(m));
+        batch->raw.emplace_back();
+      }
+      chunk.message_count = batch->messages.size() - chunk.first_message;
+      chunk.ends_conversation = next == tc.messages.size();
+      if (first) {
+        skype_etl::ConversationRow row;
+        row.conversation_id = meta->id;
+        row.conversation_type = tc.type;
+        row.display_name = tc.display_name;
+        row.members = tc.members;
+        batch->conversations.push_back(std::move(row));
+      }
+      batch->chunks.push_back(std::move(chunk));
+      first = false;
+    } while (next < tc.messages.size());
+  }
+  batches.back()->last_of_export = true;
+  return batches;
+}
+
+ExportInfo make_info(const std::string& digest, const std::string& user = "8:live:owner",
+                     const std::string& date = "2025-04-30T10:13") {
+  ExportInfo info;
+  info.file_name = digest + ".tar";
+  info.file_size = 12345;
+  info.digest = "sha256:" + digest;
+  info.user_id = user;
+  info.export_date = date;
+  return info;
+}
+
+/// Loads everything; returns finish_export's result (or null when already loaded).
+nlohmann::json load_all(TestDatabase& db, const ExportInfo& info,
+                        const std::vector<TestConversation>& conversations,
+                        std::size_t per_batch = 40) {
+  Loader loader(DbConfig{db.conninfo()});
+  loader.ensure_schema();
+  if (loader.begin_export(info, "Owner") == BeginResult::already_loaded) return nullptr;
+  for (const BatchPtr& b : make_batches(conversations, per_batch)) loader.load_batch(*b);
+  return loader.finish_export({{"test", true}});
+}
+
+std::vector<TestConversation> three_conversations() {
+  std::vector<TestConversation> c(3);
+  c[0].id = "19:family@thread.skype";
+  c[0].display_name = "Family";
+  c[0].members = {"live:owner", "alice", "bob", "carol"};
+  c[0].messages = numbered(1, 120);
+  c[1].id = "8:alice";
+  c[1].type = "one_to_one";
+  c[1].members = {};
+  c[1].messages = numbered(200, 299);
+  c[2].id = "19:work@thread.skype";
+  c[2].display_name = "Work";
+  c[2].members = {"live:owner", "dave"};
+  c[2].messages = numbered(400, 429);
+  skype_etl::Attachment a;
+  a.kind = "picture";
+  a.name = "cat.png";
+  a.uri = "https://api.asm.skype.com/v1/objects/0-abc";
+  a.doc_id = "0-abc";
+  a.size = 4096;
+  a.width = 640;
+  a.height = 480;
+  c[0].messages[5].attachments = {a, a};
+  c[2].messages[0].attachments = {a};
+  return c;
+}
+
+long long count(TestDatabase& db, const std::string& table) {
+  return db.scalar("SELECT count(*) FROM skype." + table);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(load_tests)
+
+BOOST_AUTO_TEST_CASE(exact_row_counts_after_a_load) {
+  TestDatabase db;
+  nlohmann::json r = load_all(db, make_info("a1"), three_conversations());
+  BOOST_TEST(r["status"] == "loaded");
+  BOOST_TEST(r["messages"] == 250);
+  BOOST_TEST(r["inserted"] == 250);
+  BOOST_TEST(r["superseded"] == 0);
+  BOOST_TEST(r["conversations"] == 3);
+  BOOST_TEST(r["attachments"] == 3);
+  BOOST_TEST(count(db, "messages") == 250);
+  BOOST_TEST(count(db, "conversations") == 3);
+  BOOST_TEST(count(db, "attachments") == 3);
+  BOOST_TEST(count(db, "accounts") == 1);
+  BOOST_TEST(count(db, "exports") == 1);
+  BOOST_TEST(db.text("SELECT account_id FROM skype.accounts") == "live:owner");
+  BOOST_TEST(db.text("SELECT display_name FROM skype.accounts") == "Owner");
+  BOOST_TEST(db.text("SELECT export_date AT TIME ZONE 'UTC' FROM skype.exports") ==
+             "2025-04-30 10:13:00");
+  BOOST_TEST(db.text("SELECT statistics->>'test' FROM skype.exports") == "true");
+  BOOST_TEST(db.scalar("SELECT export_id FROM skype.exports") == r["export_id"].get<long long>());
+  // Participants: members plus senders (alice, bob), deduplicated.
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.participants WHERE conversation_id = "
+                       "'19:family@thread.skype'") == 4);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.participants WHERE conversation_id = "
+                       "'8:alice'") == 2);
+  BOOST_TEST(db.text("SELECT display_name FROM skype.participants WHERE conversation_id = "
+                     "'19:family@thread.skype' AND participant_id = 'bob'") == "Bob");
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.participants WHERE is_owner") == 2);
+  // Derived fields.
+  BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations WHERE conversation_id = "
+                       "'19:family@thread.skype'") == 120);
+  BOOST_TEST(db.text("SELECT first_message_at AT TIME ZONE 'UTC' FROM skype.conversations "
+                     "WHERE conversation_id = '8:alice'") == "2021-09-02 10:09:55.104");
+  BOOST_TEST(db.text("SELECT last_message_at AT TIME ZONE 'UTC' FROM skype.conversations "
+                     "WHERE conversation_id = '8:alice'") == "2021-09-02 11:48:55.104");
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE export_id = " +
+                       std::to_string(r["export_id"].get<long long>())) == 250);
+}
+
+BOOST_AUTO_TEST_CASE(loading_the_same_digest_again_changes_nothing) {
+  TestDatabase db;
+  load_all(db, make_info("same"), three_conversations());
+  const std::string before = db.text(
+      "SELECT md5(string_agg(m::text, ',' ORDER BY conversation_id, message_id)) FROM "
+      "skype.messages m");
+  Loader loader(DbConfig{db.conninfo()});
+  BOOST_TEST((loader.begin_export(make_info("same"), "Owner") == BeginResult::already_loaded));
+  // The loader is usable afterwards.
+  BOOST_TEST((loader.begin_export(make_info("other", "8:someone"), "") == BeginResult::started));
+  loader.abort_export();
+  BOOST_TEST(count(db, "messages") == 250);
+  BOOST_TEST(count(db, "exports") == 1);
+  BOOST_TEST(db.text("SELECT md5(string_agg(m::text, ',' ORDER BY conversation_id, message_id)) "
+                     "FROM skype.messages m") == before);
+}
+
+BOOST_AUTO_TEST_CASE(overlapping_exports_merge_and_higher_version_wins) {
+  TestDatabase db;
+  std::vector<TestConversation> first(1), second(1);
+  first[0].id = second[0].id = "19:chat@thread.skype";
+  first[0].display_name = "Old name";
+  second[0].display_name = "New name";
+  first[0].messages = numbered(1, 100, 0, "old");
+  second[0].messages = numbered(51, 150, 0, "new");
+  for (int i = 0; i < 10; ++i) second[0].messages[i].version += 5;   // 51..60: newer
+  for (int i = 10; i < 20; ++i) second[0].messages[i].version -= 5;  // 61..70: older
+  skype_etl::Attachment a;
+  a.kind = "file";
+  a.name = "old.pdf";
+  first[0].messages[54].attachments = {a, a};  // message 55 had two attachments
+  a.name = "new.pdf";
+  second[0].messages[4].attachments = {a};  // its newer version has one
+
+  nlohmann::json r1 = load_all(db, make_info("e1", "8:live:owner", "2025-01-01T00:00"), first);
+  BOOST_TEST(r1["inserted"] == 100);
+  nlohmann::json r2 = load_all(db, make_info("e2", "live:owner", "2025-04-01T00:00"), second);
+  BOOST_TEST(r2["inserted"] == 50);
+  BOOST_TEST(r2["updated"] == 10);
+  BOOST_TEST(r2["unchanged"] == 40);
+  BOOST_TEST(count(db, "messages") == 150);
+  BOOST_TEST(count(db, "accounts") == 1);
+  BOOST_TEST(count(db, "conversations") == 1);
+  BOOST_TEST(count(db, "exports") == 2);
+  BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1000055'") ==
+             "new number 55");
+  BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1000065'") ==
+             "old number 65");
+  BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1000080'") ==
+             "old number 80");
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.attachments WHERE message_id = '1000055'") == 1);
+  BOOST_TEST(db.text("SELECT name FROM skype.attachments WHERE message_id = '1000055'") ==
+             "new.pdf");
+  BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations") == 150);
+  BOOST_TEST(db.text("SELECT display_name FROM skype.conversations") == "New name");
+  BOOST_TEST(db.text("SELECT first_message_at AT TIME ZONE 'UTC' FROM skype.conversations") ==
+             "2021-09-02 06:50:55.104");
+  BOOST_TEST(db.text("SELECT last_message_at AT TIME ZONE 'UTC' FROM skype.conversations") ==
+             "2021-09-02 09:19:55.104");
+
+  // An older export loaded afterwards adds its messages but does not rename.
+  std::vector<TestConversation> older(1);
+  older[0].id = "19:chat@thread.skype";
+  older[0].display_name = "Ancient name";
+  older[0].messages = numbered(0, 0, 0, "older");
+  load_all(db, make_info("e0", "8:live:owner", "2024-01-01T00:00"), older);
+  BOOST_TEST(db.text("SELECT display_name FROM skype.conversations") == "New name");
+  BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations") == 151);
+  BOOST_TEST(db.text("SELECT first_message_at AT TIME ZONE 'UTC' FROM skype.conversations") ==
+             "2021-09-02 06:49:55.104");
+}
+
+BOOST_AUTO_TEST_CASE(duplicate_ids_inside_one_export_are_stored_once) {
+  TestDatabase db;
+  std::vector<TestConversation> c(1);
+  c[0].id = "19:dup@thread.skype";
+  c[0].messages = numbered(1, 30);
+  TestMessage copy = c[0].messages[3];
+  copy.version += 10;
+  copy.content = "edited version";
+  copy.edited_us = copy.sent_us + 5'000'000;
+  c[0].messages.push_back(copy);  // lands in another batch than the original
+  TestMessage older = c[0].messages[7];
+  older.version -= 10;
+  older.content = "stale version";
+  c[0].messages.push_back(older);
+  nlohmann::json r = load_all(db, make_info("dup"), c, 10);
+  BOOST_TEST(r["messages_staged"] == 32);
+  BOOST_TEST(r["messages"] == 30);
+  BOOST_TEST(r["superseded"] == 2);
+  BOOST_TEST(count(db, "messages") == 30);
+  BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1000004'") ==
+             "edited version");
+  BOOST_TEST(db.text("SELECT is_edited::text FROM skype.messages WHERE message_id = '1000004'") ==
+             "true");
+  BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1000008'") ==
+             "message number 8");
+}
+
+BOOST_AUTO_TEST_CASE(same_conversation_id_in_two_accounts_is_two_conversations) {
+  TestDatabase db;
+  std::vector<TestConversation> c(1);
+  c[0].id = "8:bob";
+  c[0].type = "one_to_one";
+  c[0].messages = numbered(1, 10);
+  load_all(db, make_info("acc1", "8:live:anna"), c);
+  load_all(db, make_info("acc2", "live:bert"), c);
+  BOOST_TEST(count(db, "accounts") == 2);
+  BOOST_TEST(count(db, "conversations") == 2);
+  BOOST_TEST(count(db, "messages") == 20);
+  BOOST_TEST(db.scalar("SELECT count(DISTINCT account_id) FROM skype.messages") == 2);
+  BOOST_TEST(db.scalar("SELECT sum(message_count) FROM skype.conversations") == 20);
+}
+
+BOOST_AUTO_TEST_CASE(abort_after_some_batches_leaves_nothing_then_full_load_is_exact) {
+  TestDatabase db;
+  auto batches = make_batches(three_conversations(), 40);
+  BOOST_TEST_REQUIRE(batches.size() > 3u);
+  {
+    Loader loader(DbConfig{db.conninfo()});
+    BOOST_TEST((loader.begin_export(make_info("abort"), "Owner") == BeginResult::started));
+    loader.load_batch(*batches[0]);
+    loader.load_batch(*batches[1]);
+    loader.load_batch(*batches[2]);
+    loader.abort_export();
+    BOOST_TEST(count(db, "messages") == 0);
+    // The same loader can start again after an abort.
+    BOOST_TEST((loader.begin_export(make_info("abort"), "Owner") == BeginResult::started));
+    loader.load_batch(*batches[0]);
+    // Destroyed mid-export: rolls back too.
+  }
+  BOOST_TEST(count(db, "messages") == 0);
+  BOOST_TEST(count(db, "attachments") == 0);
+  BOOST_TEST(count(db, "conversations") == 0);
+  BOOST_TEST(count(db, "participants") == 0);
+  BOOST_TEST(count(db, "accounts") == 0);
+  BOOST_TEST(count(db, "exports") == 0);
+  nlohmann::json r = load_all(db, make_info("abort"), three_conversations());
+  BOOST_TEST(r["status"] == "loaded");
+  BOOST_TEST(count(db, "messages") == 250);
+  BOOST_TEST(count(db, "attachments") == 3);
+  BOOST_TEST(count(db, "exports") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(terminated_backend_mid_export_raises_and_leaves_nothing) {
+  TestDatabase db;
+  auto batches = make_batches(three_conversations(), 40);
+  {
+    Loader loader(DbConfig{db.conninfo()});
+    loader.ensure_schema();
+    BOOST_TEST((loader.begin_export(make_info("killed"), "Owner") == BeginResult::started));
+    loader.load_batch(*batches[0]);
+    loader.load_batch(*batches[1]);
+    const long long killed = db.scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
+        "current_database() AND application_name = 'skype-etl' AND pid <> pg_backend_pid()");
+    BOOST_TEST(killed == 1);
+    bool raised = false;
+    try {
+      for (std::size_t i = 2; i < batches.size(); ++i) loader.load_batch(*batches[i]);
+      loader.finish_export({});
+    } catch (const skype_etl::DatabaseError& e) {
+      raised = true;
+      BOOST_TEST_MESSAGE("raised: " << e.what());
+      BOOST_TEST(std::string(e.what()).find("PostgreSQL") != std::string::npos);
+    }
+    BOOST_TEST(raised);
+  }
+  BOOST_TEST(count(db, "messages") == 0);
+  BOOST_TEST(count(db, "exports") == 0);
+  nlohmann::json r = load_all(db, make_info("killed"), three_conversations());
+  BOOST_TEST(r["status"] == "loaded");
+  BOOST_TEST(count(db, "messages") == 250);
+}
+
+BOOST_AUTO_TEST_CASE(two_loaders_on_different_exports_concurrently_both_succeed) {
+  TestDatabase db;
+  { Loader(DbConfig{db.conninfo()}).ensure_schema(); }
+  std::vector<TestConversation> overlap = three_conversations();
+  overlap[0].messages = numbered(50, 200);  // same account as "c1", overlapping messages
+  auto run = [&](const std::string& digest, const std::string& user,
+                 const std::vector<TestConversation>& data) {
+    return load_all(db, make_info(digest, user), data, 20);
+  };
+  auto f1 = std::async(std::launch::async, run, "c1", "8:live:owner", three_conversations());
+  auto f2 = std::async(std::launch::async, run, "c2", "8:live:other", three_conversations());
+  auto f3 = std::async(std::launch::async, run, "c3", "8:live:owner", overlap);
+  BOOST_TEST(f1.get()["status"] == "loaded");
+  BOOST_TEST(f2.get()["status"] == "loaded");
+  BOOST_TEST(f3.get()["status"] == "loaded");
+  BOOST_TEST(count(db, "exports") == 3);
+  // live:other 250; live:owner: 200 (family 1..200) + 100 + 30.
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE account_id = 'live:other'") ==
+             250);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE account_id = 'live:owner'") ==
+             330);
+  BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations WHERE account_id = "
+                       "'live:owner' AND conversation_id = '19:family@thread.skype'") == 200);
+}
+
+BOOST_AUTO_TEST_CASE(two_loaders_on_the_same_digest_one_loads_the_other_is_already_loaded) {
+  TestDatabase db;
+  { Loader(DbConfig{db.conninfo()}).ensure_schema(); }
+  auto batches = make_batches(three_conversations(), 40);
+  std::promise<void> first_began;
+  auto first = std::async(std::launch::async, [&] {
+    Loader loader(DbConfig{db.conninfo()});
+    BeginResult b = loader.begin_export(make_info("race"), "Owner");
+    first_began.set_value();
+    if (b == BeginResult::already_loaded) return std::string("already_loaded");
+    for (const BatchPtr& batch : batches) {
+      loader.load_batch(*batch);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    loader.finish_export({});
+    return std::string("loaded");
+  });
+  first_began.get_future().wait();
+  auto second = std::async(std::launch::async, [&] {
+    Loader loader(DbConfig{db.conninfo()});
+    BeginResult b = loader.begin_export(make_info("race"), "Owner");
+    if (b == BeginResult::already_loaded) return std::string("already_loaded");
+    for (const BatchPtr& batch : batches) loader.load_batch(*batch);
+    loader.finish_export({});
+    return std::string("loaded");
+  });
+  BOOST_TEST(first.get() == "loaded");
+  BOOST_TEST(second.get() == "already_loaded");
+  BOOST_TEST(count(db, "exports") == 1);
+  BOOST_TEST(count(db, "messages") == 250);
+}
+
+BOOST_AUTO_TEST_CASE(every_character_copy_must_escape_comes_back_byte_for_byte) {
+  TestDatabase db;
+  const std::vector<std::string> contents = {
+      "tab\there",
+      "new\nline",
+      "carriage\rreturn\r\n",
+      "back\\slash \\\\ double \\N \\t",
+      "\\.",
+      "line\n\\.\nafter",
+      "quotes \" ' `",
+      "\\N",
+      "",
+      "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82 \xe4\xbd\xa0\xe5\xa5\xbd "
+      "\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7",
+      "emoji "
+      "\xf0\x9f\x98\x80\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7",
+      "control \x01\x02\x1b[0m \x7f",
+      std::string(5000, 'x') + "\t" + std::string(3000, '\\'),
+  };
+  std::vector<TestConversation> c(1);
+  c[0].id = "19:escape\t\\@thread.skype";
+  for (std::size_t i = 0; i < contents.size(); ++i) {
+    TestMessage m;
+    m.id = std::to_string(i);
+    m.version = 1;
+    m.sent_us = base_us;
+    m.content = contents[i];
+    m.sender_name = "Na\tme\\";
+    m.properties_json = R"({"text":"a\tb\\c\n\"d\"","n":1})";
+    c[0].messages.push_back(m);
+  }
+  load_all(db, make_info("escape"), c, 5);
+  pqxx::nontransaction tx(db.connection());
+  pqxx::result r = tx.exec(
+      "SELECT message_id::int, content_raw, content_text, sender_name, conversation_id, "
+      "properties->>'text' FROM skype.messages ORDER BY message_id::int");
+  BOOST_TEST_REQUIRE(r.size() == contents.size());
+  for (std::size_t i = 0; i < contents.size(); ++i) {
+    BOOST_TEST(r[i][1].as<std::string>() == contents[i]);
+    BOOST_TEST(r[i][2].as<std::string>() == contents[i]);
+    BOOST_TEST(r[i][3].as<std::string>() == "Na\tme\\");
+    BOOST_TEST(r[i][4].as<std::string>() == "19:escape\t\\@thread.skype");
+    BOOST_TEST(r[i][5].as<std::string>() == "a\tb\\c\n\"d\"");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(json_with_nul_escape_and_text_with_nul_bytes_load) {
+  TestDatabase db;
+  std::vector<TestConversation> c(1);
+  c[0].id = "19:nul@thread.skype";
+  c[0].messages = numbered(1, 2);
+  c[0].messages[0].properties_json = R"({"a":"x\u0000y","b":"\\u0000"})";
+  c[0].messages[0].details_json = R"({"quote":{"text":"\u0000"}})";
+  c[0].messages[1].content = std::string("nul\0inside", 10);
+  nlohmann::json r = load_all(db, make_info("nul"), c);
+  BOOST_TEST(r["json_nul_escapes_replaced"] == 2);
+  BOOST_TEST(r["nul_bytes_removed"] == 2);  // content_raw and content_text
+  BOOST_TEST(db.text("SELECT properties->>'a' FROM skype.messages WHERE message_id = '1000001'") ==
+             "x\xef\xbf\xbdy");
+  BOOST_TEST(db.text("SELECT properties->>'b' FROM skype.messages WHERE message_id = '1000001'") ==
+             "\\u0000");
+  BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1000002'") ==
+             "nulinside");
+}
+
+BOOST_AUTO_TEST_CASE(index_rebuild_path_on_an_empty_table_gives_the_same_result) {
+  TestDatabase db;
+  skype_etl::detail::set_index_rebuild_min_rows(50);
+  std::vector<TestConversation> c = three_conversations();
+  TestMessage dup = c[0].messages[0];
+  dup.version += 1;
+  dup.content = "winner";
+  c[0].messages.push_back(dup);
+  nlohmann::json r;
+  try {
+    r = load_all(db, make_info("rebuild"), c);
+  } catch (...) {
+    skype_etl::detail::set_index_rebuild_min_rows(100'000);
+    throw;
+  }
+  skype_etl::detail::set_index_rebuild_min_rows(100'000);
+  BOOST_TEST(r["index_rebuild"] == true);
+  BOOST_TEST(r["superseded"] == 1);
+  BOOST_TEST(count(db, "messages") == 250);
+  BOOST_TEST(count(db, "attachments") == 3);
+  BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1000001'") ==
+             "winner");
+  // Every index is back, the primary key included.
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_indexes WHERE schemaname = 'skype' AND "
+                       "tablename = 'messages'") == 5);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_constraint WHERE conrelid = "
+                       "'skype.messages'::regclass AND contype = 'p'") == 1);
+  // A second, overlapping load takes the ordinary path.
+  nlohmann::json r2 = load_all(db, make_info("rebuild2"), three_conversations());
+  BOOST_TEST(r2["index_rebuild"] == false);
+  BOOST_TEST(r2["unchanged"] == 250);
+  BOOST_TEST(count(db, "messages") == 250);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,133 @@
+#define BOOST_TEST_MODULE schema_tests
+#include <boost/test/unit_test.hpp>
+
+#include <future>
+#include <string>
+
+#include "load/pg_connection.hpp"
+#include "load/schema.hpp"
+#include "skype_etl/errors.hpp"
+#include "support/test_database.hpp"
+
+using skype_etl::DatabaseError;
+using skype_etl::detail::apply_migrations;
+using skype_etl::detail::current_schema_version;
+using skype_etl::detail::ensure_schema;
+using skype_etl::detail::latest_schema_version;
+using skype_etl::detail::PgConnection;
+using skype_etl::test::TestDatabase;
+
+BOOST_AUTO_TEST_SUITE(schema_tests)
+
+BOOST_AUTO_TEST_CASE(creates_the_schema_from_nothing) {
+  TestDatabase db;
+  PgConnection conn(db.conninfo());
+  BOOST_TEST(current_schema_version(conn) == 0);
+  BOOST_TEST(ensure_schema(conn) == 0);
+  BOOST_TEST(current_schema_version(conn) == latest_schema_version());
+  for (const char* table :
+       {"accounts", "exports", "conversations", "participants", "messages", "attachments"})
+    BOOST_TEST(db.scalar(std::string("SELECT count(*) FROM pg_tables WHERE schemaname = "
+                                     "'skype' AND tablename = '") +
+                         table + "'") == 1);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_indexes WHERE schemaname = 'skype' AND "
+                       "indexname = 'messages_content_tsv_idx'") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(ensure_schema_is_idempotent) {
+  TestDatabase db;
+  PgConnection conn(db.conninfo());
+  ensure_schema(conn);
+  BOOST_TEST(ensure_schema(conn) == latest_schema_version());
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.schema_version") == latest_schema_version());
+}
+
+BOOST_AUTO_TEST_CASE(migrates_an_older_schema_keeping_its_rows) {
+  TestDatabase db;
+  PgConnection conn(db.conninfo());
+  BOOST_TEST(apply_migrations(conn, 1) == 0);
+  BOOST_TEST(current_schema_version(conn) == 1);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+                       "'skype' AND table_name = 'messages' AND column_name = 'content_tsv'") == 0);
+  conn.exec(
+      "INSERT INTO skype.messages (account_id, conversation_id, message_id, content_text, "
+      "export_id) VALUES ('a', 'c', '1', 'Hello Wörld', 1)");
+  BOOST_TEST(ensure_schema(conn) == 1);
+  BOOST_TEST(current_schema_version(conn) == latest_schema_version());
+  BOOST_TEST(db.text("SELECT content_tsv::text FROM skype.messages") == "'hello':1 'wörld':2");
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_indexes WHERE schemaname = 'skype' AND "
+                       "tablename = 'messages'") == 5);
+}
+
+BOOST_AUTO_TEST_CASE(a_failing_migration_leaves_the_old_version) {
+  TestDatabase db;
+  PgConnection conn(db.conninfo());
+  apply_migrations(conn, 1);
+  // Block migration 2: its column already exists with another definition.
+  conn.exec("ALTER TABLE skype.messages ADD COLUMN content_tsv text");
+  BOOST_CHECK_THROW(ensure_schema(conn), DatabaseError);
+  BOOST_TEST(current_schema_version(conn) == 1);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_indexes WHERE schemaname = 'skype' AND "
+                       "indexname = 'messages_type_idx'") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_migrations_apply_once) {
+  TestDatabase db;
+  auto migrate = [&] {
+    PgConnection conn(db.conninfo());
+    return ensure_schema(conn);
+  };
+  auto a = std::async(std::launch::async, migrate);
+  auto b = std::async(std::launch::async, migrate);
+  auto c = std::async(std::launch::async, migrate);
+  const int found = a.get() + b.get() + c.get();
+  // One of them migrated from 0, the others found the latest version.
+  BOOST_TEST(found == 2 * latest_schema_version());
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.schema_version") == latest_schema_version());
+}
+
+BOOST_AUTO_TEST_CASE(a_newer_database_is_refused) {
+  TestDatabase db;
+  PgConnection conn(db.conninfo());
+  ensure_schema(conn);
+  conn.exec("INSERT INTO skype.schema_version (version) VALUES (999)");
+  BOOST_CHECK_EXCEPTION(ensure_schema(conn), DatabaseError, [](const DatabaseError& e) {
+    return std::string(e.what()).find("upgrade skype-etl") != std::string::npos;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(errors_carry_sqlstate_and_statement) {
+  TestDatabase db;
+  PgConnection conn(db.conninfo());
+  try {
+    conn.exec("SELECT 1 / 0");
+    BOOST_FAIL("no error");
+  } catch (const DatabaseError& e) {
+    BOOST_TEST(e.sqlstate() == "22012");
+    BOOST_TEST(std::string(e.what()).find("SELECT 1 / 0") != std::string::npos);
+    BOOST_TEST(std::string(e.what()).find("division by zero") != std::string::npos);
+  }
+  // The connection stays usable after a failed statement outside a transaction.
+  BOOST_TEST(conn.exec("SELECT 42").integer(0, 0) == 42);
+}
+
+BOOST_AUTO_TEST_CASE(connection_errors_never_show_the_password) {
+  try {
+    PgConnection conn("host=/nonexistent-dir port=5 dbname=nowhere user=u password=s3cr3t-pw");
+    BOOST_FAIL("connected");
+  } catch (const DatabaseError& e) {
+    const std::string what = e.what();
+    BOOST_TEST_MESSAGE(what);
+    BOOST_TEST(what.find("s3cr3t-pw") == std::string::npos);
+    BOOST_TEST(what.find("nowhere") != std::string::npos);
+    BOOST_TEST(what.find("5") != std::string::npos);
+  }
+  try {
+    PgConnection conn("postgresql://u:s3cr3t-pw@/nowhere?host=/nonexistent-dir&port=5");
+    BOOST_FAIL("connected");
+  } catch (const DatabaseError& e) {
+    BOOST_TEST(std::string(e.what()).find("s3cr3t-pw") == std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
