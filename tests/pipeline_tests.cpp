@@ -1,0 +1,216 @@
+#define BOOST_TEST_MODULE pipeline_tests
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "generator/generator.hpp"
+#include "skype_etl/context.hpp"
+#include "skype_etl/graph.hpp"
+#include "skype_etl/pipeline.hpp"
+#include "support/export_builder.hpp"
+#include "support/tar_writer.hpp"
+#include "support/test_database.hpp"
+
+namespace se = skype_etl;
+namespace st = skype_etl::test;
+
+namespace {
+
+const std::filesystem::path sample =
+    std::filesystem::path(SKYPE_ETL_SOURCE_DIR) / "examples" / "sample_export" / "messages.json";
+
+nlohmann::json run(st::TestDatabase& db, const std::vector<std::filesystem::path>& files,
+                   bool parallel = true, std::size_t batch_size = 100,
+                   se::PipelineOptions options = {}) {
+  se::ETLContext context(se::DbConfig{db.conninfo()}, batch_size, std::nullopt, parallel);
+  return se::run_etl_pipeline(files, options, context);
+}
+
+/// Rows in skype.<table>; 0 when the schema was never created.
+long long count(st::TestDatabase& db, const std::string& table) {
+  if (db.text("SELECT to_regclass('skype." + table + "')::text").empty()) return 0;
+  return db.scalar("SELECT count(*) FROM skype." + table);
+}
+
+/// Everything a user would read back, as one digest, to compare two loads.
+std::string content_digest(st::TestDatabase& db) {
+  return db.text(
+      "SELECT md5(string_agg(concat_ws('|', account_id, conversation_id, message_id, version, "
+      "sent_at, sender_id, sender_name, message_type, content_raw, content_text, is_edited, "
+      "edited_at, is_deleted, deleted_at, details::text), E'\\n' ORDER BY account_id, "
+      "conversation_id, message_id)) FROM skype.messages");
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(pipeline_tests)
+
+BOOST_AUTO_TEST_CASE(sample_export_loads_with_exact_counts_and_phase_statistics) {
+  st::TestDatabase db;
+  se::ETLContext context(se::DbConfig{db.conninfo()}, 3, std::nullopt, true);
+  const auto result = se::run_etl_pipeline(sample, "Sample Owner", context);
+  BOOST_TEST_INFO(result.dump(2));
+  BOOST_TEST(result["success"].get<bool>());
+  BOOST_TEST(result["export_id"].is_number());
+  for (const char* phase : {"extract", "transform", "load"}) {
+    BOOST_TEST(result["phases"][phase]["status"] == "completed");
+    BOOST_TEST(result["phases"][phase]["messages_processed"] == 8);
+  }
+  BOOST_TEST(count(db, "exports") == 1);
+  BOOST_TEST(count(db, "conversations") == 3);
+  BOOST_TEST(count(db, "messages") == 8);
+  BOOST_TEST(db.text("SELECT account_id FROM skype.accounts") == "live:.cid.sample0wner");
+  // The owner's messages carry the display name given on the command line.
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE sender_name = 'Sample Owner'") ==
+             3);
+  BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1714469980000'") ==
+             "Bring the map & water \u2014 it's 20 km");
+  BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations WHERE conversation_id = "
+                       "'19:a1b2c3d4e5f6@thread.skype'") == 4);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE is_deleted") == 1);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.attachments") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(several_files_in_one_run_and_reloading_changes_nothing) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  const std::string other = st::export_json(
+      {st::numbered_conversation("19:x@thread.skype", 25), st::numbered_conversation("8:bob", 7)},
+      "8:live:other");
+  st::write_file(dir / "other.tar", st::make_tar({{"endpoints.json", "{}"}, {"messages.json", other}}));
+
+  auto first = run(db, {sample, dir / "other.tar"}, true, 10);
+  BOOST_TEST_INFO(first.dump(2));
+  BOOST_REQUIRE(first["success"].get<bool>());
+  BOOST_TEST(first["exports"].size() == 2U);
+  BOOST_TEST(count(db, "accounts") == 2);
+  BOOST_TEST(count(db, "messages") == 8 + 32);
+  const std::string digest = content_digest(db);
+
+  auto again = run(db, {dir / "other.tar", sample}, true, 10);
+  BOOST_REQUIRE(again["success"].get<bool>());
+  for (const auto& e : again["exports"]) BOOST_TEST(e["status"] == "already loaded");
+  BOOST_TEST(count(db, "exports") == 2);
+  BOOST_TEST(count(db, "messages") == 40);
+  BOOST_TEST(content_digest(db) == digest);
+}
+
+BOOST_AUTO_TEST_CASE(a_failure_mid_load_leaves_nothing_and_the_rerun_completes) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  st::write_file(dir / "m.json",
+                 st::export_json({st::numbered_conversation("19:big@thread.skype", 95),
+                                  st::numbered_conversation("8:b", 5)}));
+  se::PipelineOptions options;
+  options.fail_after_batches = 4;
+  auto failed = run(db, {dir / "m.json"}, true, 10, options);
+  BOOST_TEST(!failed["success"].get<bool>());
+  BOOST_TEST(failed["error"].get<std::string>().find("test hook") != std::string::npos);
+  BOOST_TEST(failed["statistics"]["errors"].size() == 1U);
+  BOOST_TEST(failed["statistics"]["errors"][0]["phase"] == "load");
+  BOOST_TEST(failed["phases"]["load"]["status"] == "failed");
+  BOOST_TEST(count(db, "exports") == 0);
+  BOOST_TEST(count(db, "messages") == 0);
+  BOOST_TEST(count(db, "conversations") == 0);
+
+  auto rerun = run(db, {dir / "m.json"}, true, 10);
+  BOOST_REQUIRE(rerun["success"].get<bool>());
+  BOOST_TEST(count(db, "messages") == 100);
+  BOOST_TEST(count(db, "conversations") == 2);
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_after_good_batches_reaches_nothing) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  // The bad message sits after several full batches have been read and loaded.
+  const std::string json = st::export_json(
+      {st::numbered_conversation("19:big@thread.skype", 60),
+       st::conversation_json("8:b", {st::message_json("1", "ok"), "{\"id\":\"2\",}"})});
+  st::write_file(dir / "m.json", json);
+  auto result = run(db, {dir / "m.json"}, true, 5);
+  BOOST_TEST(!result["success"].get<bool>());
+  BOOST_TEST(result["exit_code"] == 3);
+  BOOST_TEST(result["statistics"]["errors"][0]["phase"] == "extract");
+  BOOST_TEST(result["statistics"]["errors"][0]["error_type"] == "skype_etl::InputError");
+  BOOST_TEST(count(db, "messages") == 0);
+  BOOST_TEST(count(db, "exports") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(parallel_and_sequential_load_the_same_rows) {
+  st::TestDatabase parallel_db;
+  st::TestDatabase sequential_db;
+  st::TempDir dir;
+  se::gen::GeneratorOptions g;
+  g.seed = 7;
+  g.messages = 20000;
+  g.format = se::gen::GeneratorOptions::Format::tar;
+  const auto summary = se::gen::generate_export(g, dir / "gen.tar");
+
+  auto p = run(parallel_db, {dir / "gen.tar"}, true, 500);
+  BOOST_TEST_INFO(p.dump(2).substr(0, 2000));
+  BOOST_REQUIRE(p["success"].get<bool>());
+  auto s = run(sequential_db, {dir / "gen.tar"}, false, 500);
+  BOOST_REQUIRE(s["success"].get<bool>());
+
+  BOOST_TEST(count(parallel_db, "messages") == static_cast<long long>(summary.distinct_messages));
+  BOOST_TEST(count(parallel_db, "conversations") == static_cast<long long>(summary.conversations));
+  BOOST_TEST(p["phases"]["extract"]["processed_messages"] == summary.messages);
+  BOOST_TEST(content_digest(parallel_db) == content_digest(sequential_db));
+  BOOST_TEST(count(sequential_db, "messages") == count(parallel_db, "messages"));
+
+  // Parallel phases overlap: transform and load start before extract ends.
+  const auto& phases = p["phases"];
+  BOOST_TEST(phases["load"]["start_time"].get<std::string>() <
+             phases["extract"]["end_time"].get<std::string>());
+  // Sequential phases do not.
+  BOOST_TEST(s["phases"]["load"]["start_time"].get<std::string>() >=
+             s["phases"]["transform"]["end_time"].get<std::string>());
+  BOOST_TEST(s["phases"]["transform"]["start_time"].get<std::string>() >=
+             s["phases"]["extract"]["end_time"].get<std::string>());
+}
+
+BOOST_AUTO_TEST_CASE(shared_samples_load_with_exact_counts) {
+  const std::filesystem::path samples =
+      std::filesystem::path(SKYPE_ETL_SOURCE_DIR) / ".." / "shared" / "samples";
+  if (!std::filesystem::exists(samples)) {
+    BOOST_TEST_MESSAGE("../shared/samples absent: skipped");
+    return;
+  }
+  int loaded = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(samples)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find("messages") == std::string::npos || entry.path().extension() != ".json") continue;
+    BOOST_TEST_CONTEXT(name) {
+      std::ifstream in(entry.path());
+      const auto expected = nlohmann::json::parse(in);
+      std::set<std::pair<std::string, std::string>> distinct;
+      for (const auto& c : expected["conversations"])
+        for (const auto& m : c["MessageList"])
+          distinct.emplace(c["id"].get<std::string>(), m["id"].get<std::string>());
+      st::TestDatabase db;
+      auto result = run(db, {entry.path()}, true, 4);
+      BOOST_TEST_INFO(result.dump(2).substr(0, 1500));
+      BOOST_REQUIRE(result["success"].get<bool>());
+      BOOST_TEST(count(db, "conversations") == static_cast<long long>(expected["conversations"].size()));
+      BOOST_TEST(count(db, "messages") == static_cast<long long>(distinct.size()));
+      ++loaded;
+    }
+  }
+  BOOST_TEST(loaded >= 1);
+}
+
+BOOST_AUTO_TEST_CASE(memory_limit_stops_the_run_cleanly) {
+  st::TestDatabase db;
+  se::ETLContext context(se::DbConfig{db.conninfo()}, 2, std::size_t{1}, true);
+  const auto result = se::run_etl_pipeline(sample, "", context);
+  BOOST_TEST(!result["success"].get<bool>());
+  BOOST_TEST(result["exit_code"] == 5);
+  BOOST_TEST(result["error_type"] == "skype_etl::MemoryLimitExceeded");
+  BOOST_TEST(result["statistics"]["errors"][0]["error_type"] == "skype_etl::MemoryLimitExceeded");
+  BOOST_TEST(count(db, "messages") == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
