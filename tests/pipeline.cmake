@@ -3,3 +3,9 @@ if(TARGET skype_etl_generator)
   skype_etl_add_test(pipeline_tests SOURCES pipeline_tests.cpp
     LIBS skype_etl skype_etl_generator skype_etl_test_support LABELS db)
 endif()
+if(TARGET skype_etl_generator)
+  skype_etl_add_test(cli_tests SOURCES cli_tests.cpp
+    LIBS skype_etl_generator skype_etl_test_support LABELS db)
+  target_compile_definitions(cli_tests PRIVATE SKYPE_ETL_EXE="$<TARGET_FILE:skype-etl>")
+  add_dependencies(cli_tests skype-etl)
+endif()

@@ -27,8 +27,19 @@ int code(se::ExitCode c) {
   return static_cast<int>(c);
 }
 
+/// Errors are one line: libpq's multi-line messages are folded.
 void print_error(const std::string& message) {
-  std::fprintf(stderr, "skype-etl: error: %s\n", message.c_str());
+  std::string line;
+  line.reserve(message.size());
+  for (char c : message) {
+    if (c == '\n' || c == '\r' || c == '\t') {
+      if (!line.empty() && line.back() != ' ') line += ' ';
+    } else {
+      line += c;
+    }
+  }
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  std::fprintf(stderr, "skype-etl: error: %s\n", line.c_str());
 }
 
 struct DbOptions {
