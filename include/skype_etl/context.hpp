@@ -29,7 +29,8 @@ inline constexpr std::array<Phase, 3> all_phases{Phase::extract, Phase::transfor
 
 /// "extract" etc.
 std::string_view phase_name(Phase phase) noexcept;
-/// Throws std::invalid_argument("Invalid phase name: foo. Valid phases are: extract, transform, load").
+/// Throws std::invalid_argument("Invalid phase name: foo. Valid phases are: extract, transform,
+/// load").
 Phase parse_phase(std::string_view name);
 
 /// Progress of one phase. update() is lock-free and allocation-free (hot path);
@@ -47,6 +48,9 @@ class ProgressTracker {
 
   std::uint64_t processed_conversations() const noexcept;
   std::uint64_t processed_messages() const noexcept;
+  /// system_clock microseconds since the epoch of start() / finish(); 0 = not yet.
+  std::int64_t start_time_us() const noexcept { return m_start_us.load(std::memory_order_acquire); }
+  std::int64_t end_time_us() const noexcept { return m_end_us.load(std::memory_order_acquire); }
   /// The seed's statistics object: phase, start_time, end_time, duration_seconds,
   /// total_conversations, processed_conversations, conversation_percent, total_messages,
   /// processed_messages, message_percent, conversations_per_second, messages_per_second.
@@ -79,7 +83,7 @@ class MemoryMonitor {
   std::size_t peak_bytes() const noexcept { return m_peak_bytes.load(std::memory_order_relaxed); }
   std::size_t last_bytes() const noexcept { return m_last_bytes.load(std::memory_order_relaxed); }
   std::optional<std::size_t> limit_mb() const noexcept { return m_limit_mb; }
-  /// {"current_mb", "peak_mb", "limit_mb"}.
+  /// {"current_mb", "peak_mb", "limit_mb"}: current read now, MB with one decimal.
   nlohmann::json statistics() const;
 
   /// RssAnon of this process in bytes (0 if /proc is unavailable).
@@ -119,8 +123,7 @@ class ETLContext {
   nlohmann::json end_phase(std::string_view phase, std::optional<nlohmann::json> result);
   /// Hot path: atomics only.
   void update_progress(std::uint64_t conversations = 0, std::uint64_t messages = 0);
-  void update_progress(std::string_view phase, std::uint64_t conversations,
-                       std::uint64_t messages);
+  void update_progress(std::string_view phase, std::uint64_t conversations, std::uint64_t messages);
   void set_totals(std::string_view phase, std::uint64_t conversations, std::uint64_t messages);
 
   std::string get_phase_status(std::string_view phase) const;
@@ -159,12 +162,23 @@ class ETLContext {
   std::array<ProgressTracker, 3> m_trackers{ProgressTracker(Phase::extract),
                                             ProgressTracker(Phase::transform),
                                             ProgressTracker(Phase::load)};
-  /// 0 pending, 1 running, 2 completed, 3 failed.
+  /// Low two bits: 0 pending, 1 running, 2 completed, 3 failed; bit 2 (value 4): the phase
+  /// is in progress (started, not yet ended; a failed phase stays in progress until
+  /// end_phase). Written under m_mutex, read lock-free by update_progress.
   std::array<std::atomic<int>, 3> m_status{};
+
+  /// Ends phase `index` (m_mutex held): status, statistics, totals.
+  nlohmann::json end_phase_locked(int index, const std::optional<nlohmann::json>& result);
 
   mutable std::mutex m_mutex;  // guards everything below
   nlohmann::json m_statistics;
   std::map<std::string, std::any> m_resources;
+  /// Earliest phase start and latest phase end (system_clock us) for statistics()["total"].
+  std::int64_t m_total_start_us = 0;
+  std::int64_t m_total_end_us = 0;
+
+  /// Separate from m_mutex so that a slow connect does not block statistics().
+  std::mutex m_db_mutex;  // guards m_connection
   std::unique_ptr<pqxx::connection> m_connection;
 };
 
