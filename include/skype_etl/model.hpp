@@ -143,6 +143,7 @@ struct ConversationRow {
 struct TransformCounters {
   std::uint64_t nul_characters_removed = 0;
   std::uint64_t broken_markup = 0;
+  std::uint64_t invalid_timestamps = 0;  ///< originalarrivaltime missing or unparsable
   std::map<std::string, std::uint64_t, std::less<>> unknown_types;
 };
 

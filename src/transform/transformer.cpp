@@ -1,1 +1,663 @@
-// placeholder: being written
+#include "transform/transformer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "transform/markup.hpp"
+#include "transform/timestamps.hpp"
+
+namespace skype_etl::detail {
+namespace {
+
+constexpr std::string_view kEditedPrefix = "Edited previous message: ";
+
+bool starts_with(std::string_view s, std::string_view prefix) noexcept {
+  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+/// JSON "null"/empty: the extractor passes absent values as empty views, but a raw
+/// JSON null may still reach us.
+bool absent(std::string_view json_or_text) noexcept {
+  const auto t = trim_ascii(json_or_text);
+  return t.empty() || t == "null" || t == "\"\"";
+}
+
+// ---------------------------------------------------------------------------------------
+// Message types
+
+enum class TypeClass { text, rich, media, call, thread_activity, notice, popcard, poll, other };
+
+struct KnownType {
+  std::string_view name;
+  TypeClass cls;
+  std::string_view media_kind;  ///< attachment kind for media types
+};
+
+// FORMAT.md's list, most frequent first.
+constexpr KnownType kKnownTypes[] = {
+    {"RichText", TypeClass::rich, {}},
+    {"Text", TypeClass::text, {}},
+    {"RichText/UriObject", TypeClass::media, "picture"},
+    {"RichText/Media_GenericFile", TypeClass::media, "file"},
+    {"RichText/Media_Video", TypeClass::media, "video"},
+    {"RichText/Media_AudioMsg", TypeClass::media, "voice_message"},
+    {"RichText/Media_Album", TypeClass::media, "picture"},
+    {"RichText/Media_Card", TypeClass::media, "card"},
+    {"RichText/Media_FlikMsg", TypeClass::media, "flik"},
+    {"RichText/Media_CallRecording", TypeClass::media, "call_recording"},
+    {"Event/Call", TypeClass::call, {}},
+    {"ThreadActivity/AddMember", TypeClass::thread_activity, {}},
+    {"ThreadActivity/DeleteMember", TypeClass::thread_activity, {}},
+    {"ThreadActivity/TopicUpdate", TypeClass::thread_activity, {}},
+    {"ThreadActivity/PictureUpdate", TypeClass::thread_activity, {}},
+    {"ThreadActivity/RoleUpdate", TypeClass::thread_activity, {}},
+    {"ThreadActivity/HistoryDisclosedUpdate", TypeClass::thread_activity, {}},
+    {"ThreadActivity/JoiningEnabledUpdate", TypeClass::thread_activity, {}},
+    {"ThreadActivity/E2EEHandshakeInvite", TypeClass::thread_activity, {}},
+    {"ThreadActivity/E2EEHandshakeAccept", TypeClass::thread_activity, {}},
+    {"ThreadActivity/E2EEHandshakeComplete", TypeClass::thread_activity, {}},
+    {"ThreadActivity/E2EEHandshakeReject", TypeClass::thread_activity, {}},
+    {"RichText/Html", TypeClass::rich, {}},
+    {"RichText/Files", TypeClass::rich, {}},
+    {"RichText/Contacts", TypeClass::rich, {}},
+    {"RichText/Location", TypeClass::rich, {}},
+    {"RichText/ScheduledCallInvite", TypeClass::rich, {}},
+    {"Event/BingBot", TypeClass::rich, {}},
+    {"Poll", TypeClass::poll, {}},
+    {"Notice", TypeClass::notice, {}},
+    {"PopCard", TypeClass::popcard, {}},
+    {"InviteFreeRelationshipChanged/Initialized", TypeClass::rich, {}},
+    {"EndToEndEncryption/EncryptedText", TypeClass::rich, {}},
+    {"EndToEndEncryption/EncryptedMedia", TypeClass::rich, {}},
+};
+
+const KnownType* classify(std::string_view type) noexcept {
+  for (const auto& t : kKnownTypes)
+    if (t.name.size() == type.size() && t.name == type) return &t;
+  return nullptr;
+}
+
+std::string conversation_type_of(std::string_view id) {
+  if (starts_with(id, "8:")) return "one_to_one";
+  if (starts_with(id, "19:")) return "group";
+  if (starts_with(id, "28:")) return "bot";
+  if (starts_with(id, "48:")) return "system";
+  if (starts_with(id, "4:")) return "phone";
+  if (starts_with(id, "guest:")) return "guest";
+  return "unknown";
+}
+
+/// "https://host/v1/users/ME/contacts/8:alice" -> "8:alice"; otherwise the trimmed id.
+std::string_view strip_contact_url(std::string_view id) noexcept {
+  id = trim_ascii(id);
+  if (starts_with(id, "http")) {
+    const auto slash = id.rfind('/');
+    if (slash != std::string_view::npos) id.remove_prefix(slash + 1);
+  }
+  return id;
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON output (details_json). Every string given here is valid UTF-8 without NUL.
+
+void append_json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  while (p < end) {
+    const char* run = p;
+    while (p < end && static_cast<unsigned char>(*p) >= 0x20 && *p != '"' && *p != '\\') ++p;
+    out.append(run, static_cast<std::size_t>(p - run));
+    if (p >= end) break;
+    const char c = *p++;
+    switch (c) {
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
+      case '\b':
+        out.append("\\b");
+        break;
+      case '\f':
+        out.append("\\f");
+        break;
+      case '\0':
+        break;  // never stored: PostgreSQL rejects \u0000 in jsonb
+      default: {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x",
+                      static_cast<unsigned>(static_cast<unsigned char>(c)));
+        out.append(buf);
+      }
+    }
+  }
+  out.push_back('"');
+}
+
+void append_json_number(std::string& out, double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  if (std::strtod(buf, nullptr) != v) std::snprintf(buf, sizeof buf, "%.17g", v);
+  out.append(buf);
+}
+
+void append_json_int(std::string& out, std::int64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
+  out.append(buf);
+}
+
+/// Writes one object, managing commas.
+class ObjectWriter {
+ public:
+  explicit ObjectWriter(std::string& out) : m_out(out) { m_out.push_back('{'); }
+  void finish() { m_out.push_back('}'); }
+  std::string& key(std::string_view k) {
+    if (!m_first) m_out.push_back(',');
+    m_first = false;
+    append_json_string(m_out, k);
+    m_out.push_back(':');
+    return m_out;
+  }
+  void str(std::string_view k, std::string_view v) { append_json_string(key(k), v); }
+  void str_if(std::string_view k, std::string_view v) {
+    if (!v.empty()) str(k, v);
+  }
+  void num_if(std::string_view k, const std::optional<double>& v) {
+    if (v) append_json_number(key(k), *v);
+  }
+  void int_if(std::string_view k, const std::optional<std::int64_t>& v) {
+    if (v) append_json_int(key(k), *v);
+  }
+  void time_if(std::string_view k, const std::optional<std::int64_t>& us) {
+    if (us) str(k, format_iso8601_utc(*us));
+  }
+  void raw(std::string_view k, std::string_view json) { key(k).append(json); }
+
+ private:
+  std::string& m_out;
+  bool m_first = true;
+};
+
+/// Removes NULs from every string (and key) of a parsed JSON value; returns how many.
+std::uint64_t strip_json_nuls(nlohmann::json& value) {
+  std::uint64_t removed = 0;
+  auto clean = [&removed](std::string& s) {
+    const auto before = s.size();
+    s.erase(std::remove(s.begin(), s.end(), '\0'), s.end());
+    removed += before - s.size();
+  };
+  if (value.is_string()) {
+    clean(value.get_ref<std::string&>());
+  } else if (value.is_array()) {
+    for (auto& v : value) removed += strip_json_nuls(v);
+  } else if (value.is_object()) {
+    nlohmann::json cleaned = nlohmann::json::object();
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      std::string k = it.key();
+      clean(k);
+      removed += strip_json_nuls(it.value());
+      cleaned[k] = std::move(it.value());
+    }
+    value = std::move(cleaned);
+  }
+  return removed;
+}
+
+/// Parses `text` as JSON and returns it re-serialised (valid UTF-8, no \u0000), or empty
+/// when it is not JSON.
+std::string normalised_json(std::string_view text, TransformCounters& counters) {
+  auto value = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+  if (value.is_discarded()) return {};
+  counters.nul_characters_removed += strip_json_nuls(value);
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// Per-batch working state: scratch buffers reused between messages.
+struct Work {
+  Batch& batch;
+  const TransformSettings& settings;
+  std::string text;
+  std::string scratch;
+  MarkupResult markup;
+  std::optional<std::string_view> owner_name;
+};
+
+/// `s` when clean, else a cleaned copy in the arena; counts what was removed.
+std::string_view clean_view(std::string_view s, Work& w) {
+  if (find_unclean(s) == std::string_view::npos) return s;
+  w.scratch.clear();
+  std::uint64_t nul = 0, bad = 0;
+  append_clean(w.scratch, s, nul, bad);
+  w.batch.counters.nul_characters_removed += nul;
+  w.batch.counters.broken_markup += bad;
+  return w.batch.arena.store(w.scratch);
+}
+
+std::string clean_string(std::string_view s, TransformCounters& counters) {
+  std::string out;
+  std::uint64_t nul = 0, bad = 0;
+  append_clean(out, s, nul, bad);
+  counters.nul_characters_removed += nul;
+  counters.broken_markup += bad;
+  return out;
+}
+
+/// Raw JSON text without NUL bytes and without \u0000 escapes (jsonb rejects them).
+std::string_view clean_json_view(std::string_view json, Work& w) {
+  json = clean_view(json, w);
+  if (json.find("\\u0000") == std::string_view::npos) return json;
+  std::string out;
+  out.reserve(json.size());
+  for (std::size_t i = 0; i < json.size();) {
+    if (json[i] == '\\') {
+      // Count the run of backslashes: an escape starts at every second one.
+      std::size_t j = i;
+      while (j < json.size() && json[j] == '\\') ++j;
+      const std::size_t run = j - i;
+      out.append(run - (run % 2), '\\');
+      if (run % 2 == 1) {
+        if (json.compare(j - 1, 6, "\\u0000") == 0) {
+          ++w.batch.counters.nul_characters_removed;
+          i = j + 5;
+          continue;
+        }
+        out.push_back('\\');
+      }
+      i = j;
+      continue;
+    }
+    out.push_back(json[i++]);
+  }
+  return w.batch.arena.store(out);
+}
+
+std::optional<std::string_view> owner_display_name(Work& w) {
+  if (w.settings.owner_display_name.empty()) return std::nullopt;
+  if (!w.owner_name) w.owner_name = w.batch.arena.store(w.settings.owner_display_name);
+  return w.owner_name;
+}
+
+bool is_owner(std::string_view sender, const std::string& owner_id) noexcept {
+  if (owner_id.empty()) return false;
+  if (sender == owner_id) return true;
+  return starts_with(sender, "8:") && sender.substr(2) == owner_id;
+}
+
+void write_details(const RawMessage& raw, Message& m, const KnownType* type, bool rendered,
+                   Work& w) {
+  const MarkupResult& r = w.markup;
+  const bool markup_structure = rendered && r.has_structure();
+  const bool has_reactions = !absent(raw.emotions_json) && trim_ascii(raw.emotions_json) != "[]";
+  const bool maybe_poll = !raw.properties_json.empty() &&
+                          raw.properties_json.find("\"poll\"") != std::string_view::npos;
+  const bool json_body =
+      type && (type->cls == TypeClass::notice || type->cls == TypeClass::popcard);
+  if (!markup_structure && !has_reactions && !maybe_poll && !json_body && type &&
+      m.attachments.empty())
+    return;
+
+  auto& counters = w.batch.counters;
+  std::string& out = m.details_json;
+  ObjectWriter obj(out);
+  if (rendered) {
+    if (!r.mentions.empty()) {
+      std::string& o = obj.key("mentions");
+      o.push_back('[');
+      for (std::size_t i = 0; i < r.mentions.size(); ++i) {
+        if (i) o.push_back(',');
+        ObjectWriter mention(o);
+        mention.str("id", r.mentions[i].id);
+        mention.str("name", r.mentions[i].name);
+        mention.finish();
+      }
+      o.push_back(']');
+    }
+    if (!r.links.empty()) {
+      std::string& o = obj.key("links");
+      o.push_back('[');
+      for (std::size_t i = 0; i < r.links.size(); ++i) {
+        if (i) o.push_back(',');
+        append_json_string(o, r.links[i]);
+      }
+      o.push_back(']');
+    }
+    if (r.has_quote) {
+      ObjectWriter q(obj.key("quote"));
+      q.str("author_id", r.quote.author_id);
+      q.str("author_name", r.quote.author_name);
+      q.time_if("time", r.quote.time_us);
+      q.str("text", r.quote.text);
+      q.finish();
+    }
+    if (r.has_call) {
+      ObjectWriter c(obj.key("call"));
+      c.str("state", r.call.state);
+      c.num_if("duration_seconds", r.call.duration_seconds);
+      c.str_if("call_id", r.call.call_id);
+      std::string& o = c.key("participants");
+      o.push_back('[');
+      for (std::size_t i = 0; i < r.call.participants.size(); ++i) {
+        if (i) o.push_back(',');
+        const auto& part = r.call.participants[i];
+        ObjectWriter p(o);
+        p.str("id", part.id);
+        p.str("name", part.name);
+        p.num_if("duration_seconds", part.duration_seconds);
+        p.finish();
+      }
+      o.push_back(']');
+      c.finish();
+    }
+    if (r.has_membership) {
+      ObjectWriter mb(obj.key("membership"));
+      mb.str("kind", r.membership.kind);
+      mb.str("initiator", r.membership.initiator);
+      std::string& o = mb.key("targets");
+      o.push_back('[');
+      for (std::size_t i = 0; i < r.membership.targets.size(); ++i) {
+        if (i) o.push_back(',');
+        append_json_string(o, r.membership.targets[i]);
+      }
+      o.push_back(']');
+      mb.str_if("value", r.membership.value);
+      mb.str_if("role", r.membership.role);
+      mb.time_if("time", r.membership.time_us);
+      mb.finish();
+    }
+    if (!r.contacts.empty()) {
+      std::string& o = obj.key("contacts");
+      o.push_back('[');
+      for (std::size_t i = 0; i < r.contacts.size(); ++i) {
+        if (i) o.push_back(',');
+        ObjectWriter c(o);
+        c.str("id", r.contacts[i].id);
+        c.str("name", r.contacts[i].name);
+        c.str_if("type", r.contacts[i].type);
+        c.finish();
+      }
+      o.push_back(']');
+    }
+    if (r.has_location) {
+      ObjectWriter l(obj.key("location"));
+      l.num_if("latitude", r.location.latitude);
+      l.num_if("longitude", r.location.longitude);
+      l.str("address", r.location.address);
+      l.finish();
+    }
+    if (!r.files.empty()) {
+      std::string& o = obj.key("files");
+      o.push_back('[');
+      for (std::size_t i = 0; i < r.files.size(); ++i) {
+        if (i) o.push_back(',');
+        ObjectWriter f(o);
+        f.str("name", r.files[i].name);
+        f.str_if("url", r.files[i].url);
+        f.int_if("size", r.files[i].size);
+        f.finish();
+      }
+      o.push_back(']');
+    }
+    if (!r.card_json.empty()) {
+      const std::string card = normalised_json(r.card_json, counters);
+      if (!card.empty()) obj.raw("card", card);
+    }
+  }
+  if (json_body) {
+    const std::string body = normalised_json(m.content_raw, counters);
+    if (!body.empty()) obj.raw(type->cls == TypeClass::notice ? "notice" : "card", body);
+  }
+  if (maybe_poll) {
+    auto props = nlohmann::json::parse(raw.properties_json.begin(), raw.properties_json.end(),
+                                       nullptr, false);
+    if (props.is_object() && props.contains("poll")) {
+      nlohmann::json poll = props["poll"];
+      if (poll.is_string()) {
+        auto inner = nlohmann::json::parse(poll.get_ref<const std::string&>(), nullptr, false);
+        if (!inner.is_discarded()) poll = std::move(inner);
+      }
+      counters.nul_characters_removed += strip_json_nuls(poll);
+      if (!poll.is_null())
+        obj.raw("poll", poll.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+  }
+  if (has_reactions) {
+    const std::string reactions = normalised_json(raw.emotions_json, counters);
+    if (!reactions.empty()) obj.raw("reactions", reactions);
+  }
+  if (!type) obj.key("unknown_type").append("true");
+  obj.finish();
+  if (out == "{}") out.clear();
+}
+
+/// Media messages without a <URIObject>: one attachment per amsreferences doc id; with
+/// --with-media, names and content types from media_json.
+void media_attachments(const RawMessage& raw, Message& m, const KnownType& type, Work& w) {
+  if (m.attachments.empty() && !absent(raw.ams_references_json)) {
+    auto refs = nlohmann::json::parse(raw.ams_references_json.begin(),
+                                      raw.ams_references_json.end(), nullptr, false);
+    if (refs.is_array()) {
+      for (const auto& ref : refs) {
+        if (!ref.is_string()) continue;
+        Attachment a;
+        a.kind = std::string(type.media_kind);
+        a.doc_id = clean_string(ref.get_ref<const std::string&>(), w.batch.counters);
+        m.attachments.push_back(std::move(a));
+      }
+    }
+  }
+  for (auto& a : m.attachments)
+    if (a.kind.empty()) a.kind = std::string(type.media_kind);
+  if (absent(raw.media_json) || m.attachments.empty()) return;
+  auto media = nlohmann::json::parse(raw.media_json.begin(), raw.media_json.end(), nullptr, false);
+  if (!media.is_array()) return;
+  auto text = [&w](const nlohmann::json& o, const char* key) -> std::string {
+    auto it = o.find(key);
+    if (it == o.end() || !it->is_string()) return {};
+    return clean_string(it->get_ref<const std::string&>(), w.batch.counters);
+  };
+  for (const auto& entry : media) {
+    if (!entry.is_object()) continue;
+    // The reader nests media/<docid>.json under "metadata"; flat objects are accepted too.
+    const auto nested = entry.find("metadata");
+    const nlohmann::json& item = nested != entry.end() && nested->is_object() ? *nested : entry;
+    std::string doc_id = text(entry, "doc_id");
+    if (doc_id.empty()) doc_id = text(item, "docid");
+    if (doc_id.empty()) doc_id = text(item, "id");
+    for (auto& a : m.attachments) {
+      if (a.doc_id != doc_id) continue;
+      if (a.name.empty()) a.name = text(item, "filename");
+      if (!a.size && entry.contains("size") && entry["size"].is_number_integer() &&
+          entry["size"].get<std::int64_t>() > 0)
+        a.size = entry["size"].get<std::int64_t>();
+      if (a.content_type.empty()) a.content_type = text(item, "content_type");
+      if (a.content_type.empty()) {
+        auto contents = item.find("contents");
+        if (contents != item.end() && contents->is_object()) {
+          auto first = contents->find("1");
+          if (first != contents->end() && first->is_object()) a.content_type = text(*first, "type");
+        }
+      }
+    }
+  }
+}
+
+void transform_message(const RawMessage& raw, Message& m, Work& w) {
+  auto& counters = w.batch.counters;
+  // `m` is freshly value-initialised by transform().
+  m.message_id = clean_view(raw.id, w);
+  m.version = raw.version;
+  m.message_type = clean_view(raw.message_type, w);
+  m.sent_at_us = parse_iso8601_us(raw.original_arrival_time);
+  if (!m.sent_at_us) ++counters.invalid_timestamps;
+  m.sender_id = clean_view(strip_contact_url(raw.from), w);
+  m.sender_name = clean_view(raw.display_name, w);
+  if (m.sender_name.empty() && is_owner(m.sender_id, w.settings.owner_id)) {
+    if (auto name = owner_display_name(w)) m.sender_name = *name;
+  }
+  m.is_server_generated = raw.is_server_generated;
+  m.properties_json = clean_json_view(raw.properties_json, w);
+
+  const KnownType* type = classify(raw.message_type);
+  if (!type) {
+    auto it = counters.unknown_types.find(m.message_type);
+    if (it == counters.unknown_types.end())
+      counters.unknown_types.emplace(std::string(m.message_type), 1);
+    else
+      ++it->second;
+  }
+
+  // Content.
+  const std::string_view content = raw.content;
+  bool rendered = false;
+  bool edited_prefix = false;
+  if (type && type->cls == TypeClass::text) {
+    m.content_raw = clean_view(content, w);
+    m.content_text = m.content_raw;
+  } else {
+    std::string_view body = trim_ascii(content);
+    if (starts_with(body, kEditedPrefix)) {
+      edited_prefix = true;
+      body.remove_prefix(kEditedPrefix.size());
+    }
+    if (find_markup_special(body) == std::string_view::npos) {
+      // The common case: plain text, no copy.
+      m.content_raw = content;
+      m.content_text = trim_ascii(body);
+    } else {
+      rendered = true;
+      w.markup.clear();
+      w.text.clear();
+      render_markup(body, w.text, w.markup);
+      counters.nul_characters_removed += w.markup.nul_removed;
+      counters.broken_markup += w.markup.broken_markup + w.markup.invalid_utf8;
+      m.content_raw = content;
+      if (w.markup.nul_removed > 0 || w.markup.invalid_utf8 > 0) {
+        // Already counted above: clean the raw copy without counting again.
+        w.scratch.clear();
+        std::uint64_t nul = 0, bad = 0;
+        append_clean(w.scratch, content, nul, bad);
+        m.content_raw = w.batch.arena.store(w.scratch);
+      }
+      const std::string_view text = trim_ascii(w.text);
+      const std::string_view plain = trim_ascii(body);
+      m.content_text = text == plain ? plain : w.batch.arena.store(text);
+      if (!w.markup.attachments.empty()) m.attachments = std::move(w.markup.attachments);
+    }
+  }
+
+  // Edits and deletions.
+  if (!absent(raw.edit_time)) {
+    m.is_edited = true;
+    m.edited_at_us = parse_epoch_text_us(raw.edit_time);
+  }
+  if ((rendered && w.markup.edit_marker) || edited_prefix) {
+    m.is_edited = true;
+    if (!m.edited_at_us && rendered) m.edited_at_us = w.markup.edit_marker_us;
+  }
+  if (!absent(raw.delete_time)) {
+    m.is_deleted = true;
+    m.deleted_at_us = parse_epoch_text_us(raw.delete_time);
+  } else if (trim_ascii(content).empty() || (rendered && w.markup.edit_marker &&
+                                             m.content_text.empty() && !w.markup.has_structure())) {
+    m.is_deleted = true;
+    m.deleted_at_us = m.edited_at_us;
+  }
+
+  if (type && type->cls == TypeClass::media) media_attachments(raw, m, *type, w);
+  for (auto& a : m.attachments)
+    if (a.kind.empty()) a.kind = "file";
+  write_details(raw, m, type, rendered, w);
+}
+
+void add_member(std::vector<std::string>& members, std::string_view id, TransformCounters& c) {
+  id = strip_contact_url(id);
+  if (id.empty()) return;
+  std::string member = clean_string(id, c);
+  const std::string key = normalize_account_id(member);
+  for (auto& existing : members) {
+    if (normalize_account_id(existing) == key) {
+      // Prefer the prefixed form ("8:alice" over "alice").
+      if (starts_with(member, "8:") && !starts_with(existing, "8:")) existing = std::move(member);
+      return;
+    }
+  }
+  members.push_back(std::move(member));
+}
+
+ConversationRow conversation_row(const ConversationChunk& chunk, Work& w) {
+  const ConversationMeta& meta = *chunk.conversation;
+  auto& counters = w.batch.counters;
+  ConversationRow row;
+  row.conversation_id = clean_view(meta.id, w);
+  row.conversation_type = conversation_type_of(row.conversation_id);
+  row.topic = markup_to_text(meta.topic);
+  if (meta.display_name) row.display_name = markup_to_text(*meta.display_name);
+  if (row.display_name.empty()) row.display_name = row.topic;
+  const std::size_t first = std::min(chunk.first_message, w.batch.raw.size());
+  const std::size_t last = std::min(first + chunk.message_count, w.batch.raw.size());
+  if (row.display_name.empty() && row.conversation_type == "one_to_one") {
+    // The other party's displayName on one of their messages, else their id.
+    const std::string party = normalize_account_id(row.conversation_id);
+    for (std::size_t i = first; i < last && row.display_name.empty(); ++i) {
+      const RawMessage& raw = w.batch.raw[i];
+      if (!raw.display_name.empty() && normalize_account_id(raw.from) == party)
+        row.display_name = markup_to_text(raw.display_name);
+    }
+    if (row.display_name.empty()) row.display_name = party;
+  }
+  row.properties_json = clean_json_view(meta.properties_json, w);
+  row.thread_properties_json = clean_json_view(meta.thread_properties_json, w);
+  for (const auto& member : meta.members) add_member(row.members, member, counters);
+  // Senders' NULs were counted with their messages already.
+  TransformCounters counted_elsewhere;
+  for (std::size_t i = first; i < last; ++i)
+    add_member(row.members, w.batch.raw[i].from, counted_elsewhere);
+  return row;
+}
+
+}  // namespace
+
+std::string normalize_account_id(std::string_view user_id) {
+  std::string_view id = strip_contact_url(user_id);
+  if (starts_with(id, "8:")) id.remove_prefix(2);
+  return std::string(id);
+}
+
+Transformer::Transformer(TransformSettings settings) : m_settings(std::move(settings)) {
+  m_settings.owner_id = normalize_account_id(m_settings.owner_id);
+  TransformCounters ignored;
+  m_settings.owner_display_name = clean_string(m_settings.owner_display_name, ignored);
+}
+
+void Transformer::transform(Batch& batch) const {
+  batch.messages.clear();
+  batch.messages.resize(batch.raw.size());
+  batch.conversations.clear();
+  batch.counters = TransformCounters{};
+  Work w{batch, m_settings, {}, {}, {}, std::nullopt};
+  for (std::size_t i = 0; i < batch.raw.size(); ++i)
+    transform_message(batch.raw[i], batch.messages[i], w);
+  for (const auto& chunk : batch.chunks) {
+    if (chunk.starts_conversation && chunk.conversation)
+      batch.conversations.push_back(conversation_row(chunk, w));
+  }
+}
+
+}  // namespace skype_etl::detail

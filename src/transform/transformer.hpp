@@ -18,6 +18,11 @@ struct TransformSettings {
 /// "8:live:x" and "live:x" name the same owner: returns the id without a leading "8:".
 std::string normalize_account_id(std::string_view user_id);
 
+/// The plain text of a markup string (conversation display names, topics): tags removed,
+/// entities decoded, whitespace trimmed; valid UTF-8 without NUL. Thread-safe.
+/// (Defined in markup.cpp; markup.hpp has the lower-level pieces.)
+std::string markup_to_text(std::string_view markup);
+
 /// Stateless apart from its settings; transform() may run on many batches at once.
 class Transformer {
  public:
