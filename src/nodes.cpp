@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "extract/export_reader.hpp"
+#include "extract/media_writer.hpp"
 #include "load/loader.hpp"
 #include "transform/transformer.hpp"
 
@@ -30,6 +31,11 @@ RunState::~RunState() = default;
 void RunState::open_next_input() {
   const std::size_t index = m_next_input++;
   auto source = InputSource::open(m_inputs[index]);
+  if (m_options.with_media && m_context.output_dir() && !source->media_members().empty()) {
+    const std::size_t written = write_media_files(
+        *source, *m_context.output_dir() / m_inputs[index].filename().replace_extension());
+    m_context.add_statistics("extract", nlohmann::json{{"media_files_written", written}});
+  }
   ReaderOptions reader_options;
   reader_options.batch_size = m_context.batch_size();
   reader_options.with_media = m_options.with_media;
@@ -107,10 +113,11 @@ void RunState::load_batch(const Batch& batch) {
 
   // Transform counters travel with the batch; sum them here, on one thread.
   const TransformCounters& counters = batch.counters;
-  if (counters.nul_characters_removed || counters.broken_markup ||
+  if (counters.nul_characters_removed || counters.broken_markup || counters.invalid_timestamps ||
       !counters.unknown_types.empty()) {
     nlohmann::json t{{"nul_characters_removed", counters.nul_characters_removed},
-                     {"broken_markup", counters.broken_markup}};
+                     {"broken_markup", counters.broken_markup},
+                     {"invalid_timestamps", counters.invalid_timestamps}};
     for (const auto& [type, n] : counters.unknown_types) t["unknown_types"][type] = n;
     m_context.add_statistics("transform", t);
   }

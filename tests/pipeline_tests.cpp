@@ -66,8 +66,9 @@ BOOST_AUTO_TEST_CASE(sample_export_loads_with_exact_counts_and_phase_statistics)
   // The owner's messages carry the display name given on the command line.
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE sender_name = 'Sample Owner'") ==
              3);
-  BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1714469980000'") ==
-             "Bring the map & water \u2014 it's 20 km");
+  BOOST_TEST(
+      db.text("SELECT content_text FROM skype.messages WHERE message_id = '1714469980000'") ==
+      "Bring the map & water \u2014 it's 20 km");
   BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations WHERE conversation_id = "
                        "'19:a1b2c3d4e5f6@thread.skype'") == 4);
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE is_deleted") == 1);
@@ -80,7 +81,8 @@ BOOST_AUTO_TEST_CASE(several_files_in_one_run_and_reloading_changes_nothing) {
   const std::string other = st::export_json(
       {st::numbered_conversation("19:x@thread.skype", 25), st::numbered_conversation("8:bob", 7)},
       "8:live:other");
-  st::write_file(dir / "other.tar", st::make_tar({{"endpoints.json", "{}"}, {"messages.json", other}}));
+  st::write_file(dir / "other.tar",
+                 st::make_tar({{"endpoints.json", "{}"}, {"messages.json", other}}));
 
   auto first = run(db, {sample, dir / "other.tar"}, true, 10);
   BOOST_TEST_INFO(first.dump(2));
@@ -194,12 +196,43 @@ BOOST_AUTO_TEST_CASE(shared_samples_load_with_exact_counts) {
       auto result = run(db, {entry.path()}, true, 4);
       BOOST_TEST_INFO(result.dump(2).substr(0, 1500));
       BOOST_REQUIRE(result["success"].get<bool>());
-      BOOST_TEST(count(db, "conversations") == static_cast<long long>(expected["conversations"].size()));
+      BOOST_TEST(count(db, "conversations") ==
+                 static_cast<long long>(expected["conversations"].size()));
       BOOST_TEST(count(db, "messages") == static_cast<long long>(distinct.size()));
       ++loaded;
     }
   }
   BOOST_TEST(loaded >= 1);
+}
+
+BOOST_AUTO_TEST_CASE(media_metadata_reaches_attachments_and_files_the_output_dir) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  const std::string uri_object =
+      R"(<URIObject type=\"File.1\" uri=\"https://api.asm.skype.com/v1/objects/0-weu-d1-abc\" )"
+      R"(doc_id=\"0-weu-d1-abc\">To view this file, go to: x</URIObject>)";
+  const std::string json = st::export_json({st::conversation_json(
+      "8:x",
+      {st::message_json(
+          "1", uri_object,
+          R"("messagetype":"RichText/Media_GenericFile","amsreferences":["0-weu-d1-abc"])")})});
+  st::write_file(
+      dir / "e.tar",
+      st::make_tar({{"messages.json", json},
+                    {"media/0-weu-d1-abc.json",
+                     R"({"filename":"route.pdf","contents":{"1":{"type":"application/pdf"}}})"},
+                    {"media/0-weu-d1-abc.1.pdf", std::string(1234, 'x')}}));
+  se::ETLContext context(se::DbConfig{db.conninfo()}, 100, std::nullopt, true, dir / "out");
+  se::PipelineOptions options;
+  options.with_media = true;
+  const auto result = se::run_etl_pipeline({dir / "e.tar"}, options, context);
+  BOOST_TEST_INFO(result.dump(2).substr(0, 3000));
+  BOOST_REQUIRE(result["success"].get<bool>());
+  BOOST_TEST(db.text("SELECT name FROM skype.attachments") == "route.pdf");
+  BOOST_TEST(db.text("SELECT content_type FROM skype.attachments") == "application/pdf");
+  BOOST_TEST(db.scalar("SELECT size FROM skype.attachments") == 1234);
+  BOOST_TEST(std::filesystem::file_size(dir / "out" / "e" / "media" / "0-weu-d1-abc.1.pdf") ==
+             1234U);
 }
 
 BOOST_AUTO_TEST_CASE(memory_limit_stops_the_run_cleanly) {

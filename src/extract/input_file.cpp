@@ -257,7 +257,10 @@ std::shared_ptr<InputSource> InputSource::open(const std::filesystem::path& path
     source->m_kind = compressed ? "tar.gz" : "tar";
     const auto members = list_tar(bytes, name);
     const TarMember* chosen = nullptr;
+    source->m_archive = bytes;
     for (const auto& m : members) {
+      if (m.name.rfind("media/", 0) == 0 || m.name.find("/media/") != std::string::npos)
+        source->m_media_members.push_back(m);
       if (m.type != '0' && m.type != '7') continue;
       const std::string base = base_name(m.name);
       if (base == "messages.json") {

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "extract/tar.hpp"
+
 namespace skype_etl::detail {
 
 /// Bytes readable past the end of every buffer this file hands out (>= SIMDJSON_PADDING).
@@ -73,6 +75,10 @@ class InputSource {
   const std::string& digest();
   /// media/<docid>.json entries of a tar, by docid (empty for other kinds).
   const std::map<std::string, MediaEntry, std::less<>>& media() const noexcept { return m_media; }
+  /// Every member of a tar below a media/ folder, links included (empty for other kinds).
+  const std::vector<TarMember>& media_members() const noexcept { return m_media_members; }
+  /// The tar's bytes (decompressed for tar.gz); empty for other kinds.
+  std::string_view archive() const noexcept { return m_archive; }
   /// See MappedFile::release_before; offsets are json()-relative. No-op for gzip.
   void release_before(std::uint64_t json_position) noexcept;
 
@@ -90,6 +96,8 @@ class InputSource {
   std::filesystem::path m_digest_path;  // file whose bytes identify the export
   std::string m_digest;
   std::map<std::string, MediaEntry, std::less<>> m_media;
+  std::vector<TarMember> m_media_members;
+  std::string_view m_archive;
 };
 
 }  // namespace skype_etl::detail
