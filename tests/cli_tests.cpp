@@ -136,6 +136,44 @@ BOOST_AUTO_TEST_CASE(exit_codes_and_one_line_errors) {
   BOOST_TEST(messages(db) == 0);
 }
 
+BOOST_AUTO_TEST_CASE(two_processes_at_once) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  skype_etl::gen::GeneratorOptions g;
+  g.messages = 3000;
+  g.seed = 21;
+  skype_etl::gen::generate_export(g, dir / "a.json");
+  g.seed = 22;
+  g.user_id = "8:live:someone.else";
+  skype_etl::gen::generate_export(g, dir / "b.json");
+
+  const auto both = [&](const std::string& first, const std::string& second) {
+    Output a, b;
+    std::thread ta([&] { a = run_cli({"run", first, "--db", db.conninfo()}); });
+    std::thread tb([&] { b = run_cli({"run", second, "--db", db.conninfo()}); });
+    ta.join();
+    tb.join();
+    return std::make_pair(a, b);
+  };
+  // Different exports: both load.
+  auto [a, b] = both((dir / "a.json").string(), (dir / "b.json").string());
+  BOOST_TEST(a.code == 0, a.err);
+  BOOST_TEST(b.code == 0, b.err);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.exports") == 2);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.accounts") == 2);
+
+  // The same new file twice at once: one loads, the other reports already loaded.
+  g.seed = 23;
+  skype_etl::gen::generate_export(g, dir / "c.json");
+  auto [c1, c2] = both((dir / "c.json").string(), (dir / "c.json").string());
+  BOOST_TEST(c1.code == 0, c1.err);
+  BOOST_TEST(c2.code == 0, c2.err);
+  const bool first_loaded = c1.out.find("already loaded") == std::string::npos;
+  const bool second_loaded = c2.out.find("already loaded") == std::string::npos;
+  BOOST_TEST(first_loaded != second_loaded, c1.out << "\n---\n" << c2.out);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.exports") == 3);
+}
+
 BOOST_AUTO_TEST_CASE(kill_9_mid_load_leaves_nothing_and_the_rerun_completes) {
   st::TestDatabase db;
   st::TempDir dir;
