@@ -12,7 +12,6 @@
 #include <pqxx/pqxx>
 
 #include "load/loader.hpp"
-#include "load/loader_tuning.hpp"
 #include "skype_etl/errors.hpp"
 #include "support/test_database.hpp"
 
@@ -22,6 +21,7 @@ using skype_etl::DbConfig;
 using skype_etl::ExportInfo;
 using skype_etl::detail::BeginResult;
 using skype_etl::detail::Loader;
+using skype_etl::detail::LoaderOptions;
 using skype_etl::test::TestDatabase;
 
 namespace {
@@ -143,8 +143,8 @@ ExportInfo make_info(const std::string& digest, const std::string& user = "8:liv
 /// Loads everything; returns finish_export's result (or null when already loaded).
 nlohmann::json load_all(TestDatabase& db, const ExportInfo& info,
                         const std::vector<TestConversation>& conversations,
-                        std::size_t per_batch = 40) {
-  Loader loader(DbConfig{db.conninfo()});
+                        std::size_t per_batch = 40, LoaderOptions options = {}) {
+  Loader loader(DbConfig{db.conninfo()}, options);
   loader.ensure_schema();
   if (loader.begin_export(info, "Owner") == BeginResult::already_loaded) return nullptr;
   for (const BatchPtr& b : make_batches(conversations, per_batch)) loader.load_batch(*b);
@@ -524,20 +524,14 @@ BOOST_AUTO_TEST_CASE(json_with_nul_escape_and_text_with_nul_bytes_load) {
 
 BOOST_AUTO_TEST_CASE(index_rebuild_path_on_an_empty_table_gives_the_same_result) {
   TestDatabase db;
-  skype_etl::detail::set_index_rebuild_min_rows(50);
   std::vector<TestConversation> c = three_conversations();
   TestMessage dup = c[0].messages[0];
   dup.version += 1;
   dup.content = "winner";
   c[0].messages.push_back(dup);
-  nlohmann::json r;
-  try {
-    r = load_all(db, make_info("rebuild"), c);
-  } catch (...) {
-    skype_etl::detail::set_index_rebuild_min_rows(100'000);
-    throw;
-  }
-  skype_etl::detail::set_index_rebuild_min_rows(100'000);
+  LoaderOptions options;
+  options.index_rebuild_min_rows = 50;
+  const nlohmann::json r = load_all(db, make_info("rebuild"), c, 40, options);
   BOOST_TEST(r["index_rebuild"] == true);
   BOOST_TEST(r["superseded"] == 1);
   BOOST_TEST(count(db, "messages") == 250);

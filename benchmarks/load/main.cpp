@@ -19,7 +19,6 @@
 
 #include "load/copy_writer.hpp"
 #include "load/loader.hpp"
-#include "load/loader_tuning.hpp"
 #include "load/pg_connection.hpp"
 #include "load/schema.hpp"
 #include "skype_etl/errors.hpp"
@@ -176,8 +175,8 @@ struct Timing {
   nlohmann::json result;
 };
 
-Timing run_loader(const Data& d, const std::string& conninfo) {
-  detail::Loader loader(DbConfig{conninfo});
+Timing run_loader(const Data& d, const std::string& conninfo, detail::LoaderOptions options = {}) {
+  detail::Loader loader(DbConfig{conninfo}, options);
   loader.ensure_schema();
   PgConnection(conninfo).exec("CHECKPOINT");
   Timing t;
@@ -327,9 +326,9 @@ int main(int argc, char** argv) {
     Timing upsert;
     {
       Database db;
-      detail::set_index_rebuild_min_rows(0);
-      upsert = run_loader(d, db.conninfo());
-      detail::set_index_rebuild_min_rows(100'000);
+      detail::LoaderOptions upsert_only;
+      upsert_only.index_rebuild_min_rows = 0;
+      upsert = run_loader(d, db.conninfo(), upsert_only);
     }
     double unindexed;
     {

@@ -11,16 +11,12 @@
 #include <utility>
 
 #include "load/copy_writer.hpp"
-#include "load/loader_tuning.hpp"
 #include "load/pg_connection.hpp"
 #include "load/schema.hpp"
 #include "skype_etl/errors.hpp"
 
 namespace skype_etl::detail {
 namespace {
-
-std::atomic<std::size_t> g_index_rebuild_min_rows{100'000};
-std::atomic<std::size_t> g_copy_flush_bytes{1u << 20};
 
 // The staging tables: temporary (never WAL-logged, dropped at COMMIT or ROLLBACK, invisible
 // to other sessions), without indexes or constraints so COPY into them runs at full speed.
@@ -86,19 +82,6 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
 
 }  // namespace
 
-void set_index_rebuild_min_rows(std::size_t rows) noexcept {
-  g_index_rebuild_min_rows = rows;
-}
-std::size_t index_rebuild_min_rows() noexcept {
-  return g_index_rebuild_min_rows;
-}
-void set_copy_flush_bytes(std::size_t bytes) noexcept {
-  g_copy_flush_bytes = bytes;
-}
-std::size_t copy_flush_bytes() noexcept {
-  return g_copy_flush_bytes;
-}
-
 /// exportDate ("2025-04-30T10:13", minute precision, no zone = UTC; seconds, fractions and
 /// a trailing Z tolerated) → "YYYY-MM-DD HH:MM:SS.ffffff+00", or "" when unrecognisable.
 std::string export_date_to_timestamp(std::string_view text) {
@@ -119,7 +102,8 @@ std::string export_date_to_timestamp(std::string_view text) {
 }
 
 struct Loader::Impl {
-  explicit Impl(const DbConfig& db) : conn(db.conninfo) {
+  Impl(const DbConfig& db, LoaderOptions loader_options)
+      : options(loader_options), conn(db.conninfo) {
     conn.exec("SET client_encoding = 'UTF8'");
     conn.exec("SET application_name = 'skype-etl'");
     // Staging lives in temporary tables: let the session cache more of them in memory
@@ -139,6 +123,7 @@ struct Loader::Impl {
     std::int64_t last_seen = INT64_MIN;
   };
 
+  LoaderOptions options;
   PgConnection conn;
   bool schema_checked = false;
 
@@ -306,7 +291,8 @@ struct Loader::Impl {
   }
 };
 
-Loader::Loader(const DbConfig& db) : m_impl(std::make_unique<Impl>(db)) {}
+Loader::Loader(const DbConfig& db, LoaderOptions options)
+    : m_impl(std::make_unique<Impl>(db, options)) {}
 
 Loader::~Loader() {
   if (m_impl && m_impl->in_export) abort_export();
@@ -396,7 +382,7 @@ void Loader::load_batch(const Batch& batch) {
             sender->name_at = at;
           }
         }
-        if (s.messages.size() >= copy_flush_bytes()) s.send(Stage::messages, s.messages);
+        if (s.messages.size() >= s.options.copy_flush_bytes) s.send(Stage::messages, s.messages);
       }
       s.flush_chunk_senders(meta.id, chunk_senders);
     }
@@ -404,11 +390,11 @@ void Loader::load_batch(const Batch& batch) {
       s.conversation_seen[std::string(row.conversation_id)] = true;
       s.stage_conversation_row(row);
     }
-    if (s.attachments.size() >= copy_flush_bytes()) {
+    if (s.attachments.size() >= s.options.copy_flush_bytes) {
       s.send(Stage::messages, s.messages);
       s.send(Stage::attachments, s.attachments);
     }
-    if (s.messages.size() >= copy_flush_bytes()) s.send(Stage::messages, s.messages);
+    if (s.messages.size() >= s.options.copy_flush_bytes) s.send(Stage::messages, s.messages);
     ++s.batches;
   } catch (const DatabaseError&) {
     abort_export();
@@ -497,7 +483,7 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
 
     // Empty target and a large export: drop the indexes, insert, rebuild them by sorting.
     bool rebuild = false;
-    const std::size_t rebuild_min = index_rebuild_min_rows();
+    const std::size_t rebuild_min = s.options.index_rebuild_min_rows;
     if (rebuild_min > 0 && s.staged_messages >= rebuild_min &&
         c.exec("SELECT NOT EXISTS (SELECT 1 FROM skype.messages)").text(0, 0) == "t") {
       c.exec("LOCK TABLE skype.messages IN ACCESS EXCLUSIVE MODE");

@@ -2,6 +2,7 @@
 // per-export staging tables and merges them into the final tables in one transaction.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -13,6 +14,17 @@
 
 namespace skype_etl::detail {
 
+/// Knobs of the loader; the defaults are what `skype-etl run` uses.
+struct LoaderOptions {
+  /// When skype.messages is empty and an export stages at least this many messages, the
+  /// merge drops the table's indexes, inserts without ON CONFLICT, and rebuilds the
+  /// indexes in the same transaction: building an index by sorting is several times
+  /// faster than maintaining it row by row. 0 disables it.
+  std::size_t index_rebuild_min_rows = 100'000;
+  /// COPY data is sent to the server once this many bytes are buffered.
+  std::size_t copy_flush_bytes = 1U << 20U;
+};
+
 /// Outcome of Loader::begin_export.
 enum class BeginResult { started, already_loaded };
 
@@ -20,7 +32,7 @@ enum class BeginResult { started, already_loaded };
 /// Usage per export: begin_export, load_batch*, finish_export (or abort_export).
 class Loader {
  public:
-  explicit Loader(const DbConfig& db);
+  explicit Loader(const DbConfig& db, LoaderOptions options = {});
   ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
