@@ -14,6 +14,9 @@
 #include <utility>
 #include <vector>
 
+#include <libpq-fe.h>
+
+#include "core/local_db.hpp"
 #include "skype_etl/errors.hpp"
 
 namespace skype_etl {
@@ -96,81 +99,17 @@ std::string stack_trace() {
   return trace;
 }
 
-bool is_ident_char(char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-}
-
-bool iequals_at(const std::string& text, std::size_t pos, std::string_view word) noexcept {
-  if (pos + word.size() > text.size()) return false;
-  for (std::size_t i = 0; i < word.size(); ++i) {
-    char c = text[pos + i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != word[i]) return false;
-  }
-  return true;
-}
-
-// Removes passwords from a connection string or from text quoting one: `password=...`
-// key/values (spaces around '=', single-quoted values with \' escapes, URI query
-// parameters) and the `:password` of a URI's `user:password@`. The removed values are
-// appended to `secrets` so that callers can scrub them from other text too.
-std::string redact_password(std::string text, std::vector<std::string>* secrets = nullptr) {
-  constexpr std::string_view key = "password";
-  for (std::size_t pos = 0; pos < text.size();) {
-    if (!iequals_at(text, pos, key) || (pos > 0 && is_ident_char(text[pos - 1]))) {
-      ++pos;
-      continue;
-    }
-    std::size_t cursor = pos + key.size();
-    while (cursor < text.size() && (text[cursor] == ' ' || text[cursor] == '\t')) ++cursor;
-    if (cursor >= text.size() || text[cursor] != '=') {
-      pos += key.size();
-      continue;
-    }
-    ++cursor;
-    while (cursor < text.size() && (text[cursor] == ' ' || text[cursor] == '\t')) ++cursor;
-    std::string value;
-    if (cursor < text.size() && text[cursor] == '\'') {
-      ++cursor;
-      while (cursor < text.size() && text[cursor] != '\'') {
-        if (text[cursor] == '\\' && cursor + 1 < text.size()) ++cursor;
-        value += text[cursor++];
-      }
-      if (cursor < text.size()) ++cursor;  // closing quote
-    } else {
-      while (cursor < text.size() && text[cursor] != ' ' && text[cursor] != '\t' &&
-             text[cursor] != '\n' && text[cursor] != '&' && text[cursor] != '"') {
-        value += text[cursor++];
-      }
-    }
-    if (secrets && !value.empty()) secrets->push_back(value);
-    std::size_t begin = pos;
-    if (cursor < text.size() && text[cursor] == '&') {
-      ++cursor;  // "?password=x&a=b" -> "?a=b"
-    } else if (begin > 0 && (text[begin - 1] == '&' || text[begin - 1] == '?')) {
-      --begin;  // "?a=b&password=x" -> "?a=b"
-    }
-    text.erase(begin, cursor - begin);
-    pos = begin;
-  }
-
-  for (std::size_t scheme = text.find("://"); scheme != std::string::npos;
-       scheme = text.find("://", scheme + 3)) {
-    const std::size_t start = scheme + 3;
-    std::size_t end = start;
-    while (end < text.size() && text[end] != '/' && text[end] != '?' && text[end] != '#' &&
-           text[end] != ' ' && text[end] != '\t' && text[end] != '\n' && text[end] != '"' &&
-           text[end] != '\'') {
-      ++end;
-    }
-    const std::size_t at = text.rfind('@', end == 0 ? 0 : end - 1);
-    if (at == std::string::npos || at < start || at >= end) continue;
-    const std::size_t colon = text.find(':', start);
-    if (colon == std::string::npos || colon >= at) continue;
-    if (secrets && at > colon + 1) secrets->push_back(text.substr(colon + 1, at - colon - 1));
-    text.erase(colon, at - colon);
-  }
-  return text;
+/// The password a connection string carries (key=value or URI form), or "" when it has
+/// none or libpq cannot parse it.
+std::string password_of(const std::string& conninfo) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  if (error) PQfreemem(error);
+  std::string password;
+  for (PQconninfoOption* o = options; o && o->keyword; ++o)
+    if (std::string_view(o->keyword) == "password" && o->val) password = o->val;
+  if (options) PQconninfoFree(options);
+  return password;
 }
 
 // Replaces every occurrence of the (non-trivial) secrets in `text` with "***".
@@ -458,12 +397,13 @@ pqxx::connection& ETLContext::get_db_connection() {
     try {
       m_connection = std::make_unique<pqxx::connection>(m_db_config.conninfo);
     } catch (const std::exception& error) {
-      std::vector<std::string> secrets;
+      // libpq's message never holds the password, but for a malformed string it may
+      // quote part of it: scrub the password wherever it appears.
       const std::string target = m_db_config.conninfo.empty()
                                      ? std::string("libpq defaults and PG* environment")
-                                     : "'" + redact_password(m_db_config.conninfo, &secrets) + "'";
+                                     : "'" + detail::redact_conninfo(m_db_config.conninfo) + "'";
       throw DatabaseError("could not connect to PostgreSQL (" + target +
-                          "): " + scrub(redact_password(trim(error.what())), secrets));
+                          "): " + scrub(trim(error.what()), {password_of(m_db_config.conninfo)}));
     }
   }
   return *m_connection;

@@ -23,6 +23,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -493,7 +494,8 @@ std::string redact_key_values(std::string_view text) {
       i = std::min(i, text.size());
     }
     std::string_view value = text.substr(value_start, i - value_start);
-    if (key == "password") {
+    // libpq's keywords are lower case, but a mistyped PASSWORD= still holds a secret.
+    if (key.size() == 8 && strncasecmp(std::string(key).c_str(), "password", 8) == 0) {
       out += "***";
     } else if (key == "dbname" && is_uri(value)) {
       // libpq expands a URI given as dbname.
