@@ -81,10 +81,16 @@ BOOST_AUTO_TEST_CASE(run_prints_a_summary_and_reload_says_already_loaded) {
   BOOST_TEST(first.code == 0, first.err);
   BOOST_TEST(first.out.find("loaded 3 conversations, 8 messages") != std::string::npos, first.out);
   BOOST_TEST(first.out.find("done: 3 conversations, 8 messages in") != std::string::npos);
-  auto second = run_cli({"run", sample, "--db", db.conninfo()});
+  auto second =
+      run_cli({"run", sample, "--db", db.conninfo(), "--report",
+               (std::filesystem::temp_directory_path() / "skype-etl-cli-report.html").string()});
   BOOST_TEST(second.code == 0);
   BOOST_TEST(second.out.find("already loaded") != std::string::npos, second.out);
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.exports") == 1);
+  const std::string page =
+      slurp(std::filesystem::temp_directory_path() / "skype-etl-cli-report.html");
+  BOOST_TEST(page.find("data-phase=\"load\"") != std::string::npos);
+  std::filesystem::remove(std::filesystem::temp_directory_path() / "skype-etl-cli-report.html");
 
   auto search = run_cli({"search", "trailhead", "--db", db.conninfo()});
   BOOST_TEST(search.code == 0, search.err);

@@ -14,6 +14,7 @@
 
 #include "core/local_db.hpp"
 #include "load/search.hpp"
+#include "report.hpp"
 #include "skype_etl/context.hpp"
 #include "skype_etl/errors.hpp"
 #include "skype_etl/graph.hpp"
@@ -138,8 +139,11 @@ int run_command(const RunOptions& o) {
   result["seconds"] = seconds;
 
   if (!o.report.empty()) {
+    // FILE.html: a page with the phases' timeline; anything else: the JSON.
+    const bool html = std::filesystem::path(o.report).extension() == ".html";
     std::ofstream out(o.report);
-    out << result.dump(2) << '\n';
+    out << (html ? se::detail::render_html_report(result) : result.dump(2) + "\n");
+    out.close();
     if (!out) print_error("cannot write report '" + o.report + "'");
   }
   for (const auto& e : result["exports"]) {
@@ -208,7 +212,9 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--with-media", run.with_media,
                     "join media/<docid>.json metadata of the tar to messages");
   run_cmd->add_option("--output-dir", run.output_dir, "directory for media and reports");
-  run_cmd->add_option("--report", run.report, "write the run's statistics as JSON to FILE");
+  run_cmd->add_option("--report", run.report,
+                      "write the run's statistics to FILE: JSON, or an HTML page with a "
+                      "timeline of the phases when FILE ends in .html");
   run_cmd->add_flag("-q,--quiet", run.quiet, "print only the final summary line");
   run_cmd->add_option("--debug-fail-after-batches", run.fail_after_batches)
       ->group("");  // test hook: fail the run after N loaded batches

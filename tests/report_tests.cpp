@@ -1,0 +1,77 @@
+#define BOOST_TEST_MODULE report_tests
+#include <boost/test/unit_test.hpp>
+
+#include <regex>
+
+#include "report.hpp"
+
+namespace sd = skype_etl::detail;
+
+namespace {
+
+nlohmann::json phase(const std::string& start, const std::string& end, const char* status) {
+  return {{"start_time", start},     {"end_time", end},          {"status", status},
+          {"duration_seconds", 1.0}, {"processed_messages", 10}, {"messages_per_second", 10.0}};
+}
+
+/// The x and width of the timeline bar of `name`.
+std::pair<double, double> bar(const std::string& html, const std::string& name) {
+  const std::regex re("data-phase=\"" + name +
+                      "\" x=\"([0-9.]+)\" y=\"[0-9]+\" width=\"([0-9.]+)\"");
+  std::smatch m;
+  BOOST_REQUIRE_MESSAGE(std::regex_search(html, m, re), "no bar for " + name);
+  return {std::stod(m[1]), std::stod(m[2])};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(report_tests)
+
+BOOST_AUTO_TEST_CASE(iso_times_convert_to_epoch_seconds) {
+  BOOST_TEST(sd::iso_to_epoch_seconds("1970-01-01T00:00:00Z") == 0.0);
+  BOOST_TEST(sd::iso_to_epoch_seconds("2000-03-01T00:00:00.5Z") == 951868800.5);
+  BOOST_TEST(sd::iso_to_epoch_seconds("2024-02-29T12:00:00Z") == 1709208000.0);
+  BOOST_TEST(sd::iso_to_epoch_seconds("yesterday") < 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(timeline_bars_show_where_phases_overlap) {
+  const nlohmann::json run{
+      {"success", true},
+      {"seconds", 10.0},
+      {"statistics",
+       {{"phases",
+         {{"extract", phase("2025-01-01T00:00:00Z", "2025-01-01T00:00:04Z", "completed")},
+          {"transform", phase("2025-01-01T00:00:01Z", "2025-01-01T00:00:05Z", "completed")},
+          {"load", phase("2025-01-01T00:00:01Z", "2025-01-01T00:00:10Z", "completed")}}},
+        {"memory", {{"peak_mb", 17.5}, {"limit_mb", nullptr}}}}},
+      {"exports", {{{"file", "a<b>.tar"}, {"status", "loaded"}, {"messages", 10}}}}};
+  const std::string html = sd::render_html_report(run);
+  const auto [ex, ew] = bar(html, "extract");
+  const auto [tx, tw] = bar(html, "transform");
+  const auto [lx, lw] = bar(html, "load");
+  BOOST_TEST(ex < tx);            // transform starts later...
+  BOOST_TEST(tx < ex + ew);       // ...but while extract still runs
+  BOOST_TEST(lx + lw > tx + tw);  // load ends last
+  BOOST_TEST(lw / ew == 9.0 / 4.0, boost::test_tools::tolerance(0.01));  // to scale
+  BOOST_TEST(html.find("a&lt;b&gt;.tar") != std::string::npos);          // escaped
+  BOOST_TEST(html.find("17.5 MB") != std::string::npos);
+  BOOST_TEST(html.find("<script") == std::string::npos);  // self-contained, static
+}
+
+BOOST_AUTO_TEST_CASE(failures_are_shown) {
+  const nlohmann::json run{
+      {"success", false},
+      {"error", "cannot read export 'x': <bad>"},
+      {"statistics",
+       {{"phases", {{"extract", phase("2025-01-01T00:00:00Z", "2025-01-01T00:00:01Z", "failed")}}},
+        {"errors",
+         {{{"phase", "extract"},
+           {"error_type", "skype_etl::InputError"},
+           {"error_message", "cannot read export 'x': <bad>"}}}}}}};
+  const std::string html = sd::render_html_report(run);
+  BOOST_TEST(html.find("Failed: cannot read export 'x': &lt;bad&gt;") != std::string::npos);
+  BOOST_TEST(html.find("#b00020") != std::string::npos);  // the failed phase's bar
+  BOOST_TEST(html.find("skype_etl::InputError") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
