@@ -2,6 +2,11 @@
 
 #include <simdjson.h>
 
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -22,9 +27,53 @@ std::string_view trim_right(std::string_view s) noexcept {
   return s;
 }
 
+/// The common spellings of versions and timestamps ("1671013838663", "1671013838663.0"),
+/// which std::from_chars below would read exactly (at most 15 digits fit a double's 53
+/// bits). False for anything else, which then takes the general path.
+bool parse_plain_integer(std::string_view text, std::int64_t& out) noexcept {
+  std::size_t i = 0;
+  const bool negative = !text.empty() && text[0] == '-';
+  if (negative) i = 1;
+  const std::size_t digits_begin = i;
+  std::int64_t value = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    value = value * 10 + (text[i] - '0');
+    ++i;
+  }
+  const std::size_t digits = i - digits_begin;
+  if (digits == 0 || digits > 15) return false;
+  if (i < text.size()) {  // only ".0", ".00", ... may follow
+    if (text[i] != '.' || i + 1 == text.size()) return false;
+    for (++i; i < text.size(); ++i)
+      if (text[i] != '0') return false;
+  }
+  out = negative ? -value : value;
+  return true;
+}
+
+/// Whether `s` (a view into the input) holds a backslash. Most strings are short, where a
+/// call to memchr costs more than the search: with AVX2 they are checked 32 bytes at a
+/// time, reading up to 31 bytes past `s`, which stays inside the input's padding.
+bool has_backslash(std::string_view s) noexcept {
+#ifdef __AVX2__
+  const __m256i backslash = _mm256_set1_epi8('\\');
+  for (std::size_t i = 0; i < s.size(); i += 32) {
+    const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.data() + i));
+    auto mask =
+        static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, backslash)));
+    if (s.size() - i < 32) mask &= (std::uint32_t{1} << (s.size() - i)) - 1;
+    if (mask != 0) return true;
+  }
+  return false;
+#else
+  return s.find('\\') != std::string_view::npos;
+#endif
+}
+
 bool parse_int_text(std::string_view text, std::int64_t& out) noexcept {
   text = trim_right(text);
   if (text.empty()) return false;
+  if (parse_plain_integer(text, out)) return true;
   double d = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
   if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(d) ||
@@ -58,6 +107,12 @@ struct ExportReader::Impl {
   std::size_t msg_pos = 0;
   std::size_t list_end = 0;  // position of the MessageList's ']' (or msg_pos when none)
   std::uint32_t msg_index = 0;
+  // Where the messages of the last MessageList scanned lie (see skip_array_recording), and
+  // the next one to use. Bounded: messages past the first max_message_spans are scanned
+  // one by one.
+  static constexpr std::size_t max_message_spans = std::size_t{1} << 19U;  // 8 MB
+  std::vector<ElementSpan> message_spans;
+  std::size_t next_span = 0;
 
   bool emitted_last = false;
   std::uint64_t export_sequence = 0;
@@ -81,6 +136,15 @@ struct ExportReader::Impl {
       return skip_value(json, pos, depth);
     } catch (const ScanError& e) {
       fail(e.position(), e.what(), where);
+    }
+  }
+  /// scan_value inside the current message: the error context is built only on failure
+  /// (building it for every value was most of the reader's time).
+  std::size_t scan_message_value(std::size_t pos, int depth) const {
+    try {
+      return skip_value(json, pos, depth);
+    } catch (const ScanError& e) {
+      fail(e.position(), e.what(), where_message());
     }
   }
   std::size_t scan_string(std::size_t pos, const std::string& where) const {
@@ -268,7 +332,19 @@ struct ExportReader::Impl {
         fail(pos, "invalid JSON: expected ':' after key, found " + describe_byte(json, pos),
              where_conversation());
       const std::size_t value = skip_space(json, pos + 1);
-      const std::size_t end = scan_value(value, 2, where_conversation());
+      std::size_t end = 0;
+      if (key == "MessageList" && value < json.size() && json[value] == '[') {
+        // The scan that finds the list's end also notes where its messages lie, so that
+        // read_messages need not scan each message again before parsing it.
+        try {
+          end = skip_array_recording(json, value, 2, message_spans, max_message_spans);
+        } catch (const ScanError& e) {
+          fail(e.position(), e.what(), where_conversation());
+        }
+        next_span = 0;
+      } else {
+        end = scan_value(value, 2, where_conversation());
+      }
       if (key == "MessageList") {
         if (json[value] == '[') {
           list_begin = value + 1;
@@ -418,7 +494,7 @@ struct ExportReader::Impl {
         const std::string_view token = trim_right(value.raw_json_token());
         if (token.size() >= 2) {
           const std::string_view inner = token.substr(1, token.size() - 2);
-          if (inner.find('\\') == std::string_view::npos) {
+          if (!has_backslash(inner)) {
             out = inner;
             return simdjson::SUCCESS;
           }
@@ -451,7 +527,7 @@ struct ExportReader::Impl {
   std::string_view raw_value(od::value& value) {
     const char* start = value.raw_json_token().data();
     const auto at = static_cast<std::size_t>(start - json.data());
-    const std::size_t stop = scan_value(at, 3, where_message());
+    const std::size_t stop = scan_message_value(at, 3);
     return json.substr(at, stop - at);
   }
 
@@ -463,11 +539,13 @@ struct ExportReader::Impl {
       fail(begin, std::string("invalid JSON in properties: ") + simdjson::error_message(err),
            where_message());
     for (auto field_result : object) {
-      od::field field;
-      if ((err = std::move(field_result).get(field))) break;
+      // Used in place: copying simdjson's field and value objects stalls on store
+      // forwarding, which cost more than the rest of the message's walk.
+      if ((err = field_result.error())) break;
+      od::field& field = field_result.value_unsafe();
       std::string_view key;
       if ((err = field.unescaped_key().get(key))) break;
-      od::value v = field.value();
+      od::value& v = field.value();
       od::json_type type{};
       std::string_view text;
       if (key == "edittime") {
@@ -488,6 +566,19 @@ struct ExportReader::Impl {
            where_message());
   }
 
+  /// The key's text as written (escapes kept), from its first byte to its closing quote.
+  /// simdjson has already matched `"key" : value`, so the closing quote is the last quote
+  /// before the ':' that precedes the value: found by stepping back over whitespace, not by
+  /// scanning the key.
+  std::string_view raw_key(const char* key_start, od::value& value) const noexcept {
+    const char* p = value.raw_json_token().data();
+    do --p;
+    while (is_json_space(*p));  // now at ':'
+    do --p;
+    while (is_json_space(*p));  // now at the closing quote
+    return {key_start, static_cast<std::size_t>(p - key_start)};
+  }
+
   void read_message(std::size_t begin, std::size_t end, Batch& batch, RawMessage& m) {
     od::document doc;
     simdjson::error_code err = iterate(parser, begin, end, doc);
@@ -498,13 +589,13 @@ struct ExportReader::Impl {
            where_message());
     std::string extra;
     for (auto field_result : object) {
-      od::field field;
-      if ((err = std::move(field_result).get(field))) break;
+      // Used in place: copying simdjson's field and value objects stalls on store
+      // forwarding, which cost more than the rest of the message's walk.
+      if ((err = field_result.error())) break;
+      od::field& field = field_result.value_unsafe();
       const char* key_start = field.key().raw();
-      const auto key_pos = static_cast<std::size_t>(key_start - json.data()) - 1;
-      const std::size_t key_end = scan_string(key_pos, where_message());
-      const std::string_view key = json.substr(key_pos + 1, key_end - key_pos - 2);
-      od::value value = field.value();
+      od::value& value = field.value();
+      const std::string_view key = raw_key(key_start, value);
       od::json_type type{};
       std::string_view text;
       if (key == "content") {
@@ -540,7 +631,7 @@ struct ExportReader::Impl {
         // Unknown key (or a modelled key of an unexpected type): keep it verbatim.
         const char* start = value.raw_json_token().data();
         const auto at = static_cast<std::size_t>(start - json.data());
-        const std::size_t stop = scan_value(at, 2, where_message());
+        const std::size_t stop = scan_message_value(at, 2);
         extra += extra.empty() ? "{\"" : ",\"";
         extra.append(key.data(), key.size());
         extra += "\":";
@@ -603,7 +694,13 @@ struct ExportReader::Impl {
       if (json[pos] != '{')
         fail(pos, "wrong shape: message is not an object (found " + describe_byte(json, pos) + ")",
              where_message());
-      const std::size_t end = scan_value(pos, 3, where_message());
+      std::size_t end = 0;
+      if (next_span < message_spans.size() && message_spans[next_span].begin == pos) {
+        end = message_spans[next_span++].end;
+      } else {
+        next_span = message_spans.size();  // out of step: scan from here on
+        end = scan_message_value(pos, 3);
+      }
       RawMessage& m = batch.raw.emplace_back();
       m.position = msg_index;
       read_message(pos, end, batch, m);
@@ -669,6 +766,7 @@ BatchPtr ExportReader::next() {
   batch->input = impl.source;
   batch->export_sequence = impl.export_sequence++;
   const std::size_t limit = impl.options.batch_size;
+  batch->raw.reserve(std::min<std::size_t>(limit, 4096));
   while (batch->raw.size() < limit && batch->chunks.size() < limit) {
     if (!impl.conv) {
       if (impl.conversations_done || !impl.open_conversation()) break;

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace skype_etl::detail {
 
@@ -41,6 +42,21 @@ std::size_t skip_string(std::string_view text, std::size_t pos);
 /// brackets balance, strings close, and nesting stays within max_nesting_depth (counting
 /// `depth` levels already open); the grammar inside is left to simdjson.
 std::size_t skip_value(std::string_view text, std::size_t pos, int depth = 0);
+
+/// Where one element of an array lies: text[begin, end).
+struct ElementSpan {
+  std::size_t begin;
+  std::size_t end;
+};
+
+/// skip_value for the value at `pos` that, when it is an array, also lists where its
+/// object elements lie (the first `max_spans` of them; `spans` is cleared first), so that
+/// a reader need not scan them a second time. An element's span is what skip_value at its
+/// '{' would find. The list may be empty or shorter than the array (the scanner took its
+/// byte-wise path, or the array holds more objects): callers check a span's begin before
+/// using it and scan for themselves otherwise.
+std::size_t skip_array_recording(std::string_view text, std::size_t pos, int depth,
+                                 std::vector<ElementSpan>& spans, std::size_t max_spans);
 
 /// A short, printable description of the byte at `pos` for error messages ("'x'",
 /// "end of data").
