@@ -7,6 +7,8 @@
 #include "extract/export_reader.hpp"
 #include "extract/media_writer.hpp"
 #include "load/loader.hpp"
+#include "load/pg_connection.hpp"
+#include "skype_etl/errors.hpp"
 #include "transform/transformer.hpp"
 
 namespace skype_etl::detail {
@@ -44,6 +46,20 @@ void RunState::open_next_input() {
   settings.owner_id = normalize_account_id(m_reader->info()->user_id);
   settings.owner_display_name = m_options.user_display_name;
   m_transformers[index] = std::make_unique<Transformer>(std::move(settings));
+  m_reader_fresh = true;
+}
+
+bool RunState::already_loaded(const std::string& digest) {
+  try {
+    if (!m_lookup) m_lookup = std::make_unique<PgConnection>(m_context.db_config().conninfo);
+    PgResult r = m_lookup->exec_params("SELECT 1 FROM skype.exports WHERE file_digest = $1",
+                                       std::vector<std::string>{digest});
+    return r.rows() > 0;
+  } catch (const DatabaseError&) {
+    // No schema yet, or no server: the load node decides (and reports real errors).
+    m_lookup.reset();
+    return false;
+  }
 }
 
 BatchPtr RunState::read_next() {
@@ -60,6 +76,20 @@ BatchPtr RunState::read_next() {
         return nullptr;
       }
       open_next_input();
+    }
+    if (m_reader_fresh) {
+      m_reader_fresh = false;
+      if (already_loaded(m_reader->info()->digest)) {
+        // Skip reading it: the load node still begins the export and reports it (its own
+        // check runs under the digest's lock, so a race with another process stays safe).
+        auto batch = std::make_shared<Batch>();
+        batch->source = m_reader->info();
+        batch->sequence = m_sequence++;
+        batch->last_of_export = true;
+        m_reader.reset();
+        m_produced.fetch_add(1, std::memory_order_relaxed);
+        return batch;
+      }
     }
     BatchPtr batch = m_reader->next();
     if (!batch) {  // the previous batch was this export's last

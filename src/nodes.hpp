@@ -27,6 +27,7 @@ namespace skype_etl::detail {
 class ExportReader;
 class Transformer;
 class Loader;
+class PgConnection;
 
 class RunState {
  public:
@@ -60,6 +61,8 @@ class RunState {
 
  private:
   void open_next_input();
+  /// True when skype.exports already holds `digest` (false when that cannot be told).
+  bool already_loaded(const std::string& digest);
   void maybe_end_transform_phase();
 
   ETLContext& m_context;
@@ -70,6 +73,8 @@ class RunState {
   // Reader side.
   std::size_t m_next_input = 0;
   std::unique_ptr<ExportReader> m_reader;
+  bool m_reader_fresh = false;             // m_reader has yielded nothing yet
+  std::unique_ptr<PgConnection> m_lookup;  // the reader's own short queries
   std::uint64_t m_sequence = 0;
   std::uint64_t m_conversations_read = 0;
   std::uint64_t m_messages_read = 0;
