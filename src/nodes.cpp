@@ -49,11 +49,17 @@ void RunState::open_next_input() {
   m_reader_fresh = true;
 }
 
-bool RunState::already_loaded(const std::string& digest) {
+bool RunState::already_loaded(const ExportInfo& info) {
   try {
     if (!m_lookup) m_lookup = std::make_unique<PgConnection>(m_context.db_config().conninfo);
+    // Wait for the digest only when a loaded export has the same size: usually none has,
+    // and hashing then goes on beside reading.
+    const PgResult same_size =
+        m_lookup->exec_params("SELECT 1 FROM skype.exports WHERE file_size = $1 LIMIT 1",
+                              std::vector<std::string>{std::to_string(info.file_size)});
+    if (same_size.rows() == 0) return false;
     PgResult r = m_lookup->exec_params("SELECT 1 FROM skype.exports WHERE file_digest = $1",
-                                       std::vector<std::string>{digest});
+                                       std::vector<std::string>{info.digest.get()});
     return r.rows() > 0;
   } catch (const DatabaseError&) {
     // No schema yet, or no server: the load node decides (and reports real errors).
@@ -79,7 +85,7 @@ BatchPtr RunState::read_next() {
     }
     if (m_reader_fresh) {
       m_reader_fresh = false;
-      if (already_loaded(m_reader->info()->digest)) {
+      if (already_loaded(*m_reader->info())) {
         // Skip reading it: the load node still begins the export and reports it (its own
         // check runs under the digest's lock, so a race with another process stays safe).
         auto batch = std::make_shared<Batch>();
@@ -131,7 +137,6 @@ void RunState::load_batch(const Batch& batch) {
     }
     m_current = nlohmann::json{{"file", info.path.string()},
                                {"kind", info.kind},
-                               {"digest", info.digest},
                                {"file_size", info.file_size},
                                {"user_id", info.user_id}};
     const auto begun = m_loader->begin_export(info, m_options.user_display_name);
@@ -161,9 +166,10 @@ void RunState::load_batch(const Batch& batch) {
     if (m_export_open) {
       nlohmann::json loaded = m_loader->finish_export(m_context.statistics());
       m_export_open = false;
-      m_current["status"] = "loaded";
+      m_current["status"] = loaded.value("already_loaded", false) ? "already loaded" : "loaded";
       m_current.update(loaded);
     }
+    m_current["digest"] = info.digest.get();
     std::lock_guard<std::mutex> lock(m_result_mutex);
     m_exports.push_back(std::move(m_current));
     m_current = nlohmann::json();

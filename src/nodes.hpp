@@ -61,8 +61,8 @@ class RunState {
 
  private:
   void open_next_input();
-  /// True when skype.exports already holds `digest` (false when that cannot be told).
-  bool already_loaded(const std::string& digest);
+  /// True when skype.exports already holds the export (false when that cannot be told).
+  bool already_loaded(const ExportInfo& info);
   void maybe_end_transform_phase();
 
   ETLContext& m_context;

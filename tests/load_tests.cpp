@@ -242,6 +242,40 @@ BOOST_AUTO_TEST_CASE(loading_the_same_digest_again_changes_nothing) {
                      "FROM skype.messages m") == before);
 }
 
+BOOST_AUTO_TEST_CASE(a_digest_still_being_computed_is_checked_before_the_merge) {
+  TestDatabase db;
+  const nlohmann::json first = load_all(db, make_info("pending"), three_conversations());
+  BOOST_REQUIRE(first.is_object());
+  const long long messages = count(db, "messages");
+
+  // The same file again, its digest not yet known when the export begins.
+  ExportInfo info = make_info("pending");
+  std::promise<std::string> digest;
+  info.digest = skype_etl::Digest(digest.get_future().share());
+  Loader loader(DbConfig{db.conninfo()});
+  BOOST_TEST((loader.begin_export(info, "Owner") == BeginResult::started));
+  for (const BatchPtr& b : make_batches(three_conversations(), 40)) loader.load_batch(*b);
+  digest.set_value("sha256:pending");
+  const nlohmann::json again = loader.finish_export({});
+  BOOST_TEST(again.value("already_loaded", false));
+  BOOST_TEST(count(db, "exports") == 1);
+  BOOST_TEST(count(db, "messages") == messages);
+
+  // A new file whose digest arrives late loads normally.
+  ExportInfo other = make_info("late", "8:live:someone");
+  std::promise<std::string> late;
+  other.digest = skype_etl::Digest(late.get_future().share());
+  Loader second(DbConfig{db.conninfo()});
+  BOOST_TEST((second.begin_export(other, "Owner") == BeginResult::started));
+  for (const BatchPtr& b : make_batches(three_conversations(), 40)) second.load_batch(*b);
+  late.set_value("sha256:late");
+  const nlohmann::json loaded = second.finish_export({});
+  BOOST_TEST(!loaded.value("already_loaded", false));
+  BOOST_TEST(count(db, "exports") == 2);
+  BOOST_TEST(db.text("SELECT file_digest FROM skype.exports WHERE export_id = " +
+                     loaded["export_id"].dump()) == "sha256:late");
+}
+
 BOOST_AUTO_TEST_CASE(overlapping_exports_merge_and_higher_version_wins) {
   TestDatabase db;
   std::vector<TestConversation> first(1), second(1);

@@ -261,13 +261,8 @@ void reader_pass(const Config& config, PassResult& r) {
   r.open_seconds = seconds_since(start);
   r.json_bytes = source->json().size();
   r.file_bytes = source->file_size();
-  // The reader's constructor asks for the digest; computing it first (it is cached) lets
-  // its share be timed apart from the reading proper.
-  const auto digest_start = Clock::now();
-  const double digest_cpu_start = thread_cpu_seconds();
-  source->digest();
-  r.digest_seconds = seconds_since(digest_start);
-  r.digest_cpu_seconds = thread_cpu_seconds() - digest_cpu_start;
+  // The reader hashes the file on a thread of its own while this thread reads: the CPU
+  // time below is the reading thread's; the wall time includes waiting for the digest.
   skype_etl::detail::ReaderOptions options;
   options.batch_size = config.batch_size;
   skype_etl::detail::ExportReader reader(source, 0, options);
@@ -277,8 +272,11 @@ void reader_pass(const Config& config, PassResult& r) {
     for (const auto& m : batch->raw) r.checksum += m.content.size() + m.id.size();
   }
   r.conversations = reader.conversations_read();
-  r.seconds = seconds_since(start);
   r.cpu_seconds = thread_cpu_seconds() - cpu_start;
+  const auto wait_start = Clock::now();
+  r.checksum += reader.info()->digest.get().size();  // the export's identity is complete
+  r.digest_seconds = seconds_since(wait_start);      // waited for it after the reading
+  r.seconds = seconds_since(start);
   sampler.sample();
   sampler.stop();
   r.rss_anon_peak_kb = sampler.peak_kb();
@@ -412,24 +410,23 @@ int main(int argc, char** argv) {
     rows.push_back(std::move(row));
   }
 
-  // Rates use CPU time (the machine is shared; wall time is printed too). "no digest"
-  // subtracts the SHA-256 share, which the reader computes before its first batch.
-  std::printf("\n%-14s %8s %8s %8s %8s %10s %8s %11s %9s %10s %8s\n", "pass", "wall_s", "cpu_s",
-              "GB/s", "Mmsg/s", "messages", "digest_s", "GB/s_nodig", "RssAnon", "RssAnon+",
-              "VmHWM");
+  // Rates use the passes' own thread's CPU time (the machine is shared; wall time is
+  // printed too). The reader's SHA-256 runs on a thread of its own beside the reading:
+  // digest_s is, for the digest pass, its CPU time, and for the reader, the wall time spent
+  // waiting for it after the last batch.
+  std::printf("\n%-14s %8s %8s %8s %8s %10s %8s %9s %10s %8s\n", "pass", "wall_s", "cpu_s", "GB/s",
+              "Mmsg/s", "messages", "digest_s", "RssAnon", "RssAnon+", "VmHWM");
   const Row* bare = nullptr;
   const Row* reader = nullptr;
   for (const auto& row : rows) {
     const PassResult& r = row.best;
     const double cpu = r.cpu_seconds;
-    const double no_digest = cpu - r.digest_cpu_seconds;
-    std::printf(
-        "%-14s %8.3f %8.3f %8.3f %8.3f %10" PRIu64 " %8.3f %11.3f %6.1f MB %7.1f MB %5.0f MB\n",
-        row.pass.c_str(), r.seconds, cpu, r.json_bytes / cpu / 1e9, r.messages / cpu / 1e6,
-        r.messages, r.digest_cpu_seconds,
-        row.pass == "reader" && no_digest > 0 ? r.json_bytes / no_digest / 1e9 : 0.0,
-        row.peak_kb / 1024.0, (row.peak_kb - std::min(row.peak_kb, r.rss_anon_start_kb)) / 1024.0,
-        r.vm_hwm_kb / 1024.0);
+    std::printf("%-14s %8.3f %8.3f %8.3f %8.3f %10" PRIu64 " %8.3f %6.1f MB %7.1f MB %5.0f MB\n",
+                row.pass.c_str(), r.seconds, cpu, r.json_bytes / cpu / 1e9, r.messages / cpu / 1e6,
+                r.messages, row.pass == "reader" ? r.digest_seconds : r.digest_cpu_seconds,
+                row.peak_kb / 1024.0,
+                (row.peak_kb - std::min(row.peak_kb, r.rss_anon_start_kb)) / 1024.0,
+                r.vm_hwm_kb / 1024.0);
     if (row.pass == "bare") bare = &row;
     if (row.pass == "reader") reader = &row;
   }
@@ -439,12 +436,10 @@ int main(int argc, char** argv) {
     if (b.messages != r.messages)
       std::printf("WARNING: message counts differ (bare %" PRIu64 ", reader %" PRIu64 ")\n",
                   b.messages, r.messages);
-    const double ratio = b.cpu_seconds / r.cpu_seconds;
-    const double ratio_no_digest = b.cpu_seconds / (r.cpu_seconds - r.digest_cpu_seconds);
     std::printf(
-        "\nreader/bare throughput (CPU time): %.3f with the digest, %.3f without it "
-        "(target >= 0.70)\n",
-        ratio, ratio_no_digest);
+        "\nreader/bare throughput: %.3f by the reading thread's CPU time (target >= 0.70), "
+        "%.3f by wall time including the digest computed beside it\n",
+        b.cpu_seconds / r.cpu_seconds, b.seconds / r.seconds);
     std::printf("reader peak RssAnon: %.1f MB (target < 150 MB on a 1 GB export)\n",
                 reader->peak_kb / 1024.0);
   }

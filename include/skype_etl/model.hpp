@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -46,13 +47,33 @@ class TextArena {
   std::size_t m_total = 0;
 };
 
+/// An export's identity, "sha256:<hex>" of the input file's bytes. It is computed on a
+/// thread of its own while the export is read, so it may not be known yet: get() waits.
+class Digest {
+ public:
+  Digest() = default;
+  /// A digest already known (implicit, so `info.digest = "sha256:..."` works).
+  Digest(std::string known);                                 // NOLINT(google-explicit-constructor)
+  Digest(const char* known) : Digest(std::string(known)) {}  // NOLINT
+  /// A digest being computed.
+  explicit Digest(std::shared_future<std::string> pending) : m_value(std::move(pending)) {}
+
+  /// True when get() would not wait.
+  bool ready() const;
+  /// The digest; waits for it, and rethrows the error if computing it failed.
+  const std::string& get() const;
+
+ private:
+  std::shared_future<std::string> m_value;
+};
+
 /// One input export (a file given on the command line).
 struct ExportInfo {
   std::filesystem::path path;
   std::string file_name;        ///< base name of path
   std::string kind;             ///< "json", "tar", "directory", ...
   std::uint64_t file_size = 0;  ///< bytes of the input file
-  std::string digest;           ///< "sha256:<hex>" of the input file's bytes
+  Digest digest;                ///< identity of the input file's bytes
   std::string user_id;          ///< userId as in the export
   std::string export_date;      ///< exportDate as in the export
   std::size_t index = 0;        ///< position among the run's inputs

@@ -752,7 +752,8 @@ ExportReader::ExportReader(std::shared_ptr<InputSource> source, std::size_t expo
   if (!impl.top_tail_pending) impl.conv_pos = deferred;
   if (!have_user || info->user_id.empty())
     impl.fail(0, "no \"userId\" in the top-level object: cannot tell whose export this is");
-  info->digest = source->digest();
+  // Hashing runs beside reading; the loader needs it only at the end of the export.
+  info->digest = Digest(source->digest_async());
   m_info = std::move(info);
 }
 

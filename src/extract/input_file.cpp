@@ -206,7 +206,17 @@ void MappedFile::release_before(std::uint64_t offset) noexcept {
   m_released = end;
 }
 
-InputSource::~InputSource() = default;
+InputSource::~InputSource() {
+  // The digest thread reads the mapping: it must finish before the mapping goes.
+  if (m_digest_task.valid()) m_digest_task.wait();
+}
+
+std::shared_future<std::string> InputSource::digest_async() {
+  if (!m_digest_task.valid()) {
+    m_digest_task = std::async(std::launch::async, [this] { return digest(); }).share();
+  }
+  return m_digest_task;
+}
 
 std::shared_ptr<InputSource> InputSource::open(const std::filesystem::path& path) {
   std::shared_ptr<InputSource> source(new InputSource());

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -73,6 +74,9 @@ class InputSource {
   std::uint64_t file_size() const noexcept { return m_file_size; }
   /// "sha256:<hex>" of the same bytes; computed once, on first call.
   const std::string& digest();
+  /// The same digest, computed on a thread of its own (started on the first call), so that
+  /// hashing overlaps reading. The destructor waits for that thread.
+  std::shared_future<std::string> digest_async();
   /// media/<docid>.json entries of a tar, by docid (empty for other kinds).
   const std::map<std::string, MediaEntry, std::less<>>& media() const noexcept { return m_media; }
   /// Every member of a tar below a media/ folder, links included (empty for other kinds).
@@ -95,6 +99,7 @@ class InputSource {
   std::uint64_t m_file_size = 0;
   std::filesystem::path m_digest_path;  // file whose bytes identify the export
   std::string m_digest;
+  std::shared_future<std::string> m_digest_task;
   std::map<std::string, MediaEntry, std::less<>> m_media;
   std::vector<TarMember> m_media_members;
   std::string_view m_archive;

@@ -126,6 +126,7 @@ struct Loader::Impl {
   LoaderOptions options;
   PgConnection conn;
   bool schema_checked = false;
+  bool digest_checked = false;  // begin_export could check the digest
 
   // The current export (valid between begin_export and finish/abort).
   bool in_export = false;
@@ -179,6 +180,17 @@ struct Loader::Impl {
     dup_finished.clear();
     duplicates = 0;
     duplicates_uncertain = false;
+  }
+
+  /// Takes the digest's lock for the rest of the transaction (two processes loading the
+  /// same file serialise here; the second then finds the first's row) and tells whether
+  /// the export is in skype.exports.
+  bool digest_loaded(const std::string& digest) {
+    conn.exec_params("SELECT pg_advisory_xact_lock(hashtextextended('skype-etl export ' || $1, 0))",
+                     std::vector<std::string>{digest});
+    return conn.exec_params("SELECT export_id FROM skype.exports WHERE file_digest = $1",
+                            std::vector<std::string>{digest})
+               .rows() > 0;
   }
 
   void end_open_copy() {
@@ -311,15 +323,10 @@ BeginResult Loader::begin_export(const ExportInfo& info, const std::string& owne
   s.conn.exec("BEGIN");
   s.in_export = true;
   try {
-    // Two processes loading the same file serialise here; the second then finds the
-    // first's row and reports already_loaded.
-    s.conn.exec_params(
-        "SELECT pg_advisory_xact_lock(hashtextextended('skype-etl export ' || $1, 0))",
-        std::vector<std::string>{info.digest});
-    PgResult found =
-        s.conn.exec_params("SELECT export_id FROM skype.exports WHERE file_digest = $1",
-                           std::vector<std::string>{info.digest});
-    if (found.rows() > 0) {
+    // The digest is usually still being computed beside the reading: then the check
+    // happens in finish_export, before anything is merged.
+    s.digest_checked = info.digest.ready();
+    if (s.digest_checked && s.digest_loaded(info.digest.get())) {
       s.conn.exec("ROLLBACK");
       s.in_export = false;
       return BeginResult::already_loaded;
@@ -411,6 +418,14 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
   nlohmann::json result;
   try {
     PgConnection& c = s.conn;
+    if (!s.digest_checked) {
+      s.end_open_copy();
+      if (s.digest_loaded(s.info.digest.get())) {
+        // Another run loaded the same file meanwhile: keep the database as it is.
+        abort_export();
+        return nlohmann::json{{"already_loaded", true}};
+      }
+    }
     s.finish_dup_conversation();
     // Conversations seen only through their chunks (no ConversationRow) still get a row.
     for (const auto& [id, described] : s.conversation_seen) {
@@ -665,7 +680,7 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
                                            s.export_date.empty() ? nullptr : s.export_date.c_str(),
                                            s.info.file_name.c_str(),
                                            file_size.c_str(),
-                                           s.info.digest.c_str(),
+                                           s.info.digest.get().c_str(),
                                            stats_text.empty() ? nullptr : stats_text.c_str()};
     c.exec_params(
         "INSERT INTO skype.exports (export_id, account_id, export_date, file_name, file_size, "

@@ -44,7 +44,9 @@ class Loader {
   BeginResult begin_export(const ExportInfo& info, const std::string& owner_display_name);
   void load_batch(const Batch& batch);
   /// Merges staging into the final tables, writes the export row with `statistics`,
-  /// commits. Returns {"export_id", "messages", "conversations", "superseded", ...}.
+  /// commits. Returns {"export_id", "messages", "conversations", "superseded", ...}, or
+  /// {"already_loaded": true} (and rolls back) when the digest, unknown at begin_export,
+  /// turns out to be loaded already.
   nlohmann::json finish_export(const nlohmann::json& statistics);
   /// Rolls back whatever the current export wrote. Never throws.
   void abort_export() noexcept;

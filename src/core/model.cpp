@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "skype_etl/model.hpp"
@@ -27,6 +28,21 @@ std::string_view TextArena::store(std::string_view text) {
   char* out = allocate(text.size());
   std::memcpy(out, text.data(), text.size());
   return commit(out, text.size());
+}
+
+Digest::Digest(std::string known) {
+  std::promise<std::string> value;
+  value.set_value(std::move(known));
+  m_value = value.get_future().share();
+}
+
+bool Digest::ready() const {
+  return m_value.valid() && m_value.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+}
+
+const std::string& Digest::get() const {
+  static const std::string none;
+  return m_value.valid() ? m_value.get() : none;
 }
 
 }  // namespace skype_etl
