@@ -146,15 +146,20 @@ struct Loader::Impl {
 
   // Conversations seen in chunks (id → a ConversationRow was staged).
   std::unordered_map<std::string, bool> conversation_seen;
-  std::unordered_map<std::string, const ConversationMeta*> conversation_meta;
-  std::vector<std::shared_ptr<const ConversationMeta>> metas;  // keeps meta alive
-  // Participants: "<conversation>\x1f<participant>" → what their messages say.
+  // Metadata of conversations seen but not described yet (the transform describes each in
+  // the batch of its first chunk, so this stays small).
+  std::unordered_map<std::string, std::shared_ptr<const ConversationMeta>> undescribed;
+  // Senders of the conversation being loaded: id → what their messages say. They are
+  // staged when another conversation begins, so memory holds one conversation's senders
+  // rather than the whole export's (the merge aggregates repeated rows).
+  std::string senders_conversation;
   std::unordered_map<std::string, SenderInfo> senders;
-  std::vector<std::pair<std::string, std::string>> members;
+  CopyBuffer participants;  // members and senders, staged as they come
 
   // Duplicate ids inside the export, counted per conversation with 64-bit hashes.
   std::string dup_conversation;
   std::vector<std::uint64_t> dup_hashes;
+  static constexpr std::size_t max_dup_hashes = 1U << 19U;  // 4 MiB
   std::set<std::string> dup_finished;
   std::uint64_t duplicates = 0;
   bool duplicates_uncertain = false;
@@ -167,13 +172,13 @@ struct Loader::Impl {
     messages = CopyBuffer();
     attachments = CopyBuffer();
     conversations = CopyBuffer();
+    participants = CopyBuffer();
     open_copy = Stage::none;
     staged_messages = staged_attachments = batches = 0;
     conversation_seen.clear();
-    conversation_meta.clear();
-    metas.clear();
+    undescribed.clear();
+    senders_conversation.clear();
     senders.clear();
-    members.clear();
     dup_conversation.clear();
     dup_hashes.clear();
     dup_hashes.shrink_to_fit();
@@ -230,13 +235,28 @@ struct Loader::Impl {
     if (dup_finished.count(dup_conversation)) duplicates_uncertain = true;
   }
 
+  /// Stages the senders gathered for senders_conversation.
+  void stage_senders() {
+    for (const auto& [id, info] : senders) {
+      participants.text(senders_conversation);
+      participants.text(id);
+      participants.text_or_null(info.name);
+      if (info.last_seen == INT64_MIN)
+        participants.null();
+      else
+        participants.timestamp_us(info.last_seen);
+      participants.end_row();
+    }
+    senders.clear();
+  }
+
   void flush_chunk_senders(std::string_view conversation_id, std::vector<ChunkSender>& chunk) {
-    std::string key;
+    if (senders_conversation != conversation_id) {
+      stage_senders();
+      senders_conversation.assign(conversation_id);
+    }
     for (const ChunkSender& s : chunk) {
-      key.assign(conversation_id);
-      key += '\x1f';
-      key.append(s.id);
-      SenderInfo& info = senders[key];
+      SenderInfo& info = senders[std::string(s.id)];
       info.last_seen = std::max(info.last_seen, s.last_seen);
       if (!s.name.empty() && s.name_at >= info.name_at) {
         info.name.assign(s.name);
@@ -298,8 +318,13 @@ struct Loader::Impl {
     b.json(row.properties_json);
     b.json(row.thread_properties_json);
     b.end_row();
-    for (const std::string& member : row.members)
-      members.emplace_back(std::string(row.conversation_id), member);
+    for (const std::string& member : row.members) {
+      participants.text(row.conversation_id);
+      participants.text(member);
+      participants.null();
+      participants.null();
+      participants.end_row();
+    }
   }
 };
 
@@ -359,17 +384,19 @@ void Loader::load_batch(const Batch& batch) {
         throw std::invalid_argument("Loader::load_batch: chunk of conversation '" + meta.id +
                                     "' lies outside batch.messages (not transformed?)");
       auto seen = s.conversation_seen.try_emplace(meta.id, false);
-      if (seen.second) {
-        s.conversation_meta.emplace(meta.id, &meta);
-        s.metas.push_back(chunk.conversation);
-      }
+      if (seen.second) s.undescribed.emplace(meta.id, chunk.conversation);
       s.start_dup_conversation(meta.id);
       for (std::size_t i = chunk.first_message; i < chunk.first_message + chunk.message_count;
            ++i) {
         const Message& m = batch.messages[i];
         const std::uint64_t seq = s.staged_messages++;
         s.stage_message(seq, meta.id, m);
-        s.dup_hashes.push_back(std::hash<std::string_view>{}(m.message_id));
+        // Memory stays bounded in a huge conversation: past the cap, the merge
+        // deduplicates in SQL instead (always correct, a sort slower).
+        if (s.dup_hashes.size() < Impl::max_dup_hashes)
+          s.dup_hashes.push_back(std::hash<std::string_view>{}(m.message_id));
+        else
+          s.duplicates_uncertain = true;
         if (!m.sender_id.empty()) {
           const std::int64_t at = m.sent_at_us.value_or(INT64_MIN);
           Impl::ChunkSender* sender = nullptr;
@@ -394,9 +421,16 @@ void Loader::load_batch(const Batch& batch) {
       s.flush_chunk_senders(meta.id, chunk_senders);
     }
     for (const ConversationRow& row : batch.conversations) {
-      s.conversation_seen[std::string(row.conversation_id)] = true;
+      const std::string id(row.conversation_id);
+      s.conversation_seen[id] = true;
+      s.undescribed.erase(id);
       s.stage_conversation_row(row);
     }
+    // Rows of the small tables go out as they accumulate, not at the end of the export.
+    if (s.conversations.size() >= s.options.copy_flush_bytes)
+      s.send(Stage::conversations, s.conversations);
+    if (s.participants.size() >= s.options.copy_flush_bytes)
+      s.send(Stage::participants, s.participants);
     if (s.attachments.size() >= s.options.copy_flush_bytes) {
       s.send(Stage::messages, s.messages);
       s.send(Stage::attachments, s.attachments);
@@ -428,9 +462,8 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
     }
     s.finish_dup_conversation();
     // Conversations seen only through their chunks (no ConversationRow) still get a row.
-    for (const auto& [id, described] : s.conversation_seen) {
-      if (described) continue;
-      const ConversationMeta* meta = s.conversation_meta[id];
+    for (const auto& [id, held] : s.undescribed) {
+      const ConversationMeta* meta = held.get();
       CopyBuffer& b = s.conversations;
       b.text(id);
       b.boolean(false);
@@ -442,29 +475,11 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
       b.json(meta ? std::string_view(meta->thread_properties_json) : std::string_view());
       b.end_row();
     }
-    CopyBuffer participants;
-    for (const auto& [conversation_id, member] : s.members) {
-      participants.text(conversation_id);
-      participants.text(member);
-      participants.null();
-      participants.null();
-      participants.end_row();
-    }
-    for (const auto& [key, info] : s.senders) {
-      const std::size_t split = key.find('\x1f');
-      participants.text(std::string_view(key).substr(0, split));
-      participants.text(std::string_view(key).substr(split + 1));
-      participants.text_or_null(info.name);
-      if (info.last_seen == INT64_MIN)
-        participants.null();
-      else
-        participants.timestamp_us(info.last_seen);
-      participants.end_row();
-    }
+    s.stage_senders();
     s.send(Stage::messages, s.messages);
     s.send(Stage::attachments, s.attachments);
     s.send(Stage::conversations, s.conversations);
-    s.send(Stage::participants, participants);
+    s.send(Stage::participants, s.participants);
     s.end_open_copy();
     // Seconds per merge step, reported in the result (the benchmark prints them).
     nlohmann::json timings = nlohmann::json::object();
