@@ -1,0 +1,376 @@
+#!/usr/bin/env bash
+# Usage: benchmarks/run.sh [--sizes "0.5 1 2 5"] [--quick] [--seed N] [--keep-exports]
+#
+# The end-to-end benchmark of issue 6. Builds Release (scripts/build.sh; build directory
+# $SKYPE_ETL_BUILD_DIR, else build/), starts a private PostgreSQL (scripts/pg-server.sh,
+# stopped on exit), generates a tar export per size (millions of messages, fixed seed) and:
+#   - for every size: `skype-etl run` (parallel, default settings) into a fresh database:
+#     wall time, messages/s, peak RssAnon (the report's statistics.memory.peak_mb);
+#   - for the largest size also: extract-only, transform-only, load-only (pipeline_bench),
+#     `skype-etl run --sequential`, and the bare `psql \copy` ceiling: the parallel run's
+#     final rows of every skype table copied into a fresh database with the same schema
+#     (pg_dump --schema-only of the loaded one: same tables and indexes).
+# Prints one table and the issue's ratios, and writes them to
+# benchmarks/results/<date>.txt (<date>-quick.txt with --quick).
+# --quick: sizes 0.05 and 0.1 (a check that the harness works, not a measurement).
+# Exports and row dumps live in a mktemp directory under $TMPDIR (default /tmp), deleted on
+# exit unless --keep-exports.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+sizes="0.5 1 2 5"
+quick=0
+seed=42
+keep=0
+python_messages_per_second=1820  # the Python original on the generator's mix (issue 6)
+
+usage() {
+  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+sizes_given=0
+while (($#)); do
+  case "$1" in
+    --sizes)
+      (($# >= 2)) || usage
+      sizes=$2
+      sizes_given=1
+      shift 2
+      ;;
+    --quick)
+      quick=1
+      shift
+      ;;
+    --seed)
+      (($# >= 2)) || usage
+      seed=$2
+      shift 2
+      ;;
+    --keep-exports)
+      keep=1
+      shift
+      ;;
+    -h | --help) usage ;;
+    *) usage ;;
+  esac
+done
+if ((quick)) && ((sizes_given == 0)); then sizes="0.05 0.1"; fi
+for size in $sizes; do
+  [[ "$size" =~ ^[0-9]+(\.[0-9]+)?$ ]] || {
+    echo "run.sh: bad size '$size' (millions of messages, e.g. 0.5)" >&2
+    exit 2
+  }
+done
+# Ascending, so the per-size rows read in order; the largest gets every stage.
+sizes=$(tr ' ' '\n' <<<"$sizes" | grep -v '^$' | sort -g | uniq | tr '\n' ' ')
+largest=$(tr ' ' '\n' <<<"$sizes" | grep -v '^$' | tail -n 1)
+command_line="benchmarks/run.sh --sizes \"${sizes% }\" --seed $seed"
+((quick)) && command_line="benchmarks/run.sh --quick"
+
+log() { echo "run.sh: $*" >&2; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+# Field of a flat JSON line (first occurrence; pipeline_bench puts the common fields first).
+json_field() { grep -o "\"$2\":[^,}]*" <<<"$1" | head -n 1 | cut -d: -f2- | tr -d '"'; }
+# Field of a key=value line.
+kv_field() { tr ' ' '\n' <<<"$1" | grep "^$2=" | head -n 1 | cut -d= -f2-; }
+count_of() { awk -v s="$1" 'BEGIN { printf "%d", s * 1000000 + 0.5 }'; }
+
+# --- build --------------------------------------------------------------------------------
+build_dir=${SKYPE_ETL_BUILD_DIR:-build}
+[[ "$build_dir" = /* ]] || build_dir="$repo_root/$build_dir"
+log "building Release in $build_dir"
+"$repo_root/scripts/build.sh" Release "$build_dir" skype-etl skype-etl-generate pipeline_bench \
+  >&2
+skype_etl="$build_dir/skype-etl"
+generate="$build_dir/benchmarks/generator/skype-etl-generate"
+pipeline_bench="$build_dir/benchmarks/pipeline/pipeline_bench"
+for binary in "$skype_etl" "$generate" "$pipeline_bench"; do
+  [[ -x "$binary" ]] || {
+    log "missing $binary after the build"
+    exit 1
+  }
+done
+
+# --- scratch space and the private server ---------------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/skype-bench.XXXXXX")
+pg_dir=$(mktemp -d /tmp/skype-bench-pg.XXXXXX)
+cleanup() {
+  "$repo_root/scripts/pg-server.sh" stop "$pg_dir" || true
+  if ((keep)); then
+    log "kept exports and logs in $work"
+  else
+    rm -rf -- "$work"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The largest export is ~350 MB per million messages; the row dumps of the \copy ceiling
+# about as much again.
+need_mb=$(awk -v s="$largest" 'BEGIN { printf "%d", s * 350 * 2.5 + 200 }')
+avail_mb=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
+if ((avail_mb < need_mb)); then
+  log "only $avail_mb MB free in $work, about $need_mb MB needed for ${largest}M messages"
+  exit 1
+fi
+
+"$repo_root/scripts/pg-server.sh" start "$pg_dir" >&2
+eval "$("$repo_root/scripts/pg-server.sh" env "$pg_dir")"
+psql_admin() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
+fresh_db() {
+  psql_admin -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)"
+  psql_admin -c "CREATE DATABASE $1 TEMPLATE template0 ENCODING 'UTF8'"
+}
+drop_db() { psql_admin -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)"; }
+# Written dirty pages of earlier stages must not be flushed on a later stage's clock.
+checkpoint() { psql_admin -c "CHECKPOINT"; }
+
+mkdir -p "$work/logs"
+details=()  # raw lines for the results file: where the time goes
+rows=()     # stage|messages|seconds|MB/s|peak RssAnon MB
+
+# add_row STAGE MESSAGES SECONDS FILE_BYTES PEAK_MB
+add_row() {
+  local peak=$5
+  [[ "$peak" == - ]] || peak=$(awk -v p="$peak" 'BEGIN { printf "%.1f", p }')
+  rows+=("$1|$2|$3|$4|$peak")
+}
+
+# run_e2e LABEL DB FILE REPORT [skype-etl options...]: prints the wall seconds.
+run_e2e() {
+  local label=$1 db=$2 file=$3 report=$4
+  shift 4
+  fresh_db "$db"
+  checkpoint
+  local t0 t1
+  log "$label: skype-etl run $(basename "$file") $*"
+  t0=$(now)
+  if ! "$skype_etl" run "$file" --db "dbname=$db" --report "$report" "$@" \
+    >"$work/logs/$label.log" 2>&1; then
+    log "$label: skype-etl run failed:"
+    tail -n 20 "$work/logs/$label.log" >&2
+    exit 1
+  fi
+  t1=$(now)
+  elapsed "$t0" "$t1"
+}
+
+# Tables of schema skype in an order that satisfies the foreign keys; tables this script
+# does not know (a later migration) follow.
+skype_tables() {
+  local known="schema_version accounts exports conversations participants messages attachments"
+  local all
+  all=$(psql -X -At -d "$1" -c "SELECT tablename FROM pg_tables WHERE schemaname = 'skype'")
+  for t in $known; do grep -qx "$t" <<<"$all" && echo "$t"; done
+  for t in $all; do grep -qw "$t" <<<"$known" || echo "$t"; done
+}
+# Stored (not generated) columns of a table, for \copy's column list.
+copy_columns() {
+  psql -X -At -d "$1" -c "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum)
+    FROM pg_attribute WHERE attrelid = 'skype.$2'::regclass AND attnum > 0
+    AND NOT attisdropped AND attgenerated = ''"
+}
+
+e2e_summaries=()  # size|seconds|messages|peak_mb
+parallel_summary=''
+sequential_summary=''
+copy_seconds=''
+parallel_seconds=''
+sequential_seconds=''
+largest_messages=0
+largest_file_bytes=0
+
+for size in $sizes; do
+  count=$(count_of "$size")
+  export_file="$work/export-${size}M.tar"
+  log "generating ${size}M messages (seed $seed)"
+  generated=$("$generate" --messages "$count" --seed "$seed" --format tar -o "$export_file")
+  details+=("generate ${size}M: $generated")
+  file_bytes=$(stat -c %s "$export_file")
+
+  if [[ "$size" == "$largest" ]]; then
+    largest_file_bytes=$file_bytes
+    # Stages alone, each in a child process of its own (own peak RssAnon).
+    log "pipeline_bench extract, transform on ${size}M"
+    checkpoint
+    lines=$("$pipeline_bench" "$export_file" --stages extract,transform)
+    while IFS= read -r line; do
+      details+=("pipeline_bench: $line")
+      stage=$(json_field "$line" stage)
+      add_row "$stage" "$(json_field "$line" messages)" "$(json_field "$line" seconds)" \
+        "$file_bytes" "$(json_field "$line" peak_rss_anon_mb)"
+      if [[ "$stage" == transform ]]; then
+        transform_only=$(json_field "$line" transform_seconds)
+        add_row "  transform alone" "$(json_field "$line" messages)" "$transform_only" \
+          "$file_bytes" "-"
+      fi
+    done <<<"$lines"
+    log "pipeline_bench load on ${size}M"
+    fresh_db bench_load
+    checkpoint
+    line=$("$pipeline_bench" "$export_file" --stages load --db dbname=bench_load)
+    details+=("pipeline_bench: $line")
+    add_row "load" "$(json_field "$line" messages)" "$(json_field "$line" seconds)" \
+      "$file_bytes" "$(json_field "$line" peak_rss_anon_mb)"
+    add_row "  load: COPY to staging" "$(json_field "$line" messages)" \
+      "$(json_field "$line" copy_seconds)" "$file_bytes" "-"
+    add_row "  load: merge + commit" "$(json_field "$line" messages)" \
+      "$(json_field "$line" merge_seconds)" "$file_bytes" "-"
+    drop_db bench_load
+  fi
+
+  report="$work/report-parallel-${size}M.json"
+  seconds=$(run_e2e "parallel-${size}M" bench_parallel "$export_file" "$report")
+  summary=$("$pipeline_bench" --summarize-report "$report")
+  details+=("e2e parallel ${size}M: wall_seconds=$seconds $summary")
+  messages=$(kv_field "$summary" messages)
+  peak=$(kv_field "$summary" peak_rss_anon_mb)
+  e2e_summaries+=("$size|$seconds|$messages|$peak")
+
+  if [[ "$size" == "$largest" ]]; then
+    largest_messages=$messages
+    parallel_seconds=$seconds
+    parallel_summary=$summary
+    add_row "end-to-end parallel" "$messages" "$seconds" "$file_bytes" "$peak"
+
+    # The \copy ceiling: the final rows of the parallel run, into the same schema.
+    log "dumping the final rows and the schema of the parallel run"
+    mkdir -p "$work/rows"
+    pg_dump --schema-only --no-owner -d bench_parallel -f "$work/schema.sql"
+    tables=$(skype_tables bench_parallel)
+    for t in $tables; do
+      psql -X -q -v ON_ERROR_STOP=1 -d bench_parallel \
+        -c "\\copy skype.$t ($(copy_columns bench_parallel "$t")) TO '$work/rows/$t.copy'"
+    done
+    drop_db bench_parallel
+    fresh_db bench_copy
+    psql -X -q -v ON_ERROR_STOP=1 -d bench_copy -f "$work/schema.sql" >/dev/null
+    declare -A columns=() row_counts=()
+    for t in $tables; do
+      columns[$t]=$(copy_columns bench_copy "$t")
+      row_counts[$t]=$(wc -l <"$work/rows/$t.copy")
+    done
+    checkpoint
+    log "timing psql \\copy of every table"
+    copy_t0=$(now)
+    for t in $tables; do
+      t0=$(now)
+      psql -X -q -v ON_ERROR_STOP=1 -d bench_copy \
+        -c "\\copy skype.$t (${columns[$t]}) FROM '$work/rows/$t.copy'"
+      t1=$(now)
+      details+=("psql \\copy skype.$t: rows=${row_counts[$t]} bytes=$(stat -c %s "$work/rows/$t.copy") seconds=$(elapsed "$t0" "$t1")")
+    done
+    copy_t1=$(now)
+    copy_seconds=$(elapsed "$copy_t0" "$copy_t1")
+    add_row "bare psql \\copy" "$messages" "$copy_seconds" "$file_bytes" "-"
+    drop_db bench_copy
+    rm -rf -- "$work/rows" "$work/schema.sql"
+
+    report_seq="$work/report-sequential-${size}M.json"
+    sequential_seconds=$(run_e2e "sequential-${size}M" bench_sequential "$export_file" \
+      "$report_seq" --sequential)
+    sequential_summary=$("$pipeline_bench" --summarize-report "$report_seq")
+    details+=("e2e sequential ${size}M: wall_seconds=$sequential_seconds $sequential_summary")
+    add_row "end-to-end --sequential" "$(kv_field "$sequential_summary" messages)" \
+      "$sequential_seconds" "$file_bytes" "$(kv_field "$sequential_summary" peak_rss_anon_mb)"
+    drop_db bench_sequential
+  else
+    drop_db bench_parallel
+  fi
+  ((keep)) || rm -f -- "$export_file"
+done
+
+# --- the table ---------------------------------------------------------------------------
+machine() {
+  local cpu mem
+  cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+  mem=$(awk '/^MemTotal/ { printf "%.1f GB", $2 / 1024 / 1024 }' /proc/meminfo)
+  echo "machine: $(nproc) cores ($cpu), $mem RAM, $(uname -sr)"
+  echo "server: $(psql -X -At -d postgres -c 'SHOW server_version') (scripts/pg-server.sh:" \
+    "$(psql -X -At -d postgres -c "SELECT string_agg(name || '=' ||
+      current_setting(name), ' ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync',
+      'synchronous_commit', 'full_page_writes', 'shared_buffers', 'work_mem',
+      'maintenance_work_mem', 'max_wal_size', 'wal_level', 'max_parallel_maintenance_workers',
+      'checkpoint_timeout')"))"
+}
+
+render() {
+  echo "skype-etl benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), git $(git -C "$repo_root" \
+    rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$repo_root" diff --quiet \
+    2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "command: $command_line"
+  machine
+  echo "export: generated tar, seed $seed, ${largest}M messages, $largest_file_bytes bytes;" \
+    "batch size 1000 (default)"
+  echo
+  printf '%-26s %10s %9s %12s %8s %16s\n' stage messages seconds messages/s MB/s \
+    "peak RssAnon MB"
+  local row stage messages seconds bytes peak rate mbs
+  for row in "${rows[@]}"; do
+    IFS='|' read -r stage messages seconds bytes peak <<<"$row"
+    rate=$(awk -v m="$messages" -v s="$seconds" 'BEGIN { printf "%.0f", (s > 0 ? m / s : 0) }')
+    mbs=$(awk -v b="$bytes" -v s="$seconds" 'BEGIN { printf "%.1f", (s > 0 ? b / s / 1e6 : 0) }')
+    printf '%-26s %10s %9.2f %12s %8s %16s\n' "$stage" "$messages" "$seconds" "$rate" "$mbs" \
+      "$peak"
+  done
+  echo
+  echo "end-to-end parallel by export size:"
+  printf '  %-8s %10s %9s %12s %16s\n' size messages seconds messages/s "peak RssAnon MB"
+  local e size
+  for e in "${e2e_summaries[@]}"; do
+    IFS='|' read -r size seconds messages peak <<<"$e"
+    rate=$(awk -v m="$messages" -v s="$seconds" 'BEGIN { printf "%.0f", (s > 0 ? m / s : 0) }')
+    printf '  %-8s %10s %9.2f %12s %16s\n' "${size}M" "$messages" "$seconds" "$rate" "$peak"
+  done
+  echo
+  echo "ratios (${largest}M messages):"
+  awk -v p="$parallel_seconds" -v c="$copy_seconds" 'BEGIN {
+    r = p / c; printf "  e2e parallel / bare \\copy time:      %6.2f  (target <= 1.25: %s)\n",
+      r, (r <= 1.25 ? "met" : "NOT met") }'
+  awk -v m="$largest_messages" -v p="$parallel_seconds" -v py="$python_messages_per_second" \
+    'BEGIN { r = m / p / py; printf "  e2e messages/s / %d (Python):      %6.1f  (target >= 100: %s)\n",
+      py, r, (r >= 100 ? "met" : "NOT met") }'
+  awk -v s="$sequential_seconds" -v p="$parallel_seconds" 'BEGIN {
+    r = s / p; printf "  sequential / parallel time:           %6.2f  (target >= 1.5: %s)\n",
+      r, (r >= 1.5 ? "met" : "NOT met") }'
+  local peaks="" max_peak=0 first_peak="" last_peak=""
+  for e in "${e2e_summaries[@]}"; do
+    IFS='|' read -r size seconds messages peak <<<"$e"
+    peaks+=" ${size}M=${peak}"
+    [[ -n "$first_peak" ]] || first_peak=$peak
+    last_peak=$peak
+    max_peak=$(awk -v a="$max_peak" -v b="$peak" 'BEGIN { print (b > a ? b : a) }')
+  done
+  awk -v peaks="$peaks" -v max="$max_peak" -v first="$first_peak" -v last="$last_peak" 'BEGIN {
+    printf "  peak RssAnon MB by size:%s  (target < 128: %s; largest/smallest %.2f)\n",
+      peaks, (max < 128 ? "met" : "NOT met"), (first > 0 ? last / first : 0) }'
+  echo
+  echo "phases of the parallel run (seconds from the first phase's start):"
+  local name
+  for name in extract transform load; do
+    printf '  %-9s %8s .. %8s\n' "$name" "$(kv_field "$parallel_summary" "${name}_start")" \
+      "$(kv_field "$parallel_summary" "${name}_end")"
+  done
+  local overlap
+  overlap=$(kv_field "$parallel_summary" all_three_overlap_seconds)
+  awk -v o="$overlap" 'BEGIN { printf "  all three phases running at once for %s s: %s\n", o,
+    (o > 0 ? "overlapped" : "NOT overlapped") }'
+  echo "phases of the --sequential run:"
+  for name in extract transform load; do
+    printf '  %-9s %8s .. %8s\n' "$name" "$(kv_field "$sequential_summary" "${name}_start")" \
+      "$(kv_field "$sequential_summary" "${name}_end")"
+  done
+  echo
+  echo "details:"
+  local d
+  for d in "${details[@]}"; do echo "  $d"; done
+}
+
+results_dir="$repo_root/benchmarks/results"
+mkdir -p "$results_dir"
+suffix=''
+((quick == 0)) || suffix=-quick
+results_file="$results_dir/$(date +%F)$suffix.txt"
+render | tee "$results_file"
+log "results written to $results_file"
