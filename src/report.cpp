@@ -1,5 +1,7 @@
 #include "report.hpp"
 
+#include "core/civil_time.hpp"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -50,13 +52,9 @@ double iso_to_epoch_seconds(const std::string& text) noexcept {
   if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%lf", &year, &month, &day, &hour, &minute,
                   &second) != 6)
     return -1;
-  // Days from civil (Howard Hinnant's algorithm).
-  const int y = year - (month <= 2);
-  const int era = (y >= 0 ? y : y - 399) / 400;
-  const int yoe = y - era * 400;
-  const int doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  const double days = static_cast<double>(era) * 146097 + doe - 719468;
+  if (month < 1 || month > 12 || day < 1 || day > 31) return -1;
+  const auto days = static_cast<double>(
+      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)));
   return days * 86400 + hour * 3600 + minute * 60 + second;
 }
 

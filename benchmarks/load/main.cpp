@@ -200,21 +200,7 @@ std::string render_final_rows(const Data& d) {
         const Message& m = batch->messages[i];
         b.text("live:bench");
         b.text(chunk.conversation->id);
-        b.text(m.message_id);
-        b.integer(m.version);
-        b.timestamp_us(m.sent_at_us);
-        b.text_or_null(m.sender_id);
-        b.text_or_null(m.sender_name);
-        b.text_or_null(m.message_type);
-        b.text(m.content_raw);
-        b.text(m.content_text);
-        b.boolean(m.is_edited);
-        b.timestamp_us(m.edited_at_us);
-        b.boolean(m.is_deleted);
-        b.timestamp_us(m.deleted_at_us);
-        b.boolean(m.is_server_generated);
-        b.json(m.properties_json);
-        b.json(m.details_json);
+        append_message_columns(b, m);
         b.integer(std::int64_t{1});
         b.end_row();
       }

@@ -44,6 +44,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/civil_time.hpp"
 #include "extract/export_reader.hpp"
 #include "extract/input_file.hpp"
 #include "load/loader.hpp"
@@ -307,15 +308,6 @@ bool run_stage(const Config& config, const std::string& stage) {
 
 // --- --summarize-report ---------------------------------------------------------------
 
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
 /// "2025-01-02T03:04:05.123456Z" (the report's format) → microseconds since the epoch.
 std::int64_t parse_utc_us(const std::string& text) {
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, micros = 0;
@@ -323,7 +315,9 @@ std::int64_t parse_utc_us(const std::string& text) {
                   &second, &micros) != 7)
     throw std::runtime_error("unexpected time '" + text + "' in the report");
   const std::int64_t seconds =
-      ((days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 24 +
+      ((skype_etl::detail::days_from_civil(year, static_cast<unsigned>(month),
+                                           static_cast<unsigned>(day)) *
+            24 +
         hour) *
            60 +
        minute) *

@@ -1,4 +1,5 @@
 #include "load/copy_writer.hpp"
+#include "core/civil_time.hpp"
 
 #include <charconv>
 #include <cmath>
@@ -38,19 +39,6 @@ inline void put2(char* out, unsigned value) noexcept {
 
 }  // namespace
 
-void civil_from_days(std::int64_t z, std::int64_t& year, unsigned& month, unsigned& day) noexcept {
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  day = doy - (153 * mp + 2) / 5 + 1;
-  month = mp < 10 ? mp + 3 : mp - 9;
-  year = y + (month <= 2);
-}
-
 bool format_timestamp_us(std::int64_t us, char* out) noexcept {
   constexpr std::int64_t us_per_day = 86'400'000'000LL;
   std::int64_t days = us / us_per_day;
@@ -59,9 +47,7 @@ bool format_timestamp_us(std::int64_t us, char* out) noexcept {
     rest += us_per_day;
     --days;
   }
-  std::int64_t year;
-  unsigned month, day;
-  civil_from_days(days, year, month, day);
+  const auto [year, month, day] = civil_from_days(days);
   if (year < 1 || year > 9999) return false;
   const unsigned micro = static_cast<unsigned>(rest % 1'000'000);
   const unsigned secs = static_cast<unsigned>(rest / 1'000'000);
@@ -161,6 +147,34 @@ void CopyBuffer::reserve_more(std::size_t extra) {
   m_capacity = capacity;
 }
 
+namespace {
+
+/// Writes the COPY text escape of one special byte (tab, newline, CR, backslash); a NUL,
+/// which PostgreSQL text cannot hold, is dropped and counted.
+inline char* escape_special(unsigned char c, char* out, std::uint64_t& nul_removed) noexcept {
+  switch (c) {
+    case 0:
+      ++nul_removed;
+      return out;
+    case '\t':
+      c = 't';
+      break;
+    case '\n':
+      c = 'n';
+      break;
+    case '\r':
+      c = 'r';
+      break;
+    default:
+      break;
+  }
+  *out++ = '\\';
+  *out++ = static_cast<char>(c);
+  return out;
+}
+
+}  // namespace
+
 void CopyBuffer::append_escaped(std::string_view value) {
   ensure(2 * value.size() + 1);
   const unsigned char* in = reinterpret_cast<const unsigned char*>(value.data());
@@ -190,27 +204,7 @@ void CopyBuffer::append_escaped(std::string_view value) {
     in += plain;
     out += plain;
     const unsigned char c = *in++;
-    switch (c) {
-      case 0:
-        ++m_nul_removed;
-        break;
-      case '\t':
-        *out++ = '\\';
-        *out++ = 't';
-        break;
-      case '\n':
-        *out++ = '\\';
-        *out++ = 'n';
-        break;
-      case '\r':
-        *out++ = '\\';
-        *out++ = 'r';
-        break;
-      default:
-        *out++ = '\\';
-        *out++ = '\\';
-        break;
-    }
+    out = escape_special(c, out, m_nul_removed);
   }
 #endif
   for (; in < end; ++in) {
@@ -219,27 +213,7 @@ void CopyBuffer::append_escaped(std::string_view value) {
       *out++ = static_cast<char>(c);
       continue;
     }
-    switch (c) {
-      case 0:
-        ++m_nul_removed;
-        break;
-      case '\t':
-        *out++ = '\\';
-        *out++ = 't';
-        break;
-      case '\n':
-        *out++ = '\\';
-        *out++ = 'n';
-        break;
-      case '\r':
-        *out++ = '\\';
-        *out++ = 'r';
-        break;
-      default:
-        *out++ = '\\';
-        *out++ = '\\';
-        break;
-    }
+    out = escape_special(c, out, m_nul_removed);
   }
   m_size = static_cast<std::size_t>(out - m_data);
 }
@@ -315,6 +289,25 @@ void CopyBuffer::end_row() {
   m_data[m_size++] = '\n';
   m_field_open = false;
   ++m_rows;
+}
+
+void append_message_columns(CopyBuffer& row, const Message& m) {
+  CopyBuffer& b = row;
+  b.text(m.message_id);
+  b.integer(m.version);
+  b.timestamp_us(m.sent_at_us);
+  b.text_or_null(m.sender_id);
+  b.text_or_null(m.sender_name);
+  b.text_or_null(m.message_type);
+  b.text(m.content_raw);
+  b.text(m.content_text);
+  b.boolean(m.is_edited);
+  b.timestamp_us(m.edited_at_us);
+  b.boolean(m.is_deleted);
+  b.timestamp_us(m.deleted_at_us);
+  b.boolean(m.is_server_generated);
+  b.json(m.properties_json);
+  b.json(m.details_json);
 }
 
 }  // namespace skype_etl::detail

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "skype_etl/model.hpp"
+
 namespace skype_etl::detail {
 
 /// Writes "YYYY-MM-DD HH:MM:SS.ffffff+00" (29 bytes) for `us` microseconds since the
@@ -18,9 +20,11 @@ inline constexpr std::size_t timestamp_text_size = 29;
 /// Same, as a string ("" when out of range).
 std::string format_timestamp_us(std::int64_t us);
 
-/// Days since 1970-01-01 → civil date (proleptic Gregorian), H. Hinnant's algorithm.
-void civil_from_days(std::int64_t days, std::int64_t& year, unsigned& month,
-                     unsigned& day) noexcept;
+class CopyBuffer;
+
+/// Appends the columns message_id .. details of a message row, in the order skype.messages
+/// and its staging table share.
+void append_message_columns(CopyBuffer& row, const Message& m);
 
 /// A COPY text-format row builder. Field methods append one column (adding the tab
 /// separator themselves); end_row() ends the row. Not thread-safe; reusable with clear().

@@ -1,4 +1,5 @@
 #include "load/loader.hpp"
+#include "core/civil_time.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -69,15 +70,6 @@ bool parse_digits(std::string_view text, std::size_t at, std::size_t count, int&
     out = out * 10 + (text[i] - '0');
   }
   return true;
-}
-
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
 }  // namespace
@@ -270,21 +262,7 @@ struct Loader::Impl {
     CopyBuffer& b = messages;
     b.integer(static_cast<std::int64_t>(seq));
     b.text(conversation_id);
-    b.text(m.message_id);
-    b.integer(m.version);
-    b.timestamp_us(m.sent_at_us);
-    b.text_or_null(m.sender_id);
-    b.text_or_null(m.sender_name);
-    b.text_or_null(m.message_type);
-    b.text(m.content_raw);
-    b.text(m.content_text);
-    b.boolean(m.is_edited);
-    b.timestamp_us(m.edited_at_us);
-    b.boolean(m.is_deleted);
-    b.timestamp_us(m.deleted_at_us);
-    b.boolean(m.is_server_generated);
-    b.json(m.properties_json);
-    b.json(m.details_json);
+    append_message_columns(b, m);
     b.end_row();
     std::int32_t ordinal = 0;
     for (const Attachment& a : m.attachments) {

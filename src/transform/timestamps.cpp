@@ -1,5 +1,7 @@
 #include "transform/timestamps.hpp"
 
+#include "core/civil_time.hpp"
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -159,17 +161,7 @@ std::string format_iso8601_utc(std::int64_t us) {
     sod += 86400;
     --days;
   }
-  // civil_from_days (H. Hinnant)
-  days += 719468;
-  const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(days - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  y += m <= 2;
+  const auto [y, m, d] = civil_from_days(days);
 
   char buffer[48];
   char* p = buffer;
