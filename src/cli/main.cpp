@@ -175,9 +175,7 @@ int run_command(const RunOptions& o) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run_main(int argc, char** argv) {
   if (!__builtin_cpu_supports("avx2")) {
     print_error(
         "this build needs a CPU with AVX2 (it was compiled with -march=haswell); rebuild "
@@ -289,4 +287,18 @@ int main(int argc, char** argv) {
     return code(se::exit_code_for(error));
   }
   return code(se::ExitCode::usage);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run_main(argc, argv);
+  } catch (const std::exception& error) {
+    // Whatever escaped the commands' own handling is a bug: still one line, exit 1.
+    print_error(std::string("internal error: ") + error.what());
+  } catch (...) {
+    print_error("internal error: unknown exception");
+  }
+  return code(se::ExitCode::internal);
 }
