@@ -92,6 +92,7 @@ BatchPtr RunState::read_next() {
         batch->source = m_reader->info();
         batch->sequence = m_sequence++;
         batch->last_of_export = true;
+        note_batch_read();
         m_reader.reset();
         m_produced.fetch_add(1, std::memory_order_relaxed);
         return batch;
@@ -103,6 +104,7 @@ BatchPtr RunState::read_next() {
       continue;
     }
     batch->sequence = m_sequence++;
+    note_batch_read();
     m_context.update_progress("extract", conversations_ended(*batch), batch->raw.size());
     m_context.memory_monitor().check_memory();
     m_produced.fetch_add(1, std::memory_order_relaxed);
@@ -174,11 +176,22 @@ void RunState::load_batch(const Batch& batch) {
     m_exports.push_back(std::move(m_current));
     m_current = nlohmann::json();
   }
+  m_in_flight.fetch_sub(1, std::memory_order_relaxed);
   if (m_observer) m_observer(batch);
+}
+
+void RunState::note_batch_read() noexcept {
+  const std::int64_t now = m_in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
+  std::int64_t seen = m_in_flight_max.load(std::memory_order_relaxed);
+  while (now > seen && !m_in_flight_max.compare_exchange_weak(seen, now)) {
+  }
 }
 
 void RunState::finish_load_phase() {
   // Called after the graph has drained: the load node no longer runs.
+  m_context.add_statistics("graph",
+                           nlohmann::json{{"batches_in_flight_limit", m_options.batches_in_flight},
+                                          {"batches_in_flight_max", m_in_flight_max.load()}});
   m_context.end_phase("load", nlohmann::json{{"batches", m_batches_loaded}});
 }
 

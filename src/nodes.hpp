@@ -64,6 +64,8 @@ class RunState {
   /// True when skype.exports already holds the export (false when that cannot be told).
   bool already_loaded(const ExportInfo& info);
   void maybe_end_transform_phase();
+  /// Counts a batch leaving the reader (load_batch counts it out).
+  void note_batch_read() noexcept;
 
   ETLContext& m_context;
   PipelineOptions m_options;
@@ -87,6 +89,10 @@ class RunState {
   std::atomic<bool> m_reading_done{false};
   std::atomic<bool> m_transform_ended{false};
   std::atomic<bool> m_failed{false};
+  // Batches read but not yet loaded, and the most seen: at most the limiter_node's
+  // threshold plus the one the input_node holds while the limiter is full.
+  std::atomic<std::int64_t> m_in_flight{0};
+  std::atomic<std::int64_t> m_in_flight_max{0};
 
   // Load side.
   std::unique_ptr<Loader> m_loader;

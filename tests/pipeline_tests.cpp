@@ -163,6 +163,14 @@ BOOST_AUTO_TEST_CASE(parallel_and_sequential_load_the_same_rows) {
   BOOST_TEST(content_digest(parallel_db) == content_digest(sequential_db));
   BOOST_TEST(count(sequential_db, "messages") == count(parallel_db, "messages"));
 
+  // The limiter bounds the batches alive at once (plus the one the input_node holds while
+  // the limiter is full), and in parallel mode several are.
+  const auto& graph = p["statistics"]["graph"];
+  BOOST_TEST(graph["batches_in_flight_max"].get<long long>() <=
+             graph["batches_in_flight_limit"].get<long long>() + 1);
+  BOOST_TEST(graph["batches_in_flight_max"].get<long long>() >= 2);
+  // Sequential mode holds every batch between phases (documented): the count shows it.
+  BOOST_TEST(s["statistics"]["graph"]["batches_in_flight_max"].get<long long>() >= 40);
   // Parallel phases overlap: transform and load start before extract ends.
   const auto& phases = p["phases"];
   BOOST_TEST(phases["load"]["start_time"].get<std::string>() <
