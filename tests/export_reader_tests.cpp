@@ -296,22 +296,20 @@ BOOST_AUTO_TEST_CASE(media_metadata_is_joined_through_amsreferences) {
 }
 
 BOOST_AUTO_TEST_CASE(shared_samples_read_with_exact_counts) {
-  const std::filesystem::path samples =
-      std::filesystem::path(SKYPE_ETL_SOURCE_DIR) / ".." / "shared" / "samples";
-  if (!std::filesystem::exists(samples)) {
+  const auto samples = st::shared_sample_exports();
+  if (!samples) {
     BOOST_TEST_MESSAGE("../shared/samples absent: skipped");
     return;
   }
   int read = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(samples)) {
-    const std::string name = entry.path().filename().string();
-    if (name.find("messages") == std::string::npos || entry.path().extension() != ".json") continue;
+  for (const auto& path : *samples) {
+    const std::string name = path.filename().string();
     BOOST_TEST_CONTEXT(name) {
-      std::ifstream in(entry.path());
+      std::ifstream in(path);
       const auto expected = nlohmann::json::parse(in);
       std::size_t messages = 0;
       for (const auto& c : expected["conversations"]) messages += c["MessageList"].size();
-      const auto r = read_all(entry.path(), 7);
+      const auto r = read_all(path, 7);
       BOOST_TEST(r.conversations == expected["conversations"].size());
       BOOST_TEST(r.messages == messages);
       BOOST_TEST(r.info->user_id == expected["userId"].get<std::string>());

@@ -183,25 +183,23 @@ BOOST_AUTO_TEST_CASE(parallel_and_sequential_load_the_same_rows) {
 }
 
 BOOST_AUTO_TEST_CASE(shared_samples_load_with_exact_counts) {
-  const std::filesystem::path samples =
-      std::filesystem::path(SKYPE_ETL_SOURCE_DIR) / ".." / "shared" / "samples";
-  if (!std::filesystem::exists(samples)) {
+  const auto samples = st::shared_sample_exports();
+  if (!samples) {
     BOOST_TEST_MESSAGE("../shared/samples absent: skipped");
     return;
   }
   int loaded = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(samples)) {
-    const std::string name = entry.path().filename().string();
-    if (name.find("messages") == std::string::npos || entry.path().extension() != ".json") continue;
+  for (const auto& path : *samples) {
+    const std::string name = path.filename().string();
     BOOST_TEST_CONTEXT(name) {
-      std::ifstream in(entry.path());
+      std::ifstream in(path);
       const auto expected = nlohmann::json::parse(in);
       std::set<std::pair<std::string, std::string>> distinct;
       for (const auto& c : expected["conversations"])
         for (const auto& m : c["MessageList"])
           distinct.emplace(c["id"].get<std::string>(), m["id"].get<std::string>());
       st::TestDatabase db;
-      auto result = run(db, {entry.path()}, true, 4);
+      auto result = run(db, {path}, true, 4);
       BOOST_TEST_INFO(result.dump(2).substr(0, 1500));
       BOOST_REQUIRE(result["success"].get<bool>());
       BOOST_TEST(count(db, "conversations") ==

@@ -1,5 +1,7 @@
 #include "support/export_builder.hpp"
 
+#include <algorithm>
+
 namespace skype_etl::test {
 
 std::string message_json(const std::string& id, const std::string& content_escaped,
@@ -35,6 +37,20 @@ std::string numbered_conversation(const std::string& id, int count, const std::s
   for (int i = count; i >= 1; --i)  // newest first, as Skype writes them
     messages.push_back(message_json(prefix + std::to_string(i), "message " + std::to_string(i)));
   return conversation_json(id, messages);
+}
+
+std::optional<std::vector<std::filesystem::path>> shared_sample_exports() {
+  const std::filesystem::path samples =
+      std::filesystem::path(SKYPE_ETL_SOURCE_DIR) / ".." / "shared" / "samples";
+  if (!std::filesystem::exists(samples)) return std::nullopt;
+  std::vector<std::filesystem::path> exports;
+  for (const auto& entry : std::filesystem::directory_iterator(samples)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find("messages") != std::string::npos && entry.path().extension() == ".json")
+      exports.push_back(entry.path());
+  }
+  std::sort(exports.begin(), exports.end());
+  return exports;
 }
 
 }  // namespace skype_etl::test

@@ -2,6 +2,8 @@
 // that keeps the text exactly as written, so tests can place every quirk by hand.
 #pragma once
 
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,5 +25,9 @@ std::string export_json(const std::vector<std::string>& conversations,
 /// A conversation with `count` generated RichText messages (ids "<prefix>1".."<prefix>N").
 std::string numbered_conversation(const std::string& id, int count,
                                   const std::string& prefix = "m");
+
+/// The `*messages*.json` exports in ../shared/samples beside the repository, sorted; nullopt
+/// when that folder is absent (it is in CI; tests then say they skipped them).
+std::optional<std::vector<std::filesystem::path>> shared_sample_exports();
 
 }  // namespace skype_etl::test
