@@ -482,12 +482,6 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
     // messages, and every plan below is a sequential scan of them anyway.
 
     const bool dedupe = s.duplicates > 0 || s.duplicates_uncertain;
-    std::uint64_t distinct = s.staged_messages;
-    if (dedupe)
-      distinct = static_cast<std::uint64_t>(
-          c.exec("SELECT count(*) FROM (SELECT DISTINCT conversation_id, message_id FROM "
-                 "stage_messages) d")
-              .integer(0, 0));
 
     // Empty target and a large export: drop the indexes, insert, rebuild them by sorting.
     bool rebuild = false;
@@ -497,6 +491,14 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
       c.exec("LOCK TABLE skype.messages IN ACCESS EXCLUSIVE MODE");
       rebuild = c.exec("SELECT NOT EXISTS (SELECT 1 FROM skype.messages)").text(0, 0) == "t";
     }
+    // Distinct (conversation, message) pairs, for the superseded count. Into an empty table
+    // the deduplicating insert inserts exactly them: counting first would be a second sort.
+    std::uint64_t distinct = s.staged_messages;
+    if (dedupe && !rebuild)
+      distinct = static_cast<std::uint64_t>(
+          c.exec("SELECT count(*) FROM (SELECT DISTINCT conversation_id, message_id FROM "
+                 "stage_messages) d")
+              .integer(0, 0));
     mark("prepare");
     std::vector<std::string> recreate;
     if (rebuild) {
@@ -534,6 +536,7 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
     if (rebuild) {
       PgResult r = c.exec_params("INSERT INTO skype.messages (" + columns + ") " + select, ae);
       inserted = std::strtoull(PQcmdTuples(r.get()), nullptr, 10);
+      distinct = inserted;
       mark("messages");
       for (const std::string& sql : recreate) c.exec(sql);
       mark("index_rebuild");
