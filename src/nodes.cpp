@@ -94,7 +94,6 @@ BatchPtr RunState::read_next() {
         batch->last_of_export = true;
         note_batch_read();
         m_reader.reset();
-        m_produced.fetch_add(1, std::memory_order_relaxed);
         return batch;
       }
     }
@@ -107,7 +106,6 @@ BatchPtr RunState::read_next() {
     note_batch_read();
     m_context.update_progress("extract", conversations_ended(*batch), batch->raw.size());
     m_context.memory_monitor().check_memory();
-    m_produced.fetch_add(1, std::memory_order_relaxed);
     if (batch->last_of_export) m_reader.reset();
     return batch;
   }
@@ -181,6 +179,7 @@ void RunState::load_batch(const Batch& batch) {
 }
 
 void RunState::note_batch_read() noexcept {
+  m_produced.fetch_add(1, std::memory_order_relaxed);
   const std::int64_t now = m_in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
   std::int64_t seen = m_in_flight_max.load(std::memory_order_relaxed);
   while (now > seen && !m_in_flight_max.compare_exchange_weak(seen, now)) {

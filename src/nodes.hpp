@@ -64,7 +64,7 @@ class RunState {
   /// True when skype.exports already holds the export (false when that cannot be told).
   bool already_loaded(const ExportInfo& info);
   void maybe_end_transform_phase();
-  /// Counts a batch leaving the reader (load_batch counts it out).
+  /// Counts a batch leaving the reader: produced, and in flight until load_batch.
   void note_batch_read() noexcept;
 
   ETLContext& m_context;
