@@ -34,24 +34,18 @@
 #include <thread>
 #include <vector>
 
+#include "common/bench_util.hpp"
 #include "extract/export_reader.hpp"
 #include "extract/input_file.hpp"
 
 namespace {
 
 namespace od = simdjson::ondemand;
-using Clock = std::chrono::steady_clock;
-
-/// CPU time of the calling thread: less disturbed than wall time on a shared machine.
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using skype_etl::bench::Clock;
+using skype_etl::bench::RssAnonSampler;
+using skype_etl::bench::seconds_since;
+using skype_etl::bench::split;
+using skype_etl::bench::thread_cpu_seconds;
 
 /// A value of /proc/self/status in kB ("RssAnon", "VmHWM", ...), or 0.
 std::uint64_t status_kb(const char* field) {
@@ -69,37 +63,6 @@ std::uint64_t status_kb(const char* field) {
   std::fclose(f);
   return kb;
 }
-
-/// Samples RssAnon on a thread of its own while a pass runs; peak_kb() after stop().
-class RssSampler {
- public:
-  RssSampler() : m_peak(status_kb("RssAnon")), m_thread([this] { run(); }) {}
-  ~RssSampler() { stop(); }
-  void sample() {
-    const std::uint64_t now = status_kb("RssAnon");
-    std::uint64_t old = m_peak.load();
-    while (now > old && !m_peak.compare_exchange_weak(old, now)) {
-    }
-  }
-  void stop() {
-    if (m_thread.joinable()) {
-      m_stop = true;
-      m_thread.join();
-    }
-  }
-  std::uint64_t peak_kb() const { return m_peak.load(); }
-
- private:
-  void run() {
-    while (!m_stop) {
-      sample();
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-  }
-  std::atomic<std::uint64_t> m_peak;
-  std::atomic<bool> m_stop{false};
-  std::thread m_thread;
-};
 
 /// What a child reports to the parent through a pipe (plain data).
 struct PassResult {
@@ -176,7 +139,7 @@ std::uint64_t walk_message(od::object message, bool unescape) {
 }
 
 void bare_pass(const Config& config, bool unescape, PassResult& r) {
-  RssSampler sampler;
+  RssAnonSampler sampler;
   r.rss_anon_start_kb = sampler.peak_kb();
   const double cpu_start = thread_cpu_seconds();
   const auto start = Clock::now();
@@ -233,7 +196,7 @@ void bare_pass(const Config& config, bool unescape, PassResult& r) {
 }
 
 void digest_pass(const Config& config, PassResult& r) {
-  RssSampler sampler;
+  RssAnonSampler sampler;
   r.rss_anon_start_kb = sampler.peak_kb();
   const double cpu_start = thread_cpu_seconds();
   const auto start = Clock::now();
@@ -253,7 +216,7 @@ void digest_pass(const Config& config, PassResult& r) {
 }
 
 void reader_pass(const Config& config, PassResult& r) {
-  RssSampler sampler;
+  RssAnonSampler sampler;
   r.rss_anon_start_kb = sampler.peak_kb();
   const double cpu_start = thread_cpu_seconds();
   const auto start = Clock::now();
@@ -336,17 +299,6 @@ PassResult run_child(const Config& config, const std::string& pass) {
     std::snprintf(r.error, sizeof r.error, "child died (status %d)", status);
   }
   return r;
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::size_t at = 0;
-  while (at <= s.size()) {
-    const std::size_t next = std::min(s.find(sep, at), s.size());
-    if (next > at) out.push_back(s.substr(at, next - at));
-    at = next + 1;
-  }
-  return out;
 }
 
 int usage() {

@@ -44,6 +44,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/bench_util.hpp"
 #include "core/civil_time.hpp"
 #include "extract/export_reader.hpp"
 #include "extract/input_file.hpp"
@@ -54,53 +55,11 @@
 namespace {
 
 namespace se = skype_etl;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-/// CPU time of the calling thread (the machine is shared: CPU time is the per-core cost).
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-/// Samples RssAnon from a thread of its own until destroyed; peak_bytes() is the maximum
-/// seen. sample() may also be called from the measured thread at points of interest.
-class RssAnonSampler {
- public:
-  RssAnonSampler() : m_thread([this] { run(); }) { sample(); }
-  ~RssAnonSampler() { stop(); }
-  RssAnonSampler(const RssAnonSampler&) = delete;
-  RssAnonSampler& operator=(const RssAnonSampler&) = delete;
-
-  void sample() noexcept {
-    const std::size_t now = se::MemoryMonitor::read_rss_anon_bytes();
-    std::size_t old = m_peak.load(std::memory_order_relaxed);
-    while (now > old && !m_peak.compare_exchange_weak(old, now)) {
-    }
-  }
-  void stop() noexcept {
-    if (!m_thread.joinable()) return;
-    m_stop.store(true);
-    m_thread.join();
-    sample();
-  }
-  double peak_mb() const noexcept { return static_cast<double>(m_peak.load()) / (1024.0 * 1024.0); }
-
- private:
-  void run() noexcept {
-    while (!m_stop.load(std::memory_order_relaxed)) {
-      sample();
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-  std::atomic<std::size_t> m_peak{0};
-  std::atomic<bool> m_stop{false};
-  std::thread m_thread;
-};
+using skype_etl::bench::Clock;
+using skype_etl::bench::RssAnonSampler;
+using skype_etl::bench::seconds_since;
+using skype_etl::bench::split;
+using skype_etl::bench::thread_cpu_seconds;
 
 struct Config {
   std::string file;
@@ -369,17 +328,6 @@ int summarize_report(const std::string& path) {
   }
   std::printf("\n");
   return 0;
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::size_t at = 0;
-  while (at <= s.size()) {
-    const std::size_t next = std::min(s.find(sep, at), s.size());
-    if (next > at) out.push_back(s.substr(at, next - at));
-    at = next + 1;
-  }
-  return out;
 }
 
 int usage() {
