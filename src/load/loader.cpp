@@ -37,25 +37,92 @@ CREATE TEMP TABLE stage_conversations (
 CREATE TEMP TABLE stage_participants (
   conversation_id text, participant_id text, display_name text,
   last_seen_at timestamptz) ON COMMIT DROP;
+CREATE TEMP TABLE stage_dup_keys (conversation_id text, message_id text) ON COMMIT DROP;
+CREATE TEMP TABLE stage_dup_conversations (conversation_id text) ON COMMIT DROP;
 )sql";
 
-enum class Stage { none, messages, attachments, conversations, participants };
+// A direct load COPYs each message row, as staged, plus the two columns the merge would
+// add, straight into skype.messages. FREEZE: the table was truncated in this transaction,
+// so its rows need no visibility check (and no hint-bit writes on first read).
+constexpr const char* direct_copy_sql =
+    "COPY skype.messages (source_position, conversation_id, message_id, version, sent_at, "
+    "sender_id, sender_name, message_type, content_raw, content_text, is_edited, edited_at, "
+    "is_deleted, deleted_at, is_server_generated, properties, details, account_id, export_id) "
+    "FROM STDIN (FREEZE)";
 
-const char* copy_sql(Stage stage) {
+enum class Stage {
+  none,
+  messages,
+  attachments,
+  conversations,
+  participants,
+  dup_keys,
+  dup_conversations
+};
+
+const char* copy_sql(Stage stage, bool direct) {
   switch (stage) {
     case Stage::messages:
-      return "COPY stage_messages FROM STDIN";
+      return direct ? direct_copy_sql : "COPY stage_messages FROM STDIN";
     case Stage::attachments:
       return "COPY stage_attachments FROM STDIN";
     case Stage::conversations:
       return "COPY stage_conversations FROM STDIN";
     case Stage::participants:
       return "COPY stage_participants FROM STDIN";
+    case Stage::dup_keys:
+      return "COPY stage_dup_keys FROM STDIN";
+    case Stage::dup_conversations:
+      return "COPY stage_dup_conversations FROM STDIN";
     case Stage::none:
       break;
   }
   return "";
 }
+
+/// The 64-bit hashes of one conversation's message ids: an open-addressing set that tells
+/// whether an id was seen before. At most `max_entries` (then the caller gives up on the
+/// conversation); released to nothing between conversations so that a huge conversation's
+/// table is not wiped again for each small one after it.
+class IdHashSet {
+ public:
+  explicit IdHashSet(std::size_t max_entries) : m_max_entries(max_entries) {}
+
+  bool full() const { return m_size >= m_max_entries; }
+
+  /// Adds `hash`; false when it was there already. Requires !full().
+  bool insert(std::uint64_t hash) {
+    if (hash == 0) hash = 1;  // 0 marks an empty slot
+    if ((m_size + 1) * 2 > m_slots.size()) grow();
+    const std::size_t mask = m_slots.size() - 1;
+    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+      if (m_slots[i] == hash) return false;
+      if (m_slots[i] == 0) {
+        m_slots[i] = hash;
+        ++m_size;
+        return true;
+      }
+    }
+  }
+
+  void clear() {
+    m_slots = std::vector<std::uint64_t>();
+    m_size = 0;
+  }
+
+ private:
+  void grow() {
+    std::vector<std::uint64_t> old = std::move(m_slots);
+    m_slots.assign(std::max<std::size_t>(1024, old.size() * 2), 0);
+    m_size = 0;
+    for (std::uint64_t h : old)
+      if (h != 0) insert(h);
+  }
+
+  std::size_t m_max_entries;
+  std::size_t m_size = 0;
+  std::vector<std::uint64_t> m_slots;
+};
 
 std::string normalize_account(std::string_view user_id) {
   if (user_id.substr(0, 2) == "8:") user_id.remove_prefix(2);
@@ -148,13 +215,24 @@ struct Loader::Impl {
   std::unordered_map<std::string, SenderInfo> senders;
   CopyBuffer participants;  // members and senders, staged as they come
 
-  // Duplicate ids inside the export, counted per conversation with 64-bit hashes.
+  // Duplicate ids inside the export, found per conversation with 64-bit hashes of the
+  // ids. An id seen before in its conversation is a candidate: a direct load stages its key
+  // in stage_dup_keys (a hash collision only adds a candidate, never loses one). A
+  // conversation whose messages are not contiguous, or that has more than max_dup_hashes
+  // messages, is uncertain: a direct load deduplicates it whole (stage_dup_conversations),
+  // a staged one deduplicates everything.
+  static constexpr std::size_t max_dup_hashes = 1U << 18U;  // a table of at most 4 MiB
   std::string dup_conversation;
-  std::vector<std::uint64_t> dup_hashes;
-  static constexpr std::size_t max_dup_hashes = 1U << 19U;  // 4 MiB
+  IdHashSet dup_hashes{max_dup_hashes};
+  bool dup_conversation_uncertain = false;
   std::set<std::string> dup_finished;
-  std::uint64_t duplicates = 0;
+  std::set<std::string> dup_uncertain;
+  CopyBuffer dup_keys;
+  std::uint64_t duplicates = 0;  // candidates: ids seen before in their conversation
   bool duplicates_uncertain = false;
+
+  bool direct = false;                // messages go straight into skype.messages
+  std::vector<std::string> recreate;  // the statements that rebuild what a direct load dropped
 
   void reset_export() {
     in_export = false;
@@ -173,10 +251,14 @@ struct Loader::Impl {
     senders.clear();
     dup_conversation.clear();
     dup_hashes.clear();
-    dup_hashes.shrink_to_fit();
+    dup_conversation_uncertain = false;
     dup_finished.clear();
+    dup_uncertain.clear();
+    dup_keys = CopyBuffer();
     duplicates = 0;
     duplicates_uncertain = false;
+    direct = false;
+    recreate.clear();
   }
 
   /// Takes the digest's lock for the rest of the transaction (two processes loading the
@@ -190,6 +272,44 @@ struct Loader::Impl {
                .rows() > 0;
   }
 
+  /// Merges of one account serialise (overlapping exports would otherwise deadlock on each
+  /// other's rows); merges of different accounts run concurrently. Every loader takes its
+  /// locks in one order: the digest's, the account's, then skype.messages.
+  void lock_account() {
+    conn.exec_params(
+        "SELECT pg_advisory_xact_lock(hashtextextended('skype-etl account ' || $1, 0))",
+        std::vector<std::string>{account_id});
+  }
+
+  /// Makes this a direct load if skype.messages is still empty once locked: truncates it
+  /// (a new file for the table in this transaction, which COPY FREEZE needs; a rollback
+  /// brings the old one back) and drops its indexes and primary key, remembering how to
+  /// rebuild them.
+  void begin_direct() {
+    lock_account();
+    conn.exec("LOCK TABLE skype.messages IN ACCESS EXCLUSIVE MODE");
+    // Another loader may have filled it meanwhile: then this one stages as usual.
+    if (conn.exec("SELECT NOT EXISTS (SELECT 1 FROM skype.messages)").text(0, 0) != "t") return;
+    conn.exec("TRUNCATE skype.messages");
+    PgResult indexes = conn.exec(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), con.conname, "
+        "pg_get_constraintdef(con.oid) FROM pg_index i LEFT JOIN pg_constraint con ON "
+        "con.conindid = i.indexrelid AND con.conrelid = i.indrelid "
+        "WHERE i.indrelid = 'skype.messages'::regclass ORDER BY con.conname NULLS FIRST");
+    for (int r = 0; r < indexes.rows(); ++r) {
+      if (!indexes.is_null(r, 2)) {
+        const std::string name(indexes.text(r, 2));
+        conn.exec("ALTER TABLE skype.messages DROP CONSTRAINT " + name);
+        recreate.push_back("ALTER TABLE skype.messages ADD CONSTRAINT " + name + " " +
+                           std::string(indexes.text(r, 3)));
+      } else {
+        conn.exec("DROP INDEX " + std::string(indexes.text(r, 0)));
+        recreate.push_back(std::string(indexes.text(r, 1)));
+      }
+    }
+    direct = true;
+  }
+
   void end_open_copy() {
     if (open_copy == Stage::none) return;
     open_copy = Stage::none;
@@ -201,7 +321,7 @@ struct Loader::Impl {
     if (buffer.empty()) return;
     if (open_copy != stage) {
       end_open_copy();
-      conn.copy_in(copy_sql(stage));
+      conn.copy_in(copy_sql(stage, direct));
       open_copy = stage;
     }
     conn.put_copy_data(buffer.view());
@@ -209,13 +329,17 @@ struct Loader::Impl {
   }
 
   void finish_dup_conversation() {
-    if (dup_conversation.empty() && dup_hashes.empty()) return;
-    std::sort(dup_hashes.begin(), dup_hashes.end());
-    for (std::size_t i = 1; i < dup_hashes.size(); ++i)
-      if (dup_hashes[i] == dup_hashes[i - 1]) ++duplicates;
     dup_hashes.clear();
-    dup_finished.insert(dup_conversation);
+    if (dup_conversation_uncertain) dup_uncertain.insert(dup_conversation);
+    dup_conversation_uncertain = false;
+    if (!dup_conversation.empty()) dup_finished.insert(dup_conversation);
     dup_conversation.clear();
+  }
+
+  void make_dup_conversation_uncertain() {
+    dup_conversation_uncertain = true;
+    duplicates_uncertain = true;
+    dup_hashes.clear();
   }
 
   void start_dup_conversation(std::string_view id) {
@@ -223,8 +347,25 @@ struct Loader::Impl {
     finish_dup_conversation();
     dup_conversation.assign(id);
     // A conversation whose messages are not contiguous could hide duplicates from the
-    // per-conversation count: the merge then deduplicates unconditionally.
-    if (dup_finished.count(dup_conversation)) duplicates_uncertain = true;
+    // per-conversation hashes.
+    if (dup_finished.count(dup_conversation)) make_dup_conversation_uncertain();
+  }
+
+  /// Notes message `message_id` of dup_conversation; memory stays bounded in a huge
+  /// conversation: past max_dup_hashes it becomes uncertain.
+  void check_duplicate(std::string_view message_id) {
+    if (dup_conversation_uncertain) return;
+    if (dup_hashes.full()) {
+      make_dup_conversation_uncertain();
+      return;
+    }
+    if (dup_hashes.insert(std::hash<std::string_view>{}(message_id))) return;
+    ++duplicates;
+    if (direct) {
+      dup_keys.text(dup_conversation);
+      dup_keys.text(message_id);
+      dup_keys.end_row();
+    }
   }
 
   /// Stages the senders gathered for senders_conversation.
@@ -263,6 +404,10 @@ struct Loader::Impl {
     b.integer(static_cast<std::int64_t>(seq));
     b.text(conversation_id);
     append_message_columns(b, m);
+    if (direct) {
+      b.text(account_id);
+      b.text(export_id);
+    }
     b.end_row();
     std::int32_t ordinal = 0;
     for (const Attachment& a : m.attachments) {
@@ -323,12 +468,19 @@ BeginResult Loader::begin_export(const ExportInfo& info, const std::string& owne
   if (s.in_export) throw std::logic_error("Loader::begin_export: an export is already open");
   if (!s.schema_checked) ensure_schema();
   s.reset_export();
+  // A direct load needs an empty skype.messages. Look outside the transaction first, so
+  // that the usual case (rows already there) keeps no lock on the table.
+  const bool want_direct =
+      info.file_size >= s.options.direct_load_min_file_bytes &&
+      s.conn.exec("SELECT NOT EXISTS (SELECT 1 FROM skype.messages)").text(0, 0) == "t";
   s.conn.exec("BEGIN");
   s.in_export = true;
   try {
+    s.account_id = normalize_account(info.user_id);
     // The digest is usually still being computed beside the reading: then the check
-    // happens in finish_export, before anything is merged.
-    s.digest_checked = info.digest.ready();
+    // happens in finish_export, before anything is merged. A direct load waits for it
+    // here: it takes the account's and the table's locks now, after the digest's.
+    s.digest_checked = want_direct || info.digest.ready();
     if (s.digest_checked && s.digest_loaded(info.digest.get())) {
       s.conn.exec("ROLLBACK");
       s.in_export = false;
@@ -337,6 +489,7 @@ BeginResult Loader::begin_export(const ExportInfo& info, const std::string& owne
     s.export_id = std::string(
         s.conn.exec("SELECT nextval(pg_get_serial_sequence('skype.exports', 'export_id'))")
             .text(0, 0));
+    if (want_direct) s.begin_direct();
     s.conn.exec(create_staging_sql);
   } catch (...) {
     abort_export();
@@ -344,7 +497,6 @@ BeginResult Loader::begin_export(const ExportInfo& info, const std::string& owne
   }
   s.info = info;
   s.owner_display_name = owner_display_name;
-  s.account_id = normalize_account(info.user_id);
   s.export_date = export_date_to_timestamp(info.export_date);
   return BeginResult::started;
 }
@@ -369,12 +521,7 @@ void Loader::load_batch(const Batch& batch) {
         const Message& m = batch.messages[i];
         const std::uint64_t seq = s.staged_messages++;
         s.stage_message(seq, meta.id, m);
-        // Memory stays bounded in a huge conversation: past the cap, the merge
-        // deduplicates in SQL instead (always correct, a sort slower).
-        if (s.dup_hashes.size() < Impl::max_dup_hashes)
-          s.dup_hashes.push_back(std::hash<std::string_view>{}(m.message_id));
-        else
-          s.duplicates_uncertain = true;
+        s.check_duplicate(m.message_id);
         if (!m.sender_id.empty()) {
           const std::int64_t at = m.sent_at_us.value_or(INT64_MIN);
           Impl::ChunkSender* sender = nullptr;
@@ -413,6 +560,7 @@ void Loader::load_batch(const Batch& batch) {
       s.send(Stage::messages, s.messages);
       s.send(Stage::attachments, s.attachments);
     }
+    if (s.dup_keys.size() >= s.options.copy_flush_bytes) s.send(Stage::dup_keys, s.dup_keys);
     if (s.messages.size() >= s.options.copy_flush_bytes) s.send(Stage::messages, s.messages);
     ++s.batches;
   } catch (const DatabaseError&) {
@@ -454,6 +602,14 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
       b.end_row();
     }
     s.stage_senders();
+    CopyBuffer uncertain;
+    if (s.direct)
+      for (const std::string& id : s.dup_uncertain) {
+        uncertain.text(id);
+        uncertain.end_row();
+      }
+    s.send(Stage::dup_keys, s.dup_keys);
+    s.send(Stage::dup_conversations, uncertain);
     s.send(Stage::messages, s.messages);
     s.send(Stage::attachments, s.attachments);
     s.send(Stage::conversations, s.conversations);
@@ -474,73 +630,51 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
     const std::vector<std::string> ae{a, e};
     c.exec("SET LOCAL work_mem = '128MB'");
     c.exec("SET LOCAL maintenance_work_mem = '256MB'");
-    // Merges of one account serialise (overlapping exports would otherwise deadlock on
-    // each other's rows); merges of different accounts run concurrently.
-    c.exec_params("SELECT pg_advisory_xact_lock(hashtextextended('skype-etl account ' || $1, 0))",
-                  std::vector<std::string>{a});
+    s.lock_account();
     // No ANALYZE of the staging tables: it samples wide rows for about a second per 100k
     // messages, and every plan below is a sequential scan of them anyway.
 
     const bool dedupe = s.duplicates > 0 || s.duplicates_uncertain;
-
-    // Empty target and a large export: drop the indexes, insert, rebuild them by sorting.
-    bool rebuild = false;
-    const std::size_t rebuild_min = s.options.index_rebuild_min_rows;
-    if (rebuild_min > 0 && s.staged_messages >= rebuild_min &&
-        c.exec("SELECT NOT EXISTS (SELECT 1 FROM skype.messages)").text(0, 0) == "t") {
-      c.exec("LOCK TABLE skype.messages IN ACCESS EXCLUSIVE MODE");
-      rebuild = c.exec("SELECT NOT EXISTS (SELECT 1 FROM skype.messages)").text(0, 0) == "t";
-    }
-    // Distinct (conversation, message) pairs, for the superseded count. Into an empty table
-    // the deduplicating insert inserts exactly them: counting first would be a second sort.
     std::uint64_t distinct = s.staged_messages;
-    if (dedupe && !rebuild)
-      distinct = static_cast<std::uint64_t>(
-          c.exec("SELECT count(*) FROM (SELECT DISTINCT conversation_id, message_id FROM "
-                 "stage_messages) d")
-              .integer(0, 0));
-    mark("prepare");
-    std::vector<std::string> recreate;
-    if (rebuild) {
-      PgResult indexes = c.exec(
-          "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), con.conname, "
-          "pg_get_constraintdef(con.oid) FROM pg_index i LEFT JOIN pg_constraint con ON "
-          "con.conindid = i.indexrelid AND con.conrelid = i.indrelid "
-          "WHERE i.indrelid = 'skype.messages'::regclass");
-      for (int r = 0; r < indexes.rows(); ++r) {
-        if (!indexes.is_null(r, 2)) {
-          std::string name(indexes.text(r, 2));
-          c.exec("ALTER TABLE skype.messages DROP CONSTRAINT " + name);
-          recreate.push_back("ALTER TABLE skype.messages ADD CONSTRAINT " + name + " " +
-                             std::string(indexes.text(r, 3)));
-        } else {
-          c.exec("DROP INDEX " + std::string(indexes.text(r, 0)));
-          recreate.push_back(std::string(indexes.text(r, 1)));
-        }
-      }
-    }
-
-    const std::string columns =
-        "account_id, conversation_id, message_id, version, sent_at, sender_id, sender_name, "
-        "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
-        "deleted_at, is_server_generated, properties, details, export_id";
-    const std::string select =
-        std::string("SELECT ") + (dedupe ? "DISTINCT ON (conversation_id, message_id) " : "") +
-        "$1, conversation_id, message_id, version, sent_at, sender_id, sender_name, "
-        "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
-        "deleted_at, is_server_generated, properties, details, $2::bigint FROM stage_messages" +
-        (dedupe ? " ORDER BY conversation_id, message_id, version DESC NULLS LAST, "
-                  "edited_at DESC NULLS LAST, seq DESC"
-                : "");
     std::uint64_t inserted = 0, updated = 0;
-    if (rebuild) {
-      PgResult r = c.exec_params("INSERT INTO skype.messages (" + columns + ") " + select, ae);
-      inserted = std::strtoull(PQcmdTuples(r.get()), nullptr, 10);
-      distinct = inserted;
-      mark("messages");
-      for (const std::string& sql : recreate) c.exec(sql);
+    if (s.direct) {
+      // Every message is in skype.messages already. Of each set of rows with one id, keep
+      // the highest version, then the latest edit, then the last in the file.
+      if (dedupe) {
+        PgResult r = c.exec(
+            "DELETE FROM skype.messages m USING (SELECT ctid AS row_ctid, row_number() OVER "
+            "(PARTITION BY conversation_id, message_id ORDER BY version DESC NULLS LAST, "
+            "edited_at DESC NULLS LAST, source_position DESC) AS rank FROM skype.messages "
+            "WHERE (conversation_id, message_id) IN (SELECT conversation_id, message_id FROM "
+            "stage_dup_keys) OR conversation_id IN (SELECT conversation_id FROM "
+            "stage_dup_conversations)) d WHERE m.ctid = d.row_ctid AND d.rank > 1");
+        distinct -= std::strtoull(PQcmdTuples(r.get()), nullptr, 10);
+      }
+      mark("dedupe");
+      for (const std::string& sql : s.recreate) c.exec(sql);
       mark("index_rebuild");
+      inserted = distinct;
     } else {
+      // Distinct (conversation, message) pairs, for the superseded count.
+      if (dedupe)
+        distinct = static_cast<std::uint64_t>(
+            c.exec("SELECT count(*) FROM (SELECT DISTINCT conversation_id, message_id FROM "
+                   "stage_messages) d")
+                .integer(0, 0));
+      mark("prepare");
+      const std::string columns =
+          "account_id, conversation_id, message_id, version, sent_at, sender_id, sender_name, "
+          "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
+          "deleted_at, is_server_generated, properties, details, export_id, source_position";
+      const std::string select =
+          std::string("SELECT ") + (dedupe ? "DISTINCT ON (conversation_id, message_id) " : "") +
+          "$1, conversation_id, message_id, version, sent_at, sender_id, sender_name, "
+          "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
+          "deleted_at, is_server_generated, properties, details, $2::bigint, seq "
+          "FROM stage_messages" +
+          (dedupe ? " ORDER BY conversation_id, message_id, version DESC NULLS LAST, "
+                    "edited_at DESC NULLS LAST, seq DESC"
+                  : "");
       PgResult r = c.exec_params(
           "WITH upserted AS (INSERT INTO skype.messages AS m (" + columns + ") " + select +
               " ON CONFLICT (account_id, conversation_id, message_id) DO UPDATE SET "
@@ -552,7 +686,7 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
               "deleted_at = excluded.deleted_at, "
               "is_server_generated = excluded.is_server_generated, "
               "properties = excluded.properties, details = excluded.details, "
-              "export_id = excluded.export_id "
+              "export_id = excluded.export_id, source_position = excluded.source_position "
               // The higher version wins; at equal versions the later edit; otherwise the
               // stored row stays (so reloading the same messages changes nothing).
               "WHERE ROW(coalesce(excluded.version, -1), "
@@ -590,14 +724,8 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
           "k.conversation_id AND m.message_id = k.message_id AND t.account_id = $1 AND "
           "t.conversation_id = k.conversation_id AND t.message_id = k.message_id",
           ae);
+    // Only the stored version's: the row this export wrote, from the attachment's message.
     if (s.staged_attachments > 0) {
-      const std::string winners =
-          dedupe ? " AND a.msg_seq IN (SELECT DISTINCT ON (w.conversation_id, w.message_id) "
-                   "w.seq FROM stage_messages w WHERE (w.conversation_id, w.message_id) IN "
-                   "(SELECT conversation_id, message_id FROM stage_attachments) ORDER BY "
-                   "w.conversation_id, w.message_id, w.version DESC NULLS LAST, "
-                   "w.edited_at DESC NULLS LAST, w.seq DESC)"
-                 : "";
       PgResult r = c.exec_params(
           "INSERT INTO skype.attachments (account_id, conversation_id, message_id, ordinal, "
           "kind, name, content_type, uri, thumbnail_uri, doc_id, size, width, height, "
@@ -605,8 +733,8 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
           "a.name, a.content_type, a.uri, a.thumbnail_uri, a.doc_id, a.size, a.width, "
           "a.height, a.duration_seconds FROM stage_attachments a JOIN skype.messages m ON "
           "m.account_id = $1 AND m.conversation_id = a.conversation_id AND m.message_id = "
-          "a.message_id AND m.export_id = $2::bigint WHERE true" +
-              winners + " ON CONFLICT DO NOTHING",
+          "a.message_id AND m.export_id = $2::bigint AND m.source_position = a.msg_seq "
+          "ON CONFLICT DO NOTHING",
           ae);
       attachments_written = std::strtoull(PQcmdTuples(r.get()), nullptr, 10);
     }
@@ -715,7 +843,7 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
         {"participants", std::strtoull(PQcmdTuples(parts.get()), nullptr, 10)},
         {"attachments", attachments_written},
         {"batches", s.batches},
-        {"index_rebuild", rebuild},
+        {"index_rebuild", s.direct},
         {"merge_seconds", timings},
         {"nul_bytes_removed", s.messages.nul_bytes_removed() + s.attachments.nul_bytes_removed() +
                                   s.conversations.nul_bytes_removed()},

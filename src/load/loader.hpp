@@ -1,5 +1,6 @@
 // Load: writes transformed batches into PostgreSQL (schema `skype`) with COPY into
-// per-export staging tables and merges them into the final tables in one transaction.
+// per-export staging tables (or, for a large export into an empty database, straight into
+// skype.messages) and merges them into the final tables in one transaction.
 #pragma once
 
 #include <cstddef>
@@ -16,11 +17,12 @@ namespace skype_etl::detail {
 
 /// Knobs of the loader; the defaults are what `skype-etl run` uses.
 struct LoaderOptions {
-  /// When skype.messages is empty and an export stages at least this many messages, the
-  /// merge drops the table's indexes, inserts without ON CONFLICT, and rebuilds the
-  /// indexes in the same transaction: building an index by sorting is several times
-  /// faster than maintaining it row by row. 0 disables it.
-  std::size_t index_rebuild_min_rows = 100'000;
+  /// Direct load: when skype.messages is empty and the export's file has at least this many
+  /// bytes, begin_export truncates the table and drops its indexes, the messages are
+  /// COPYed straight into it while the export is read (no staging table, no INSERT ...
+  /// SELECT), and finish_export removes same-id duplicates and rebuilds the indexes by
+  /// sorting, all in the export's transaction. UINT64_MAX disables it.
+  std::uint64_t direct_load_min_file_bytes = 32ULL << 20U;  // about 100k messages
   /// COPY data is sent to the server once this many bytes are buffered.
   std::size_t copy_flush_bytes = 1U << 20U;
 };

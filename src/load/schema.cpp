@@ -116,6 +116,15 @@ const std::vector<Migration>& schema_migrations() {
            "content_text): no stemming, so every language and script is searchable'",
            "CREATE INDEX messages_content_tsv_idx ON skype.messages USING gin (content_tsv)",
        }},
+      {3,
+       "messages.source_position: where in its export the stored version was",
+       {
+           // With export_id, where each stored message came from; the loader also uses it
+           // to tell which of several same-id rows of one export won.
+           "ALTER TABLE skype.messages ADD COLUMN source_position bigint",
+           "COMMENT ON COLUMN skype.messages.source_position IS 'position (from 0, in file "
+           "order) of the stored version among the messages of export export_id'",
+       }},
   };
   return migrations;
 }
