@@ -7,9 +7,12 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "generator/generator.hpp"
 #include "support/export_builder.hpp"
@@ -185,9 +188,12 @@ BOOST_AUTO_TEST_CASE(kill_9_mid_load_leaves_nothing_and_the_rerun_completes) {
   st::TempDir dir;
   skype_etl::gen::GeneratorOptions g;
   g.seed = 11;
-  g.messages = 5000;
+  // Above the loader's direct-load size (32 MiB) into an empty database: the killed run
+  // has truncated skype.messages and dropped its indexes in its open transaction.
+  g.messages = 110000;
   g.format = skype_etl::gen::GeneratorOptions::Format::tar;
   const auto summary = skype_etl::gen::generate_export(g, dir / "gen.tar");
+  BOOST_REQUIRE(std::filesystem::file_size(dir / "gen.tar") > (32U << 20U));
 
   int err_pipe[2];
   BOOST_REQUIRE(::pipe(err_pipe) == 0);
@@ -226,9 +232,16 @@ BOOST_AUTO_TEST_CASE(kill_9_mid_load_leaves_nothing_and_the_rerun_completes) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   BOOST_TEST(messages(db) == 0);
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.exports") == 0);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_indexes WHERE schemaname = 'skype' AND "
+                       "tablename = 'messages'") == 5);
 
-  auto rerun = run_cli({"run", file, "--db", db.conninfo(), "--batch-size", "100"});
+  const std::string report = (dir / "rerun.json").string();
+  auto rerun =
+      run_cli({"run", file, "--db", db.conninfo(), "--batch-size", "100", "--report", report});
   BOOST_TEST(rerun.code == 0, rerun.err);
+  std::ifstream in(report);
+  const nlohmann::json r = nlohmann::json::parse(in);
+  BOOST_TEST(r["exports"][0]["index_rebuild"] == true);
   BOOST_TEST(messages(db) == static_cast<long long>(summary.distinct_messages));
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.conversations") ==
              static_cast<long long>(summary.conversations));
