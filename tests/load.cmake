@@ -7,3 +7,5 @@ skype_etl_add_test(load_tests SOURCES load_tests.cpp
   LIBS skype_etl_load skype_etl_test_support LABELS db)
 skype_etl_add_test(search_tests SOURCES search_tests.cpp
   LIBS skype_etl_load skype_etl_test_support LABELS db)
+skype_etl_add_test(id_seen_filter_tests SOURCES id_seen_filter_tests.cpp
+  LIBS skype_etl_load LABELS unit)

@@ -110,7 +110,7 @@ struct ExportReader::Impl {
   // Where the messages of the last MessageList scanned lie (see skip_array_recording), and
   // the next one to use. Bounded: messages past the first max_message_spans are scanned
   // one by one.
-  static constexpr std::size_t max_message_spans = std::size_t{1} << 19U;  // 8 MB
+  static constexpr std::size_t max_message_spans = std::size_t{1} << 16U;  // 1 MB
   std::vector<ElementSpan> message_spans;
   std::size_t next_span = 0;
 

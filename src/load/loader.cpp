@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "load/copy_writer.hpp"
+#include "load/id_seen_filter.hpp"
 #include "load/pg_connection.hpp"
 #include "load/schema.hpp"
 #include "skype_etl/errors.hpp"
@@ -79,50 +80,6 @@ const char* copy_sql(Stage stage, bool direct) {
   }
   return "";
 }
-
-/// The 64-bit hashes of one conversation's message ids: an open-addressing set that tells
-/// whether an id was seen before. At most `max_entries` (then the caller gives up on the
-/// conversation); released to nothing between conversations so that a huge conversation's
-/// table is not wiped again for each small one after it.
-class IdHashSet {
- public:
-  explicit IdHashSet(std::size_t max_entries) : m_max_entries(max_entries) {}
-
-  bool full() const { return m_size >= m_max_entries; }
-
-  /// Adds `hash`; false when it was there already. Requires !full().
-  bool insert(std::uint64_t hash) {
-    if (hash == 0) hash = 1;  // 0 marks an empty slot
-    if ((m_size + 1) * 2 > m_slots.size()) grow();
-    const std::size_t mask = m_slots.size() - 1;
-    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
-      if (m_slots[i] == hash) return false;
-      if (m_slots[i] == 0) {
-        m_slots[i] = hash;
-        ++m_size;
-        return true;
-      }
-    }
-  }
-
-  void clear() {
-    m_slots = std::vector<std::uint64_t>();
-    m_size = 0;
-  }
-
- private:
-  void grow() {
-    std::vector<std::uint64_t> old = std::move(m_slots);
-    m_slots.assign(std::max<std::size_t>(1024, old.size() * 2), 0);
-    m_size = 0;
-    for (std::uint64_t h : old)
-      if (h != 0) insert(h);
-  }
-
-  std::size_t m_max_entries;
-  std::size_t m_size = 0;
-  std::vector<std::uint64_t> m_slots;
-};
 
 std::string normalize_account(std::string_view user_id) {
   if (user_id.substr(0, 2) == "8:") user_id.remove_prefix(2);
@@ -215,20 +172,19 @@ struct Loader::Impl {
   std::unordered_map<std::string, SenderInfo> senders;
   CopyBuffer participants;  // members and senders, staged as they come
 
-  // Duplicate ids inside the export, found per conversation with 64-bit hashes of the
-  // ids. An id seen before in its conversation is a candidate: a direct load stages its key
-  // in stage_dup_keys (a hash collision only adds a candidate, never loses one). A
-  // conversation whose messages are not contiguous, or that has more than max_dup_hashes
-  // messages, is uncertain: a direct load deduplicates it whole (stage_dup_conversations),
-  // a staged one deduplicates everything.
-  static constexpr std::size_t max_dup_hashes = 1U << 18U;  // a table of at most 4 MiB
+  // Duplicate ids inside the export, found per conversation from 64-bit hashes of the ids
+  // (in at most 1.5 MiB however large the conversation). An id that may have been seen
+  // before in its conversation is a candidate: a direct load stages its key in
+  // stage_dup_keys (false candidates cost the merge a look, a duplicate is never missed).
+  // A conversation whose messages are not contiguous is uncertain: a direct load
+  // deduplicates it whole (stage_dup_conversations), a staged one deduplicates everything.
   std::string dup_conversation;
-  IdHashSet dup_hashes{max_dup_hashes};
+  IdSeenFilter dup_hashes;
   bool dup_conversation_uncertain = false;
   std::set<std::string> dup_finished;
   std::set<std::string> dup_uncertain;
   CopyBuffer dup_keys;
-  std::uint64_t duplicates = 0;  // candidates: ids seen before in their conversation
+  std::uint64_t duplicates = 0;  // candidates: ids maybe seen before in their conversation
   bool duplicates_uncertain = false;
 
   bool direct = false;                // messages go straight into skype.messages
@@ -351,14 +307,9 @@ struct Loader::Impl {
     if (dup_finished.count(dup_conversation)) make_dup_conversation_uncertain();
   }
 
-  /// Notes message `message_id` of dup_conversation; memory stays bounded in a huge
-  /// conversation: past max_dup_hashes it becomes uncertain.
+  /// Notes message `message_id` of dup_conversation.
   void check_duplicate(std::string_view message_id) {
     if (dup_conversation_uncertain) return;
-    if (dup_hashes.full()) {
-      make_dup_conversation_uncertain();
-      return;
-    }
     if (dup_hashes.insert(std::hash<std::string_view>{}(message_id))) return;
     ++duplicates;
     if (direct) {
