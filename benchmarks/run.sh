@@ -213,7 +213,7 @@ for size in $sizes; do
     details+=("pipeline_bench: $line")
     add_row "load" "$(json_field "$line" messages)" "$(json_field "$line" seconds)" \
       "$file_bytes" "$(json_field "$line" peak_rss_anon_mb)"
-    add_row "  load: COPY to staging" "$(json_field "$line" messages)" \
+    add_row "  load: COPY (load_batch)" "$(json_field "$line" messages)" \
       "$(json_field "$line" copy_seconds)" "$file_bytes" "-"
     add_row "  load: merge + commit" "$(json_field "$line" messages)" \
       "$(json_field "$line" merge_seconds)" "$file_bytes" "-"
