@@ -59,6 +59,52 @@ BOOST_AUTO_TEST_CASE(migrates_an_older_schema_keeping_its_rows) {
                        "tablename = 'messages'") == 5);
 }
 
+BOOST_AUTO_TEST_CASE(migration_4_gives_identifiers_collation_c_and_conversation_led_keys) {
+  TestDatabase db;
+  PgConnection conn(db.conninfo());
+  apply_migrations(conn, 3);
+  conn.exec(
+      "INSERT INTO skype.messages (account_id, conversation_id, message_id, sender_id, "
+      "message_type, content_text, export_id) VALUES ('a', 'c', '1', '8:b', 'RichText', 'Hi', "
+      "1), ('a', 'c', '2', '8:b', 'Text', 'Ho', 1)");
+  conn.exec(
+      "INSERT INTO skype.attachments (account_id, conversation_id, message_id, ordinal) "
+      "VALUES ('a', 'c', '1', 0)");
+  BOOST_TEST(ensure_schema(conn) == 3);
+  for (const char* column :
+       {"account_id", "conversation_id", "message_id", "sender_id", "message_type"})
+    BOOST_TEST(db.text(std::string("SELECT coalesce(collation_name, '') FROM "
+                                   "information_schema.columns WHERE table_schema = 'skype' AND "
+                                   "table_name = 'messages' AND column_name = '") +
+                       column + "'") == "C");
+  BOOST_TEST(db.text("SELECT coalesce(collation_name, '') FROM information_schema.columns WHERE "
+                     "table_schema = 'skype' AND table_name = 'messages' AND column_name = "
+                     "'content_text'") == "");
+  BOOST_TEST(db.text("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = "
+                     "'messages_pkey'") == "PRIMARY KEY (conversation_id, message_id, account_id)");
+  BOOST_TEST(db.text("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = "
+                     "'attachments_pkey'") ==
+             "PRIMARY KEY (conversation_id, message_id, account_id, ordinal)");
+  BOOST_TEST(db.text("SELECT string_agg(indexdef, ';' ORDER BY indexname) FROM pg_indexes "
+                     "WHERE schemaname = 'skype' AND tablename = 'messages' AND indexname <> "
+                     "'messages_pkey'") ==
+             "CREATE INDEX messages_content_tsv_idx ON skype.messages USING gin (content_tsv);"
+             "CREATE INDEX messages_conversation_time_idx ON skype.messages USING btree "
+             "(conversation_id, sent_at);"
+             "CREATE INDEX messages_sender_time_idx ON skype.messages USING btree (sender_id, "
+             "sent_at);"
+             "CREATE INDEX messages_type_idx ON skype.messages USING btree (message_type)");
+  // The rows survive, the primary key still refuses a duplicate, and the identifiers
+  // still join with the tables whose columns keep the database's collation.
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages m JOIN skype.attachments t USING "
+                       "(account_id, conversation_id, message_id)") == 1);
+  BOOST_CHECK_THROW(conn.exec("INSERT INTO skype.messages (account_id, conversation_id, "
+                              "message_id, export_id) VALUES ('a', 'c', '1', 2)"),
+                    DatabaseError);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages m JOIN (VALUES ('c'::text)) v(c) "
+                       "ON v.c = m.conversation_id") == 2);
+}
+
 BOOST_AUTO_TEST_CASE(a_failing_migration_leaves_the_old_version) {
   TestDatabase db;
   PgConnection conn(db.conninfo());

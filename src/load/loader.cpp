@@ -22,24 +22,28 @@ namespace {
 
 // The staging tables: temporary (never WAL-logged, dropped at COMMIT or ROLLBACK, invisible
 // to other sessions), without indexes or constraints so COPY into them runs at full speed.
+// Identifiers are in collation "C", as in skype.messages: the merge sorts and joins on them.
 constexpr const char* create_staging_sql = R"sql(
 CREATE TEMP TABLE stage_messages (
-  seq bigint, conversation_id text, message_id text, version bigint, sent_at timestamptz,
-  sender_id text, sender_name text, message_type text, content_raw text, content_text text,
+  seq bigint, conversation_id text COLLATE "C", message_id text COLLATE "C", version bigint,
+  sent_at timestamptz, sender_id text, sender_name text, message_type text, content_raw text,
+  content_text text,
   is_edited boolean, edited_at timestamptz, is_deleted boolean, deleted_at timestamptz,
   is_server_generated boolean, properties jsonb, details jsonb) ON COMMIT DROP;
 CREATE TEMP TABLE stage_attachments (
-  msg_seq bigint, conversation_id text, message_id text, ordinal integer, kind text,
-  name text, content_type text, uri text, thumbnail_uri text, doc_id text, size bigint,
-  width bigint, height bigint, duration_seconds double precision) ON COMMIT DROP;
+  msg_seq bigint, conversation_id text COLLATE "C", message_id text COLLATE "C",
+  ordinal integer, kind text, name text, content_type text, uri text, thumbnail_uri text,
+  doc_id text, size bigint, width bigint, height bigint, duration_seconds double precision)
+  ON COMMIT DROP;
 CREATE TEMP TABLE stage_conversations (
   conversation_id text, described boolean, conversation_type text, display_name text,
   topic text, properties jsonb, thread_properties jsonb) ON COMMIT DROP;
 CREATE TEMP TABLE stage_participants (
   conversation_id text, participant_id text, display_name text,
   last_seen_at timestamptz) ON COMMIT DROP;
-CREATE TEMP TABLE stage_dup_keys (conversation_id text, message_id text) ON COMMIT DROP;
-CREATE TEMP TABLE stage_dup_conversations (conversation_id text) ON COMMIT DROP;
+CREATE TEMP TABLE stage_dup_keys (conversation_id text COLLATE "C", message_id text COLLATE "C")
+  ON COMMIT DROP;
+CREATE TEMP TABLE stage_dup_conversations (conversation_id text COLLATE "C") ON COMMIT DROP;
 )sql";
 
 // A direct load COPYs each message row, as staged, plus the two columns the merge would
