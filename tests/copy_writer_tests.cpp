@@ -4,11 +4,15 @@
 #include <ctime>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <string>
 
 #include "load/copy_writer.hpp"
 
+using skype_etl::detail::binary_copy_header;
+using skype_etl::detail::binary_copy_trailer;
 using skype_etl::detail::CopyBuffer;
+using skype_etl::detail::CopyFormat;
 using skype_etl::detail::format_timestamp_us;
 using skype_etl::detail::replace_json_nul_escapes;
 
@@ -180,6 +184,85 @@ BOOST_AUTO_TEST_CASE(json_nul_escape_is_replaced_but_escaped_backslash_is_not) {
   b.end_row();
   BOOST_TEST(std::string(b.view()) == "{\"a\":\"\\\\ufffd\"}\n");
   BOOST_TEST(b.json_nul_escapes_replaced() == 1u);
+}
+
+// Binary format: every field is a big-endian 32-bit length and the bytes; a row starts with
+// its big-endian 16-bit field count.
+std::string be32(std::uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+          static_cast<char>(v)};
+}
+std::string be64(std::uint64_t v) {
+  return be32(static_cast<std::uint32_t>(v >> 32)) + be32(static_cast<std::uint32_t>(v));
+}
+
+BOOST_AUTO_TEST_CASE(binary_rows_are_counted_fields_of_big_endian_lengths) {
+  CopyBuffer b(CopyFormat::binary);
+  BOOST_TEST(b.binary());
+  b.text("a\tb\\");  // no escaping in binary
+  b.text_or_null("");
+  b.integer(-2);
+  b.boolean(true);
+  b.end_row();
+  b.text("");
+  b.end_row();
+  const std::string expected = std::string("\0\4", 2) + be32(4) + "a\tb\\" + be32(0xffffffffU) +
+                               be32(8) + be64(static_cast<std::uint64_t>(-2)) + be32(1) +
+                               std::string("\1", 1) + std::string("\0\1", 2) + be32(0);
+  BOOST_TEST(std::string(b.view()) == expected);
+  BOOST_TEST(b.rows() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(binary_stream_header_and_trailer) {
+  BOOST_TEST(std::string(binary_copy_header()) ==
+             std::string("PGCOPY\n\377\r\n\0", 11) + std::string(8, '\0'));
+  BOOST_TEST(std::string(binary_copy_trailer()) == "\377\377");
+}
+
+BOOST_AUTO_TEST_CASE(binary_text_drops_and_counts_nul_bytes) {
+  CopyBuffer b(CopyFormat::binary);
+  b.text(std::string("\0x\0\0y\0", 6));
+  b.end_row();
+  BOOST_TEST(std::string(b.view()) == std::string("\0\1", 2) + be32(2) + "xy");
+  BOOST_TEST(b.nul_bytes_removed() == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(binary_timestamps_count_from_2000_and_keep_the_text_range) {
+  CopyBuffer b(CopyFormat::binary);
+  b.timestamp_us(std::int64_t{946684800000000LL});  // 2000-01-01 00:00:00 UTC
+  b.timestamp_us(std::int64_t{0});                  // 1970-01-01
+  b.timestamp_us(std::int64_t{-62135596800000000LL});
+  b.timestamp_us(std::int64_t{-62135596800000001LL});  // before year 1: NULL, as in text
+  b.timestamp_us(std::int64_t{253402300799999999LL});
+  b.timestamp_us(std::int64_t{253402300800000000LL});  // year 10000: NULL
+  b.timestamp_us(std::optional<std::int64_t>{});
+  b.end_row();
+  const std::string null = be32(0xffffffffU);
+  const std::string expected =
+      std::string("\0\7", 2) + be32(8) + be64(0) + be32(8) +
+      be64(static_cast<std::uint64_t>(-946684800000000LL)) + be32(8) +
+      be64(static_cast<std::uint64_t>(-62135596800000000LL - 946684800000000LL)) + null + be32(8) +
+      be64(static_cast<std::uint64_t>(253402300799999999LL - 946684800000000LL)) + null + null;
+  BOOST_TEST(std::string(b.view()) == expected);
+}
+
+BOOST_AUTO_TEST_CASE(binary_json_has_version_1_and_replaced_nul_escapes) {
+  CopyBuffer b(CopyFormat::binary);
+  b.json("");
+  b.json("null");
+  b.json(R"({"a":"\u0000"})");
+  b.end_row();
+  const std::string json = R"({"a":"\ufffd"})";
+  BOOST_TEST(std::string(b.view()) ==
+             std::string("\0\3", 2) + be32(0xffffffffU) + be32(0xffffffffU) +
+                 be32(static_cast<std::uint32_t>(json.size() + 1)) + std::string("\1", 1) + json);
+  BOOST_TEST(b.json_nul_escapes_replaced() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(binary_refuses_what_it_cannot_write) {
+  CopyBuffer b(CopyFormat::binary);
+  BOOST_CHECK_THROW(b.floating(1.5), std::logic_error);
+  BOOST_CHECK_THROW(b.end_row(), std::logic_error);  // a row without fields
 }
 
 BOOST_AUTO_TEST_CASE(large_buffers_grow) {

@@ -12,7 +12,9 @@
 
 #include <pqxx/pqxx>
 
+#include "load/copy_writer.hpp"
 #include "load/loader.hpp"
+#include "load/pg_connection.hpp"
 #include "skype_etl/errors.hpp"
 #include "support/test_database.hpp"
 
@@ -627,6 +629,91 @@ BOOST_AUTO_TEST_CASE(json_with_nul_escape_and_text_with_nul_bytes_load) {
              "\\u0000");
   BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1000002'") ==
              "nulinside");
+}
+
+// The message rows travel in COPY's binary format: the server must store exactly what the
+// text format gives for the same values, for every column type of skype.messages.
+BOOST_AUTO_TEST_CASE(binary_and_text_copy_store_the_same_message_rows) {
+  using skype_etl::detail::binary_copy_header;
+  using skype_etl::detail::binary_copy_trailer;
+  using skype_etl::detail::CopyBuffer;
+  using skype_etl::detail::CopyFormat;
+  using skype_etl::detail::PgConnection;
+  TestDatabase db;
+  PgConnection conn(db.conninfo());
+  conn.exec("SET client_encoding = 'UTF8'");
+  const std::string columns =
+      "(position bigint, conversation_id text, message_id text, version bigint, sent_at "
+      "timestamptz, sender_id text, sender_name text, message_type text, content_raw text, "
+      "content_text text, is_edited boolean, edited_at timestamptz, is_deleted boolean, "
+      "deleted_at timestamptz, is_server_generated boolean, properties jsonb, details jsonb)";
+  conn.exec("CREATE TABLE by_text " + columns + "; CREATE TABLE by_binary " + columns);
+
+  std::vector<skype_etl::Message> messages(4);
+  std::vector<std::string> texts = {"plain", std::string("tab\t nl\n cr\r bs\\ nul\0!", 22),
+                                    "Łukasz 🌸 ünïcödé", ""};
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    skype_etl::Message& m = messages[i];
+    m.message_id = texts[i].empty() ? std::string_view("id") : std::string_view(texts[i]);
+    m.content_raw = texts[i];
+    m.content_text = texts[i];
+    m.sender_id = i % 2 ? "8:alice" : "";
+    m.sender_name = i % 2 ? "" : "Bob";
+    m.message_type = "RichText";
+    m.is_edited = i % 2 == 1;
+    m.is_deleted = i == 2;
+    m.is_server_generated = i == 3;
+  }
+  messages[0].version = 1630565395224LL;
+  messages[0].sent_at_us = base_us;
+  messages[0].properties_json = R"({"edittime":"1630565399000","x":[1,2.5,null,true]})";
+  messages[1].version = -5;
+  messages[1].sent_at_us = -62135596800000000LL;    // 0001-01-01, the first stored instant
+  messages[1].edited_at_us = 253402300799999999LL;  // the last
+  messages[1].details_json = R"({"quote":{"text":"\u0000 and \"q\""}})";
+  messages[2].sent_at_us = -62135596800000001LL;  // out of range: NULL in both
+  messages[2].deleted_at_us = 0;
+  messages[2].properties_json = "null";
+  messages[3].sent_at_us = 1709210096789012LL;
+
+  auto send = [&](CopyFormat format, const std::string& table) {
+    CopyBuffer b(format);
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      b.integer(static_cast<std::int64_t>(i));
+      b.text("19:conv@thread.skype");
+      skype_etl::detail::append_message_columns(b, messages[i]);
+      b.end_row();
+    }
+    const bool binary = format == CopyFormat::binary;
+    conn.copy_in("COPY " + table + " FROM STDIN" + (binary ? " (FORMAT binary)" : ""));
+    if (binary) conn.put_copy_data(binary_copy_header());
+    conn.put_copy_data(b.view());
+    if (binary) conn.put_copy_data(binary_copy_trailer());
+    conn.end_copy();
+    return b.nul_bytes_removed();
+  };
+  // The NUL of texts[1] is in its message id, content_raw and content_text.
+  BOOST_TEST(send(CopyFormat::text, "by_text") == 3u);
+  BOOST_TEST(send(CopyFormat::binary, "by_binary") == 3u);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM by_binary") == 4);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM (SELECT * FROM by_text EXCEPT SELECT * FROM "
+                       "by_binary) d") == 0);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM (SELECT * FROM by_binary EXCEPT SELECT * FROM "
+                       "by_text) d") == 0);
+  // Spot checks against values written by hand, so an error shared by both cannot hide.
+  BOOST_TEST(db.text("SELECT sent_at AT TIME ZONE 'UTC' FROM by_binary WHERE position = 3") ==
+             "2024-02-29 12:34:56.789012");
+  BOOST_TEST(db.text("SELECT edited_at AT TIME ZONE 'UTC' FROM by_binary WHERE position = 1") ==
+             "9999-12-31 23:59:59.999999");
+  BOOST_TEST(db.scalar("SELECT count(*) FROM by_binary WHERE sent_at IS NULL") == 1);
+  BOOST_TEST(db.text("SELECT content_text FROM by_binary WHERE position = 1") ==
+             "tab\t nl\n cr\r bs\\ nul!");
+  BOOST_TEST(db.text("SELECT properties->'x'->>1 FROM by_binary WHERE position = 0") == "2.5");
+  BOOST_TEST(db.text("SELECT details->'quote'->>'text' FROM by_binary WHERE position = 1") ==
+             "\xef\xbf\xbd and \"q\"");
+  BOOST_TEST(db.scalar("SELECT version FROM by_binary WHERE position = 1") == -5);
+  BOOST_TEST(db.text("SELECT concat(is_edited, is_deleted, is_server_generated) FROM by_binary "
+                     "WHERE position = 3") == "tft");
 }
 
 BOOST_AUTO_TEST_CASE(direct_load_needs_an_empty_table_and_a_large_file) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <stdexcept>
 #include <utility>
 
 #if defined(__AVX2__)
@@ -37,10 +38,37 @@ inline void put2(char* out, unsigned value) noexcept {
   std::memcpy(out, two_digits + 2 * value, 2);
 }
 
+constexpr std::int64_t us_per_day = 86'400'000'000LL;
+// The years 1..9999 that the text format writes, as microseconds since the Unix epoch.
+constexpr std::int64_t first_timestamp_us = days_from_civil(1, 1, 1) * us_per_day;
+constexpr std::int64_t end_timestamp_us = days_from_civil(10000, 1, 1) * us_per_day;
+// PostgreSQL's binary timestamps count microseconds from 2000-01-01 00:00 UTC.
+constexpr std::int64_t postgres_epoch_us = days_from_civil(2000, 1, 1) * us_per_day;
+
+constexpr char binary_header[] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+constexpr char binary_trailer[] = "\377\377";
+
+inline std::uint16_t big_endian16(std::uint16_t v) noexcept {
+  return __builtin_bswap16(v);
+}
+inline std::uint32_t big_endian32(std::uint32_t v) noexcept {
+  return __builtin_bswap32(v);
+}
+inline std::uint64_t big_endian64(std::uint64_t v) noexcept {
+  return __builtin_bswap64(v);
+}
+
 }  // namespace
 
+std::string_view binary_copy_header() noexcept {
+  return {binary_header, sizeof binary_header - 1};  // 11 signature + 4 flags + 4 extension
+}
+
+std::string_view binary_copy_trailer() noexcept {
+  return {binary_trailer, sizeof binary_trailer - 1};
+}
+
 bool format_timestamp_us(std::int64_t us, char* out) noexcept {
-  constexpr std::int64_t us_per_day = 86'400'000'000LL;
   std::int64_t days = us / us_per_day;
   std::int64_t rest = us % us_per_day;
   if (rest < 0) {
@@ -118,7 +146,10 @@ CopyBuffer::CopyBuffer(CopyBuffer&& other) noexcept
     : m_data(std::exchange(other.m_data, nullptr)),
       m_size(std::exchange(other.m_size, 0)),
       m_capacity(std::exchange(other.m_capacity, 0)),
+      m_binary(other.m_binary),
       m_field_open(std::exchange(other.m_field_open, false)),
+      m_row_start(other.m_row_start),
+      m_fields(other.m_fields),
       m_rows(other.m_rows),
       m_nul_removed(other.m_nul_removed),
       m_json_nul_replaced(other.m_json_nul_replaced) {}
@@ -129,7 +160,10 @@ CopyBuffer& CopyBuffer::operator=(CopyBuffer&& other) noexcept {
     m_data = std::exchange(other.m_data, nullptr);
     m_size = std::exchange(other.m_size, 0);
     m_capacity = std::exchange(other.m_capacity, 0);
+    m_binary = other.m_binary;
     m_field_open = std::exchange(other.m_field_open, false);
+    m_row_start = other.m_row_start;
+    m_fields = other.m_fields;
     m_rows = other.m_rows;
     m_nul_removed = other.m_nul_removed;
     m_json_nul_replaced = other.m_json_nul_replaced;
@@ -218,7 +252,44 @@ void CopyBuffer::append_escaped(std::string_view value) {
   m_size = static_cast<std::size_t>(out - m_data);
 }
 
+void CopyBuffer::binary_field(const void* bytes, std::uint32_t size) {
+  ensure(6 + size);
+  separator();
+  const std::uint32_t length = big_endian32(size);
+  std::memcpy(m_data + m_size, &length, 4);
+  std::memcpy(m_data + m_size + 4, bytes, size);
+  m_size += 4 + size;
+}
+
+void CopyBuffer::append_binary_text(std::string_view value, std::string_view prefix) {
+  ensure(6 + prefix.size() + value.size());
+  separator();
+  const std::size_t length_at = m_size;
+  char* out = m_data + m_size + 4;
+  std::memcpy(out, prefix.data(), prefix.size());
+  out += prefix.size();
+  const char* in = value.data();
+  const char* end = in + value.size();
+  while (in < end) {
+    const void* nul = std::memchr(in, 0, static_cast<std::size_t>(end - in));
+    const char* stop = nul ? static_cast<const char*>(nul) : end;
+    std::memcpy(out, in, static_cast<std::size_t>(stop - in));
+    out += stop - in;
+    if (!nul) break;
+    ++m_nul_removed;
+    in = stop + 1;
+  }
+  const std::uint32_t length =
+      big_endian32(static_cast<std::uint32_t>(out - (m_data + length_at + 4)));
+  std::memcpy(m_data + length_at, &length, 4);
+  m_size = static_cast<std::size_t>(out - m_data);
+}
+
 void CopyBuffer::text(std::string_view value) {
+  if (m_binary) {
+    append_binary_text(value);
+    return;
+  }
   // +32: the AVX2 loop stores whole 32-byte chunks; +1: the separator.
   ensure(2 * value.size() + 34);
   separator();
@@ -226,13 +297,23 @@ void CopyBuffer::text(std::string_view value) {
 }
 
 void CopyBuffer::null() {
-  ensure(3);
+  ensure(6);
   separator();
+  if (m_binary) {
+    std::memcpy(m_data + m_size, "\377\377\377\377", 4);  // length -1
+    m_size += 4;
+    return;
+  }
   m_data[m_size++] = '\\';
   m_data[m_size++] = 'N';
 }
 
 void CopyBuffer::integer(std::int64_t value) {
+  if (m_binary) {
+    const std::uint64_t bytes = big_endian64(static_cast<std::uint64_t>(value));
+    binary_field(&bytes, 8);
+    return;
+  }
   ensure(22);
   separator();
   auto result = std::to_chars(m_data + m_size, m_data + m_size + 21, value);
@@ -240,12 +321,27 @@ void CopyBuffer::integer(std::int64_t value) {
 }
 
 void CopyBuffer::boolean(bool value) {
+  if (m_binary) {
+    const char byte = value ? 1 : 0;
+    binary_field(&byte, 1);
+    return;
+  }
   ensure(2);
   separator();
   m_data[m_size++] = value ? 't' : 'f';
 }
 
 void CopyBuffer::timestamp_us(std::int64_t us) {
+  if (m_binary) {
+    // The same range as the text format, so both formats store the same rows.
+    if (us < first_timestamp_us || us >= end_timestamp_us) {
+      null();
+      return;
+    }
+    const std::uint64_t bytes = big_endian64(static_cast<std::uint64_t>(us - postgres_epoch_us));
+    binary_field(&bytes, 8);
+    return;
+  }
   ensure(timestamp_text_size + 1);
   separator();
   if (format_timestamp_us(us, m_data + m_size)) {
@@ -257,6 +353,7 @@ void CopyBuffer::timestamp_us(std::int64_t us) {
 }
 
 void CopyBuffer::floating(double value) {
+  if (m_binary) throw std::logic_error("CopyBuffer::floating: not available in binary format");
   if (!std::isfinite(value)) {
     null();
     return;
@@ -272,21 +369,30 @@ void CopyBuffer::json(std::string_view value) {
     null();
     return;
   }
+  std::string fixed;
   if (memmem(value.data(), value.size(), "\\u0000", 6) != nullptr) {
-    std::string fixed;
     std::size_t replaced = replace_json_nul_escapes(value, fixed);
     if (replaced) {
       m_json_nul_replaced += replaced;
-      text(fixed);
-      return;
+      value = fixed;
     }
+  }
+  if (m_binary) {
+    append_binary_text(value, std::string_view("\1", 1));  // jsonb's format version 1
+    return;
   }
   text(value);
 }
 
 void CopyBuffer::end_row() {
-  ensure(1);
-  m_data[m_size++] = '\n';
+  if (m_binary) {
+    if (!m_field_open) throw std::logic_error("CopyBuffer::end_row: a binary row needs a field");
+    const std::uint16_t count = big_endian16(m_fields);
+    std::memcpy(m_data + m_row_start, &count, 2);
+  } else {
+    ensure(1);
+    m_data[m_size++] = '\n';
+  }
   m_field_open = false;
   ++m_rows;
 }

@@ -53,7 +53,7 @@ constexpr const char* direct_copy_sql =
     "COPY skype.messages (source_position, conversation_id, message_id, version, sent_at, "
     "sender_id, sender_name, message_type, content_raw, content_text, is_edited, edited_at, "
     "is_deleted, deleted_at, is_server_generated, properties, details, account_id, export_id) "
-    "FROM STDIN (FREEZE)";
+    "FROM STDIN (FORMAT binary, FREEZE)";
 
 enum class Stage {
   none,
@@ -68,7 +68,7 @@ enum class Stage {
 const char* copy_sql(Stage stage, bool direct) {
   switch (stage) {
     case Stage::messages:
-      return direct ? direct_copy_sql : "COPY stage_messages FROM STDIN";
+      return direct ? direct_copy_sql : "COPY stage_messages FROM STDIN (FORMAT binary)";
     case Stage::attachments:
       return "COPY stage_attachments FROM STDIN";
     case Stage::conversations:
@@ -152,14 +152,18 @@ struct Loader::Impl {
   bool in_export = false;
   std::string account_id;
   std::string export_id;
-  std::string export_date;  // timestamptz text or ""
+  std::int64_t export_number = 0;  // export_id as a number
+  std::string export_date;         // timestamptz text or ""
   ExportInfo info;
   std::string owner_display_name;
 
-  CopyBuffer messages;
+  // Message rows go in COPY's binary format (the server's share of their COPY is the
+  // bottleneck of reading an export); the other tables in text.
+  CopyBuffer messages{CopyFormat::binary};
   CopyBuffer attachments;
   CopyBuffer conversations;
   Stage open_copy = Stage::none;
+  bool open_copy_binary = false;  // the open COPY is in binary format
   std::uint64_t staged_messages = 0;
   std::uint64_t staged_attachments = 0;
   std::uint64_t batches = 0;
@@ -199,7 +203,7 @@ struct Loader::Impl {
     messages.clear();
     attachments.clear();
     conversations.clear();
-    messages = CopyBuffer();
+    messages = CopyBuffer(CopyFormat::binary);
     attachments = CopyBuffer();
     conversations = CopyBuffer();
     participants = CopyBuffer();
@@ -273,6 +277,7 @@ struct Loader::Impl {
   void end_open_copy() {
     if (open_copy == Stage::none) return;
     open_copy = Stage::none;
+    if (open_copy_binary) conn.put_copy_data(binary_copy_trailer());
     conn.end_copy();
   }
 
@@ -283,6 +288,8 @@ struct Loader::Impl {
       end_open_copy();
       conn.copy_in(copy_sql(stage, direct));
       open_copy = stage;
+      open_copy_binary = buffer.binary();
+      if (open_copy_binary) conn.put_copy_data(binary_copy_header());
     }
     conn.put_copy_data(buffer.view());
     buffer.clear();
@@ -361,7 +368,7 @@ struct Loader::Impl {
     append_message_columns(b, m);
     if (direct) {
       b.text(account_id);
-      b.text(export_id);
+      b.integer(export_number);
     }
     b.end_row();
     std::int32_t ordinal = 0;
@@ -441,9 +448,10 @@ BeginResult Loader::begin_export(const ExportInfo& info, const std::string& owne
       s.in_export = false;
       return BeginResult::already_loaded;
     }
-    s.export_id = std::string(
-        s.conn.exec("SELECT nextval(pg_get_serial_sequence('skype.exports', 'export_id'))")
-            .text(0, 0));
+    PgResult next_id =
+        s.conn.exec("SELECT nextval(pg_get_serial_sequence('skype.exports', 'export_id'))");
+    s.export_id = std::string(next_id.text(0, 0));
+    s.export_number = next_id.integer(0, 0);
     if (want_direct) s.begin_direct();
     s.conn.exec(create_staging_sql);
   } catch (...) {
