@@ -132,7 +132,9 @@ void RunState::load_batch(const Batch& batch) {
   const ExportInfo& info = *batch.source;
   if (batch.export_sequence == 0) {
     if (!m_loader) {
-      m_loader = std::make_unique<Loader>(m_context.db_config());
+      LoaderOptions loader_options;
+      loader_options.copy_streams = m_options.copy_streams;
+      m_loader = std::make_unique<Loader>(m_context.db_config(), loader_options);
       m_loader->ensure_schema();
     }
     m_current = nlohmann::json{{"file", info.path.string()},

@@ -219,7 +219,9 @@ BOOST_AUTO_TEST_CASE(kill_9_mid_load_leaves_nothing_and_the_rerun_completes) {
     err.append(buffer, static_cast<std::size_t>(n));
   }
   BOOST_REQUIRE_MESSAGE(err.find("paused after 20 batches") != std::string::npos, err);
-  // The rows are on the server, in the open transaction's staging tables.
+  // The rows are on the server: streamed into the side table of schema skype_load, not
+  // committed yet.
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'skype_load'") == 1);
   ::kill(pid, SIGKILL);
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -234,6 +236,8 @@ BOOST_AUTO_TEST_CASE(kill_9_mid_load_leaves_nothing_and_the_rerun_completes) {
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.exports") == 0);
   BOOST_TEST(db.scalar("SELECT count(*) FROM pg_indexes WHERE schemaname = 'skype' AND "
                        "tablename = 'messages'") == 5);
+  // The side table stays until the next run finds its lock free.
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'skype_load'") == 1);
 
   const std::string report = (dir / "rerun.json").string();
   auto rerun =
@@ -242,6 +246,8 @@ BOOST_AUTO_TEST_CASE(kill_9_mid_load_leaves_nothing_and_the_rerun_completes) {
   std::ifstream in(report);
   const nlohmann::json r = nlohmann::json::parse(in);
   BOOST_TEST(r["exports"][0]["index_rebuild"] == true);
+  BOOST_TEST(r["exports"][0]["side_table"]["swapped"] == true);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'skype_load'") == 0);
   BOOST_TEST(messages(db) == static_cast<long long>(summary.distinct_messages));
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.conversations") ==
              static_cast<long long>(summary.conversations));

@@ -182,19 +182,61 @@ std::vector<TestConversation> three_conversations() {
 }
 
 // The two ways an export reaches skype.messages: "staged" (COPY into a temporary table,
-// then INSERT ... ON CONFLICT) and "direct" (COPY into the emptied table, indexes rebuilt
-// at the end; only when the table is empty at begin_export). The tests that matter run in
-// both and expect the same tables.
-const char* const modes[] = {"staged", "direct"};
+// then INSERT ... ON CONFLICT) and "side" (COPY over two connections into a table of
+// schema skype_load, indexes built there, then swapped in for skype.messages; only when
+// the table is empty at begin_export). The tests that matter run in both and expect the
+// same tables.
+const char* const modes[] = {"staged", "side"};
 
 LoaderOptions options_for(const std::string& mode) {
   LoaderOptions options;
-  options.direct_load_min_file_bytes = mode == "direct" ? 0 : UINT64_MAX;
+  options.side_load_min_file_bytes = mode == "side" ? 0 : UINT64_MAX;
   return options;
+}
+
+/// Tables in schema skype_load: side tables of loads still running or not cleaned up.
+long long side_tables(TestDatabase& db) {
+  return db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'skype_load'");
 }
 
 long long count(TestDatabase& db, const std::string& table) {
   return db.scalar("SELECT count(*) FROM skype." + table);
+}
+
+/// md5 of a skype table's rows, without what differs between two databases loaded alike
+/// (export ids, load times).
+std::string rows_md5(TestDatabase& db, const std::string& table) {
+  const std::string cols =
+      table == "conversations"
+          ? "account_id, conversation_id, conversation_type, display_name, topic, "
+            "properties, thread_properties, first_message_at, last_message_at, message_count"
+      : table == "messages"
+          ? "account_id, conversation_id, message_id, version, sent_at, sender_id, "
+            "sender_name, message_type, content_raw, content_text, is_edited, edited_at, "
+            "is_deleted, deleted_at, is_server_generated, properties, details, content_tsv, "
+            "source_position"
+      : table == "participants" ? "account_id, conversation_id, participant_id, "
+                                  "display_name, is_owner, last_seen_at"
+                                : "account_id, conversation_id, message_id, "
+                                  "ordinal, kind, name, size";
+  return db.text("SELECT md5(string_agg(r::text, ',' ORDER BY r::text)) FROM (SELECT " + cols +
+                 " FROM skype." + table + ") r");
+}
+
+/// What defines skype.messages beyond its rows: columns with types, collations, defaults,
+/// generated expressions and comments; indexes and constraints with their names.
+std::string messages_definition(TestDatabase& db) {
+  return db.text(
+      "SELECT string_agg(d, E'\\n' ORDER BY d) FROM ("
+      "SELECT concat_ws(' ', a.attname, format_type(a.atttypid, a.atttypmod), co.collname, "
+      "a.attnotnull, pg_get_expr(ad.adbin, ad.adrelid), a.attgenerated, "
+      "col_description(a.attrelid, a.attnum)) AS d FROM pg_attribute a "
+      "LEFT JOIN pg_collation co ON co.oid = a.attcollation AND a.attcollation <> 100 "
+      "LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum "
+      "WHERE a.attrelid = 'skype.messages'::regclass AND a.attnum > 0 AND NOT a.attisdropped "
+      "UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'skype' AND tablename = "
+      "'messages' UNION ALL SELECT conname || ' ' || pg_get_constraintdef(oid) FROM "
+      "pg_constraint WHERE conrelid = 'skype.messages'::regclass) x");
 }
 
 }  // namespace
@@ -205,7 +247,8 @@ BOOST_DATA_TEST_CASE(exact_row_counts_after_a_load, boost::unit_test::data::make
   TestDatabase db;
   nlohmann::json r = load_all(db, make_info("a1"), three_conversations(), 40, options_for(mode));
   BOOST_TEST(r["status"] == "loaded");
-  BOOST_TEST(r["index_rebuild"] == (std::string(mode) == "direct"));
+  BOOST_TEST(r["index_rebuild"] == (std::string(mode) == "side"));
+  BOOST_TEST(side_tables(db) == 0);
   BOOST_TEST(r["messages"] == 250);
   BOOST_TEST(r["inserted"] == 250);
   BOOST_TEST(r["superseded"] == 0);
@@ -306,7 +349,7 @@ BOOST_DATA_TEST_CASE(rows_flushed_mid_export_give_the_same_tables,
                      boost::unit_test::data::make(modes), mode) {
   // Tiny flushes send conversations, participants and attachments while the export is
   // still being read, interleaving the COPY streams; the result must not change, and a
-  // direct load must give what a staged one gives.
+  // side-table load must give what a staged one gives.
   TestDatabase whole;
   TestDatabase flushed;
   load_all(whole, make_info("flush"), three_conversations(), 7, options_for("staged"));
@@ -316,23 +359,7 @@ BOOST_DATA_TEST_CASE(rows_flushed_mid_export_give_the_same_tables,
   for (const char* table : {"messages", "conversations", "participants", "attachments"}) {
     BOOST_TEST_CONTEXT(table) {
       BOOST_TEST(count(flushed, table) > 0);
-      // export ids and load times differ between the two databases: compare the rest.
-      const std::string cols =
-          std::string(table) == "conversations"
-              ? "account_id, conversation_id, conversation_type, display_name, topic, "
-                "properties, thread_properties, first_message_at, last_message_at, message_count"
-          : std::string(table) == "messages"
-              ? "account_id, conversation_id, message_id, version, sent_at, sender_id, "
-                "sender_name, message_type, content_raw, content_text, is_edited, edited_at, "
-                "is_deleted, deleted_at, is_server_generated, properties, details, content_tsv, "
-                "source_position"
-          : std::string(table) == "participants" ? "account_id, conversation_id, participant_id, "
-                                                   "display_name, is_owner, last_seen_at"
-                                                 : "account_id, conversation_id, message_id, "
-                                                   "ordinal, kind, name, size";
-      const std::string q = "SELECT md5(string_agg(r::text, ',' ORDER BY r::text)) FROM (SELECT " +
-                            cols + " FROM skype." + table + ") r";
-      BOOST_TEST(flushed.text(q) == whole.text(q));
+      BOOST_TEST(rows_md5(flushed, table) == rows_md5(whole, table));
     }
   }
 }
@@ -459,9 +486,10 @@ BOOST_DATA_TEST_CASE(abort_after_some_batches_leaves_nothing_then_full_load_is_e
   BOOST_TEST(count(db, "participants") == 0);
   BOOST_TEST(count(db, "accounts") == 0);
   BOOST_TEST(count(db, "exports") == 0);
-  // A direct load's truncation and dropped indexes were rolled back with it.
+  // skype.messages and its indexes are as before; the side table is gone.
   BOOST_TEST(db.scalar("SELECT count(*) FROM pg_indexes WHERE schemaname = 'skype' AND "
                        "tablename = 'messages'") == 5);
+  BOOST_TEST(side_tables(db) == 0);
   nlohmann::json r = load_all(db, make_info("abort"), three_conversations(), 40, options_for(mode));
   BOOST_TEST(r["status"] == "loaded");
   BOOST_TEST(count(db, "messages") == 250);
@@ -482,7 +510,8 @@ BOOST_DATA_TEST_CASE(terminated_backend_mid_export_raises_and_leaves_nothing,
     const long long killed = db.scalar(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
         "current_database() AND application_name = 'skype-etl' AND pid <> pg_backend_pid()");
-    BOOST_TEST(killed == 1);
+    // The loader's connection, and in a side-table load its two streams.
+    BOOST_TEST(killed == (std::string(mode) == "side" ? 3 : 1));
     bool raised = false;
     try {
       for (std::size_t i = 2; i < batches.size(); ++i) loader.load_batch(*batches[i]);
@@ -502,11 +531,13 @@ BOOST_DATA_TEST_CASE(terminated_backend_mid_export_raises_and_leaves_nothing,
       load_all(db, make_info("killed"), three_conversations(), 40, options_for(mode));
   BOOST_TEST(r["status"] == "loaded");
   BOOST_TEST(count(db, "messages") == 250);
+  // The killed load's side table was left behind; the next loader dropped it.
+  BOOST_TEST(side_tables(db) == 0);
 }
 
 BOOST_DATA_TEST_CASE(two_loaders_on_different_exports_concurrently_both_succeed,
                      boost::unit_test::data::make(modes), mode) {
-  // Direct: all three want the empty table; one gets it, the others wait and stage.
+  // Side: all three want the empty table; one gets it, the others wait and stage.
   TestDatabase db;
   { Loader(DbConfig{db.conninfo()}).ensure_schema(); }
   std::vector<TestConversation> overlap = three_conversations();
@@ -716,14 +747,14 @@ BOOST_AUTO_TEST_CASE(binary_and_text_copy_store_the_same_message_rows) {
                      "WHERE position = 3") == "tft");
 }
 
-BOOST_AUTO_TEST_CASE(direct_load_needs_an_empty_table_and_a_large_file) {
+BOOST_AUTO_TEST_CASE(side_load_needs_an_empty_table_and_a_large_file) {
   TestDatabase db;
   LoaderOptions options;
-  options.direct_load_min_file_bytes = 12346;  // make_info's file is 12345 bytes
+  options.side_load_min_file_bytes = 12346;  // make_info's file is 12345 bytes
   nlohmann::json r = load_all(db, make_info("small"), three_conversations(), 40, options);
   BOOST_TEST(r["index_rebuild"] == false);
   TestDatabase empty;
-  options.direct_load_min_file_bytes = 12345;
+  options.side_load_min_file_bytes = 12345;
   r = load_all(empty, make_info("large"), three_conversations(), 40, options);
   BOOST_TEST(r["index_rebuild"] == true);
   // The table is no longer empty: the next export stages and upserts.
@@ -793,6 +824,110 @@ BOOST_DATA_TEST_CASE(same_id_rows_resolve_alike_in_both_paths, boost::unit_test:
                        "'19:split@thread.skype'") == 15);
   BOOST_TEST(db.scalar("SELECT count(*) FROM pg_constraint WHERE conrelid = "
                        "'skype.messages'::regclass AND contype = 'p'") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_side_load_swaps_in_a_table_defined_like_the_one_it_replaces) {
+  TestDatabase staged;
+  TestDatabase side;
+  load_all(staged, make_info("swap"), three_conversations(), 40, options_for("staged"));
+  { Loader(DbConfig{side.conninfo()}).ensure_schema(); }
+  const long long before = side.scalar("SELECT 'skype.messages'::regclass::oid::bigint");
+  nlohmann::json r =
+      load_all(side, make_info("swap"), three_conversations(), 40, options_for("side"));
+  BOOST_TEST(r["side_table"]["swapped"] == true);
+  BOOST_TEST(r["side_table"]["streams"] == 2);
+  // Another table now, defined, indexed and named exactly like the staged database's.
+  BOOST_TEST(side.scalar("SELECT 'skype.messages'::regclass::oid::bigint") != before);
+  BOOST_TEST(messages_definition(side) == messages_definition(staged));
+  BOOST_TEST(messages_definition(side).find("content_tsv tsvector") != std::string::npos);
+  BOOST_TEST(side.text("SELECT col_description('skype.messages'::regclass, attnum) FROM "
+                       "pg_attribute WHERE attrelid = 'skype.messages'::regclass AND attname = "
+                       "'source_position'")
+                 .find("position") != std::string::npos);
+  for (const char* table : {"messages", "conversations", "participants", "attachments"})
+    BOOST_TEST_CONTEXT(table) {
+      BOOST_TEST(rows_md5(side, table) == rows_md5(staged, table));
+    }
+  BOOST_TEST(side_tables(side) == 0);
+  // The swapped-in table works like the old one: the next export merges into it.
+  std::vector<TestConversation> more = three_conversations();
+  more[2].messages = numbered(400, 439, 1);
+  r = load_all(side, make_info("swap-next"), more, 40, options_for("side"));
+  BOOST_TEST(r["index_rebuild"] == false);
+  BOOST_TEST(r["updated"] == 30);
+  BOOST_TEST(r["inserted"] == 10);
+}
+
+BOOST_DATA_TEST_CASE(one_or_three_streams_give_the_same_tables,
+                     boost::unit_test::data::make({1, 3}), streams) {
+  TestDatabase staged;
+  TestDatabase side;
+  load_all(staged, make_info("streams"), three_conversations(), 7, options_for("staged"));
+  LoaderOptions options = options_for("side");
+  options.copy_streams = static_cast<std::size_t>(streams);
+  options.copy_flush_bytes = 100;  // many small buffers spread over the streams
+  nlohmann::json r = load_all(side, make_info("streams"), three_conversations(), 7, options);
+  BOOST_TEST(r["side_table"]["streams"] == streams);
+  for (const char* table : {"messages", "conversations", "participants", "attachments"})
+    BOOST_TEST_CONTEXT(table) {
+      BOOST_TEST(rows_md5(side, table) == rows_md5(staged, table));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_view_on_messages_makes_the_side_load_insert_instead_of_swap) {
+  TestDatabase staged;
+  TestDatabase db;
+  load_all(staged, make_info("view"), three_conversations(), 40, options_for("staged"));
+  { Loader(DbConfig{db.conninfo()}).ensure_schema(); }
+  db.text("CREATE VIEW public.recent AS SELECT message_id, sent_at FROM skype.messages");
+  nlohmann::json r =
+      load_all(db, make_info("view"), three_conversations(), 40, options_for("side"));
+  BOOST_TEST(r["status"] == "loaded");
+  BOOST_TEST(r["side_table"]["swapped"] == false);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM public.recent") == 250);
+  for (const char* table : {"messages", "attachments"}) BOOST_TEST_CONTEXT(table) {
+      BOOST_TEST(rows_md5(db, table) == rows_md5(staged, table));
+    }
+  BOOST_TEST(messages_definition(db) == messages_definition(staged));
+  BOOST_TEST(side_tables(db) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_granted_or_commented_messages_table_is_kept_and_loaded_staged) {
+  for (const std::string change : {"GRANT SELECT ON skype.messages TO PUBLIC",
+                                   "COMMENT ON TABLE skype.messages IS 'our archive'",
+                                   "ALTER TABLE skype.messages SET (fillfactor = 90)"}) {
+    BOOST_TEST_CONTEXT(change) {
+      TestDatabase db;
+      { Loader(DbConfig{db.conninfo()}).ensure_schema(); }
+      db.text(change);
+      const long long before = db.scalar("SELECT 'skype.messages'::regclass::oid::bigint");
+      nlohmann::json r =
+          load_all(db, make_info("kept"), three_conversations(), 40, options_for("side"));
+      BOOST_TEST(r["index_rebuild"] == false);
+      BOOST_TEST(count(db, "messages") == 250);
+      BOOST_TEST(db.scalar("SELECT 'skype.messages'::regclass::oid::bigint") == before);
+      BOOST_TEST(side_tables(db) == 0);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(ensure_schema_drops_side_tables_whose_load_is_gone_and_keeps_live_ones) {
+  TestDatabase db;
+  { Loader(DbConfig{db.conninfo()}).ensure_schema(); }
+  db.text("CREATE TABLE skype_load.messages_1_1 (LIKE skype.messages)");
+  db.text("CREATE TABLE skype_load.messages_2_2 (LIKE skype.messages)");
+  // A live load holds its table's lock (here: the test's own session).
+  db.text(
+      "SELECT pg_advisory_lock(hashtextextended('skype-etl load table ' || "
+      "'skype_load.messages_2_2', 0))");
+  { Loader(DbConfig{db.conninfo()}).ensure_schema(); }
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'skype_load' AND "
+                       "tablename = 'messages_1_1'") == 0);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'skype_load' AND "
+                       "tablename = 'messages_2_2'") == 1);
+  db.text("SELECT pg_advisory_unlock_all()");
+  { Loader(DbConfig{db.conninfo()}).ensure_schema(); }
+  BOOST_TEST(side_tables(db) == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -169,7 +169,7 @@ ExportInfo bench_info(const std::string& digest) {
 }
 
 struct Timing {
-  double copy_s = 0;   // begin + load_batch (COPY into staging or, direct, the table)
+  double copy_s = 0;   // begin + load_batch (COPY into staging or the side table)
   double merge_s = 0;  // finish_export
   double total() const { return copy_s + merge_s; }
   nlohmann::json result;
@@ -307,15 +307,15 @@ int main(int argc, char** argv) {
     Timing loader;
     {
       Database db;
-      detail::LoaderOptions direct;  // the synthetic export has no file: go direct anyway
-      direct.direct_load_min_file_bytes = 0;
-      loader = run_loader(d, db.conninfo(), direct);
+      detail::LoaderOptions side;  // the synthetic export has no file: side-table load anyway
+      side.side_load_min_file_bytes = 0;
+      loader = run_loader(d, db.conninfo(), side);
     }
     Timing upsert;
     {
       Database db;
       detail::LoaderOptions upsert_only;
-      upsert_only.direct_load_min_file_bytes = UINT64_MAX;
+      upsert_only.side_load_min_file_bytes = UINT64_MAX;
       upsert = run_loader(d, db.conninfo(), upsert_only);
     }
     double unindexed;
@@ -334,9 +334,9 @@ int main(int argc, char** argv) {
     row("bare COPY (PQputCopyData), indexed table", o.rows, bare, bare);
     if (o.psql) row("bare psql \\copy, indexed table", o.rows, psql, bare);
     row("bare COPY, table without any index", o.rows, unindexed, bare);
-    row("loader: direct COPY (load_batch)", o.rows, loader.copy_s, bare);
+    row("loader: side-table COPY (load_batch)", o.rows, loader.copy_s, bare);
     row("loader: merge (finish_export)", o.rows, loader.merge_s, bare);
-    row("loader total (direct, index rebuild)", o.rows, loader.total(), bare);
+    row("loader total (side table, index build)", o.rows, loader.total(), bare);
     row("loader: COPY into staging, upsert path", o.rows, upsert.copy_s, bare);
     row("loader: merge, INSERT..ON CONFLICT indexed", o.rows, upsert.merge_s, bare);
     row("loader total (upsert into indexed table)", o.rows, upsert.total(), bare);

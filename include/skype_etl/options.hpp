@@ -21,6 +21,9 @@ struct PipelineOptions {
   /// Batches allowed between the reader and the end of the load node at once
   /// (the limiter_node threshold). Bounds memory whatever the export size.
   std::size_t batches_in_flight = 8;
+  /// Connections that COPY the messages of a large export into an empty database at once,
+  /// and then build its indexes at once (more server cores at work); 1 = one at a time.
+  std::size_t copy_streams = 2;
   /// Join media/<docid>.json metadata from the tar to messages.
   bool with_media = false;
   /// Test hook: throw after this many batches were loaded (simulates a crash mid-load).

@@ -86,6 +86,7 @@ struct RunOptions {
   std::size_t batch_size = 1000;
   std::optional<std::size_t> memory_limit_mb;
   std::size_t batches_in_flight = 8;
+  std::size_t copy_streams = 2;
   bool sequential = false;
   bool with_media = false;
   std::string output_dir;
@@ -104,6 +105,7 @@ int run_command(const RunOptions& o) {
   se::PipelineOptions options;
   options.user_display_name = o.user_display_name;
   options.batches_in_flight = o.batches_in_flight;
+  options.copy_streams = o.copy_streams;
   options.with_media = o.with_media;
   options.fail_after_batches = o.fail_after_batches;
 
@@ -204,6 +206,11 @@ int run_main(int argc, char** argv) {
       ->add_option("--batches-in-flight", run.batches_in_flight,
                    "batches between reader and loader at once")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1024}));
+  run_cmd
+      ->add_option("--copy-streams", run.copy_streams,
+                   "connections that COPY a large export into an empty database and build "
+                   "its indexes at once")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{16}));
   run_cmd->add_flag("--sequential", run.sequential,
                     "run extract, transform and load one after another (slower; holds the "
                     "whole export in memory)");

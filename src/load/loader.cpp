@@ -8,11 +8,13 @@
 #include <functional>
 #include <set>
 #include <stdexcept>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
 #include "load/copy_writer.hpp"
 #include "load/id_seen_filter.hpp"
+#include "load/parallel_copy.hpp"
 #include "load/pg_connection.hpp"
 #include "load/schema.hpp"
 #include "skype_etl/errors.hpp"
@@ -41,48 +43,56 @@ CREATE TEMP TABLE stage_conversations (
 CREATE TEMP TABLE stage_participants (
   conversation_id text, participant_id text, display_name text,
   last_seen_at timestamptz) ON COMMIT DROP;
-CREATE TEMP TABLE stage_dup_keys (conversation_id text COLLATE "C", message_id text COLLATE "C")
-  ON COMMIT DROP;
-CREATE TEMP TABLE stage_dup_conversations (conversation_id text COLLATE "C") ON COMMIT DROP;
 )sql";
 
-// A direct load COPYs each message row, as staged, plus the two columns the merge would
-// add, straight into skype.messages. FREEZE: the table was truncated in this transaction,
-// so its rows need no visibility check (and no hint-bit writes on first read).
-constexpr const char* direct_copy_sql =
-    "COPY skype.messages (source_position, conversation_id, message_id, version, sent_at, "
-    "sender_id, sender_name, message_type, content_raw, content_text, is_edited, edited_at, "
-    "is_deleted, deleted_at, is_server_generated, properties, details, account_id, export_id) "
-    "FROM STDIN (FORMAT binary, FREEZE)";
+// The columns of a side table's rows: a message row as staged (source_position is the
+// staging table's seq), then the two the merge would add.
+constexpr const char* side_columns =
+    "source_position, conversation_id, message_id, version, sent_at, sender_id, sender_name, "
+    "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, deleted_at, "
+    "is_server_generated, properties, details, account_id, export_id";
 
-enum class Stage {
-  none,
-  messages,
-  attachments,
-  conversations,
-  participants,
-  dup_keys,
-  dup_conversations
-};
+// Settings of every connection of a loader (the side table's streams too).
+constexpr const char* session_sql =
+    "SET client_encoding = 'UTF8'; SET application_name = 'skype-etl'";
 
-const char* copy_sql(Stage stage, bool direct) {
+// Whether skype.messages can be replaced by a side table without losing anything the
+// new table would not have: owned by us, no grants, options, triggers, policies, comment,
+// inheritance, replica identity or publication. (Views and functions that depend on it
+// make the DROP fail, which falls back to inserting the rows.)
+constexpr const char* messages_swappable_sql =
+    "SELECT c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AND "
+    "c.relkind = 'r' AND c.relacl IS NULL AND c.reloptions IS NULL AND NOT c.relhastriggers AND "
+    "NOT c.relrowsecurity AND NOT c.relhassubclass AND NOT c.relispartition AND "
+    "c.relreplident = 'd' AND obj_description(c.oid, 'pg_class') IS NULL AND "
+    "NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = c.oid) AND "
+    "NOT EXISTS (SELECT 1 FROM pg_publication WHERE puballtables) AND "
+    "NOT EXISTS (SELECT 1 FROM pg_publication_rel WHERE prrelid = c.oid) AND "
+    "NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND "
+    "attstattarget >= 0) FROM pg_class c WHERE c.oid = 'skype.messages'::regclass";
+
+enum class Stage { none, messages, attachments, conversations, participants };
+
+const char* copy_sql(Stage stage) {
   switch (stage) {
     case Stage::messages:
-      return direct ? direct_copy_sql : "COPY stage_messages FROM STDIN (FORMAT binary)";
+      return "COPY stage_messages FROM STDIN (FORMAT binary)";
     case Stage::attachments:
       return "COPY stage_attachments FROM STDIN";
     case Stage::conversations:
       return "COPY stage_conversations FROM STDIN";
     case Stage::participants:
       return "COPY stage_participants FROM STDIN";
-    case Stage::dup_keys:
-      return "COPY stage_dup_keys FROM STDIN";
-    case Stage::dup_conversations:
-      return "COPY stage_dup_conversations FROM STDIN";
     case Stage::none:
       break;
   }
   return "";
+}
+
+/// The advisory lock a loader holds while its side table exists: its absence tells
+/// ensure_schema that the table is an orphan.
+std::string side_lock_sql(const char* function) {
+  return std::string("SELECT ") + function + "(hashtextextended('skype-etl load table ' || $1, 0))";
 }
 
 std::string normalize_account(std::string_view user_id) {
@@ -123,9 +133,8 @@ std::string export_date_to_timestamp(std::string_view text) {
 
 struct Loader::Impl {
   Impl(const DbConfig& db, LoaderOptions loader_options)
-      : options(loader_options), conn(db.conninfo) {
-    conn.exec("SET client_encoding = 'UTF8'");
-    conn.exec("SET application_name = 'skype-etl'");
+      : options(loader_options), conninfo(db.conninfo), conn(db.conninfo) {
+    conn.exec(session_sql);
     // Staging lives in temporary tables: let the session cache more of them in memory
     // (must be set before the session's first use of a temporary table).
     conn.exec("SET temp_buffers = '64MB'");
@@ -144,6 +153,7 @@ struct Loader::Impl {
   };
 
   LoaderOptions options;
+  std::string conninfo;
   PgConnection conn;
   bool schema_checked = false;
   bool digest_checked = false;  // begin_export could check the digest
@@ -158,8 +168,11 @@ struct Loader::Impl {
   std::string owner_display_name;
 
   // Message rows go in COPY's binary format (the server's share of their COPY is the
-  // bottleneck of reading an export); the other tables in text.
+  // bottleneck of reading an export); the other tables in text. `messages` feeds
+  // stage_messages (in a side-table load only the repeats: see below), `side_rows` the
+  // side table's streams.
   CopyBuffer messages{CopyFormat::binary};
+  CopyBuffer side_rows{CopyFormat::binary};
   CopyBuffer attachments;
   CopyBuffer conversations;
   Stage open_copy = Stage::none;
@@ -180,23 +193,33 @@ struct Loader::Impl {
   std::unordered_map<std::string, SenderInfo> senders;
   CopyBuffer participants;  // members and senders, staged as they come
 
-  // Duplicate ids inside the export, found per conversation from 64-bit hashes of the ids
-  // (in at most 1.5 MiB however large the conversation). An id that may have been seen
-  // before in its conversation is a candidate: a direct load stages its key in
-  // stage_dup_keys (false candidates cost the merge a look, a duplicate is never missed).
-  // A conversation whose messages are not contiguous is uncertain: a direct load
-  // deduplicates it whole (stage_dup_conversations), a staged one deduplicates everything.
+  // Repeats: messages whose id may have been seen before in their conversation, found
+  // from 64-bit hashes of the ids (in at most 1.5 MiB however large the conversation;
+  // a false "seen" only costs the merge a look, a repeat is never missed). Every message of
+  // a conversation that comes back after another one began (not contiguous in the file)
+  // is a repeat too. A staged load deduplicates stage_messages when there was any; a side-
+  // table load sends repeats to stage_messages instead of the side table, which thus
+  // holds each id once, and merges them after the swap.
   std::string dup_conversation;
   IdSeenFilter dup_hashes;
-  bool dup_conversation_uncertain = false;
+  bool dup_conversation_returned = false;  // dup_conversation was seen in an earlier run
   std::set<std::string> dup_finished;
-  std::set<std::string> dup_uncertain;
-  CopyBuffer dup_keys;
-  std::uint64_t duplicates = 0;  // candidates: ids maybe seen before in their conversation
-  bool duplicates_uncertain = false;
+  std::uint64_t repeats = 0;
 
-  bool direct = false;                // messages go straight into skype.messages
-  std::vector<std::string> recreate;  // the statements that rebuild what a direct load dropped
+  // A side-table load (a large export into an empty skype.messages): the messages that are
+  // not repeats are COPYed over several connections at once into a table of schema
+  // skype_load, which gets its indexes (again on several connections) and then replaces
+  // skype.messages inside the export's transaction.
+  bool side = false;
+  std::string side_table;    // "skype_load.<name>" while it exists (until swapped or dropped)
+  std::string side_name;     // <name>
+  bool side_locked = false;  // this session holds the side table's advisory lock
+  std::unique_ptr<ParallelCopy> streams;
+  std::uint64_t side_row_count = 0;
+  std::uint64_t side_nul_bytes_removed = 0;
+  std::uint64_t side_json_nul_escapes_replaced = 0;
+  std::vector<std::string> side_indexes;  // build the indexes of skype.messages on it
+  std::vector<std::string> side_renames;  // give them their names after the swap
 
   void reset_export() {
     in_export = false;
@@ -204,6 +227,7 @@ struct Loader::Impl {
     attachments.clear();
     conversations.clear();
     messages = CopyBuffer(CopyFormat::binary);
+    side_rows = CopyBuffer(CopyFormat::binary);
     attachments = CopyBuffer();
     conversations = CopyBuffer();
     participants = CopyBuffer();
@@ -215,14 +239,14 @@ struct Loader::Impl {
     senders.clear();
     dup_conversation.clear();
     dup_hashes.clear();
-    dup_conversation_uncertain = false;
+    dup_conversation_returned = false;
     dup_finished.clear();
-    dup_uncertain.clear();
-    dup_keys = CopyBuffer();
-    duplicates = 0;
-    duplicates_uncertain = false;
-    direct = false;
-    recreate.clear();
+    repeats = 0;
+    side = false;
+    streams.reset();
+    side_row_count = side_nul_bytes_removed = side_json_nul_escapes_replaced = 0;
+    side_indexes.clear();
+    side_renames.clear();
   }
 
   /// Takes the digest's lock for the rest of the transaction (two processes loading the
@@ -245,33 +269,134 @@ struct Loader::Impl {
         std::vector<std::string>{account_id});
   }
 
-  /// Makes this a direct load if skype.messages is still empty once locked: truncates it
-  /// (a new file for the table in this transaction, which COPY FREEZE needs; a rollback
-  /// brings the old one back) and drops its indexes and primary key, remembering how to
-  /// rebuild them.
-  void begin_direct() {
+  /// True when skype.messages is empty and could be replaced by a side table.
+  bool messages_empty_and_swappable() {
+    return conn.exec("SELECT NOT EXISTS (SELECT 1 FROM skype.messages)").text(0, 0) == "t" &&
+           conn.exec(messages_swappable_sql).text(0, 0) == "t";
+  }
+
+  /// Outside any transaction: takes the lock that marks the side table as in use, then
+  /// creates it as a copy of skype.messages' columns (defaults, generated column, comments)
+  /// without indexes. Committed at once, so that the streams' connections see it.
+  void create_side_table() {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    side_name = "messages_" + std::to_string(conn.backend_pid()) + "_" +
+                std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(now).count());
+    side_table = "skype_load." + side_name;
+    conn.exec_params(side_lock_sql("pg_advisory_lock"), std::vector<std::string>{side_table});
+    side_locked = true;
+    conn.exec("CREATE TABLE " + side_table +
+              " (LIKE skype.messages INCLUDING ALL EXCLUDING INDEXES)");
+  }
+
+  /// Plans how the indexes and key constraints of skype.messages are built on the side
+  /// table (under temporary names, the full-text index first: it takes longest) and renamed
+  /// after the swap. False when an index is of a form this does not know how to copy.
+  bool plan_side_indexes() {
+    PgResult r = conn.exec(
+        "SELECT quote_ident(ic.relname), pg_get_indexdef(i.indexrelid), "
+        "quote_ident(con.conname), pg_get_constraintdef(con.oid), "
+        "'skype.messages'::regclass::text, am.amname FROM pg_index i "
+        "JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam "
+        "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND "
+        "con.conrelid = i.indrelid WHERE i.indrelid = 'skype.messages'::regclass "
+        "ORDER BY am.amname = 'gin' DESC, ic.relname");
+    side_indexes.clear();
+    side_renames.clear();
+    for (int k = 0; k < r.rows(); ++k) {
+      const std::string name(r.text(k, 0));
+      const std::string temporary = side_name + "_" + std::to_string(k);
+      if (!r.is_null(k, 2)) {
+        side_indexes.push_back("ALTER TABLE " + side_table + " ADD CONSTRAINT " + temporary + " " +
+                               std::string(r.text(k, 3)));
+        side_renames.push_back("ALTER TABLE skype.messages RENAME CONSTRAINT " + temporary +
+                               " TO " + std::string(r.text(k, 2)));
+        continue;
+      }
+      const std::string definition(r.text(k, 1));
+      std::string statement;
+      for (const char* create : {"CREATE INDEX ", "CREATE UNIQUE INDEX "}) {
+        const std::string head =
+            std::string(create) + name + " ON " + std::string(r.text(k, 4)) + " USING ";
+        if (definition.compare(0, head.size(), head) == 0)
+          statement =
+              create + temporary + " ON " + side_table + " USING " + definition.substr(head.size());
+      }
+      if (statement.empty()) return false;
+      side_indexes.push_back(statement);
+      side_renames.push_back("ALTER INDEX skype." + temporary + " RENAME TO " + name);
+    }
+    return true;
+  }
+
+  /// Inside the export's transaction, after the digest's lock: locks the account and
+  /// skype.messages (which other sessions then wait for until the commit) and makes this a
+  /// side-table load if the table is still empty and swappable, starting the streams.
+  void begin_side() {
     lock_account();
     conn.exec("LOCK TABLE skype.messages IN ACCESS EXCLUSIVE MODE");
-    // Another loader may have filled it meanwhile: then this one stages as usual.
-    if (conn.exec("SELECT NOT EXISTS (SELECT 1 FROM skype.messages)").text(0, 0) != "t") return;
-    conn.exec("TRUNCATE skype.messages");
-    PgResult indexes = conn.exec(
-        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), con.conname, "
-        "pg_get_constraintdef(con.oid) FROM pg_index i LEFT JOIN pg_constraint con ON "
-        "con.conindid = i.indexrelid AND con.conrelid = i.indrelid "
-        "WHERE i.indrelid = 'skype.messages'::regclass ORDER BY con.conname NULLS FIRST");
-    for (int r = 0; r < indexes.rows(); ++r) {
-      if (!indexes.is_null(r, 2)) {
-        const std::string name(indexes.text(r, 2));
-        conn.exec("ALTER TABLE skype.messages DROP CONSTRAINT " + name);
-        recreate.push_back("ALTER TABLE skype.messages ADD CONSTRAINT " + name + " " +
-                           std::string(indexes.text(r, 3)));
-      } else {
-        conn.exec("DROP INDEX " + std::string(indexes.text(r, 0)));
-        recreate.push_back(std::string(indexes.text(r, 1)));
-      }
+    // Another loader may have filled it meanwhile: then this one stages as usual (and the
+    // side table is dropped when the export ends).
+    if (!messages_empty_and_swappable() || !plan_side_indexes()) return;
+    streams = std::make_unique<ParallelCopy>(
+        conninfo, options.copy_streams,
+        std::string(session_sql) + "; SET maintenance_work_mem = '256MB'",
+        "COPY " + side_table + " (" + side_columns + ") FROM STDIN (FORMAT binary)");
+    side = true;
+  }
+
+  /// Replaces the empty, locked skype.messages by the side table, its indexes named as
+  /// before, inside the export's transaction. Returns false, changing nothing, when
+  /// skype.messages cannot be dropped (a view or function depends on it, or we may not).
+  bool swap_side_table() {
+    conn.exec("SAVEPOINT skype_etl_swap");
+    try {
+      conn.exec("DROP TABLE skype.messages");
+    } catch (const DatabaseError& error) {
+      if (error.sqlstate() != "2BP01" && error.sqlstate() != "42501") throw;
+      conn.exec("ROLLBACK TO SAVEPOINT skype_etl_swap");
+      return false;
     }
-    direct = true;
+    conn.exec("ALTER TABLE " + side_table + " SET SCHEMA skype");
+    conn.exec("ALTER TABLE skype." + side_name + " RENAME TO messages");
+    for (const std::string& sql : side_renames) conn.exec(sql);
+    conn.exec("RELEASE SAVEPOINT skype_etl_swap");
+    return true;
+  }
+
+  /// After the export's COMMIT or ROLLBACK: drops the side table unless it became
+  /// skype.messages (a rollback returns it to skype_load), then releases its lock. Leaves
+  /// it to ensure_schema when the connection is gone.
+  void end_side_table() noexcept {
+    if (side_table.empty()) return;
+    try {
+      if (conn.is_ok()) {
+        conn.exec("DROP TABLE IF EXISTS " + side_table);
+        if (side_locked)
+          conn.exec_params(side_lock_sql("pg_advisory_unlock"),
+                           std::vector<std::string>{side_table});
+      }
+    } catch (...) {
+      // Best effort: the next ensure_schema drops what is left once the lock is gone.
+    }
+    side_locked = false;
+    side_table.clear();
+  }
+
+  /// Drops the side tables of loads that ended without dropping them (killed, or their
+  /// connection lost): those whose lock nobody holds.
+  void drop_orphaned_side_tables() {
+    PgResult r = conn.exec(
+        "SELECT 'skype_load.' || quote_ident(c.relname) FROM pg_class c JOIN pg_namespace n "
+        "ON n.oid = c.relnamespace WHERE n.nspname = 'skype_load' AND c.relkind = 'r'");
+    for (int k = 0; k < r.rows(); ++k) {
+      const std::vector<std::string> table{std::string(r.text(k, 0))};
+      if (table[0] == side_table) continue;  // ours (advisory locks are re-entrant)
+      if (conn.exec_params(side_lock_sql("pg_try_advisory_lock"), table).text(0, 0) != "t")
+        continue;
+      conn.exec("DROP TABLE IF EXISTS " + table[0]);
+      conn.exec_params(side_lock_sql("pg_advisory_unlock"), table);
+    }
   }
 
   void end_open_copy() {
@@ -286,7 +411,7 @@ struct Loader::Impl {
     if (buffer.empty()) return;
     if (open_copy != stage) {
       end_open_copy();
-      conn.copy_in(copy_sql(stage, direct));
+      conn.copy_in(copy_sql(stage));
       open_copy = stage;
       open_copy_binary = buffer.binary();
       if (open_copy_binary) conn.put_copy_data(binary_copy_header());
@@ -297,37 +422,35 @@ struct Loader::Impl {
 
   void finish_dup_conversation() {
     dup_hashes.clear();
-    if (dup_conversation_uncertain) dup_uncertain.insert(dup_conversation);
-    dup_conversation_uncertain = false;
     if (!dup_conversation.empty()) dup_finished.insert(dup_conversation);
     dup_conversation.clear();
-  }
-
-  void make_dup_conversation_uncertain() {
-    dup_conversation_uncertain = true;
-    duplicates_uncertain = true;
-    dup_hashes.clear();
+    dup_conversation_returned = false;
   }
 
   void start_dup_conversation(std::string_view id) {
     if (!dup_conversation.empty() && dup_conversation == id) return;
     finish_dup_conversation();
     dup_conversation.assign(id);
-    // A conversation whose messages are not contiguous could hide duplicates from the
-    // per-conversation hashes.
-    if (dup_finished.count(dup_conversation)) make_dup_conversation_uncertain();
+    // Its earlier messages' hashes are gone: every message of it may repeat one of them.
+    dup_conversation_returned = dup_finished.count(dup_conversation) > 0;
   }
 
-  /// Notes message `message_id` of dup_conversation.
-  void check_duplicate(std::string_view message_id) {
-    if (dup_conversation_uncertain) return;
-    if (dup_hashes.insert(std::hash<std::string_view>{}(message_id))) return;
-    ++duplicates;
-    if (direct) {
-      dup_keys.text(dup_conversation);
-      dup_keys.text(message_id);
-      dup_keys.end_row();
-    }
+  /// Notes message `message_id` of dup_conversation; true when it is a repeat (its id may
+  /// have been seen before in the conversation).
+  bool is_repeat(std::string_view message_id) {
+    if (!dup_conversation_returned && dup_hashes.insert(std::hash<std::string_view>{}(message_id)))
+      return false;
+    ++repeats;
+    return true;
+  }
+
+  /// Sends the side table's rows gathered so far to the streams, counting what their
+  /// buffer removed (the buffer that comes back is another, with counters at zero).
+  void send_side_rows() {
+    if (side_rows.empty()) return;
+    side_nul_bytes_removed += side_rows.nul_bytes_removed();
+    side_json_nul_escapes_replaced += side_rows.json_nul_escapes_replaced();
+    streams->send(side_rows);
   }
 
   /// Stages the senders gathered for senders_conversation.
@@ -361,14 +484,19 @@ struct Loader::Impl {
     chunk.clear();
   }
 
-  void stage_message(std::uint64_t seq, std::string_view conversation_id, const Message& m) {
-    CopyBuffer& b = messages;
+  /// Stages message `m` at position `seq`: into the side table unless this is a staged
+  /// load or the message a repeat, else into stage_messages.
+  void stage_message(std::uint64_t seq, std::string_view conversation_id, const Message& m,
+                     bool repeat) {
+    const bool to_side = side && !repeat;
+    CopyBuffer& b = to_side ? side_rows : messages;
     b.integer(static_cast<std::int64_t>(seq));
     b.text(conversation_id);
     append_message_columns(b, m);
-    if (direct) {
+    if (to_side) {
       b.text(account_id);
       b.integer(export_number);
+      ++side_row_count;
     }
     b.end_row();
     std::int32_t ordinal = 0;
@@ -391,6 +519,52 @@ struct Loader::Impl {
       t.end_row();
       ++staged_attachments;
     }
+  }
+
+  /// INSERT ... ON CONFLICT of stage_messages into skype.messages (of each id, with
+  /// `dedupe`, only its winner in the export: the highest version, then the latest edit,
+  /// then the last in the file). A stored row is replaced when the staged one has a higher
+  /// version, or the same and a later edit (a missing version or edit loses to any); on a
+  /// tie it stays, unless `ties_to_staged` (the stored row is then an earlier one of the
+  /// same export). Returns the rows inserted and replaced.
+  std::pair<std::uint64_t, std::uint64_t> merge_stage_messages(const std::vector<std::string>& ae,
+                                                               bool ties_to_staged) {
+    const bool dedupe = repeats > 0;
+    const std::string select =
+        std::string("SELECT ") + (dedupe ? "DISTINCT ON (conversation_id, message_id) " : "") +
+        "$1, conversation_id, message_id, version, sent_at, sender_id, sender_name, "
+        "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
+        "deleted_at, is_server_generated, properties, details, $2::bigint, seq "
+        "FROM stage_messages" +
+        (dedupe ? " ORDER BY conversation_id, message_id, version DESC NULLS LAST, "
+                  "edited_at DESC NULLS LAST, seq DESC"
+                : "");
+    PgResult r = conn.exec_params(
+        "WITH upserted AS (INSERT INTO skype.messages AS m (account_id, conversation_id, "
+        "message_id, version, sent_at, sender_id, sender_name, message_type, content_raw, "
+        "content_text, is_edited, edited_at, is_deleted, deleted_at, is_server_generated, "
+        "properties, details, export_id, source_position) " +
+            select +
+            " ON CONFLICT (account_id, conversation_id, message_id) DO UPDATE SET "
+            "version = excluded.version, sent_at = excluded.sent_at, "
+            "sender_id = excluded.sender_id, sender_name = excluded.sender_name, "
+            "message_type = excluded.message_type, content_raw = excluded.content_raw, "
+            "content_text = excluded.content_text, is_edited = excluded.is_edited, "
+            "edited_at = excluded.edited_at, is_deleted = excluded.is_deleted, "
+            "deleted_at = excluded.deleted_at, "
+            "is_server_generated = excluded.is_server_generated, "
+            "properties = excluded.properties, details = excluded.details, "
+            "export_id = excluded.export_id, source_position = excluded.source_position "
+            "WHERE ROW(excluded.version IS NOT NULL, coalesce(excluded.version, 0), "
+            "excluded.edited_at IS NOT NULL, coalesce(excluded.edited_at, 'epoch')) " +
+            (ties_to_staged ? ">=" : ">") +
+            " ROW(m.version IS NOT NULL, coalesce(m.version, 0), m.edited_at IS NOT NULL, "
+            "coalesce(m.edited_at, 'epoch')) RETURNING (xmax = 0) AS inserted) "
+            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) "
+            "FROM upserted",
+        ae);
+    return {static_cast<std::uint64_t>(r.integer(0, 0)),
+            static_cast<std::uint64_t>(r.integer(0, 1))};
   }
 
   void stage_conversation_row(const ConversationRow& row) {
@@ -422,6 +596,7 @@ Loader::~Loader() {
 
 void Loader::ensure_schema() {
   detail::ensure_schema(m_impl->conn);
+  m_impl->drop_orphaned_side_tables();
   m_impl->schema_checked = true;
 }
 
@@ -430,21 +605,22 @@ BeginResult Loader::begin_export(const ExportInfo& info, const std::string& owne
   if (s.in_export) throw std::logic_error("Loader::begin_export: an export is already open");
   if (!s.schema_checked) ensure_schema();
   s.reset_export();
-  // A direct load needs an empty skype.messages. Look outside the transaction first, so
-  // that the usual case (rows already there) keeps no lock on the table.
-  const bool want_direct =
-      info.file_size >= s.options.direct_load_min_file_bytes &&
-      s.conn.exec("SELECT NOT EXISTS (SELECT 1 FROM skype.messages)").text(0, 0) == "t";
-  s.conn.exec("BEGIN");
+  // A side-table load needs an empty skype.messages. Look outside the transaction first,
+  // so that the usual case (rows already there) keeps no lock on the table.
+  const bool want_side = info.file_size >= s.options.side_load_min_file_bytes &&
+                         s.options.copy_streams > 0 && s.messages_empty_and_swappable();
   s.in_export = true;
   try {
+    if (want_side) s.create_side_table();
+    s.conn.exec("BEGIN");
     s.account_id = normalize_account(info.user_id);
     // The digest is usually still being computed beside the reading: then the check
-    // happens in finish_export, before anything is merged. A direct load waits for it
+    // happens in finish_export, before anything is merged. A side-table load waits for it
     // here: it takes the account's and the table's locks now, after the digest's.
-    s.digest_checked = want_direct || info.digest.ready();
+    s.digest_checked = want_side || info.digest.ready();
     if (s.digest_checked && s.digest_loaded(info.digest.get())) {
       s.conn.exec("ROLLBACK");
+      s.end_side_table();
       s.in_export = false;
       return BeginResult::already_loaded;
     }
@@ -452,7 +628,7 @@ BeginResult Loader::begin_export(const ExportInfo& info, const std::string& owne
         s.conn.exec("SELECT nextval(pg_get_serial_sequence('skype.exports', 'export_id'))");
     s.export_id = std::string(next_id.text(0, 0));
     s.export_number = next_id.integer(0, 0);
-    if (want_direct) s.begin_direct();
+    if (want_side) s.begin_side();
     s.conn.exec(create_staging_sql);
   } catch (...) {
     abort_export();
@@ -483,8 +659,7 @@ void Loader::load_batch(const Batch& batch) {
            ++i) {
         const Message& m = batch.messages[i];
         const std::uint64_t seq = s.staged_messages++;
-        s.stage_message(seq, meta.id, m);
-        s.check_duplicate(m.message_id);
+        s.stage_message(seq, meta.id, m, s.is_repeat(m.message_id));
         if (!m.sender_id.empty()) {
           const std::int64_t at = m.sent_at_us.value_or(INT64_MIN);
           Impl::ChunkSender* sender = nullptr;
@@ -505,6 +680,7 @@ void Loader::load_batch(const Batch& batch) {
           }
         }
         if (s.messages.size() >= s.options.copy_flush_bytes) s.send(Stage::messages, s.messages);
+        if (s.side_rows.size() >= s.options.copy_flush_bytes) s.send_side_rows();
       }
       s.flush_chunk_senders(meta.id, chunk_senders);
     }
@@ -523,7 +699,6 @@ void Loader::load_batch(const Batch& batch) {
       s.send(Stage::messages, s.messages);
       s.send(Stage::attachments, s.attachments);
     }
-    if (s.dup_keys.size() >= s.options.copy_flush_bytes) s.send(Stage::dup_keys, s.dup_keys);
     if (s.messages.size() >= s.options.copy_flush_bytes) s.send(Stage::messages, s.messages);
     ++s.batches;
   } catch (const DatabaseError&) {
@@ -565,14 +740,6 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
       b.end_row();
     }
     s.stage_senders();
-    CopyBuffer uncertain;
-    if (s.direct)
-      for (const std::string& id : s.dup_uncertain) {
-        uncertain.text(id);
-        uncertain.end_row();
-      }
-    s.send(Stage::dup_keys, s.dup_keys);
-    s.send(Stage::dup_conversations, uncertain);
     s.send(Stage::messages, s.messages);
     s.send(Stage::attachments, s.attachments);
     s.send(Stage::conversations, s.conversations);
@@ -597,27 +764,33 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
     // No ANALYZE of the staging tables: it samples wide rows for about a second per 100k
     // messages, and every plan below is a sequential scan of them anyway.
 
-    const bool dedupe = s.duplicates > 0 || s.duplicates_uncertain;
     std::uint64_t distinct = s.staged_messages;
     std::uint64_t inserted = 0, updated = 0;
-    if (s.direct) {
-      // Every message is in skype.messages already. Of each set of rows with one id, keep
-      // the highest version, then the latest edit, then the last in the file.
-      if (dedupe) {
-        PgResult r = c.exec(
-            "DELETE FROM skype.messages m USING (SELECT ctid AS row_ctid, row_number() OVER "
-            "(PARTITION BY conversation_id, message_id ORDER BY version DESC NULLS LAST, "
-            "edited_at DESC NULLS LAST, source_position DESC) AS rank FROM skype.messages "
-            "WHERE (conversation_id, message_id) IN (SELECT conversation_id, message_id FROM "
-            "stage_dup_keys) OR conversation_id IN (SELECT conversation_id FROM "
-            "stage_dup_conversations)) d WHERE m.ctid = d.row_ctid AND d.rank > 1");
-        distinct -= std::strtoull(PQcmdTuples(r.get()), nullptr, 10);
-      }
-      mark("dedupe");
-      for (const std::string& sql : s.recreate) c.exec(sql);
-      mark("index_rebuild");
+    bool swapped = false;
+    if (s.side) {
+      // The side table's COPYs end (and commit) once their backends have stored every row;
+      // then its indexes are built on the streams' connections at once.
+      s.send_side_rows();
+      s.streams->finish();
+      mark("copy_wait");
+      s.streams->run_statements(s.side_indexes);
+      s.streams.reset();
+      mark("index_build");
+      swapped = s.swap_side_table();
+      if (!swapped)
+        c.exec(std::string("INSERT INTO skype.messages (") + side_columns + ") SELECT " +
+               side_columns + " FROM " + s.side_table);
+      mark("swap");
+      // The repeats: the winner among each id's repeats, against its first occurrence,
+      // which the side table holds (unless the first was a repeat too: then inserted). A
+      // tie goes to the repeat, the later in the file, as in a staged load's DISTINCT ON.
+      std::uint64_t from_repeats = 0;
+      if (s.repeats > 0) from_repeats = s.merge_stage_messages(ae, true).first;
+      distinct = s.side_row_count + from_repeats;
       inserted = distinct;
+      mark("repeats");
     } else {
+      const bool dedupe = s.repeats > 0;
       // Distinct (conversation, message) pairs, for the superseded count.
       if (dedupe)
         distinct = static_cast<std::uint64_t>(
@@ -625,42 +798,7 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
                    "stage_messages) d")
                 .integer(0, 0));
       mark("prepare");
-      const std::string columns =
-          "account_id, conversation_id, message_id, version, sent_at, sender_id, sender_name, "
-          "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
-          "deleted_at, is_server_generated, properties, details, export_id, source_position";
-      const std::string select =
-          std::string("SELECT ") + (dedupe ? "DISTINCT ON (conversation_id, message_id) " : "") +
-          "$1, conversation_id, message_id, version, sent_at, sender_id, sender_name, "
-          "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
-          "deleted_at, is_server_generated, properties, details, $2::bigint, seq "
-          "FROM stage_messages" +
-          (dedupe ? " ORDER BY conversation_id, message_id, version DESC NULLS LAST, "
-                    "edited_at DESC NULLS LAST, seq DESC"
-                  : "");
-      PgResult r = c.exec_params(
-          "WITH upserted AS (INSERT INTO skype.messages AS m (" + columns + ") " + select +
-              " ON CONFLICT (account_id, conversation_id, message_id) DO UPDATE SET "
-              "version = excluded.version, sent_at = excluded.sent_at, "
-              "sender_id = excluded.sender_id, sender_name = excluded.sender_name, "
-              "message_type = excluded.message_type, content_raw = excluded.content_raw, "
-              "content_text = excluded.content_text, is_edited = excluded.is_edited, "
-              "edited_at = excluded.edited_at, is_deleted = excluded.is_deleted, "
-              "deleted_at = excluded.deleted_at, "
-              "is_server_generated = excluded.is_server_generated, "
-              "properties = excluded.properties, details = excluded.details, "
-              "export_id = excluded.export_id, source_position = excluded.source_position "
-              // The higher version wins; at equal versions the later edit; otherwise the
-              // stored row stays (so reloading the same messages changes nothing).
-              "WHERE ROW(coalesce(excluded.version, -1), "
-              "coalesce(excluded.edited_at, '-infinity'::timestamptz)) > "
-              "ROW(coalesce(m.version, -1), coalesce(m.edited_at, '-infinity'::timestamptz)) "
-              "RETURNING (xmax = 0) AS inserted) "
-              "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) "
-              "FROM upserted",
-          ae);
-      inserted = static_cast<std::uint64_t>(r.integer(0, 0));
-      updated = static_cast<std::uint64_t>(r.integer(0, 1));
+      std::tie(inserted, updated) = s.merge_stage_messages(ae, false);
       mark("messages");
     }
     // The statements below join skype.messages. When this export changed a good part of
@@ -788,6 +926,7 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
         "$5::bigint, $6, 'loaded', $7::jsonb)",
         export_params);
     c.exec("COMMIT");
+    s.end_side_table();
     mark("commit");
 
     const std::uint64_t conversations_total = s.conversation_seen.size();
@@ -806,12 +945,18 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
         {"participants", std::strtoull(PQcmdTuples(parts.get()), nullptr, 10)},
         {"attachments", attachments_written},
         {"batches", s.batches},
-        {"index_rebuild", s.direct},
+        {"index_rebuild", s.side},
+        {"side_table", s.side ? nlohmann::json{{"streams", s.options.copy_streams},
+                                               {"swapped", swapped},
+                                               {"repeats", s.repeats}}
+                              : nlohmann::json(nullptr)},
         {"merge_seconds", timings},
-        {"nul_bytes_removed", s.messages.nul_bytes_removed() + s.attachments.nul_bytes_removed() +
+        {"nul_bytes_removed", s.messages.nul_bytes_removed() + s.side_nul_bytes_removed +
+                                  s.attachments.nul_bytes_removed() +
                                   s.conversations.nul_bytes_removed()},
-        {"json_nul_escapes_replaced",
-         s.messages.json_nul_escapes_replaced() + s.conversations.json_nul_escapes_replaced()},
+        {"json_nul_escapes_replaced", s.messages.json_nul_escapes_replaced() +
+                                          s.side_json_nul_escapes_replaced +
+                                          s.conversations.json_nul_escapes_replaced()},
     };
   } catch (...) {
     abort_export();
@@ -824,12 +969,14 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
 void Loader::abort_export() noexcept {
   Impl& s = *m_impl;
   if (!s.in_export) return;
+  if (s.streams) s.streams->cancel();
   try {
     if (s.conn.in_copy()) s.conn.cancel_copy();
     s.open_copy = Stage::none;
     if (s.conn.is_ok()) PQclear(PQexec(s.conn.get(), "ROLLBACK"));
   } catch (...) {
   }
+  s.end_side_table();
   try {
     s.reset_export();
   } catch (...) {

@@ -1,6 +1,7 @@
 // Load: writes transformed batches into PostgreSQL (schema `skype`) with COPY into
-// per-export staging tables (or, for a large export into an empty database, straight into
-// skype.messages) and merges them into the final tables in one transaction.
+// per-export staging tables (or, for a large export into an empty database, into a side
+// table that replaces skype.messages) and merges them into the final tables in one
+// transaction.
 #pragma once
 
 #include <cstddef>
@@ -17,12 +18,15 @@ namespace skype_etl::detail {
 
 /// Knobs of the loader; the defaults are what `skype-etl run` uses.
 struct LoaderOptions {
-  /// Direct load: when skype.messages is empty and the export's file has at least this many
-  /// bytes, begin_export truncates the table and drops its indexes, the messages are
-  /// COPYed straight into it while the export is read (no staging table, no INSERT ...
-  /// SELECT), and finish_export removes same-id duplicates and rebuilds the indexes by
-  /// sorting, all in the export's transaction. UINT64_MAX disables it.
-  std::uint64_t direct_load_min_file_bytes = 32ULL << 20U;  // about 100k messages
+  /// Side-table load: when skype.messages is empty (and nothing but skype-etl's own indexes
+  /// and comments hangs on it) and the export's file has at least this many bytes, the
+  /// messages are COPYed over copy_streams connections at once into a new table of schema
+  /// skype_load, which gets skype.messages' indexes (built on those connections at once)
+  /// and then replaces skype.messages in the export's transaction. UINT64_MAX disables it.
+  std::uint64_t side_load_min_file_bytes = 32ULL << 20U;  // about 100k messages
+  /// Connections that COPY a side-table load's messages and build its indexes. 0 disables
+  /// side-table loads.
+  std::size_t copy_streams = 2;
   /// COPY data is sent to the server once this many bytes are buffered.
   std::size_t copy_flush_bytes = 1U << 20U;
 };

@@ -160,6 +160,16 @@ const std::vector<Migration>& schema_migrations() {
            "ALTER TABLE skype.attachments ADD CONSTRAINT attachments_pkey PRIMARY KEY "
            "(conversation_id, message_id, account_id, ordinal)",
        }},
+      {5,
+       "schema skype_load for the side tables of large loads",
+       {
+           // A large first export is COPYed over several connections into a table here, which
+           // then replaces skype.messages in the export's transaction. Kept out of schema
+           // skype so that nothing partial is ever visible there.
+           "CREATE SCHEMA skype_load",
+           "COMMENT ON SCHEMA skype_load IS 'tables of skype-etl loads in progress; a table "
+           "whose load has ended (killed, connection lost) is dropped by the next run'",
+       }},
   };
   return migrations;
 }
