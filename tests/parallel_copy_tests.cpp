@@ -98,7 +98,9 @@ BOOST_AUTO_TEST_CASE(statements_run_on_every_connection_and_failures_come_back) 
   std::vector<std::string> statements;
   for (int i = 0; i < 6; ++i)
     statements.push_back("CREATE INDEX t_" + std::to_string(i) + " ON t (id, label)");
-  copy.run_statements(statements);
+  const std::vector<double> seconds = copy.run_statements(statements);
+  BOOST_TEST(seconds.size() == statements.size());
+  for (double s : seconds) BOOST_TEST(s > 0.0);
   BOOST_TEST(db.scalar("SELECT count(*) FROM pg_indexes WHERE tablename = 't'") == 6);
   BOOST_CHECK_EXCEPTION(copy.run_statements({"CREATE INDEX t_bad ON t (no_such_column)"}),
                         DatabaseError,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <utility>
 
@@ -130,8 +131,9 @@ void ParallelCopy::cancel() noexcept {
   m_free.clear();
 }
 
-void ParallelCopy::run_statements(const std::vector<std::string>& statements) {
+std::vector<double> ParallelCopy::run_statements(const std::vector<std::string>& statements) {
   if (!m_finished) throw std::logic_error("ParallelCopy::run_statements before finish()");
+  std::vector<double> seconds(statements.size(), 0.0);  // each slot written by one thread
   std::atomic<std::size_t> next{0};
   std::atomic<bool> stop{false};
   std::mutex failure_mutex;
@@ -146,7 +148,10 @@ void ParallelCopy::run_statements(const std::vector<std::string>& statements) {
         const std::size_t i = next.fetch_add(1);
         if (i >= statements.size()) return;
         try {
+          const auto start = std::chrono::steady_clock::now();
           conn.exec(statements[i]);
+          seconds[i] =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         } catch (...) {
           std::lock_guard<std::mutex> lock(failure_mutex);
           if (!failure) failure = std::current_exception();
@@ -158,6 +163,7 @@ void ParallelCopy::run_statements(const std::vector<std::string>& statements) {
   }
   for (std::thread& thread : threads) thread.join();
   if (failure) std::rethrow_exception(failure);
+  return seconds;
 }
 
 }  // namespace skype_etl::detail
