@@ -27,8 +27,10 @@ struct LoaderOptions {
   /// Connections that COPY a side-table load's messages and build its indexes. 0 disables
   /// side-table loads.
   std::size_t copy_streams = 2;
-  /// COPY data is sent to the server once this many bytes are buffered.
-  std::size_t copy_flush_bytes = 1U << 20U;
+  /// COPY data is sent to the server once this many bytes are buffered. Under 1 MiB by
+  /// more than a usual row, so that a buffer's storage (which doubles as it grows) stays
+  /// at 1 MiB instead of reaching 2.
+  std::size_t copy_flush_bytes = (1U << 20U) - (64U << 10U);
 };
 
 /// Outcome of Loader::begin_export.
