@@ -840,6 +840,9 @@ BOOST_AUTO_TEST_CASE(a_side_load_swaps_in_a_table_defined_like_the_one_it_replac
   BOOST_TEST(side.scalar("SELECT 'skype.messages'::regclass::oid::bigint") != before);
   BOOST_TEST(messages_definition(side) == messages_definition(staged));
   BOOST_TEST(messages_definition(side).find("content_tsv tsvector") != std::string::npos);
+  // Its autovacuum was off while it was loaded, and is the server's default again.
+  BOOST_TEST(side.scalar("SELECT count(*) FROM pg_class WHERE oid = 'skype.messages'::regclass "
+                         "AND reloptions IS NULL") == 1);
   BOOST_TEST(side.text("SELECT col_description('skype.messages'::regclass, attnum) FROM "
                        "pg_attribute WHERE attrelid = 'skype.messages'::regclass AND attname = "
                        "'source_position'")

@@ -286,8 +286,11 @@ struct Loader::Impl {
     side_table = "skype_load." + side_name;
     conn.exec_params(side_lock_sql("pg_advisory_lock"), std::vector<std::string>{side_table});
     side_locked = true;
+    // No autovacuum meanwhile: after the COPYs it would want to vacuum and analyze the
+    // new rows, competing with the index builds for the cores or being cancelled by them.
     conn.exec("CREATE TABLE " + side_table +
-              " (LIKE skype.messages INCLUDING ALL EXCLUDING INDEXES)");
+              " (LIKE skype.messages INCLUDING ALL EXCLUDING INDEXES) WITH "
+              "(autovacuum_enabled = false)");
   }
 
   /// Plans how the indexes and key constraints of skype.messages are built on the side
@@ -363,6 +366,7 @@ struct Loader::Impl {
     }
     conn.exec("ALTER TABLE " + side_table + " SET SCHEMA skype");
     conn.exec("ALTER TABLE skype." + side_name + " RENAME TO messages");
+    conn.exec("ALTER TABLE skype.messages RESET (autovacuum_enabled)");
     for (const std::string& sql : side_renames) conn.exec(sql);
     conn.exec("RELEASE SAVEPOINT skype_etl_swap");
     return true;
