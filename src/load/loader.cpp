@@ -402,7 +402,11 @@ struct Loader::Impl {
       if (table[0] == side_table) continue;  // ours (advisory locks are re-entrant)
       if (conn.exec_params(side_lock_sql("pg_try_advisory_lock"), table).text(0, 0) != "t")
         continue;
-      conn.exec("DROP TABLE IF EXISTS " + table[0]);
+      try {
+        conn.exec("DROP TABLE IF EXISTS " + table[0]);
+      } catch (const DatabaseError&) {
+        // Not ours to drop (another role's, say): it costs disk, not correctness.
+      }
       conn.exec_params(side_lock_sql("pg_advisory_unlock"), table);
     }
   }
