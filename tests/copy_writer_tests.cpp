@@ -265,6 +265,24 @@ BOOST_AUTO_TEST_CASE(binary_refuses_what_it_cannot_write) {
   BOOST_CHECK_THROW(b.end_row(), std::logic_error);  // a row without fields
 }
 
+BOOST_AUTO_TEST_CASE(clear_keeps_the_counters_and_reset_zeroes_them) {
+  CopyBuffer b(CopyFormat::binary);
+  b.text(std::string("a\0b", 3));
+  b.json(R"({"a":"\u0000"})");
+  b.end_row();
+  b.clear();
+  BOOST_TEST(b.empty());
+  BOOST_TEST(b.rows() == 1u);
+  BOOST_TEST(b.nul_bytes_removed() == 1u);
+  BOOST_TEST(b.json_nul_escapes_replaced() == 1u);
+  b.reset();
+  BOOST_TEST(b.empty());
+  BOOST_TEST(b.rows() == 0u);
+  BOOST_TEST(b.nul_bytes_removed() == 0u);
+  BOOST_TEST(b.json_nul_escapes_replaced() == 0u);
+  BOOST_TEST(b.binary());
+}
+
 BOOST_AUTO_TEST_CASE(large_buffers_grow) {
   CopyBuffer b;
   const std::string text(10000, 'x');

@@ -101,6 +101,11 @@ class CopyBuffer {
     m_size = 0;
     m_field_open = false;
   }
+  /// Forgets the content and the counters (keeps the capacity): a buffer to reuse.
+  void reset() noexcept {
+    clear();
+    m_rows = m_nul_removed = m_json_nul_replaced = 0;
+  }
   std::uint64_t nul_bytes_removed() const noexcept { return m_nul_removed; }
   std::uint64_t json_nul_escapes_replaced() const noexcept { return m_json_nul_replaced; }
   bool binary() const noexcept { return m_binary; }

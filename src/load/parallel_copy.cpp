@@ -56,7 +56,7 @@ void ParallelCopy::stream_main(Stream& s) {
       m_drained.notify_all();
       return;
     }
-    buffer.clear();
+    buffer.reset();  // the loader counted what it removed before sending it
     {
       std::lock_guard<std::mutex> lock(m_mutex);
       s.busy = false;

@@ -38,7 +38,8 @@ class ParallelCopy {
   ParallelCopy& operator=(const ParallelCopy&) = delete;
 
   /// Hands the rows of `buffer` (binary format, whole rows) to the stream with the least
-  /// queued; `buffer` comes back empty, holding a recycled buffer's storage. Blocks while
+  /// queued; `buffer` comes back empty, holding a recycled buffer's storage, its counters
+  /// at zero (read them before sending). Blocks while
   /// every stream has `queue_depth` buffers waiting (so memory stays bounded). Rethrows the
   /// first failure of a stream.
   void send(CopyBuffer& buffer);
