@@ -795,9 +795,10 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
         c.exec(std::string("INSERT INTO skype.messages (") + side_columns + ") SELECT " +
                side_columns + " FROM " + s.side_table);
       mark("swap");
-      // The repeats: the winner among each id's repeats, against its first occurrence,
-      // which the side table holds (unless the first was a repeat too: then inserted). A
-      // tie goes to the repeat, the later in the file, as in a staged load's DISTINCT ON.
+      // The repeats: the winner among each id's repeats, against the id's first occurrence,
+      // which the side table holds and which precedes them in the file (an id with no row
+      // there, every occurrence of it counted a repeat, is inserted). A tie goes to the
+      // repeat, the later in the file, as in a staged load's DISTINCT ON.
       std::uint64_t from_repeats = 0;
       if (s.repeats > 0) from_repeats = s.merge_stage_messages(ae, true).first;
       distinct = s.side_row_count + from_repeats;
