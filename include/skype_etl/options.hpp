@@ -22,7 +22,8 @@ struct PipelineOptions {
   /// (the limiter_node threshold). Bounds memory whatever the export size.
   std::size_t batches_in_flight = 8;
   /// Connections that COPY the messages of a large export into an empty database at once,
-  /// and then build its indexes at once (more server cores at work); 1 = one at a time.
+  /// and then build its indexes at once (more server cores at work); 1 = one at a time,
+  /// 0 = load it like an export into a non-empty database (staged, then merged).
   std::size_t copy_streams = 2;
   /// Join media/<docid>.json metadata from the tar to messages.
   bool with_media = false;

@@ -18,8 +18,9 @@ namespace skype_etl::detail {
 
 /// Knobs of the loader; the defaults are what `skype-etl run` uses.
 struct LoaderOptions {
-  /// Side-table load: when skype.messages is empty (and nothing but skype-etl's own indexes
-  /// and comments hangs on it) and the export's file has at least this many bytes, the
+  /// Side-table load: when skype.messages is empty (and has no grants, options, triggers,
+  /// policies or comment that a new table would lose) and the file has at least this many
+  /// bytes, the
   /// messages are COPYed over copy_streams connections at once into a new table of schema
   /// skype_load, which gets skype.messages' indexes (built on those connections at once)
   /// and then replaces skype.messages in the export's transaction. UINT64_MAX disables it.
