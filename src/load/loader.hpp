@@ -20,10 +20,10 @@ namespace skype_etl::detail {
 struct LoaderOptions {
   /// Side-table load: when skype.messages is empty (and has no grants, options, triggers,
   /// policies or comment that a new table would lose) and the file has at least this many
-  /// bytes, the
-  /// messages are COPYed over copy_streams connections at once into a new table of schema
-  /// skype_load, which gets skype.messages' indexes (built on those connections at once)
-  /// and then replaces skype.messages in the export's transaction. UINT64_MAX disables it.
+  /// bytes, the messages are COPYed over copy_streams connections at once into a new table
+  /// of schema skype_load, which gets skype.messages' indexes (built on those connections at
+  /// once) and then replaces skype.messages in the export's transaction. UINT64_MAX
+  /// disables it.
   std::uint64_t side_load_min_file_bytes = 32ULL << 20U;  // about 100k messages
   /// Connections that COPY a side-table load's messages and build its indexes. 0 disables
   /// side-table loads.
