@@ -533,12 +533,13 @@ struct Loader::Impl {
     }
   }
 
-  /// INSERT ... ON CONFLICT of stage_messages into skype.messages (of each id, with
-  /// `dedupe`, only its winner in the export: the highest version, then the latest edit,
-  /// then the last in the file). A stored row is replaced when the staged one has a higher
-  /// version, or the same and a later edit (a missing version or edit loses to any); on a
-  /// tie it stays, unless `ties_to_staged` (the stored row is then an earlier one of the
-  /// same export). Returns the rows inserted and replaced.
+  /// INSERT ... ON CONFLICT of stage_messages into skype.messages (of each id, when there
+  /// were repeats, only its winner in the export: the highest version, then the latest
+  /// edit, then the last in the file). A stored row is replaced when the staged one has a
+  /// higher version, or the same and a later edit (a missing version or edit loses to any);
+  /// on a tie it stays, so reloading the same messages changes nothing, unless
+  /// `ties_to_staged` (the stored row is then an earlier one of the same export). Returns
+  /// the rows inserted and replaced.
   std::pair<std::uint64_t, std::uint64_t> merge_stage_messages(const std::vector<std::string>& ae,
                                                                bool ties_to_staged) {
     const bool dedupe = repeats > 0;
