@@ -70,7 +70,7 @@ BOOST_AUTO_TEST_CASE(migration_4_gives_identifiers_collation_c_and_conversation_
   conn.exec(
       "INSERT INTO skype.attachments (account_id, conversation_id, message_id, ordinal) "
       "VALUES ('a', 'c', '1', 0)");
-  BOOST_TEST(ensure_schema(conn) == 3);
+  BOOST_TEST(apply_migrations(conn, 4) == 3);
   for (const char* column :
        {"account_id", "conversation_id", "message_id", "sender_id", "message_type"})
     BOOST_TEST(db.text(std::string("SELECT coalesce(collation_name, '') FROM "
@@ -103,6 +103,78 @@ BOOST_AUTO_TEST_CASE(migration_4_gives_identifiers_collation_c_and_conversation_
                     DatabaseError);
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages m JOIN (VALUES ('c'::text)) v(c) "
                        "ON v.c = m.conversation_id") == 2);
+}
+
+BOOST_AUTO_TEST_CASE(migration_6_partitions_messages_keeping_rows_indexes_and_grants) {
+  TestDatabase db;
+  PgConnection conn(db.conninfo());
+  apply_migrations(conn, 5);
+  conn.exec(
+      "INSERT INTO skype.messages (account_id, conversation_id, message_id, sender_id, "
+      "content_text, export_id) VALUES ('b', 'c', '1', '8:x', 'Hi', 1), ('a''s', 'c', '1', "
+      "'8:y', 'Ho', 2), ('b', 'c', '2', '8:x', 'Hu', 1)");
+  conn.exec("GRANT SELECT ON skype.messages TO PUBLIC");
+  BOOST_TEST(ensure_schema(conn) == 5);
+  BOOST_TEST(db.text("SELECT relkind FROM pg_class WHERE oid = 'skype.messages'::regclass") == "p");
+  BOOST_TEST(db.text("SELECT pg_get_partkeydef('skype.messages'::regclass)") ==
+             "LIST (account_id)");
+  // The old table, its rows and indexes kept, is the partition of the accounts it held.
+  BOOST_TEST(db.text("SELECT string_agg(c.oid::regclass || ' ' || pg_get_expr(c.relpartbound, "
+                     "c.oid), ';') FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                     "WHERE i.inhparent = 'skype.messages'::regclass") ==
+             "skype.messages_legacy FOR VALUES IN ('a''s', 'b')");
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages") == 3);
+  BOOST_TEST(db.text("SELECT content_tsv::text FROM skype.messages WHERE account_id = 'a''s'") ==
+             "'ho':1");
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_indexes WHERE schemaname = 'skype' AND "
+                       "tablename = 'messages_legacy'") == 5);
+  BOOST_TEST(db.text("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes "
+                     "WHERE schemaname = 'skype' AND tablename = 'messages'") ==
+             "messages_content_tsv_idx,messages_conversation_time_idx,messages_pkey,"
+             "messages_sender_time_idx,messages_type_idx");
+  // Every index of the old table is a partition of the parent's, none built anew.
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = "
+                       "i.inhrelid WHERE c.relkind = 'i' AND c.relname LIKE "
+                       "'messages_legacy_%'") == 5);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = "
+                       "'skype.messages'::regclass AND a.grantee = 0 AND a.privilege_type = "
+                       "'SELECT'") == 1);
+  BOOST_TEST(db.text("SELECT col_description('skype.messages'::regclass, attnum) FROM "
+                     "pg_attribute WHERE attrelid = 'skype.messages'::regclass AND attname = "
+                     "'content_tsv'")
+                 .find("simple") != std::string::npos);
+  // The key still refuses a duplicate; an account the old table did not hold has no
+  // partition until a load creates one.
+  BOOST_CHECK_THROW(conn.exec("INSERT INTO skype.messages (account_id, conversation_id, "
+                              "message_id, export_id) VALUES ('b', 'c', '1', 3)"),
+                    DatabaseError);
+  BOOST_CHECK_THROW(conn.exec("INSERT INTO skype.messages (account_id, conversation_id, "
+                              "message_id, export_id) VALUES ('new', 'c', '1', 3)"),
+                    DatabaseError);
+}
+
+BOOST_AUTO_TEST_CASE(migration_6_drops_an_empty_old_table) {
+  TestDatabase db;
+  PgConnection conn(db.conninfo());
+  apply_migrations(conn, 5);
+  ensure_schema(conn);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = "
+                       "'skype.messages'::regclass") == 0);
+  BOOST_TEST(db.text("SELECT to_regclass('skype.messages_legacy')::text").empty());
+}
+
+BOOST_AUTO_TEST_CASE(migration_6_stops_at_a_view_on_messages_and_names_it) {
+  TestDatabase db;
+  PgConnection conn(db.conninfo());
+  apply_migrations(conn, 5);
+  conn.exec("CREATE VIEW public.recent AS SELECT message_id FROM skype.messages");
+  BOOST_CHECK_EXCEPTION(ensure_schema(conn), DatabaseError, [](const DatabaseError& e) {
+    const std::string what = e.what();
+    BOOST_TEST_MESSAGE(what);
+    return what.find("recent") != std::string::npos && what.find("Drop them") != std::string::npos;
+  });
+  BOOST_TEST(current_schema_version(conn) == 5);
+  BOOST_TEST(db.text("SELECT relkind FROM pg_class WHERE oid = 'skype.messages'::regclass") == "r");
 }
 
 BOOST_AUTO_TEST_CASE(a_failing_migration_leaves_the_old_version) {

@@ -21,9 +21,10 @@ struct PipelineOptions {
   /// Batches allowed between the reader and the end of the load node at once
   /// (the limiter_node threshold). Bounds memory whatever the export size.
   std::size_t batches_in_flight = 8;
-  /// Connections that COPY the messages of a large export into an empty database at once,
-  /// and then build its indexes at once (more server cores at work); 1 = one at a time,
-  /// 0 = load it like an export into a non-empty database (staged, then merged).
+  /// Connections that COPY the messages of a large export of an account new to the database
+  /// at once, and then build the indexes of its partition at once (more server cores at
+  /// work); 1 = one at a time, 0 = load it like a later export of the account (staged, then
+  /// merged).
   std::size_t copy_streams = 2;
   /// Join media/<docid>.json metadata from the tar to messages.
   bool with_media = false;

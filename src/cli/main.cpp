@@ -209,8 +209,8 @@ int run_main(int argc, char** argv) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{1024}));
   run_cmd
       ->add_option("--copy-streams", run.copy_streams,
-                   "connections that COPY a large export into an empty database and build "
-                   "its indexes at once")
+                   "connections that COPY a large export of an account new to the database "
+                   "and build its indexes at once")
       ->check(CLI::Range(std::size_t{1}, std::size_t{16}));
   run_cmd->add_flag("--sequential", run.sequential,
                     "run extract, transform and load one after another (slower; holds the "

@@ -56,20 +56,13 @@ constexpr const char* side_columns =
 constexpr const char* session_sql =
     "SET client_encoding = 'UTF8'; SET application_name = 'skype-etl'";
 
-// Whether skype.messages can be replaced by a side table without losing anything the
-// new table would not have: owned by us, no grants, options, triggers, policies, comment,
-// inheritance, replica identity or publication. (Views and functions that depend on it
-// make the DROP fail, which falls back to inserting the rows.)
-constexpr const char* messages_swappable_sql =
-    "SELECT c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AND "
-    "c.relkind = 'r' AND c.relacl IS NULL AND c.reloptions IS NULL AND NOT c.relhastriggers AND "
-    "NOT c.relrowsecurity AND NOT c.relhassubclass AND NOT c.relispartition AND "
-    "c.relreplident = 'd' AND obj_description(c.oid, 'pg_class') IS NULL AND "
-    "NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = c.oid) AND "
-    "NOT EXISTS (SELECT 1 FROM pg_publication WHERE puballtables) AND "
-    "NOT EXISTS (SELECT 1 FROM pg_publication_rel WHERE prrelid = c.oid) AND "
-    "NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND "
-    "attstattarget >= 0) FROM pg_class c WHERE c.oid = 'skype.messages'::regclass";
+// Whether rows may reach skype.messages by attaching a partition: no trigger on it (a side
+// table's rows would never fire it) and no publication of it (attaching publishes nothing).
+constexpr const char* side_load_allowed_sql =
+    "SELECT NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'skype.messages'::regclass "
+    "AND NOT tgisinternal) AND NOT EXISTS (SELECT 1 FROM pg_publication WHERE puballtables) "
+    "AND NOT EXISTS (SELECT 1 FROM pg_publication_rel WHERE prrelid = "
+    "'skype.messages'::regclass)";
 
 enum class Stage { none, messages, attachments, conversations, participants };
 
@@ -199,28 +192,39 @@ struct Loader::Impl {
   // a conversation that comes back after another one began (not contiguous in the file)
   // is a repeat too. A staged load deduplicates stage_messages when there was any; a side-
   // table load sends repeats to stage_messages instead of the side table, which thus
-  // holds each id once, and merges them after the swap.
+  // holds each id once, and merges them once it is attached.
   std::string dup_conversation;
   IdSeenFilter dup_hashes;
   bool dup_conversation_returned = false;  // dup_conversation was seen in an earlier run
   std::set<std::string> dup_finished;
   std::uint64_t repeats = 0;
 
-  // A side-table load (a large export into an empty skype.messages): the messages that are
-  // not repeats are COPYed over several connections at once into a table of schema
-  // skype_load, which gets its indexes (again on several connections) and then replaces
-  // skype.messages inside the export's transaction.
+  // skype.messages has a partition per account, named partition_name when this loader
+  // creates it (migration 6 made the old table the partition of the accounts it held).
+  std::string partition_name;
+
+  // A side-table load (a large export of an account without a partition): the messages
+  // that are not repeats are COPYed over several connections at once into a table of
+  // schema skype_load, which gets its indexes (again on several connections) and then
+  // becomes the account's partition inside the export's transaction.
   bool side = false;
-  std::string side_table;    // "skype_load.<name>" while it exists (until swapped or dropped)
+  std::string side_table;    // "skype_load.<name>" while it exists (until attached or dropped)
   std::string side_name;     // <name>
   bool side_locked = false;  // this session holds the side table's advisory lock
   std::unique_ptr<ParallelCopy> streams;
   std::uint64_t side_row_count = 0;
   std::uint64_t side_nul_bytes_removed = 0;
   std::uint64_t side_json_nul_escapes_replaced = 0;
-  std::vector<std::string> side_indexes;      // build the indexes of skype.messages on it
-  std::vector<std::string> side_index_names;  // their names in skype.messages
-  std::vector<std::string> side_renames;      // give them their names after the swap
+  std::string side_check;  // its constraint that all rows are the account's
+  // Indexes of a future partition: statements that build them (one per index of
+  // skype.messages), the names of skype.messages' indexes they match, and, when built
+  // under temporary names, statements that give them their names once attached.
+  struct IndexPlan {
+    std::vector<std::string> build;
+    std::vector<std::string> parent_names;
+    std::vector<std::string> renames;
+  };
+  IndexPlan side_plan;
 
   void reset_export() {
     in_export = false;
@@ -246,8 +250,8 @@ struct Loader::Impl {
     side = false;
     streams.reset();
     side_row_count = side_nul_bytes_removed = side_json_nul_escapes_replaced = 0;
-    side_indexes.clear();
-    side_renames.clear();
+    side_check.clear();
+    side_plan = IndexPlan();
   }
 
   /// Takes the digest's lock for the rest of the transaction (two processes loading the
@@ -262,89 +266,137 @@ struct Loader::Impl {
   }
 
   /// Merges of one account serialise (overlapping exports would otherwise deadlock on each
-  /// other's rows); merges of different accounts run concurrently. Every loader takes its
-  /// locks in one order: the digest's, the account's, then skype.messages.
+  /// other's rows, and two would create its partition); merges of different accounts run
+  /// concurrently. Every loader takes its locks in one order: the digest's, the account's,
+  /// then (attaching a partition) skype.messages' SHARE UPDATE EXCLUSIVE.
   void lock_account() {
     conn.exec_params(
         "SELECT pg_advisory_xact_lock(hashtextextended('skype-etl account ' || $1, 0))",
         std::vector<std::string>{account_id});
   }
 
-  /// True when skype.messages is empty and could be replaced by a side table.
-  bool messages_empty_and_swappable() {
-    return conn.exec("SELECT NOT EXISTS (SELECT 1 FROM skype.messages)").text(0, 0) == "t" &&
-           conn.exec(messages_swappable_sql).text(0, 0) == "t";
+  /// The name the account's partition of skype.messages gets when a load creates it: a
+  /// readable part of the account id and a hash of all of it.
+  void name_partition() {
+    partition_name = std::string(
+        conn.exec_params("SELECT 'messages_' || left(trim(both '_' from regexp_replace(lower($1), "
+                         "'[^a-z0-9]+', '_', 'g')), 20) || '_' || left(md5($1), 8)",
+                         std::vector<std::string>{account_id})
+            .text(0, 0));
   }
 
-  /// Outside any transaction: takes the lock that marks the side table as in use, then
-  /// creates it as a copy of skype.messages' columns (defaults, generated column, comments)
-  /// without indexes. Committed at once, so that the streams' connections see it.
-  void create_side_table() {
-    const auto now = std::chrono::system_clock::now().time_since_epoch();
-    side_name = "messages_" + std::to_string(conn.backend_pid()) + "_" +
-                std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(now).count());
-    side_table = "skype_load." + side_name;
-    conn.exec_params(side_lock_sql("pg_advisory_lock"), std::vector<std::string>{side_table});
-    side_locked = true;
-    // No autovacuum meanwhile: after the COPYs it would want to vacuum and analyze the
-    // new rows, competing with the index builds for the cores or being cancelled by them.
-    conn.exec("CREATE TABLE " + side_table +
-              " (LIKE skype.messages INCLUDING ALL EXCLUDING INDEXES) WITH "
-              "(autovacuum_enabled = false)");
+  /// The partition of skype.messages that takes the account's rows, "" when there is none:
+  /// partition_name, or the one its rows are in (the old table, which migration 6 made the
+  /// partition of the accounts it held). Inside a transaction `route` asks where a row of
+  /// the account would go (a row inserted and rolled back), which also finds a partition
+  /// that takes the account but holds none of its rows.
+  std::string account_partition(bool route = false) {
+    std::string found(
+        conn.exec_params(
+                "SELECT coalesce((SELECT inhrelid::regclass::text FROM pg_inherits WHERE "
+                "inhparent = 'skype.messages'::regclass AND inhrelid = to_regclass('skype.' || "
+                "$2)), (SELECT tableoid::regclass::text FROM skype.messages WHERE account_id = $1 "
+                "LIMIT 1), '')",
+                std::vector<std::string>{account_id, partition_name})
+            .text(0, 0));
+    if (!found.empty() || !route) return found;
+    conn.exec("SAVEPOINT skype_etl_route");
+    try {
+      found = conn.exec_params(
+                      "INSERT INTO skype.messages (account_id, conversation_id, message_id, "
+                      "export_id) VALUES ($1, '', '', 0) ON CONFLICT (account_id, "
+                      "conversation_id, message_id) DO UPDATE SET export_id = 0 "
+                      "RETURNING tableoid::regclass::text",
+                      std::vector<std::string>{account_id})
+                  .text(0, 0);
+    } catch (const DatabaseError& error) {
+      if (error.sqlstate() != "23514") throw;  // no partition takes the account
+    }
+    conn.exec("ROLLBACK TO SAVEPOINT skype_etl_route");
+    conn.exec("RELEASE SAVEPOINT skype_etl_route");
+    return found;
   }
 
-  /// Plans how the indexes and key constraints of skype.messages are built on the side
-  /// table (under temporary names, the full-text index first: it takes longest) and renamed
-  /// after the swap. False when an index is of a form this does not know how to copy.
-  bool plan_side_indexes() {
-    PgResult r = conn.exec(
-        "SELECT quote_ident(ic.relname), pg_get_indexdef(i.indexrelid), "
-        "quote_ident(con.conname), pg_get_constraintdef(con.oid), "
-        "'skype.messages'::regclass::text, am.amname FROM pg_index i "
+  /// Plans how table `table`, a future partition for the account, gets the indexes and key
+  /// constraints of skype.messages (the full-text index first: it takes longest). With a
+  /// `prefix` they are built as <prefix>_0, _1, ... and renamed after partition_name once
+  /// attached; without, they get those names at once. False when an index is of a form this
+  /// does not know how to copy.
+  bool plan_partition_indexes(const std::string& table, const std::string& prefix,
+                              IndexPlan& plan) {
+    PgResult r = conn.exec_params(
+        "SELECT ic.relname, pg_get_indexdef(i.indexrelid), con.conname IS NOT NULL, "
+        "pg_get_constraintdef(con.oid), quote_ident($1 || CASE WHEN ic.relname LIKE 'messages%' "
+        "THEN substr(ic.relname, 9) ELSE '_' || ic.relname END), am.amname FROM pg_index i "
         "JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam "
         "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND "
         "con.conrelid = i.indrelid WHERE i.indrelid = 'skype.messages'::regclass "
-        "ORDER BY am.amname = 'gin' DESC, ic.relname");
-    side_indexes.clear();
-    side_index_names.clear();
-    side_renames.clear();
+        "ORDER BY am.amname = 'gin' DESC, ic.relname",
+        std::vector<std::string>{partition_name});
+    plan = IndexPlan();
     for (int k = 0; k < r.rows(); ++k) {
-      const std::string name(r.text(k, 0));
-      const std::string temporary = side_name + "_" + std::to_string(k);
-      if (!r.is_null(k, 2)) {
-        side_indexes.push_back("ALTER TABLE " + side_table + " ADD CONSTRAINT " + temporary + " " +
-                               std::string(r.text(k, 3)));
-        side_index_names.push_back(std::string(r.text(k, 2)));
-        side_renames.push_back("ALTER TABLE skype.messages RENAME CONSTRAINT " + temporary +
-                               " TO " + std::string(r.text(k, 2)));
+      const std::string parent_name(r.text(k, 0));
+      const std::string final_name(r.text(k, 4));
+      const std::string name = prefix.empty() ? final_name : prefix + "_" + std::to_string(k);
+      plan.parent_names.push_back(parent_name);
+      if (r.text(k, 2) == "t") {
+        plan.build.push_back("ALTER TABLE " + table + " ADD CONSTRAINT " + name + " " +
+                             std::string(r.text(k, 3)));
+        if (!prefix.empty())
+          plan.renames.push_back("ALTER TABLE skype." + partition_name + " RENAME CONSTRAINT " +
+                                 name + " TO " + final_name);
         continue;
       }
+      // "CREATE [UNIQUE] INDEX <name> ON ONLY skype.messages USING ..."
       const std::string definition(r.text(k, 1));
+      const std::string on = " ON ONLY skype.messages USING ";
+      const std::size_t at = definition.find(on);
+      const std::string head = definition.substr(0, std::min(at, definition.size()));
       std::string statement;
-      for (const char* create : {"CREATE INDEX ", "CREATE UNIQUE INDEX "}) {
-        const std::string head =
-            std::string(create) + name + " ON " + std::string(r.text(k, 4)) + " USING ";
-        if (definition.compare(0, head.size(), head) == 0)
+      for (const char* create : {"CREATE INDEX ", "CREATE UNIQUE INDEX "})
+        if (at != std::string::npos && head.rfind(create, 0) == 0)
           statement =
-              create + temporary + " ON " + side_table + " USING " + definition.substr(head.size());
-      }
+              create + name + " ON " + table + " USING " + definition.substr(at + on.size());
       if (statement.empty()) return false;
-      side_indexes.push_back(statement);
-      side_index_names.push_back(name);
-      side_renames.push_back("ALTER INDEX skype." + temporary + " RENAME TO " + name);
+      plan.build.push_back(statement);
+      if (!prefix.empty())
+        plan.renames.push_back("ALTER INDEX skype." + name + " RENAME TO " + final_name);
     }
     return true;
   }
 
-  /// Inside the export's transaction, after the digest's lock: locks the account and
-  /// skype.messages (which other sessions then wait for until the commit) and makes this a
-  /// side-table load if the table is still empty and swappable, starting the streams.
-  void begin_side() {
-    lock_account();
-    conn.exec("LOCK TABLE skype.messages IN ACCESS EXCLUSIVE MODE");
-    // Another loader may have filled it meanwhile: then this one stages as usual (and the
-    // side table is dropped when the export ends).
-    if (!messages_empty_and_swappable() || !plan_side_indexes()) return;
+  /// ALTER TABLE skype.messages ATTACH PARTITION skype.<partition_name> for the account.
+  std::string attach_partition_sql() {
+    return std::string(
+        conn.exec_params("SELECT format('ALTER TABLE skype.messages ATTACH PARTITION skype.%I "
+                         "FOR VALUES IN (%L)', $1::text, $2::text)",
+                         std::vector<std::string>{partition_name, account_id})
+            .text(0, 0));
+  }
+
+  /// Before the export's transaction, when the account has no partition: makes this a
+  /// side-table load. Takes the lock that marks the side table as in use, creates it with
+  /// skype.messages' columns (defaults, generated column, comments), no indexes, and a check
+  /// that every row is the account's (so that attaching it needs no scan), and starts the
+  /// streams. Committed at once, so that the streams' connections see it. No lock on
+  /// skype.messages meanwhile: readers and other accounts' loads go on.
+  void start_side_load() {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    side_name = "messages_" + std::to_string(conn.backend_pid()) + "_" +
+                std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(now).count());
+    if (!plan_partition_indexes("skype_load." + side_name, side_name, side_plan)) return;
+    side_table = "skype_load." + side_name;
+    side_check = side_name + "_account";
+    conn.exec_params(side_lock_sql("pg_advisory_lock"), std::vector<std::string>{side_table});
+    side_locked = true;
+    // No autovacuum meanwhile: after the COPYs it would want to vacuum and analyze the
+    // new rows, competing with the index builds for the cores or being cancelled by them.
+    conn.exec(std::string(
+        conn.exec_params("SELECT format('CREATE TABLE %s (LIKE skype.messages INCLUDING ALL "
+                         "EXCLUDING INDEXES, CONSTRAINT %I CHECK (account_id = %L)) WITH "
+                         "(autovacuum_enabled = false)', $1::text, $2::text, $3::text)",
+                         std::vector<std::string>{side_table, side_check, account_id})
+            .text(0, 0)));
     streams = std::make_unique<ParallelCopy>(
         conninfo, options.copy_streams,
         std::string(session_sql) + "; SET maintenance_work_mem = '256MB'",
@@ -352,28 +404,56 @@ struct Loader::Impl {
     side = true;
   }
 
-  /// Replaces the empty, locked skype.messages by the side table, its indexes named as
-  /// before, inside the export's transaction. Returns false, changing nothing, when
-  /// skype.messages cannot be dropped (a view or function depends on it, or we may not).
-  bool swap_side_table() {
-    conn.exec("SAVEPOINT skype_etl_swap");
+  /// Inside the export's transaction, under the account's lock: makes the indexed side
+  /// table the account's partition of skype.messages, its indexes named like those of a
+  /// partition created by a staged load. Returns false, changing nothing, when the account
+  /// has a partition already (another load created one since begin_export).
+  bool attach_side_table() {
+    if (!account_partition().empty()) return false;
+    conn.exec("SAVEPOINT skype_etl_attach");
     try {
-      conn.exec("DROP TABLE skype.messages");
+      conn.exec("ALTER TABLE " + side_table + " RENAME TO " + partition_name);
+      conn.exec("ALTER TABLE skype_load." + partition_name + " SET SCHEMA skype");
+      conn.exec(attach_partition_sql());
     } catch (const DatabaseError& error) {
-      if (error.sqlstate() != "2BP01" && error.sqlstate() != "42501") throw;
-      conn.exec("ROLLBACK TO SAVEPOINT skype_etl_swap");
+      // 42P17: another partition takes the account (one of several accounts, without rows
+      // of this one); 42P07: a table has the name.
+      if (error.sqlstate() != "42P17" && error.sqlstate() != "42P07") throw;
+      conn.exec("ROLLBACK TO SAVEPOINT skype_etl_attach");
       return false;
     }
-    conn.exec("ALTER TABLE " + side_table + " SET SCHEMA skype");
-    conn.exec("ALTER TABLE skype." + side_name + " RENAME TO messages");
-    conn.exec("ALTER TABLE skype.messages RESET (autovacuum_enabled)");
-    for (const std::string& sql : side_renames) conn.exec(sql);
-    conn.exec("RELEASE SAVEPOINT skype_etl_swap");
+    conn.exec("ALTER TABLE skype." + partition_name + " DROP CONSTRAINT " + side_check +
+              ", RESET (autovacuum_enabled)");
+    for (const std::string& sql : side_plan.renames) conn.exec(sql);
+    conn.exec("RELEASE SAVEPOINT skype_etl_attach");
     return true;
   }
 
-  /// After the export's COMMIT or ROLLBACK: drops the side table unless it became
-  /// skype.messages (a rollback returns it to skype_load), then releases its lock. Leaves
+  /// Inside the export's transaction, under the account's lock: gives the account an empty
+  /// partition of skype.messages, with its indexes, if it has none.
+  void ensure_account_partition() {
+    if (!account_partition().empty()) return;
+    const std::string table = "skype." + partition_name;
+    conn.exec("SAVEPOINT skype_etl_partition");
+    try {
+      conn.exec("CREATE TABLE " + table + " (LIKE skype.messages INCLUDING ALL EXCLUDING INDEXES)");
+      // Indexes of a form not planned are created by ATTACH, under names of its choosing.
+      IndexPlan plan;
+      if (plan_partition_indexes(table, "", plan))
+        for (const std::string& sql : plan.build) conn.exec(sql);
+      conn.exec(attach_partition_sql());
+    } catch (const DatabaseError& error) {
+      if (error.sqlstate() != "42P17" && error.sqlstate() != "42P07") throw;
+      // The rows go to the partition that takes the account, or fail with a message
+      // naming it.
+      conn.exec("ROLLBACK TO SAVEPOINT skype_etl_partition");
+      return;
+    }
+    conn.exec("RELEASE SAVEPOINT skype_etl_partition");
+  }
+
+  /// After the export's COMMIT or ROLLBACK: drops the side table unless it became a
+  /// partition (a rollback returns it to skype_load), then releases its lock. Leaves
   /// it to ensure_schema when the connection is gone.
   void end_side_table() noexcept {
     if (side_table.empty()) return;
@@ -539,9 +619,11 @@ struct Loader::Impl {
   /// higher version, or the same and a later edit (a missing version or edit loses to any);
   /// on a tie it stays, so reloading the same messages changes nothing, unless
   /// `ties_to_staged` (the stored row is then an earlier one of the same export). Returns
-  /// the rows inserted and replaced.
+  /// the rows inserted and replaced. Into the account's partition `partition` (the
+  /// inserted/replaced count needs xmax, which a partitioned table cannot return).
   std::pair<std::uint64_t, std::uint64_t> merge_stage_messages(const std::vector<std::string>& ae,
-                                                               bool ties_to_staged) {
+                                                               bool ties_to_staged,
+                                                               const std::string& partition) {
     const bool dedupe = repeats > 0;
     const std::string select =
         std::string("SELECT ") + (dedupe ? "DISTINCT ON (conversation_id, message_id) " : "") +
@@ -553,10 +635,11 @@ struct Loader::Impl {
                   "edited_at DESC NULLS LAST, seq DESC"
                 : "");
     PgResult r = conn.exec_params(
-        "WITH upserted AS (INSERT INTO skype.messages AS m (account_id, conversation_id, "
-        "message_id, version, sent_at, sender_id, sender_name, message_type, content_raw, "
-        "content_text, is_edited, edited_at, is_deleted, deleted_at, is_server_generated, "
-        "properties, details, export_id, source_position) " +
+        "WITH upserted AS (INSERT INTO " + partition +
+            " AS m (account_id, conversation_id, "
+            "message_id, version, sent_at, sender_id, sender_name, message_type, content_raw, "
+            "content_text, is_edited, edited_at, is_deleted, deleted_at, is_server_generated, "
+            "properties, details, export_id, source_position) " +
             select +
             " ON CONFLICT (account_id, conversation_id, message_id) DO UPDATE SET "
             "version = excluded.version, sent_at = excluded.sent_at, "
@@ -618,30 +701,28 @@ BeginResult Loader::begin_export(const ExportInfo& info, const std::string& owne
   if (s.in_export) throw std::logic_error("Loader::begin_export: an export is already open");
   if (!s.schema_checked) ensure_schema();
   s.reset_export();
-  // A side-table load needs an empty skype.messages. Look outside the transaction first,
-  // so that the usual case (rows already there) keeps no lock on the table.
-  const bool want_side = info.file_size >= s.options.side_load_min_file_bytes &&
-                         s.options.copy_streams > 0 && s.messages_empty_and_swappable();
   s.in_export = true;
   try {
-    if (want_side) s.create_side_table();
-    s.conn.exec("BEGIN");
     s.account_id = normalize_account(info.user_id);
+    s.name_partition();
+    // A large export of an account without a partition is a side-table load. Decided
+    // outside the transaction, and without locks: finish_export checks again under the
+    // account's lock and merges like a staged load if another load created one meanwhile.
+    if (info.file_size >= s.options.side_load_min_file_bytes && s.options.copy_streams > 0 &&
+        s.account_partition().empty() && s.conn.exec(side_load_allowed_sql).text(0, 0) == "t")
+      s.start_side_load();
+    s.conn.exec("BEGIN");
     // The digest is usually still being computed beside the reading: then the check
-    // happens in finish_export, before anything is merged. A side-table load waits for it
-    // here: it takes the account's and the table's locks now, after the digest's.
-    s.digest_checked = want_side || info.digest.ready();
+    // happens in finish_export, before anything is merged.
+    s.digest_checked = info.digest.ready();
     if (s.digest_checked && s.digest_loaded(info.digest.get())) {
-      s.conn.exec("ROLLBACK");
-      s.end_side_table();
-      s.in_export = false;
+      abort_export();
       return BeginResult::already_loaded;
     }
     PgResult next_id =
         s.conn.exec("SELECT nextval(pg_get_serial_sequence('skype.exports', 'export_id'))");
     s.export_id = std::string(next_id.text(0, 0));
     s.export_number = next_id.integer(0, 0);
-    if (want_side) s.begin_side();
     s.conn.exec(create_staging_sql);
   } catch (...) {
     abort_export();
@@ -773,39 +854,59 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
     const std::vector<std::string> ae{a, e};
     c.exec("SET LOCAL work_mem = '128MB'");
     c.exec("SET LOCAL maintenance_work_mem = '256MB'");
-    s.lock_account();
     // No ANALYZE of the staging tables: it samples wide rows for about a second per 100k
     // messages, and every plan below is a sequential scan of them anyway.
 
     std::uint64_t distinct = s.staged_messages;
     std::uint64_t inserted = 0, updated = 0;
-    bool swapped = false;
+    const bool side_load = s.side;
+    bool attached = false;
     if (s.side) {
       // The side table's COPYs end (and commit) once their backends have stored every row;
-      // then its indexes are built on the streams' connections at once.
+      // then its indexes are built on the streams' connections at once. No lock is needed
+      // for either: the table is this loader's alone.
       s.send_side_rows();
       s.streams->finish();
       mark("copy_wait");
-      const std::vector<double> index_seconds = s.streams->run_statements(s.side_indexes);
+      const std::vector<double> index_seconds = s.streams->run_statements(s.side_plan.build);
       s.streams.reset();
       mark("index_build");
       for (std::size_t i = 0; i < index_seconds.size(); ++i)
-        timings["index_build_each"][s.side_index_names[i]] = index_seconds[i];
-      swapped = s.swap_side_table();
-      if (!swapped)
-        c.exec(std::string("INSERT INTO skype.messages (") + side_columns + ") SELECT " +
-               side_columns + " FROM " + s.side_table);
-      mark("swap");
+        timings["index_build_each"][s.side_plan.parent_names[i]] = index_seconds[i];
+      s.lock_account();
+      attached = s.attach_side_table();
+      if (!attached) {
+        // Another load gave the account a partition meanwhile: merge like a staged load.
+        c.exec(
+            "INSERT INTO stage_messages SELECT source_position, conversation_id, message_id, "
+            "version, sent_at, sender_id, sender_name, message_type, content_raw, content_text, "
+            "is_edited, edited_at, is_deleted, deleted_at, is_server_generated, properties, "
+            "details FROM " +
+            s.side_table);
+        s.side = false;
+      }
+      mark("attach");
+    } else {
+      s.lock_account();
+    }
+    if (s.side) {
       // The repeats: the winner among each id's repeats, against the id's first occurrence,
       // which the side table holds and which precedes them in the file (an id with no row
       // there, every occurrence of it counted a repeat, is inserted). A tie goes to the
       // repeat, the later in the file, as in a staged load's DISTINCT ON.
       std::uint64_t from_repeats = 0;
-      if (s.repeats > 0) from_repeats = s.merge_stage_messages(ae, true).first;
+      if (s.repeats > 0)
+        from_repeats = s.merge_stage_messages(ae, true, "skype." + s.partition_name).first;
       distinct = s.side_row_count + from_repeats;
       inserted = distinct;
       mark("repeats");
     } else {
+      s.ensure_account_partition();
+      const std::string partition = s.account_partition(true);
+      if (partition.empty())
+        throw DatabaseError("no partition of skype.messages takes account '" + a +
+                            "', and skype-etl could not create one (is a table named skype." +
+                            s.partition_name + " in the way?)");
       const bool dedupe = s.repeats > 0;
       // Distinct (conversation, message) pairs, for the superseded count.
       if (dedupe)
@@ -814,21 +915,25 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
                    "stage_messages) d")
                 .integer(0, 0));
       mark("prepare");
-      std::tie(inserted, updated) = s.merge_stage_messages(ae, false);
+      std::tie(inserted, updated) = s.merge_stage_messages(ae, false, partition);
       mark("messages");
     }
-    // The statements below join skype.messages. When this export changed a good part of
-    // it, its statistics (perhaps taken while it was empty) mislead the planner into
-    // nested loops over the whole table: 10 s instead of 10 ms for 50k messages.
-    const double known_rows =
-        std::strtod(std::string(c.exec("SELECT reltuples FROM pg_class WHERE oid = "
-                                       "'skype.messages'::regclass")
-                                    .text(0, 0))
-                        .c_str(),
-                    nullptr);
-    if (static_cast<double>(inserted + updated) > std::max(1000.0, known_rows * 0.1)) {
-      c.exec("ANALYZE skype.messages");
-      mark("analyze");
+    // The statements below join the account's partition. When this export changed a good
+    // part of it, its statistics (perhaps taken while it was empty) mislead the planner
+    // into nested loops over the whole table: 10 s instead of 10 ms for 50k messages.
+    if (inserted + updated > 1000) {
+      const std::string partition = s.account_partition();
+      const double known_rows = std::strtod(
+          std::string(c.exec_params("SELECT coalesce((SELECT reltuples FROM pg_class WHERE "
+                                    "oid = to_regclass($1)), 0)",
+                                    std::vector<std::string>{partition})
+                          .text(0, 0))
+              .c_str(),
+          nullptr);
+      if (!partition.empty() && static_cast<double>(inserted + updated) > known_rows * 0.1) {
+        c.exec("ANALYZE " + partition);
+        mark("analyze");
+      }
     }
 
     // Attachments: those of updated messages are replaced by the new version's.
@@ -975,11 +1080,12 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
         {"participants", std::strtoull(PQcmdTuples(parts.get()), nullptr, 10)},
         {"attachments", attachments_written},
         {"batches", s.batches},
-        {"index_rebuild", s.side},
-        {"side_table", s.side ? nlohmann::json{{"streams", s.options.copy_streams},
-                                               {"swapped", swapped},
-                                               {"repeats", s.repeats}}
-                              : nlohmann::json(nullptr)},
+        {"index_rebuild", attached},
+        {"side_table", side_load ? nlohmann::json{{"streams", s.options.copy_streams},
+                                                  {"attached", attached},
+                                                  {"partition", s.partition_name},
+                                                  {"repeats", s.repeats}}
+                                 : nlohmann::json(nullptr)},
         {"merge_seconds", timings},
         {"nul_bytes_removed", s.messages.nul_bytes_removed() + s.side_nul_bytes_removed +
                                   s.attachments.nul_bytes_removed() +

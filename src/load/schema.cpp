@@ -164,11 +164,84 @@ const std::vector<Migration>& schema_migrations() {
        "schema skype_load for the side tables of large loads",
        {
            // A large first export is COPYed over several connections into a table here, which
-           // then replaces skype.messages in the export's transaction. Kept out of schema
-           // skype so that nothing partial is ever visible there.
+           // then replaces skype.messages (since migration 6: becomes the account's partition
+           // of it) in the export's transaction. Kept out of schema skype so that nothing
+           // partial is ever visible there.
            "CREATE SCHEMA skype_load",
            "COMMENT ON SCHEMA skype_load IS 'tables of skype-etl loads in progress; a table "
            "whose load has ended (killed, connection lost) is dropped by the next run'",
+       }},
+      {6,
+       "skype.messages partitioned by account",
+       {
+           // One partition per account, so that an account's first large export is loaded
+           // like one into an empty database: COPYed into a table of its own, indexed there,
+           // then attached. Into one shared table its rows would go through five indexes
+           // one at a time (1 M messages beside another account's million: 40 s instead of
+           // 14 s, benchmarks/README.md). Attaching locks skype.messages only against
+           // other attaches, not against readers or writers of other partitions.
+           //
+           // The old table keeps its rows and indexes and becomes the partition of the
+           // accounts it holds (or is dropped when empty). Views on it would stay on that
+           // partition and silently miss new accounts, so they stop the migration.
+           R"sql(DO $$
+DECLARE
+  dependents text;
+BEGIN
+  SELECT string_agg(DISTINCT v.oid::regclass::text, ', ') INTO dependents
+  FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class
+  WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = 'skype.messages'::regclass
+    AND v.oid <> 'skype.messages'::regclass;
+  IF dependents IS NOT NULL THEN
+    RAISE EXCEPTION 'skype-etl must turn skype.messages into a table partitioned by account, '
+      'but these views depend on it: %. Drop them, run skype-etl again, then create them again',
+      dependents;
+  END IF;
+END $$)sql",
+           "ALTER TABLE skype.messages RENAME TO messages_legacy",
+           "ALTER INDEX skype.messages_pkey RENAME TO messages_legacy_pkey",
+           "ALTER INDEX skype.messages_conversation_time_idx RENAME TO "
+           "messages_legacy_conversation_time_idx",
+           "ALTER INDEX skype.messages_sender_time_idx RENAME TO messages_legacy_sender_time_idx",
+           "ALTER INDEX skype.messages_type_idx RENAME TO messages_legacy_type_idx",
+           "ALTER INDEX skype.messages_content_tsv_idx RENAME TO messages_legacy_content_tsv_idx",
+           // Columns, defaults, the generated tsvector, comments: all as before.
+           "CREATE TABLE skype.messages (LIKE skype.messages_legacy INCLUDING ALL EXCLUDING "
+           "INDEXES) PARTITION BY LIST (account_id)",
+           "ALTER TABLE skype.messages ADD CONSTRAINT messages_pkey PRIMARY KEY "
+           "(conversation_id, message_id, account_id)",
+           "CREATE INDEX messages_conversation_time_idx ON skype.messages "
+           "(conversation_id, sent_at)",
+           "CREATE INDEX messages_sender_time_idx ON skype.messages (sender_id, sent_at)",
+           "CREATE INDEX messages_type_idx ON skype.messages (message_type)",
+           "CREATE INDEX messages_content_tsv_idx ON skype.messages USING gin (content_tsv)",
+           "COMMENT ON TABLE skype.messages IS 'messages of every account, one partition per "
+           "account (skype.messages_<account>_<hash>), created by the first load of that "
+           "account; query this table, not the partitions'",
+           // Privileges granted on the old table carry over; then the old table becomes the
+           // partition of the accounts it holds (checked by a scan of it), or goes.
+           R"sql(DO $$
+DECLARE
+  g record;
+  accounts text;
+BEGIN
+  FOR g IN SELECT a.privilege_type, a.grantee, a.is_grantable
+           FROM pg_class c, aclexplode(c.relacl) a
+           WHERE c.oid = 'skype.messages_legacy'::regclass AND a.grantee <> c.relowner LOOP
+    EXECUTE format('GRANT %s ON skype.messages TO %s%s', g.privilege_type,
+                   CASE WHEN g.grantee = 0 THEN 'PUBLIC'
+                        ELSE quote_ident(pg_get_userbyid(g.grantee)) END,
+                   CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+  END LOOP;
+  SELECT string_agg(quote_literal(account_id), ', ' ORDER BY account_id) INTO accounts
+  FROM (SELECT DISTINCT account_id FROM skype.messages_legacy) a;
+  IF accounts IS NULL THEN
+    DROP TABLE skype.messages_legacy;
+  ELSE
+    EXECUTE format('ALTER TABLE skype.messages ATTACH PARTITION skype.messages_legacy '
+                   'FOR VALUES IN (%s)', accounts);
+  END IF;
+END $$)sql",
        }},
   };
   return migrations;
