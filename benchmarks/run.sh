@@ -6,6 +6,8 @@
 # stopped on exit), generates a tar export per size (millions of messages, fixed seed) and:
 #   - for every size: `skype-etl run` (parallel, default settings) into a fresh database:
 #     wall time, messages/s, peak RssAnon (the report's statistics.memory.peak_mb);
+#   - for 1M (else the smallest size): a second account's export of that size into a database
+#     that holds the first account's (its own partition, so it should load as fast);
 #   - for the largest size also: extract-only, transform-only, load-only (pipeline_bench),
 #     `skype-etl run --sequential`, and the bare `psql \copy` ceiling: the parallel run's
 #     final rows of every skype table copied into a fresh database with the same schema
@@ -64,6 +66,8 @@ done
 # Ascending, so the per-size rows read in order; the largest gets every stage.
 sizes=$(tr ' ' '\n' <<<"$sizes" | grep -v '^$' | sort -g | uniq | tr '\n' ' ')
 largest=$(tr ' ' '\n' <<<"$sizes" | grep -v '^$' | tail -n 1)
+second_size=$(tr ' ' '\n' <<<"$sizes" | grep -v '^$' | head -n 1)
+for size in $sizes; do [[ "$size" == 1 ]] && second_size=1; done
 command_line="benchmarks/run.sh --sizes \"${sizes% }\" --seed $seed"
 ((quick)) && command_line="benchmarks/run.sh --quick"
 
@@ -181,6 +185,7 @@ sequential_summary=''
 copy_seconds=''
 parallel_seconds=''
 sequential_seconds=''
+second_row=''  # size|seconds|messages|peak_mb|first account's seconds
 largest_messages=0
 largest_file_bytes=0
 
@@ -230,6 +235,33 @@ for size in $sizes; do
   messages=$(kv_field "$summary" messages)
   peak=$(kv_field "$summary" peak_rss_anon_mb)
   e2e_summaries+=("$size|$seconds|$messages|$peak")
+
+  if [[ "$size" == "$second_size" ]]; then
+    # The first account's export, then (timed) another account's of the same size.
+    second_file="$work/export-${size}M-second.tar"
+    generated=$("$generate" --messages "$count" --seed $((seed + 1)) --format tar \
+      --user-id 8:live:.cid.fedcba9876543210 -o "$second_file")
+    details+=("generate ${size}M, second account: $generated")
+    run_e2e "first-account-${size}M" bench_second "$export_file" \
+      "$work/report-first-${size}M.json" >/dev/null
+    checkpoint
+    log "second-account-${size}M: skype-etl run $(basename "$second_file")"
+    t0=$(now)
+    "$skype_etl" run "$second_file" --db dbname=bench_second \
+      --report "$work/report-second-${size}M.json" >"$work/logs/second-${size}M.log" 2>&1 || {
+      log "second account: skype-etl run failed:"
+      tail -n 20 "$work/logs/second-${size}M.log" >&2
+      exit 1
+    }
+    t1=$(now)
+    second_seconds=$(elapsed "$t0" "$t1")
+    second_summary=$("$pipeline_bench" --summarize-report "$work/report-second-${size}M.json")
+    details+=("e2e parallel ${size}M, second account: wall_seconds=$second_seconds $second_summary")
+    second_row="${size}|$second_seconds|$(kv_field "$second_summary" messages)|$(kv_field \
+      "$second_summary" peak_rss_anon_mb)|$seconds"
+    drop_db bench_second
+    rm -f -- "$second_file"
+  fi
 
   if [[ "$size" == "$largest" ]]; then
     largest_messages=$messages
@@ -326,6 +358,14 @@ render() {
     rate=$(awk -v m="$messages" -v s="$seconds" 'BEGIN { printf "%.0f", (s > 0 ? m / s : 0) }')
     printf '  %-8s %10s %9.2f %12s %16s\n' "${size}M" "$messages" "$seconds" "$rate" "$peak"
   done
+  if [[ -n "$second_row" ]]; then
+    local first_seconds
+    IFS='|' read -r size seconds messages peak first_seconds <<<"$second_row"
+    rate=$(awk -v m="$messages" -v s="$seconds" 'BEGIN { printf "%.0f", (s > 0 ? m / s : 0) }')
+    printf '  %-8s %10s %9.2f %12s %16s  (a second account, beside the first: %.2fx the first'"'"'s time)\n' \
+      "${size}M" "$messages" "$seconds" "$rate" "$peak" \
+      "$(awk -v a="$seconds" -v b="$first_seconds" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+  fi
   echo
   echo "ratios (${largest}M messages):"
   awk -v p="$parallel_seconds" -v c="$copy_seconds" 'BEGIN {
