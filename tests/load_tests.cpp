@@ -445,6 +445,41 @@ BOOST_AUTO_TEST_CASE(overlapping_exports_merge_and_higher_version_wins) {
              "2021-09-02 06:49:55.104");
 }
 
+BOOST_DATA_TEST_CASE(derived_columns_follow_added_and_replaced_rows,
+                     boost::unit_test::data::make(modes), mode) {
+  TestDatabase db;
+  // Conversations whose derived columns disagree with their stored messages.
+  auto disagreeing = [&] {
+    return db.scalar(
+        "SELECT count(*) FROM skype.conversations x LEFT JOIN (SELECT account_id, "
+        "conversation_id, min(sent_at) AS f, max(sent_at) AS l, count(*) AS n FROM "
+        "skype.messages GROUP BY 1, 2) d USING (account_id, conversation_id) WHERE "
+        "x.message_count <> coalesce(d.n, 0) OR x.first_message_at IS DISTINCT FROM d.f OR "
+        "x.last_message_at IS DISTINCT FROM d.l");
+  };
+  load_all(db, make_info("d1"), three_conversations(), 40, options_for(mode));
+  BOOST_TEST(disagreeing() == 0);
+  // Only additions (earlier and later messages) in one conversation; in another a newer
+  // version of its last message, moved earlier than all (its last_message_at must drop,
+  // which adding up cannot do), and of a middle one.
+  std::vector<TestConversation> next = three_conversations();
+  next[0].messages = numbered(-5, 0);
+  auto more = numbered(500, 504);
+  next[0].messages.insert(next[0].messages.end(), more.begin(), more.end());
+  next[1].messages = numbered(250, 250, 1);
+  next[1].messages.push_back(numbered(299, 299, 1)[0]);
+  next[1].messages.back().sent_us = base_us - 3'600'000'000LL;
+  next.pop_back();
+  nlohmann::json r = load_all(db, make_info("d2"), next, 4, options_for(mode));
+  BOOST_TEST(r["inserted"] == 11);
+  BOOST_TEST(r["updated"] == 2);
+  BOOST_TEST(disagreeing() == 0);
+  BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations WHERE conversation_id = "
+                       "'19:family@thread.skype'") == 131);
+  BOOST_TEST(db.text("SELECT last_message_at AT TIME ZONE 'UTC' FROM skype.conversations "
+                     "WHERE conversation_id = '8:alice'") == "2021-09-02 11:47:55.104");
+}
+
 BOOST_DATA_TEST_CASE(duplicate_ids_inside_one_export_are_stored_once,
                      boost::unit_test::data::make(modes), mode) {
   TestDatabase db;

@@ -43,6 +43,9 @@ CREATE TEMP TABLE stage_conversations (
 CREATE TEMP TABLE stage_participants (
   conversation_id text, participant_id text, display_name text,
   last_seen_at timestamptz) ON COMMIT DROP;
+CREATE TEMP TABLE stage_derived (
+  conversation_id text COLLATE "C", inserted bigint, updated bigint, first_at timestamptz,
+  last_at timestamptz) ON COMMIT DROP;
 )sql";
 
 // The columns of a side table's rows: a message row as staged (source_position is the
@@ -619,8 +622,9 @@ struct Loader::Impl {
   /// higher version, or the same and a later edit (a missing version or edit loses to any);
   /// on a tie it stays, so reloading the same messages changes nothing, unless
   /// `ties_to_staged` (the stored row is then an earlier one of the same export). Returns
-  /// the rows inserted and replaced. Into the account's partition `partition` (the
-  /// inserted/replaced count needs xmax, which a partitioned table cannot return).
+  /// the rows inserted and replaced, and adds them up per conversation in stage_derived. Into the
+  /// account's partition `partition` (the inserted/replaced count needs xmax, which a partitioned
+  /// table cannot return).
   std::pair<std::uint64_t, std::uint64_t> merge_stage_messages(const std::vector<std::string>& ae,
                                                                bool ties_to_staged,
                                                                const std::string& partition) {
@@ -668,9 +672,12 @@ struct Loader::Impl {
             "export_id = excluded.export_id, source_position = excluded.source_position "
             "WHERE " +
             replaces("excluded", "m") +
-            " RETURNING (xmax = 0) AS inserted) "
-            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) "
-            "FROM upserted",
+            " RETURNING conversation_id, sent_at, (xmax = 0) AS inserted), "
+            "per_conversation AS (INSERT INTO stage_derived SELECT conversation_id, "
+            "count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted), "
+            "min(sent_at) FILTER (WHERE inserted), max(sent_at) FILTER (WHERE inserted) "
+            "FROM upserted GROUP BY conversation_id RETURNING inserted, updated) "
+            "SELECT coalesce(sum(inserted), 0), coalesce(sum(updated), 0) FROM per_conversation",
         ae);
     return {static_cast<std::uint64_t>(r.integer(0, 0)),
             static_cast<std::uint64_t>(r.integer(0, 1))};
@@ -1043,15 +1050,38 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
         std::vector<std::string>{a});
 
     mark("conversations");
-    // Derived columns, recomputed from everything stored for the export's conversations.
-    c.exec_params(
-        "UPDATE skype.conversations x SET first_message_at = d.first_at, last_message_at = "
-        "d.last_at, message_count = d.n FROM (SELECT m.conversation_id, min(m.sent_at) AS "
-        "first_at, max(m.sent_at) AS last_at, count(*) AS n FROM skype.messages m WHERE "
-        "m.account_id = $1 AND m.conversation_id IN (SELECT conversation_id FROM "
-        "stage_conversations) GROUP BY m.conversation_id) d WHERE x.account_id = $1 AND "
-        "x.conversation_id = d.conversation_id",
-        std::vector<std::string>{a});
+    // Derived columns. An attached partition holds this export's rows alone: aggregated in
+    // one scan of it. Otherwise from what the merge did: a conversation that only gained
+    // rows adds them up (a small export into a large account no longer scans all of its
+    // rows: 0.5 s for 20 k messages beside 2 M); one where rows were replaced is counted
+    // again, from its own rows only.
+    const std::string aggregate =
+        "SELECT min(m.sent_at) AS first_at, max(m.sent_at) AS last_at, count(*) AS n FROM "
+        "skype.messages m WHERE m.account_id = $1 AND m.conversation_id = ";
+    if (attached) {
+      c.exec_params(
+          "UPDATE skype.conversations x SET first_message_at = d.first_at, last_message_at = "
+          "d.last_at, message_count = d.n FROM (SELECT m.conversation_id, min(m.sent_at) AS "
+          "first_at, max(m.sent_at) AS last_at, count(*) AS n FROM skype.messages m WHERE "
+          "m.account_id = $1 GROUP BY m.conversation_id) d WHERE x.account_id = $1 AND "
+          "x.conversation_id = d.conversation_id",
+          std::vector<std::string>{a});
+    } else {
+      c.exec_params(
+          "UPDATE skype.conversations x SET message_count = x.message_count + d.inserted, "
+          "first_message_at = least(x.first_message_at, d.first_at), last_message_at = "
+          "greatest(x.last_message_at, d.last_at) FROM stage_derived d WHERE x.account_id = $1 "
+          "AND x.conversation_id = d.conversation_id AND d.updated = 0 AND d.inserted > 0",
+          std::vector<std::string>{a});
+      c.exec_params(
+          "UPDATE skype.conversations x SET first_message_at = d.first_at, last_message_at = "
+          "d.last_at, message_count = d.n FROM (SELECT r.conversation_id, a.* FROM "
+          "stage_derived r CROSS JOIN LATERAL (" +
+              aggregate +
+              "r.conversation_id) a WHERE r.updated > 0) d WHERE x.account_id = $1 AND "
+              "x.conversation_id = d.conversation_id",
+          std::vector<std::string>{a});
+    }
 
     mark("derived");
     std::string stats_text =
