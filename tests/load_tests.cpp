@@ -2,6 +2,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <map>
@@ -1007,6 +1008,94 @@ BOOST_AUTO_TEST_CASE(a_side_load_whose_account_got_a_partition_meanwhile_merges_
       BOOST_TEST(rows_md5(db, table) == rows_md5(expected, table));
     }
   BOOST_TEST(partitions(db) == partitions(expected));
+  BOOST_TEST(side_tables(db) == 0);
+}
+
+/// A later export of the account of three_conversations(): many new messages, newer and
+/// older versions and ties of stored ones, repeats (among them ids that only repeat, one of
+/// them stored), a conversation in two runs, and attachments on a replaced message. Its
+/// first batch is new messages when `new_first`, else stored ones.
+std::vector<TestConversation> later_export(bool new_first) {
+  std::vector<TestConversation> c = three_conversations();
+  c[0].messages = numbered(1, 120);  // all ties: the stored rows stay
+  c[0].messages[10].version += 1;    // 1000011: newer, replaces
+  c[0].messages[10].content = "newer 11";
+  skype_etl::Attachment a;
+  a.kind = "file";
+  a.name = "newer.pdf";
+  c[0].messages[10].attachments = {a};
+  c[0].messages[5].version -= 1;  // 1000006: older, stays (and its 2 attachments)
+  c[0].messages[5].content = "older 6";
+  c[1].messages = numbered(200, 499);     // 200 new
+  TestMessage repeat = c[1].messages[0];  // 1000200 again, newer: replaces stored
+  repeat.version += 5;
+  repeat.content = "repeat newer 200";
+  c[1].messages.push_back(repeat);
+  c[2].messages = numbered(600, 799);  // a new run of the work conversation: 200 new
+  TestConversation back;               // family again, after other conversations
+  back.id = "19:family@thread.skype";
+  back.display_name = "Family";
+  back.messages = numbered(800, 809);
+  back.messages.push_back(numbered(20, 20, 3, "repeat-only")[0]);  // stored id, newer
+  back.messages.push_back(numbered(30, 30, 0, "repeat-only")[0]);  // stored id, a tie
+  back.messages.push_back(numbered(900, 900)[0]);                  // new id, only repeats
+  back.messages.push_back(numbered(900, 900, 1, "second")[0]);
+  c.push_back(back);
+  if (new_first) std::rotate(c.begin(), c.begin() + 2, c.begin() + 3);  // work's new run first
+  return c;
+}
+
+BOOST_DATA_TEST_CASE(a_large_later_export_rewrites_or_merges_into_the_partition_like_a_staged_one,
+                     boost::unit_test::data::make({0, 1, 2}), variant) {
+  // 0: the export adds more new messages than half the stored ones, and its side table
+  // replaces the account's partition; 1: the partition holds many more, and the side rows
+  // are merged like a staged export's; 2: the first batch is of stored messages, so the
+  // export is staged from the start.
+  const int stored_factor = variant == 1 ? 1000 : 1;
+  const bool new_first = variant != 2;
+  TestDatabase db;
+  TestDatabase expected;
+  std::vector<TestConversation> first = three_conversations();
+  for (int i = 1; i < stored_factor; i += 200) {
+    TestConversation more;
+    more.id = "19:archive" + std::to_string(i) + "@thread.skype";
+    more.messages = numbered(10000 + i, 10000 + i + 199);
+    first.push_back(more);
+  }
+  load_all(db, make_info("first"), first, 40, options_for("staged"));
+  load_all(expected, make_info("first"), first, 40, options_for("staged"));
+  const std::string partition = partition_of(db, "live:owner");
+  ExportInfo later = make_info("later");
+  later.file_size = 1ULL << 40U;  // larger than any partition: worth a side-table load
+  nlohmann::json r = load_all(db, later, later_export(new_first), 40, options_for("side"));
+  nlohmann::json want =
+      load_all(expected, later, later_export(new_first), 40, options_for("staged"));
+  BOOST_TEST(r["status"] == "loaded");
+  BOOST_TEST(r["side_table"].is_null() == (variant == 2));
+  if (variant != 2) {
+    BOOST_TEST(r["side_table"]["rewritten"] == (variant == 0));
+    BOOST_TEST(r["side_table"]["attached"] == (variant == 0));
+  }
+  for (const char* count_name : {"messages", "inserted", "updated", "unchanged", "superseded"})
+    BOOST_TEST_CONTEXT(count_name) {
+      BOOST_TEST(r[count_name] == want[count_name]);
+    }
+  if (variant != 1) {
+    BOOST_TEST(r["inserted"] == 411);
+    BOOST_TEST(r["updated"] == 3);
+  }
+  for (const char* table : {"messages", "conversations", "participants", "attachments"})
+    BOOST_TEST_CONTEXT(table) {
+      BOOST_TEST(rows_md5(db, table) == rows_md5(expected, table));
+    }
+  BOOST_TEST(partitions(db) == partitions(expected));
+  BOOST_TEST(partition_of(db, "live:owner") == partition);
+  BOOST_TEST(messages_definition(db, partition) == messages_definition(expected, partition));
+  BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1000200'") ==
+             "repeat newer 200");
+  BOOST_TEST(db.text("SELECT name FROM skype.attachments WHERE message_id = '1000011'") ==
+             "newer.pdf");
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.attachments WHERE message_id = '1000006'") == 2);
   BOOST_TEST(side_tables(db) == 0);
 }
 
