@@ -418,11 +418,12 @@ struct Loader::Impl {
           array_element(conversations, chunk.conversation->id);
           array_element(messages, batch.messages[i].message_id);
         }
-    if (messages.empty()) return false;
+    const std::string partition = account_partition();
+    if (messages.empty() || partition.empty()) return partition.empty();
     conversations += '}';
     messages += '}';
     PgResult r = conn.exec_params(
-        "SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM " + account_partition() +
+        "SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM " + partition +
             " o WHERE o.conversation_id = k.c AND o.message_id = k.m)), count(*) FROM "
             "unnest($1::text[], $2::text[]) AS k(c, m)",
         std::vector<std::string>{conversations, messages});

@@ -1,7 +1,8 @@
 // Load: writes transformed batches into PostgreSQL (schema `skype`) with COPY into
 // per-export staging tables (or, for a large export of an account that has no partition of
-// skype.messages yet, into a side table that becomes that partition) and merges them into
-// the final tables in one transaction.
+// skype.messages yet, or that brings mostly new messages to it, into a side table that
+// becomes or replaces that partition) and merges them into the final tables in one
+// transaction.
 #pragma once
 
 #include <cstddef>
@@ -18,10 +19,12 @@ namespace skype_etl::detail {
 
 /// Knobs of the loader; the defaults are what `skype-etl run` uses.
 struct LoaderOptions {
-  /// Side-table load: when the export's account has no partition of skype.messages yet
-  /// and the file has at least this many bytes, the messages are COPYed over copy_streams
-  /// connections at once into a new table of schema skype_load, which gets skype.messages'
-  /// indexes (built on those connections at once) and then becomes the account's partition
+  /// Side-table load: when the file has at least this many bytes and the export's account
+  /// has no partition of skype.messages yet (or one of its own at most twice the file's
+  /// size, and the first batch is mostly new messages), the messages are COPYed over
+  /// copy_streams connections at once into a new table of schema skype_load, which gets
+  /// skype.messages' indexes (built on those connections at once) and then becomes the
+  /// account's partition (or, with the stored messages it does not replace, replaces it)
   /// in the export's transaction. UINT64_MAX disables it.
   std::uint64_t side_load_min_file_bytes = 32ULL << 20U;  // about 100k messages
   /// Connections that COPY a side-table load's messages and build its indexes. 0 disables
