@@ -599,7 +599,8 @@ BOOST_DATA_TEST_CASE(terminated_backend_mid_export_raises_and_leaves_nothing,
 
 BOOST_DATA_TEST_CASE(two_loaders_on_different_exports_concurrently_both_succeed,
                      boost::unit_test::data::make(modes), mode) {
-  // Side: all three want the empty table; one gets it, the others wait and stage.
+  // Side: each account's first export becomes its partition; of live:owner's two, the one
+  // that finishes second finds the partition and merges into it.
   TestDatabase db;
   { Loader(DbConfig{db.conninfo()}).ensure_schema(); }
   std::vector<TestConversation> overlap = three_conversations();
@@ -623,6 +624,37 @@ BOOST_DATA_TEST_CASE(two_loaders_on_different_exports_concurrently_both_succeed,
   BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations WHERE account_id = "
                        "'live:owner' AND conversation_id = '19:family@thread.skype'") == 200);
   BOOST_TEST(count(db, "attachments") == 6);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = "
+                       "'skype.messages'::regclass") == 2);
+  BOOST_TEST(side_tables(db) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(readers_and_other_accounts_go_on_while_a_side_load_runs) {
+  TestDatabase db;
+  load_all(db, make_info("first"), three_conversations(), 40, options_for("staged"));
+  Loader side(DbConfig{db.conninfo()}, options_for("side"));
+  side.ensure_schema();
+  BOOST_REQUIRE(side.begin_export(make_info("second", "8:live:second"), "Second") ==
+                BeginResult::started);
+  for (const BatchPtr& b : make_batches(three_conversations(), 40)) side.load_batch(*b);
+  // Mid-load: readers of skype.messages and a load of a third account wait for nothing
+  // (lock_timeout turns a wait into an error).
+  skype_etl::detail::PgConnection reader(db.conninfo());
+  reader.exec("SET lock_timeout = '2s'");
+  BOOST_TEST(reader.exec("SELECT count(*) FROM skype.messages").integer(0, 0) == 250);
+  BOOST_TEST(reader
+                 .exec("SELECT count(*) FROM skype.messages WHERE content_tsv @@ "
+                       "'number'::tsquery")
+                 .integer(0, 0) == 250);
+  nlohmann::json third = load_all(db, make_info("third", "8:live:third"), three_conversations(), 40,
+                                  options_for("staged"));
+  BOOST_TEST(third["status"] == "loaded");
+  // The side load's rows appear at its commit, all at once.
+  BOOST_TEST(reader.exec("SELECT count(*) FROM skype.messages").integer(0, 0) == 500);
+  nlohmann::json r = side.finish_export({});
+  BOOST_TEST(r["side_table"]["attached"] == true);
+  BOOST_TEST(reader.exec("SELECT count(*) FROM skype.messages").integer(0, 0) == 750);
+  BOOST_TEST(side_tables(db) == 0);
 }
 
 BOOST_DATA_TEST_CASE(two_loaders_on_the_same_digest_one_loads_the_other_is_already_loaded,
