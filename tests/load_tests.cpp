@@ -1010,6 +1010,26 @@ BOOST_DATA_TEST_CASE(each_account_gets_its_own_partition, boost::unit_test::data
   BOOST_TEST(side_tables(db) == 0);
 }
 
+BOOST_DATA_TEST_CASE(accounts_whose_ids_read_alike_get_partitions_of_their_own,
+                     boost::unit_test::data::make(modes), mode) {
+  // Quotes, non-ASCII and case: the partitions' names keep letters and digits of the id,
+  // and a hash of all of it tells them apart.
+  TestDatabase db;
+  const std::vector<std::string> users = {"8:Live:Ünïcode'quote\"x", "8:live:unicode_quote_x",
+                                          "8:live:UNICODE quote x"};
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    nlohmann::json r = load_all(db, make_info("id" + std::to_string(i), users[i]),
+                                three_conversations(), 40, options_for(mode));
+    BOOST_TEST(r["status"] == "loaded");
+  }
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = "
+                       "'skype.messages'::regclass") == 3);
+  BOOST_TEST(db.scalar("SELECT count(DISTINCT tableoid) FROM skype.messages") == 3);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE account_id = "
+                       "'Live:Ünïcode''quote\"x'") == 250);
+  BOOST_TEST(side_tables(db) == 0);
+}
+
 BOOST_AUTO_TEST_CASE(a_side_load_whose_account_got_a_partition_meanwhile_merges_like_a_staged_one) {
   TestDatabase db;
   TestDatabase expected;
