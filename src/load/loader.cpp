@@ -69,6 +69,12 @@ constexpr const char* side_load_allowed_sql =
 
 enum class Stage { none, messages, attachments, conversations, participants };
 
+// Of several rows of one id in stage_messages, the export's own winner comes first: the
+// highest version, then the latest edit, then the last in the file.
+constexpr const char* staged_winner_order =
+    "ORDER BY conversation_id, message_id, version DESC NULLS LAST, edited_at DESC NULLS LAST, "
+    "seq DESC";
+
 /// SQL: whether message row `a` replaces stored row `b` of its id: a higher version, or the
 /// same and a later edit (a missing version or edit loses to any). On a tie `b` stays,
 /// unless `ties_to_export` and `b` is a row of this export ($2): then `a`, a later row of
@@ -304,6 +310,25 @@ struct Loader::Impl {
             .text(0, 0));
   }
 
+  /// "skype.<partition_name>": the account's partition when a load of it created it.
+  std::string own_partition() const { return "skype." + partition_name; }
+
+  /// Runs `body` in savepoint `name`. Returns false, with what it did rolled back, when it
+  /// fails because a partition already takes the account (42P17: one of several accounts,
+  /// without rows of this one) or a table has the name (42P07); other errors propagate.
+  bool unless_taken(const std::string& name, const std::function<void()>& body) {
+    conn.exec("SAVEPOINT " + name);
+    try {
+      body();
+    } catch (const DatabaseError& error) {
+      if (error.sqlstate() != "42P17" && error.sqlstate() != "42P07") throw;
+      conn.exec("ROLLBACK TO SAVEPOINT " + name);
+      return false;
+    }
+    conn.exec("RELEASE SAVEPOINT " + name);
+    return true;
+  }
+
   /// The partition of skype.messages that takes the account's rows, "" when there is none:
   /// partition_name, or the one its rows are in (the old table, which migration 6 made the
   /// partition of the accounts it held). Inside a transaction `route` asks where a row of
@@ -390,7 +415,7 @@ struct Loader::Impl {
   /// half the stored ones. Then rewriting the partition with them beats inserting them
   /// through its indexes one by one; finish_export decides on the actual new rows.
   bool side_load_may_pay(const std::string& existing, std::uint64_t file_size) {
-    if (existing != "skype." + partition_name) return false;  // shared with other accounts
+    if (existing != own_partition()) return false;  // shared with other accounts
     return static_cast<std::uint64_t>(conn.exec_params("SELECT pg_relation_size($1::regclass)",
                                                        std::vector<std::string>{existing})
                                           .integer(0, 0)) <= 2 * file_size;
@@ -478,46 +503,35 @@ struct Loader::Impl {
   /// has a partition already (another load created one since begin_export).
   bool attach_side_table() {
     if (!account_partition().empty()) return false;
-    conn.exec("SAVEPOINT skype_etl_attach");
-    try {
-      conn.exec("ALTER TABLE " + side_table + " RENAME TO " + partition_name);
-      conn.exec("ALTER TABLE skype_load." + partition_name + " SET SCHEMA skype");
-      conn.exec(attach_partition_sql());
-    } catch (const DatabaseError& error) {
-      // 42P17: another partition takes the account (one of several accounts, without rows
-      // of this one); 42P07: a table has the name.
-      if (error.sqlstate() != "42P17" && error.sqlstate() != "42P07") throw;
-      conn.exec("ROLLBACK TO SAVEPOINT skype_etl_attach");
+    if (!unless_taken("skype_etl_attach", [&] {
+          conn.exec("ALTER TABLE " + side_table + " RENAME TO " + partition_name);
+          conn.exec("ALTER TABLE skype_load." + partition_name + " SET SCHEMA skype");
+          conn.exec(attach_partition_sql());
+        }))
       return false;
-    }
-    conn.exec("ALTER TABLE skype." + partition_name + " DROP CONSTRAINT " + side_check +
+    conn.exec("ALTER TABLE " + own_partition() + " DROP CONSTRAINT " + side_check +
               ", RESET (autovacuum_enabled)");
     for (const std::string& sql : side_plan.renames) conn.exec(sql);
-    conn.exec("RELEASE SAVEPOINT skype_etl_attach");
     return true;
   }
 
   /// Inside the export's transaction, under the account's lock: gives the account an empty
-  /// partition of skype.messages, with its indexes, if it has none.
-  void ensure_account_partition() {
-    if (!account_partition().empty()) return;
-    const std::string table = "skype." + partition_name;
-    conn.exec("SAVEPOINT skype_etl_partition");
-    try {
+  /// partition of skype.messages, with its indexes, if it has none. Returns the account's
+  /// partition, "" when no partition takes it and none could be created.
+  std::string ensure_account_partition() {
+    std::string existing = account_partition();
+    if (!existing.empty()) return existing;
+    const std::string table = own_partition();
+    const bool created = unless_taken("skype_etl_partition", [&] {
       conn.exec("CREATE TABLE " + table + " (LIKE skype.messages INCLUDING ALL EXCLUDING INDEXES)");
       // Indexes of a form not planned are created by ATTACH, under names of its choosing.
       IndexPlan plan;
       if (plan_partition_indexes(table, "", plan))
         for (const std::string& sql : plan.build) conn.exec(sql);
       conn.exec(attach_partition_sql());
-    } catch (const DatabaseError& error) {
-      if (error.sqlstate() != "42P17" && error.sqlstate() != "42P07") throw;
-      // The rows go to the partition that takes the account, or fail with a message
-      // naming it.
-      conn.exec("ROLLBACK TO SAVEPOINT skype_etl_partition");
-      return;
-    }
-    conn.exec("RELEASE SAVEPOINT skype_etl_partition");
+    });
+    // If not, the rows go to the partition that takes the account, found by routing a row.
+    return created ? table : account_partition(true);
   }
 
   /// After the export's COMMIT or ROLLBACK: drops the side table unless it became a
@@ -709,9 +723,7 @@ struct Loader::Impl {
         " o WHERE o.account_id = $1 AND o.conversation_id = s.conversation_id AND "
         "o.message_id = s.message_id AND NOT " +
         replaces("s", "o") + ")" +
-        (dedupe ? " ORDER BY conversation_id, message_id, version DESC NULLS LAST, "
-                  "edited_at DESC NULLS LAST, seq DESC"
-                : "");
+        (dedupe ? std::string(" ") + staged_winner_order : std::string());
     PgResult r = conn.exec_params(
         "WITH upserted AS (INSERT INTO " + partition +
             " AS m (account_id, conversation_id, "
@@ -968,7 +980,7 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
       // in a savepoint that is rolled back: that releases its lock on the table, which
       // would otherwise keep the streams' connections from building the indexes.
       c.exec("SAVEPOINT skype_etl_side_read");
-      if (existing == "skype." + s.partition_name) {
+      if (existing == s.own_partition()) {
         PgResult k = c.exec(
             "SELECT count(*) FILTER (WHERE o.message_id IS NULL), count(*) FILTER (WHERE "
             "o.message_id IS NOT NULL AND " +
@@ -1035,7 +1047,7 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
       s.streams.reset();
       if (outcome == SideOutcome::attached && !s.attach_side_table()) outcome = SideOutcome::merged;
       if (outcome == SideOutcome::attached) {
-        target = "skype." + s.partition_name;
+        target = s.own_partition();
         mark("attach");
       }
       if (outcome == SideOutcome::rewritten) target = s.side_table;
@@ -1048,7 +1060,6 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
             "is_edited, edited_at, is_deleted, deleted_at, is_server_generated, properties, "
             "details FROM " +
             s.side_table);
-        s.side = false;
         mark("side_to_stage");
       }
     } else {
@@ -1064,14 +1075,13 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
         if (outcome == SideOutcome::rewritten)
           updated += static_cast<std::uint64_t>(
               c.exec_params(
-                   "SELECT count(*) FROM (SELECT DISTINCT ON (conversation_id, message_id) * "
-                   "FROM stage_messages ORDER BY conversation_id, message_id, version DESC "
-                   "NULLS LAST, edited_at DESC NULLS LAST, seq DESC) r JOIN " +
-                       target +
+                   std::string("SELECT count(*) FROM (SELECT DISTINCT ON (conversation_id, "
+                               "message_id) * FROM stage_messages ") +
+                       staged_winner_order + ") r JOIN " + target +
                        " o ON o.conversation_id = r.conversation_id AND o.message_id = "
-                       "r.message_id WHERE o.export_id <> $2::bigint AND " +
-                       replaces_sql("r", "o", false) + " AND $1::text IS NOT NULL",
-                   ae)
+                       "r.message_id WHERE o.export_id <> $1::bigint AND " +
+                       replaces_sql("r", "o", false),
+                   std::vector<std::string>{e})
                   .integer(0, 0));
         from_repeats = s.merge_stage_messages(ae, true, target).first;
       }
@@ -1083,8 +1093,7 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
       }
       mark("repeats");
     } else {
-      s.ensure_account_partition();
-      target = s.account_partition(true);
+      target = s.ensure_account_partition();
       if (target.empty())
         throw DatabaseError("no partition of skype.messages takes account '" + a +
                             "', and skype-etl could not create one (is a table named skype." +
