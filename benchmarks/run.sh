@@ -141,11 +141,11 @@ add_row() {
   rows+=("$1|$2|$3|$4|$peak")
 }
 
-# run_e2e LABEL DB FILE REPORT [skype-etl options...]: prints the wall seconds.
-run_e2e() {
+# timed_run LABEL DB FILE REPORT [skype-etl options...]: `skype-etl run` into database DB as
+# it is (after a checkpoint); prints the wall seconds.
+timed_run() {
   local label=$1 db=$2 file=$3 report=$4
   shift 4
-  fresh_db "$db"
   checkpoint
   local t0 t1
   log "$label: skype-etl run $(basename "$file") $*"
@@ -158,6 +158,12 @@ run_e2e() {
   fi
   t1=$(now)
   elapsed "$t0" "$t1"
+}
+
+# run_e2e LABEL DB FILE REPORT [skype-etl options...]: timed_run into a fresh database DB.
+run_e2e() {
+  fresh_db "$2"
+  timed_run "$@"
 }
 
 # Tables of schema skype in an order that satisfies the foreign keys; tables this script
@@ -244,17 +250,8 @@ for size in $sizes; do
     details+=("generate ${size}M, second account: $generated")
     run_e2e "first-account-${size}M" bench_second "$export_file" \
       "$work/report-first-${size}M.json" >/dev/null
-    checkpoint
-    log "second-account-${size}M: skype-etl run $(basename "$second_file")"
-    t0=$(now)
-    "$skype_etl" run "$second_file" --db dbname=bench_second \
-      --report "$work/report-second-${size}M.json" >"$work/logs/second-${size}M.log" 2>&1 || {
-      log "second account: skype-etl run failed:"
-      tail -n 20 "$work/logs/second-${size}M.log" >&2
-      exit 1
-    }
-    t1=$(now)
-    second_seconds=$(elapsed "$t0" "$t1")
+    second_seconds=$(timed_run "second-account-${size}M" bench_second "$second_file" \
+      "$work/report-second-${size}M.json")
     second_summary=$("$pipeline_bench" --summarize-report "$work/report-second-${size}M.json")
     details+=("e2e parallel ${size}M, second account: wall_seconds=$second_seconds $second_summary")
     second_row="${size}|$second_seconds|$(kv_field "$second_summary" messages)|$(kv_field \
