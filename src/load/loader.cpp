@@ -5,6 +5,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <set>
 #include <stdexcept>
@@ -241,11 +242,14 @@ struct Loader::Impl {
   std::uint64_t side_json_nul_escapes_replaced = 0;
   std::string side_check;  // its constraint that all rows are the account's
   // Indexes of a future partition: statements that build them (one per index of
-  // skype.messages), the names of skype.messages' indexes they match, and, when built
-  // under temporary names, statements that give them their names once attached.
+  // skype.messages), the names of skype.messages' indexes they match, statements that
+  // make the unique indexes of key constraints those constraints (run on
+  // skype.<partition_name> before it is attached), and, when built under temporary names,
+  // statements that give them their names once attached.
   struct IndexPlan {
     std::vector<std::string> build;
     std::vector<std::string> parent_names;
+    std::vector<std::string> constraints;
     std::vector<std::string> renames;
   };
   IndexPlan side_plan;
@@ -384,12 +388,22 @@ struct Loader::Impl {
       const std::string name = prefix.empty() ? final_name : prefix + "_" + std::to_string(k);
       plan.parent_names.push_back(parent_name);
       if (r.text(k, 2) == "t") {
-        plan.build.push_back("ALTER TABLE " + table + " ADD CONSTRAINT " + name + " " +
-                             std::string(r.text(k, 3)));
+        // A key constraint gets its unique index built like the other indexes, then becomes
+        // the constraint (no scan: the columns are NOT NULL). ADD CONSTRAINT ... PRIMARY KEY
+        // would lock the table against the other builds while it sorts (CREATE INDEX takes a
+        // SHARE lock: the builds run side by side), and against this session's reads.
+        const std::string definition(r.text(k, 3));
+        std::string kind;
+        for (const char* key : {"PRIMARY KEY (", "UNIQUE ("})
+          if (definition.rfind(key, 0) == 0 && definition.back() == ')' &&
+              definition.find("DEFERRABLE") == std::string::npos)
+            kind = std::string(key, std::strlen(key) - 2);
+        if (kind.empty()) return false;
+        plan.constraints.push_back("ALTER TABLE skype." + partition_name + " ADD CONSTRAINT " +
+                                   name + " " + kind + " USING INDEX " + name);
         if (!prefix.empty())
           plan.renames.push_back("ALTER TABLE skype." + partition_name + " RENAME CONSTRAINT " +
                                  name + " TO " + final_name);
-        continue;
       }
       // "CREATE [UNIQUE] INDEX <name> ON ONLY skype.messages USING ..."
       const std::string definition(r.text(k, 1));
@@ -403,7 +417,7 @@ struct Loader::Impl {
               create + name + " ON " + table + " USING " + definition.substr(at + on.size());
       if (statement.empty()) return false;
       plan.build.push_back(statement);
-      if (!prefix.empty())
+      if (!prefix.empty() && r.text(k, 2) != "t")
         plan.renames.push_back("ALTER INDEX skype." + name + " RENAME TO " + final_name);
     }
     return true;
@@ -506,6 +520,7 @@ struct Loader::Impl {
     if (!unless_taken("skype_etl_attach", [&] {
           conn.exec("ALTER TABLE " + side_table + " RENAME TO " + partition_name);
           conn.exec("ALTER TABLE skype_load." + partition_name + " SET SCHEMA skype");
+          for (const std::string& sql : side_plan.constraints) conn.exec(sql);
           conn.exec(attach_partition_sql());
         }))
       return false;
@@ -526,8 +541,10 @@ struct Loader::Impl {
       conn.exec("CREATE TABLE " + table + " (LIKE skype.messages INCLUDING ALL EXCLUDING INDEXES)");
       // Indexes of a form not planned are created by ATTACH, under names of its choosing.
       IndexPlan plan;
-      if (plan_partition_indexes(table, "", plan))
+      if (plan_partition_indexes(table, "", plan)) {
         for (const std::string& sql : plan.build) conn.exec(sql);
+        for (const std::string& sql : plan.constraints) conn.exec(sql);
+      }
       conn.exec(attach_partition_sql());
     });
     // If not, the rows go to the partition that takes the account, found by routing a row.
