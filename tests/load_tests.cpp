@@ -1175,6 +1175,17 @@ BOOST_DATA_TEST_CASE(accounts_of_the_table_before_partitions_keep_loading_into_i
   r = load_all(db, make_info("gone", "8:live:gone"), three_conversations(), 40, options_for(mode));
   BOOST_TEST(r["inserted"] == 250);
   BOOST_TEST(partition_of(db, "live:gone") == "skype.messages_legacy");
+  // The merge (in a side-table load, after the failed attach) gives every conversation of
+  // the export a row, counted from its messages, and every attachment.
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.conversations WHERE account_id = 'live:gone'") ==
+             db.scalar("SELECT count(*) FROM skype.conversations WHERE account_id = 'live:owner'"));
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.conversations c, LATERAL (SELECT count(*) "
+                       "AS n, min(sent_at) AS f, max(sent_at) AS l FROM skype.messages m WHERE "
+                       "m.account_id = c.account_id AND m.conversation_id = c.conversation_id) d "
+                       "WHERE (c.message_count, c.first_message_at, c.last_message_at) IS "
+                       "DISTINCT FROM (d.n, d.f, d.l)") == 0);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.attachments WHERE account_id = 'live:gone'") ==
+             db.scalar("SELECT count(*) FROM skype.attachments WHERE account_id = 'live:owner'"));
   BOOST_TEST(db.scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = "
                        "'skype.messages'::regclass") == 1);
   BOOST_TEST(side_tables(db) == 0);
