@@ -481,6 +481,45 @@ BOOST_DATA_TEST_CASE(derived_columns_follow_added_and_replaced_rows,
                      "WHERE conversation_id = '8:alice'") == "2021-09-02 11:47:55.104");
 }
 
+BOOST_DATA_TEST_CASE(derived_columns_of_a_first_load_count_its_repeats,
+                     boost::unit_test::data::make(modes), mode) {
+  // A first export whose ids repeat, some of them newer versions that move in time or add
+  // ids; in a side-table load they are merged after the attach, before the count.
+  TestDatabase db;
+  std::vector<TestConversation> c = three_conversations();
+  TestMessage moved = c[0].messages.back();  // its last message, newer and now the first
+  moved.version += 1;
+  moved.sent_us = base_us - 3'600'000'000LL;
+  TestMessage edited = c[0].messages[3];  // newer, same time
+  edited.version += 2;
+  edited.content = "edited";
+  c[0].messages.push_back(moved);
+  c[0].messages.push_back(edited);
+  TestMessage stale = c[2].messages[0];  // older and earlier than all: loses
+  stale.version -= 1;
+  stale.sent_us = base_us - 7'200'000'000LL;
+  c[2].messages.push_back(stale);
+  TestConversation back = c[1];  // 8:alice again after the others: new ids, later and earlier
+  back.messages = numbered(300, 302);
+  back.messages.push_back(numbered(150, 150)[0]);
+  c.push_back(back);
+  nlohmann::json r = load_all(db, make_info("r1"), c, 40, options_for(mode));
+  BOOST_TEST(r["messages"] == 254);
+  if (mode == "side") BOOST_TEST(r["side_table"]["attached"] == true);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.conversations x LEFT JOIN (SELECT "
+                       "account_id, conversation_id, min(sent_at) AS f, max(sent_at) AS l, "
+                       "count(*) AS n FROM skype.messages GROUP BY 1, 2) d USING (account_id, "
+                       "conversation_id) WHERE x.message_count <> coalesce(d.n, 0) OR "
+                       "x.first_message_at IS DISTINCT FROM d.f OR x.last_message_at IS "
+                       "DISTINCT FROM d.l") == 0);
+  BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations WHERE conversation_id = "
+                       "'8:alice'") == 104);
+  BOOST_TEST(db.text("SELECT last_message_at AT TIME ZONE 'UTC' FROM skype.conversations WHERE "
+                     "conversation_id = '19:family@thread.skype'") == "2021-09-02 08:48:55.104");
+  BOOST_TEST(db.text("SELECT first_message_at AT TIME ZONE 'UTC' FROM skype.conversations WHERE "
+                     "conversation_id = '19:family@thread.skype'") == "2021-09-02 05:49:55.104");
+}
+
 BOOST_DATA_TEST_CASE(duplicate_ids_inside_one_export_are_stored_once,
                      boost::unit_test::data::make(modes), mode) {
   TestDatabase db;
