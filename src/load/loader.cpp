@@ -391,7 +391,7 @@ struct Loader::Impl {
         // A key constraint gets its unique index built like the other indexes, then becomes
         // the constraint (no scan: the columns are NOT NULL). ADD CONSTRAINT ... PRIMARY KEY
         // would lock the table against the other builds while it sorts (CREATE INDEX takes a
-        // SHARE lock: the builds run side by side), and against this session's reads.
+        // SHARE lock: the builds run side by side).
         const std::string definition(r.text(k, 3));
         std::string kind;
         for (const char* key : {"PRIMARY KEY (", "UNIQUE ("})
@@ -999,8 +999,9 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
       outcome = existing.empty() ? SideOutcome::attached : SideOutcome::merged;
       std::uint64_t new_rows = 0, won_rows = 0;
       // What this session reads of the side table before its indexes are built is read
-      // in a savepoint that is rolled back: that releases its lock on the table, which
-      // would otherwise keep the streams' connections from building the indexes.
+      // in a savepoint that is rolled back: that releases its lock on the table, so that
+      // nothing the streams' connections run on it waits for this session (an ADD
+      // CONSTRAINT among the builds once did, until the commit: a deadlock).
       c.exec("SAVEPOINT skype_etl_side_read");
       if (existing == s.own_partition()) {
         PgResult k = c.exec(
