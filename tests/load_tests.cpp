@@ -201,6 +201,17 @@ long long side_tables(TestDatabase& db) {
   return db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'skype_load'");
 }
 
+/// Conversations whose derived columns (message_count, first/last_message_at) disagree with
+/// their stored messages.
+long long conversations_disagreeing_with_messages(TestDatabase& db) {
+  return db.scalar(
+      "SELECT count(*) FROM skype.conversations x LEFT JOIN (SELECT account_id, "
+      "conversation_id, min(sent_at) AS f, max(sent_at) AS l, count(*) AS n FROM "
+      "skype.messages GROUP BY 1, 2) d USING (account_id, conversation_id) WHERE "
+      "x.message_count <> coalesce(d.n, 0) OR x.first_message_at IS DISTINCT FROM d.f OR "
+      "x.last_message_at IS DISTINCT FROM d.l");
+}
+
 long long count(TestDatabase& db, const std::string& table) {
   return db.scalar("SELECT count(*) FROM skype." + table);
 }
@@ -449,17 +460,8 @@ BOOST_AUTO_TEST_CASE(overlapping_exports_merge_and_higher_version_wins) {
 BOOST_DATA_TEST_CASE(derived_columns_follow_added_and_replaced_rows,
                      boost::unit_test::data::make(modes), mode) {
   TestDatabase db;
-  // Conversations whose derived columns disagree with their stored messages.
-  auto disagreeing = [&] {
-    return db.scalar(
-        "SELECT count(*) FROM skype.conversations x LEFT JOIN (SELECT account_id, "
-        "conversation_id, min(sent_at) AS f, max(sent_at) AS l, count(*) AS n FROM "
-        "skype.messages GROUP BY 1, 2) d USING (account_id, conversation_id) WHERE "
-        "x.message_count <> coalesce(d.n, 0) OR x.first_message_at IS DISTINCT FROM d.f OR "
-        "x.last_message_at IS DISTINCT FROM d.l");
-  };
   load_all(db, make_info("d1"), three_conversations(), 40, options_for(mode));
-  BOOST_TEST(disagreeing() == 0);
+  BOOST_TEST(conversations_disagreeing_with_messages(db) == 0);
   // Only additions (earlier and later messages) in one conversation; in another a newer
   // version of its last message, moved earlier than all (its last_message_at must drop,
   // which adding up cannot do), and of a middle one.
@@ -474,7 +476,7 @@ BOOST_DATA_TEST_CASE(derived_columns_follow_added_and_replaced_rows,
   nlohmann::json r = load_all(db, make_info("d2"), next, 4, options_for(mode));
   BOOST_TEST(r["inserted"] == 11);
   BOOST_TEST(r["updated"] == 2);
-  BOOST_TEST(disagreeing() == 0);
+  BOOST_TEST(conversations_disagreeing_with_messages(db) == 0);
   BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations WHERE conversation_id = "
                        "'19:family@thread.skype'") == 131);
   BOOST_TEST(db.text("SELECT last_message_at AT TIME ZONE 'UTC' FROM skype.conversations "
@@ -506,12 +508,7 @@ BOOST_DATA_TEST_CASE(derived_columns_of_a_first_load_count_its_repeats,
   nlohmann::json r = load_all(db, make_info("r1"), c, 40, options_for(mode));
   BOOST_TEST(r["messages"] == 254);
   if (mode == "side") BOOST_TEST(r["side_table"]["attached"] == true);
-  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.conversations x LEFT JOIN (SELECT "
-                       "account_id, conversation_id, min(sent_at) AS f, max(sent_at) AS l, "
-                       "count(*) AS n FROM skype.messages GROUP BY 1, 2) d USING (account_id, "
-                       "conversation_id) WHERE x.message_count <> coalesce(d.n, 0) OR "
-                       "x.first_message_at IS DISTINCT FROM d.f OR x.last_message_at IS "
-                       "DISTINCT FROM d.l") == 0);
+  BOOST_TEST(conversations_disagreeing_with_messages(db) == 0);
   BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations WHERE conversation_id = "
                        "'8:alice'") == 104);
   BOOST_TEST(db.text("SELECT last_message_at AT TIME ZONE 'UTC' FROM skype.conversations WHERE "
@@ -1218,11 +1215,7 @@ BOOST_DATA_TEST_CASE(accounts_of_the_table_before_partitions_keep_loading_into_i
   // the export a row, counted from its messages, and every attachment.
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.conversations WHERE account_id = 'live:gone'") ==
              db.scalar("SELECT count(*) FROM skype.conversations WHERE account_id = 'live:owner'"));
-  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.conversations c, LATERAL (SELECT count(*) "
-                       "AS n, min(sent_at) AS f, max(sent_at) AS l FROM skype.messages m WHERE "
-                       "m.account_id = c.account_id AND m.conversation_id = c.conversation_id) d "
-                       "WHERE (c.message_count, c.first_message_at, c.last_message_at) IS "
-                       "DISTINCT FROM (d.n, d.f, d.l)") == 0);
+  BOOST_TEST(conversations_disagreeing_with_messages(db) == 0);
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.attachments WHERE account_id = 'live:gone'") ==
              db.scalar("SELECT count(*) FROM skype.attachments WHERE account_id = 'live:owner'"));
   BOOST_TEST(db.scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = "
