@@ -114,7 +114,7 @@ BOOST_AUTO_TEST_CASE(migration_6_partitions_messages_keeping_rows_indexes_and_gr
       "content_text, export_id) VALUES ('b', 'c', '1', '8:x', 'Hi', 1), ('a''s', 'c', '1', "
       "'8:y', 'Ho', 2), ('b', 'c', '2', '8:x', 'Hu', 1)");
   conn.exec("GRANT SELECT ON skype.messages TO PUBLIC");
-  BOOST_TEST(ensure_schema(conn) == 5);
+  BOOST_TEST(apply_migrations(conn, 6) == 5);
   BOOST_TEST(db.text("SELECT relkind FROM pg_class WHERE oid = 'skype.messages'::regclass") == "p");
   BOOST_TEST(db.text("SELECT pg_get_partkeydef('skype.messages'::regclass)") ==
              "LIST (account_id)");
@@ -175,6 +175,44 @@ BOOST_AUTO_TEST_CASE(migration_6_stops_at_a_view_on_messages_and_names_it) {
   });
   BOOST_TEST(current_schema_version(conn) == 5);
   BOOST_TEST(db.text("SELECT relkind FROM pg_class WHERE oid = 'skype.messages'::regclass") == "r");
+}
+
+BOOST_AUTO_TEST_CASE(migration_7_leads_the_primary_key_with_message_id_in_every_partition) {
+  TestDatabase db;
+  PgConnection conn(db.conninfo());
+  apply_migrations(conn, 5);
+  conn.exec(
+      "INSERT INTO skype.messages (account_id, conversation_id, message_id, content_text, "
+      "export_id) VALUES ('b', 'c', '1', 'Hi', 1), ('b', 'd', '1', 'Ho', 1)");
+  apply_migrations(conn, 6);
+  conn.exec("CREATE TABLE skype.messages_a PARTITION OF skype.messages FOR VALUES IN ('a')");
+  conn.exec(
+      "INSERT INTO skype.messages (account_id, conversation_id, message_id, export_id) VALUES "
+      "('a', 'c', '1', 2)");
+  BOOST_TEST(apply_migrations(conn, 7) == 6);
+  BOOST_TEST(db.text("SELECT string_agg(c.conrelid::regclass || ' ' || "
+                     "pg_get_constraintdef(c.oid), ';' ORDER BY c.conrelid::regclass::text) "
+                     "FROM pg_constraint c WHERE c.contype = 'p' AND c.connamespace = "
+                     "'skype'::regnamespace AND c.conrelid::regclass::text LIKE "
+                     "'skype.messages%'") ==
+             "skype.messages PRIMARY KEY (message_id, conversation_id, account_id);"
+             "skype.messages_a PRIMARY KEY (message_id, conversation_id, account_id);"
+             "skype.messages_legacy PRIMARY KEY (message_id, conversation_id, account_id)");
+  // The partitions' key indexes are the parent's, under the names a load gives them.
+  BOOST_TEST(db.text("SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_inherits i "
+                     "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = "
+                     "'skype.messages_pkey'::regclass") == "messages_a_pkey,messages_legacy_pkey");
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages") == 3);
+  BOOST_CHECK_THROW(conn.exec("INSERT INTO skype.messages (account_id, conversation_id, "
+                              "message_id, export_id) VALUES ('b', 'd', '1', 3)"),
+                    DatabaseError);
+  // ON CONFLICT names the columns in another order and still finds the key.
+  conn.exec(
+      "INSERT INTO skype.messages (account_id, conversation_id, message_id, content_text, "
+      "export_id) VALUES ('b', 'c', '1', 'Hey', 3) ON CONFLICT (account_id, conversation_id, "
+      "message_id) DO UPDATE SET content_text = excluded.content_text");
+  BOOST_TEST(db.text("SELECT string_agg(content_text, ',' ORDER BY conversation_id) FROM "
+                     "skype.messages WHERE account_id = 'b'") == "Hey,Ho");
 }
 
 BOOST_AUTO_TEST_CASE(a_failing_migration_leaves_the_old_version) {
