@@ -718,6 +718,19 @@ struct Loader::Impl {
     }
   }
 
+  /// The repeated ids (in stage_messages) that have no row in the side table: a side load's
+  /// distinct ids are its side rows and these.
+  std::uint64_t repeated_ids_not_in_side_table() {
+    if (repeats == 0) return 0;
+    return static_cast<std::uint64_t>(
+        conn.exec("SELECT count(*) FROM (SELECT DISTINCT conversation_id, message_id FROM "
+                  "stage_messages) r WHERE NOT EXISTS (SELECT 1 FROM " +
+                  side_table +
+                  " s WHERE s.conversation_id = r.conversation_id AND s.message_id = "
+                  "r.message_id)")
+            .integer(0, 0));
+  }
+
   /// INSERT ... ON CONFLICT of stage_messages into skype.messages (of each id, when there
   /// were repeats, only its winner in the export: the highest version, then the latest
   /// edit, then the last in the file). A stored row is replaced as replaces_sql says: on a
@@ -725,11 +738,12 @@ struct Loader::Impl {
   /// and it is an earlier row of this export. Returns the rows inserted and replaced, and
   /// adds them up per conversation in stage_derived. Into `partition`, the account's
   /// partition or the side table that becomes it (the inserted/replaced count needs xmax,
-  /// which a partitioned table cannot return).
-  std::pair<std::uint64_t, std::uint64_t> merge_stage_messages(const std::vector<std::string>& ae,
-                                                               bool ties_to_staged,
-                                                               const std::string& partition) {
-    const bool dedupe = repeats > 0;
+  /// which a partitioned table cannot return). With `side_rows`, the rows come from that
+  /// side table instead (one per id: no winner to choose).
+  std::pair<std::uint64_t, std::uint64_t> merge_stage_messages(
+      const std::vector<std::string>& ae, bool ties_to_staged, const std::string& partition,
+      const std::string& side_rows = std::string()) {
+    const bool dedupe = repeats > 0 && side_rows.empty();
     auto replaces = [&](const std::string& a, const std::string& b) {
       return replaces_sql(a, b, ties_to_staged);
     };
@@ -740,9 +754,9 @@ struct Loader::Impl {
         std::string("SELECT ") + (dedupe ? "DISTINCT ON (conversation_id, message_id) " : "") +
         "$1, conversation_id, message_id, version, sent_at, sender_id, sender_name, "
         "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
-        "deleted_at, is_server_generated, properties, details, $2::bigint, seq "
-        "FROM stage_messages s WHERE NOT EXISTS (SELECT 1 FROM " +
-        partition +
+        "deleted_at, is_server_generated, properties, details, $2::bigint, " +
+        (side_rows.empty() ? "seq FROM stage_messages" : "source_position FROM " + side_rows) +
+        " s WHERE NOT EXISTS (SELECT 1 FROM " + partition +
         " o WHERE o.account_id = $1 AND o.conversation_id = s.conversation_id AND "
         "o.message_id = s.message_id AND NOT " +
         replaces("s", "o") + ")" +
@@ -1087,15 +1101,7 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
       if (outcome == SideOutcome::rewritten) {
         // The export's distinct ids: its rows in the side table, and the repeated ids that
         // have none there.
-        distinct = s.side_row_count;
-        if (s.repeats > 0)
-          distinct += static_cast<std::uint64_t>(
-              c.exec("SELECT count(*) FROM (SELECT DISTINCT conversation_id, message_id FROM "
-                     "stage_messages) r WHERE NOT EXISTS (SELECT 1 FROM " +
-                     s.side_table +
-                     " s WHERE s.conversation_id = r.conversation_id AND s.message_id = "
-                     "r.message_id)")
-                  .integer(0, 0));
+        distinct = s.side_row_count + s.repeated_ids_not_in_side_table();
         c.exec("ROLLBACK TO SAVEPOINT skype_etl_side_read");
         // The side table keeps its rows that replace their stored one, then gets the
         // stored rows it does not replace (each stream copies a share of the conversations).
@@ -1149,40 +1155,30 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
         mark("attach");
       }
       if (outcome == SideOutcome::rewritten) target = s.side_table;
-      if (outcome == SideOutcome::merged) {
-        // Another load gave the account a partition meanwhile, or its partition holds more
-        // than the export adds: merge like a staged load.
-        c.exec(
-            "INSERT INTO stage_messages SELECT source_position, conversation_id, message_id, "
-            "version, sent_at, sender_id, sender_name, message_type, content_raw, content_text, "
-            "is_edited, edited_at, is_deleted, deleted_at, is_server_generated, properties, "
-            "details FROM " +
-            s.side_table);
-        mark("side_to_stage");
-      }
     } else {
       s.lock_account();
     }
+    // The repeats of a side load: the winner among each id's repeats, against the id's row
+    // in `target`: the id's first occurrence, which precedes them in the file (a tie goes
+    // to the repeat, the later in the file, as in a staged load's DISTINCT ON), or the row
+    // stored before this export (a tie keeps it). An id with no row is inserted. Returns
+    // the ids inserted; adds to `updated` the rows of earlier exports replaced.
+    auto merge_repeats = [&] {
+      if (s.repeats == 0) return std::uint64_t{0};
+      if (outcome != SideOutcome::attached)
+        updated += static_cast<std::uint64_t>(
+            c.exec_params(std::string("SELECT count(*) FROM (SELECT DISTINCT ON (conversation_id, "
+                                      "message_id) * FROM stage_messages ") +
+                              staged_winner_order + ") r JOIN " + target +
+                              " o ON o.conversation_id = r.conversation_id AND o.message_id = "
+                              "r.message_id WHERE o.export_id <> $1::bigint AND " +
+                              replaces_sql("r", "o", false),
+                          std::vector<std::string>{e})
+                .integer(0, 0));
+      return s.merge_stage_messages(ae, true, target).first;
+    };
     if (outcome == SideOutcome::attached || outcome == SideOutcome::rewritten) {
-      // The repeats: the winner among each id's repeats, against the id's stored row: the
-      // id's first occurrence, which precedes them in the file (a tie goes to the repeat,
-      // the later in the file, as in a staged load's DISTINCT ON), or in a rewrite the row
-      // stored before (a tie keeps it). An id with no row is inserted.
-      std::uint64_t from_repeats = 0;
-      if (s.repeats > 0) {
-        if (outcome == SideOutcome::rewritten)
-          updated += static_cast<std::uint64_t>(
-              c.exec_params(
-                   std::string("SELECT count(*) FROM (SELECT DISTINCT ON (conversation_id, "
-                               "message_id) * FROM stage_messages ") +
-                       staged_winner_order + ") r JOIN " + target +
-                       " o ON o.conversation_id = r.conversation_id AND o.message_id = "
-                       "r.message_id WHERE o.export_id <> $1::bigint AND " +
-                       replaces_sql("r", "o", false),
-                   std::vector<std::string>{e})
-                  .integer(0, 0));
-        from_repeats = s.merge_stage_messages(ae, true, target).first;
-      }
+      const std::uint64_t from_repeats = merge_repeats();
       if (outcome == SideOutcome::attached) {
         distinct = s.side_row_count + from_repeats;
         inserted = distinct;
@@ -1196,16 +1192,28 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
         throw DatabaseError("no partition of skype.messages takes account '" + a +
                             "', and skype-etl could not create one (is a table named skype." +
                             s.partition_name + " in the way?)");
-      const bool dedupe = s.repeats > 0;
-      // Distinct (conversation, message) pairs, for the superseded count.
-      if (dedupe)
-        distinct = static_cast<std::uint64_t>(
-            c.exec("SELECT count(*) FROM (SELECT DISTINCT conversation_id, message_id FROM "
-                   "stage_messages) d")
-                .integer(0, 0));
-      mark("prepare");
-      std::tie(inserted, updated) = s.merge_stage_messages(ae, false, target);
-      mark("messages");
+      if (outcome == SideOutcome::merged) {
+        // Another load gave the account a partition meanwhile, or its partition holds more
+        // than the export adds. The side table's rows (each id's first occurrence) are
+        // merged straight from it, then the repeats: what a staged load's DISTINCT ON
+        // would keep, without copying the side table into stage_messages.
+        distinct = s.side_row_count + s.repeated_ids_not_in_side_table();
+        mark("prepare");
+        std::tie(inserted, updated) = s.merge_stage_messages(ae, false, target, s.side_table);
+        mark("messages");
+        inserted += merge_repeats();
+        mark("repeats");
+      } else {
+        // Distinct (conversation, message) pairs, for the superseded count.
+        if (s.repeats > 0)
+          distinct = static_cast<std::uint64_t>(
+              c.exec("SELECT count(*) FROM (SELECT DISTINCT conversation_id, message_id FROM "
+                     "stage_messages) d")
+                  .integer(0, 0));
+        mark("prepare");
+        std::tie(inserted, updated) = s.merge_stage_messages(ae, false, target);
+        mark("messages");
+      }
     }
     // The statements below join the account's partition. When this export changed a good
     // part of it, its statistics (perhaps taken while it was empty) mislead the planner
@@ -1225,43 +1233,40 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
       }
     }
 
-    // Attachments: those of updated messages are replaced by the new version's.
+    // Attachments: those of updated messages are replaced by the new version's. Both
+    // statements look messages up by key, one attachment at a time. The partition's
+    // statistics (unless just analyzed) know no row of this export, and a join filtered by
+    // its export_id was planned as a nested loop over a whole staging table per message:
+    // 3,000 new messages beside 1 M took 18 s; 300,000 would take hours.
     std::uint64_t attachments_written = 0;
-    if (updated > 0 && outcome == SideOutcome::rewritten)
-      c.exec_params("DELETE FROM skype.attachments t USING " + target +
-                        " m WHERE m.account_id = $1 AND m.export_id = $2 AND t.account_id = $1 AND "
-                        "t.conversation_id = m.conversation_id AND t.message_id = m.message_id",
+    const std::string message_of_this_export =
+        "(SELECT m.source_position FROM " + target +
+        " m WHERE m.account_id = $1 AND m.conversation_id = t.conversation_id AND "
+        "m.message_id = t.message_id AND m.export_id = $2::bigint)";
+    // Nothing of this export is in skype.attachments yet: whatever is stored for a message
+    // that is now this export's row belongs to the version it replaced.
+    if (updated > 0)
+      c.exec_params("DELETE FROM skype.attachments t WHERE t.account_id = $1 AND " +
+                        message_of_this_export + " IS NOT NULL",
                     ae);
-    else if (updated > 0)
-      c.exec_params(
-          "DELETE FROM skype.attachments t USING " + target +
-              " m, (SELECT DISTINCT conversation_id, message_id FROM stage_messages) k "
-              "WHERE m.account_id = $1 AND m.export_id = $2 AND m.conversation_id = "
-              "k.conversation_id AND m.message_id = k.message_id AND t.account_id = $1 AND "
-              "t.conversation_id = k.conversation_id AND t.message_id = k.message_id",
-          ae);
     // Only the stored version's: the row this export wrote, from the attachment's message.
     if (s.staged_attachments > 0) {
       const std::string columns =
-          "$1, a.conversation_id, a.message_id, a.ordinal, a.kind, a.name, a.content_type, "
-          "a.uri, a.thumbnail_uri, a.doc_id, a.size, a.width, a.height, a.duration_seconds";
-      const std::string stored =
-          " JOIN " + target +
-          " m ON m.account_id = $1 AND m.conversation_id = "
-          "a.conversation_id AND m.message_id = a.message_id AND m.export_id = $2::bigint AND "
-          "m.source_position = a.msg_seq";
+          "$1, t.conversation_id, t.message_id, t.ordinal, t.kind, t.name, t.content_type, "
+          "t.uri, t.thumbnail_uri, t.doc_id, t.size, t.width, t.height, t.duration_seconds";
+      const std::string stored = " WHERE " + message_of_this_export + " = t.msg_seq";
       const std::string repeated =
-          "EXISTS (SELECT 1 FROM stage_messages r WHERE r.conversation_id = a.conversation_id "
-          "AND r.message_id = a.message_id)";
+          "EXISTS (SELECT 1 FROM stage_messages r WHERE r.conversation_id = t.conversation_id "
+          "AND r.message_id = t.message_id)";
       // In an attached side table, a message whose id is not among the repeats is the only
       // one with its id: its attachments need no look at skype.messages (whose whole heap a
       // join would otherwise hash: 6 s at 5 M messages); those of repeated ids are looked up.
       const std::string select =
           outcome == SideOutcome::attached
-              ? "WITH repeated AS MATERIALIZED (SELECT * FROM stage_attachments a WHERE " +
-                    repeated + ") SELECT " + columns + " FROM stage_attachments a WHERE NOT " +
-                    repeated + " UNION ALL SELECT " + columns + " FROM repeated a" + stored
-              : "SELECT " + columns + " FROM stage_attachments a" + stored;
+              ? "WITH repeated AS MATERIALIZED (SELECT * FROM stage_attachments t WHERE " +
+                    repeated + ") SELECT " + columns + " FROM stage_attachments t WHERE NOT " +
+                    repeated + " UNION ALL SELECT " + columns + " FROM repeated t" + stored
+              : "SELECT " + columns + " FROM stage_attachments t" + stored;
       PgResult r = c.exec_params(
           "INSERT INTO skype.attachments (account_id, conversation_id, message_id, ordinal, "
           "kind, name, content_type, uri, thumbnail_uri, doc_id, size, width, height, "
@@ -1298,17 +1303,24 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
           "$1 AND x.conversation_id = d.conversation_id",
           std::vector<std::string>{a});
     } else {
+      // Per conversation: a side table merged, then its repeats, each added a row.
+      const std::string derived_sums =
+          "(SELECT conversation_id, sum(inserted)::bigint AS inserted, sum(updated)::bigint AS "
+          "updated, "
+          "min(first_at) AS first_at, max(last_at) AS last_at FROM stage_derived GROUP BY "
+          "conversation_id)";
       c.exec_params(
           "UPDATE skype.conversations x SET message_count = x.message_count + d.inserted, "
           "first_message_at = least(x.first_message_at, d.first_at), last_message_at = "
-          "greatest(x.last_message_at, d.last_at) FROM stage_derived d WHERE x.account_id = $1 "
-          "AND x.conversation_id = d.conversation_id AND d.updated = 0 AND d.inserted > 0",
+          "greatest(x.last_message_at, d.last_at) FROM " +
+              derived_sums +
+              " d WHERE x.account_id = $1 "
+              "AND x.conversation_id = d.conversation_id AND d.updated = 0 AND d.inserted > 0",
           std::vector<std::string>{a});
       c.exec_params(
           "UPDATE skype.conversations x SET first_message_at = d.first_at, last_message_at = "
-          "d.last_at, message_count = d.n FROM (SELECT r.conversation_id, a.* FROM "
-          "stage_derived r CROSS JOIN LATERAL (" +
-              aggregate +
+          "d.last_at, message_count = d.n FROM (SELECT r.conversation_id, a.* FROM " +
+              derived_sums + " r CROSS JOIN LATERAL (" + aggregate +
               "r.conversation_id) a WHERE r.updated > 0) d WHERE x.account_id = $1 AND "
               "x.conversation_id = d.conversation_id",
           std::vector<std::string>{a});
