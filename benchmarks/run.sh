@@ -7,7 +7,9 @@
 #   - for every size: `skype-etl run` (parallel, default settings) into a fresh database:
 #     wall time, messages/s, peak RssAnon (the report's statistics.memory.peak_mb);
 #   - for 1M (else the smallest size): a second account's export of that size into a database
-#     that holds the first account's (its own partition, so it should load as fast);
+#     that holds the first account's (its own partition, so it should load as fast), then a
+#     later export of the first account (the same messages and 3% newer ones, generated with
+#     --newer 3: the archivist's next export, merged into the account's partition);
 #   - for the largest size also: extract-only, transform-only, load-only (pipeline_bench),
 #     `skype-etl run --sequential`, and the bare `psql \copy` ceiling: the parallel run's
 #     final rows of every skype table copied into a fresh database with the same schema
@@ -192,6 +194,7 @@ copy_seconds=''
 parallel_seconds=''
 sequential_seconds=''
 second_row=''  # size|seconds|messages|peak_mb|first account's seconds
+later_row=''   # size|seconds|messages|peak_mb|inserted|unchanged
 largest_messages=0
 largest_file_bytes=0
 
@@ -256,8 +259,25 @@ for size in $sizes; do
     details+=("e2e parallel ${size}M, second account: wall_seconds=$second_seconds $second_summary")
     second_row="${size}|$second_seconds|$(kv_field "$second_summary" messages)|$(kv_field \
       "$second_summary" peak_rss_anon_mb)|$seconds"
+    # The first account's next export: its messages again, and 3% newer ones.
+    later_file="$work/export-${size}M-later.tar"
+    generated=$("$generate" --messages "$count" --seed "$seed" --newer 3 --format tar \
+      -o "$later_file")
+    details+=("generate ${size}M, later export of the first account: $generated")
+    later_report="$work/report-later-${size}M.json"
+    later_seconds=$(timed_run "later-export-${size}M" bench_second "$later_file" "$later_report")
+    later_summary=$("$pipeline_bench" --summarize-report "$later_report")
+    later_counts=''
+    for key in inserted updated unchanged; do
+      later_counts+=" $key=$(json_field "$(<"$later_report")" "$key" | tr -d ' ')"
+    done
+    later_line="e2e parallel ${size}M, later export: wall_seconds=$later_seconds$later_counts"
+    details+=("$later_line $later_summary")
+    later_row="${size}|$later_seconds|$(kv_field "$later_summary" messages)|$(kv_field \
+      "$later_summary" peak_rss_anon_mb)|$(kv_field "$later_counts" inserted)|$(kv_field \
+      "$later_counts" unchanged)"
     drop_db bench_second
-    rm -f -- "$second_file"
+    rm -f -- "$second_file" "$later_file"
   fi
 
   if [[ "$size" == "$largest" ]]; then
@@ -362,6 +382,13 @@ render() {
     printf '  %-8s %10s %9.2f %12s %16s  (a second account, beside the first: %.2fx the first'"'"'s time)\n' \
       "${size}M" "$messages" "$seconds" "$rate" "$peak" \
       "$(awk -v a="$seconds" -v b="$first_seconds" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+  fi
+  if [[ -n "$later_row" ]]; then
+    local inserted unchanged
+    IFS='|' read -r size seconds messages peak inserted unchanged <<<"$later_row"
+    rate=$(awk -v m="$messages" -v s="$seconds" 'BEGIN { printf "%.0f", (s > 0 ? m / s : 0) }')
+    printf '  %-8s %10s %9.2f %12s %16s  (the first account'"'"'s later export: %s new, %s unchanged)\n' \
+      "${size}M+3%" "$messages" "$seconds" "$rate" "$peak" "$inserted" "$unchanged"
   fi
   echo
   echo "ratios (${largest}M messages):"

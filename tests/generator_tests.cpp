@@ -197,6 +197,42 @@ BOOST_AUTO_TEST_CASE(same_seed_gives_same_bytes_and_different_seed_differs) {
   BOOST_TEST(t1.json_bytes == first.json_bytes);
 }
 
+BOOST_AUTO_TEST_CASE(a_later_export_adds_newer_messages_and_keeps_the_others) {
+  TempDir dir;
+  const GeneratorOptions base = options_for(13, 6000);
+  GeneratorOptions later = base;
+  later.newer_percent = 10;
+  generate_export(base, dir / "base.json");
+  const GeneratorSummary summary = generate_export(later, dir / "later.json");
+  const nlohmann::json a = nlohmann::json::parse(read_all(dir / "base.json"));
+  const nlohmann::json b = nlohmann::json::parse(read_all(dir / "later.json"));
+  BOOST_TEST(b.at("userId") == a.at("userId"));
+  BOOST_TEST(parse_timestamp(b.at("exportDate").get<std::string>() + ":00Z") -
+                 parse_timestamp(a.at("exportDate").get<std::string>() + ":00Z") ==
+             30LL * 86'400'000);
+  BOOST_REQUIRE(b.at("conversations").size() == a.at("conversations").size());
+  std::uint64_t added = 0;
+  for (std::size_t c = 0; c < a.at("conversations").size(); ++c) {
+    const nlohmann::json& old_list = a.at("conversations")[c].at("MessageList");
+    const nlohmann::json& new_list = b.at("conversations")[c].at("MessageList");
+    const std::size_t extra = old_list.size() * 10 / 100;
+    BOOST_REQUIRE(new_list.size() == old_list.size() + extra);
+    added += extra;
+    // The export's messages, unchanged, after the newer ones.
+    BOOST_TEST(nlohmann::json(new_list.begin() + static_cast<std::ptrdiff_t>(extra),
+                              new_list.end()) == old_list);
+    std::set<std::string> old_ids;
+    for (const auto& m : old_list) old_ids.insert(m.at("id").get<std::string>());
+    for (std::size_t i = 0; i < extra; ++i) {
+      BOOST_TEST(old_ids.count(new_list[i].at("id").get<std::string>()) == 0u);
+      BOOST_TEST(parse_timestamp(new_list[i].at("originalarrivaltime")) >
+                 parse_timestamp(new_list[extra].at("originalarrivaltime")));
+    }
+  }
+  BOOST_TEST(added > 400u);
+  BOOST_TEST(summary.messages == 6000u + added);
+}
+
 BOOST_AUTO_TEST_CASE(summary_matches_parsed_document) {
   TempDir dir;
   for (const bool quirks : {true, false}) {

@@ -339,7 +339,8 @@ class ExportWriter {
     detail::escape_json(m_out, m_options.user_id, false);
     m_out.append("\",\"exportDate\":\"");
     m_text.clear();
-    detail::append_minute_timestamp(m_text, m_export_ms);
+    detail::append_minute_timestamp(m_text,
+                                    m_export_ms + (m_options.newer_percent > 0 ? 30 * day_ms : 0));
     m_out.append(m_text);
     m_out.append("\",\"conversations\":[");
     for (std::size_t i = 0; i < plan.families.size(); ++i) {
@@ -575,6 +576,7 @@ class ExportWriter {
               mean_gap_ms;
     }
     const bool group = is_group(family);
+    write_newer_messages(family, count * m_options.newer_percent / 100, newest);
     std::int64_t previous = newest + 600'000;
     std::int64_t t = newest;
     std::uint64_t position = 0;
@@ -638,6 +640,35 @@ class ExportWriter {
       previous = t;
       t -= gap(scale);
     }
+  }
+
+  // GeneratorOptions::newer_percent: `count` messages a minute apart, after `newest` and
+  // the 10 minutes in which a duplicate of it may arrive. They are drawn from a copy of
+  // the generator's state, which is then put back: the conversation's other messages come
+  // out as without them.
+  void write_newer_messages(Family family, std::uint64_t count, std::int64_t newest) {
+    if (count == 0) return;
+    const Rng saved = m_rng;
+    for (std::uint64_t i = count; i > 0; --i) {
+      const std::int64_t t = newest + 600'000 + static_cast<std::int64_t>(i) * 60'000;
+      const MessageKind kind = m_kinds.draw(family, m_rng);
+      const Participant& sender = pick_sender(family);
+      MessageContext context;
+      context.sender = &sender;
+      context.members = &m_members;
+      context.conversation_id = m_conversation_id;
+      context.arrival_ms = t;
+      context.language = m_language;
+      context.group = is_group(family);
+      context.quirks = m_options.quirks;
+      m_message.clear();
+      m_builder.build(kind, context, m_message);
+      m_id.clear();
+      append_int(m_id, t);
+      decorate(kind, sender, t);
+      write_message(kind, sender, t, Fraction::three, m_message.properties);
+    }
+    m_rng = saved;
   }
 
   std::int64_t gap(std::uint64_t scale) {

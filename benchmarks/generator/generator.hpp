@@ -22,6 +22,11 @@ struct GeneratorOptions {
   /// distinct inside its conversation (distinct_messages == messages).
   bool quirks = true;
   std::string user_id = "8:live:.cid.0123456789abcdef";
+  /// A later export of the same account: each conversation of n messages starts with
+  /// n * newer_percent / 100 more, newer than all of its others (a minute apart, from 11
+  /// minutes after its newest), and the export date is 30 days later. Everything else is
+  /// the export of the same options without them, message for message.
+  unsigned newer_percent = 0;
 };
 
 struct GeneratorSummary {

@@ -27,6 +27,11 @@ int main(int argc, char** argv) {
                  "conversations (0: about 2*sqrt(messages))")
       ->capture_default_str();
   app.add_option("--user-id", options.user_id, "the export owner's id")->capture_default_str();
+  app.add_option("--newer", options.newer_percent,
+                 "a later export of the same seed: every conversation gets this percentage "
+                 "more messages, newer than the others, which stay as they were")
+      ->check(CLI::Range(0u, 1000u))
+      ->capture_default_str();
   app.add_flag("--no-quirks", no_quirks,
                "leave out the real-world quirks (missing fields, duplicates, ...)");
   app.add_option("-o,--output", output, "file to write")->required();
@@ -44,6 +49,7 @@ int main(int argc, char** argv) {
         {"file", output},
         {"format", format},
         {"seed", options.seed},
+        {"newer_percent", options.newer_percent},
         {"quirks", options.quirks},
         {"conversations", summary.conversations},
         {"messages", summary.messages},
