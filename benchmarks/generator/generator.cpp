@@ -596,16 +596,7 @@ class ExportWriter {
         kind = MessageKind::invite_free_initialized;  // the first event of a 1:1 chat
       }
       const Participant& sender = pick_sender(family);
-      MessageContext context;
-      context.sender = &sender;
-      context.members = &m_members;
-      context.conversation_id = m_conversation_id;
-      context.arrival_ms = t;
-      context.language = m_language;
-      context.group = group;
-      context.quirks = m_options.quirks;
-      m_message.clear();
-      m_builder.build(kind, context, m_message);
+      build_message(kind, sender, group, t);
 
       // Ids are the arrival time in ms, or (2%) a 19-digit client id; both never repeat
       // inside a conversation except for the deliberate duplicates below.
@@ -642,6 +633,20 @@ class ExportWriter {
     }
   }
 
+  // m_message: the content and properties of a message of `kind` from `sender` at `t`.
+  void build_message(MessageKind kind, const Participant& sender, bool group, std::int64_t t) {
+    MessageContext context;
+    context.sender = &sender;
+    context.members = &m_members;
+    context.conversation_id = m_conversation_id;
+    context.arrival_ms = t;
+    context.language = m_language;
+    context.group = group;
+    context.quirks = m_options.quirks;
+    m_message.clear();
+    m_builder.build(kind, context, m_message);
+  }
+
   // GeneratorOptions::newer_percent: `count` messages a minute apart, after `newest` and
   // the 10 minutes in which a duplicate of it may arrive. They are drawn from a copy of
   // the generator's state, which is then put back: the conversation's other messages come
@@ -653,16 +658,7 @@ class ExportWriter {
       const std::int64_t t = newest + 600'000 + static_cast<std::int64_t>(i) * 60'000;
       const MessageKind kind = m_kinds.draw(family, m_rng);
       const Participant& sender = pick_sender(family);
-      MessageContext context;
-      context.sender = &sender;
-      context.members = &m_members;
-      context.conversation_id = m_conversation_id;
-      context.arrival_ms = t;
-      context.language = m_language;
-      context.group = is_group(family);
-      context.quirks = m_options.quirks;
-      m_message.clear();
-      m_builder.build(kind, context, m_message);
+      build_message(kind, sender, is_group(family), t);
       m_id.clear();
       append_int(m_id, t);
       decorate(kind, sender, t);
