@@ -1064,9 +1064,6 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
     // or, while a partition is rewritten, the side table that will replace it.
     std::string target;
     std::string replaced_partition;  // rewritten: the partition the side table replaces
-    // The side table was analyzed after its builds (in vain if its ATTACH then fails: its
-    // rows go to another partition).
-    bool analyzed = false;
     enum class SideOutcome { none, attached, rewritten, merged } outcome = SideOutcome::none;
     if (s.side) {
       // The side table's COPYs end (and commit) once their backends have stored every row.
@@ -1147,7 +1144,6 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
         upsert_conversations();
         mark("conversations");
         timings["analyze"] = analysis.get().front();
-        analyzed = true;
         mark("analyze_wait");
       }
       s.streams.reset();
@@ -1220,7 +1216,11 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
     // The statements below join the account's partition. When this export changed a good
     // part of it, its statistics (perhaps taken while it was empty) mislead the planner
     // into nested loops over the whole table: 10 s instead of 10 ms for 50k messages.
-    if (inserted + updated > 1000 && !(analyzed && outcome != SideOutcome::merged)) {
+    // An attached or rewritten side table was analyzed after its builds (one whose ATTACH
+    // failed was analyzed in vain: its rows went to another partition).
+    const bool target_analyzed =
+        outcome == SideOutcome::attached || outcome == SideOutcome::rewritten;
+    if (inserted + updated > 1000 && !target_analyzed) {
       const std::string& partition = target;
       const double known_rows = std::strtod(
           std::string(c.exec_params("SELECT coalesce((SELECT reltuples FROM pg_class WHERE "
