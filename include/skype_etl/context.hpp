@@ -2,7 +2,6 @@
 // statistics, errors, resources, memory). Every method may be called from any thread.
 #pragma once
 
-#include <any>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -15,6 +14,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <typeindex>
+#include <typeinfo>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 #include <pqxx/connection>
@@ -72,6 +75,7 @@ class ProgressTracker {
 /// batch: it re-reads /proc at most every `min_interval`.
 class MemoryMonitor {
  public:
+  /// `limit_mb` empty or 0: no limit.
   explicit MemoryMonitor(std::optional<std::size_t> limit_mb,
                          std::chrono::milliseconds min_interval = std::chrono::milliseconds(50));
 
@@ -100,8 +104,21 @@ class MemoryMonitor {
 /// State shared by all nodes of a run. In sequential mode (parallel_processing == false)
 /// exactly one phase runs at a time, as in the seed; in parallel mode the three phases may
 /// run at once and the phase-taking overloads must be used when more than one is running.
+///
+/// Contract under concurrency: every method may be called from any thread at any time.
+/// An update_progress() that returns normally is counted in exactly one phase: the one in
+/// progress when it was accepted, whose end_phase() (which waits for updates already
+/// accepted) returns and keeps it. An update that races with end_phase() is either
+/// counted before the phase's figures are taken or refused with std::invalid_argument.
+///
+/// Contract under failure: a phase that fails should be ended like any other (end_phase
+/// with {"status": "failed"}, or after record_error); the context can then run the phases
+/// again (EtlGraph does both). Strings given to it (results, statistics, error messages)
+/// are stored as valid UTF-8 (invalid bytes become U+FFFD), so statistics().dump() never
+/// throws.
 class ETLContext {
  public:
+  /// `memory_limit_mb`: empty or 0 means no limit (the seed's falsy None).
   explicit ETLContext(DbConfig db_config = {}, std::size_t batch_size = 100,
                       std::optional<std::size_t> memory_limit_mb = {},
                       bool parallel_processing = false,
@@ -119,18 +136,27 @@ class ETLContext {
   void start_phase(std::string_view phase, std::uint64_t total_conversations = 0,
                    std::uint64_t total_messages = 0);
   /// Ends the only running phase. Throws when none (or, in parallel mode, more than one) runs.
+  /// Waits for update_progress() calls already accepted for the phase (they are counted);
+  /// later ones are refused.
   nlohmann::json end_phase(std::optional<nlohmann::json> result = {});
   nlohmann::json end_phase(std::string_view phase, std::optional<nlohmann::json> result);
-  /// Hot path: atomics only.
+  /// Hot path: atomics only (no lock, no allocation unless it throws).
   void update_progress(std::uint64_t conversations = 0, std::uint64_t messages = 0);
   void update_progress(std::string_view phase, std::uint64_t conversations, std::uint64_t messages);
   void set_totals(std::string_view phase, std::uint64_t conversations, std::uint64_t messages);
 
   std::string get_phase_status(std::string_view phase) const;
   void set_phase_status(std::string_view phase, std::string_view status);
-  /// Appends {error_type, error_message, timestamp, phase, traceback} to
-  /// statistics()["errors"], marks the phase failed, and returns the entry.
+  /// True between start_phase and end_phase (also when its status says failed).
+  bool is_in_progress(std::string_view phase) const;
+  /// Appends {error_type, error_message, timestamp, phase} to statistics()["errors"], marks
+  /// the phase failed (it stays in progress until end_phase), and returns the entry.
+  /// error_message is what() of the error, followed by those of the exceptions nested in it
+  /// (std::nested_exception), ": "-separated.
   nlohmann::json record_error(std::string_view phase, const std::exception& error);
+  /// The same for an error carried across threads; an exception that is not a
+  /// std::exception is recorded as error_type "unknown".
+  nlohmann::json record_error(std::string_view phase, std::exception_ptr error);
   /// The running phase; in parallel mode the most upstream running one.
   std::optional<std::string> current_phase() const;
 
@@ -138,12 +164,39 @@ class ETLContext {
   pqxx::connection& get_db_connection();
   void close_db_connection();
 
-  void set_resource(const std::string& key, std::any value);
-  /// Empty std::any when missing.
-  std::any get_resource(const std::string& key) const;
+  /// Stores `resource` under `key`, replacing what was there. Components share it: every
+  /// get_resource of the key returns this very object (not a copy), so what one component
+  /// changes in it another sees. (Synchronising access to the object is up to its type.)
+  template <typename T>
+  void set_resource(const std::string& key, std::shared_ptr<T> resource) {
+    store_resource(
+        key, std::shared_ptr<void>(resource, const_cast<std::remove_cv_t<T>*>(resource.get())),
+        typeid(std::remove_cv_t<T>));
+  }
+  /// Stores a copy of `value` as a new shared object of type T.
+  template <typename T>
+  void set_resource(const std::string& key, T value) {
+    set_resource(key, std::make_shared<T>(std::move(value)));
+  }
+  /// The object stored under `key`, or `default_value` when nothing is. Throws
+  /// std::invalid_argument when the object stored is not a T.
+  template <typename T>
+  std::shared_ptr<T> get_resource(const std::string& key,
+                                  std::shared_ptr<T> default_value = nullptr) const {
+    std::shared_ptr<void> found = find_resource(key, typeid(std::remove_cv_t<T>));
+    if (!found) return default_value;
+    return std::shared_ptr<T>(found, static_cast<T*>(found.get()));
+  }
+  bool has_resource(const std::string& key) const;
+  /// Forgets `key`; holders of the object keep it. Returns whether there was one.
+  bool remove_resource(const std::string& key);
 
   /// {"phases": {...}, "total": {...}, "errors": [...], "memory": {...}, plus anything
-  /// added with add_statistics()}.
+  /// added with add_statistics()}. total.start_time is the context's construction time;
+  /// total.end_time the latest phase end; total.{conversations,messages}_processed the
+  /// counts of the most downstream phase that has ended (what went through every phase
+  /// run: phases count the same messages, so adding them up would count each twice or
+  /// three times).
   nlohmann::json statistics() const;
   /// Merges `values` into statistics()[key] (objects are merged, numbers added).
   void add_statistics(const std::string& key, const nlohmann::json& values);
@@ -154,6 +207,18 @@ class ETLContext {
   const MemoryMonitor& memory_monitor() const noexcept { return m_memory; }
 
  private:
+  void store_resource(const std::string& key, std::shared_ptr<void> resource,
+                      const std::type_info& type);
+  std::shared_ptr<void> find_resource(const std::string& key, const std::type_info& type) const;
+  /// Counts an update in phase `index` if it is in progress; false (nothing counted) if not.
+  bool try_update(int index, std::uint64_t conversations, std::uint64_t messages) noexcept;
+  /// Sets the status bits of phase `index` (m_mutex held), keeping its updater count.
+  /// Returns the word it replaced.
+  std::uint64_t store_status(int index, std::uint64_t status_bits) noexcept;
+  /// Ends phase `index` (m_mutex held): status, statistics, totals.
+  nlohmann::json end_phase_locked(int index, const std::optional<nlohmann::json>& result);
+  nlohmann::json record_error_entry(std::string_view phase, std::string type, std::string message);
+
   DbConfig m_db_config;
   std::size_t m_batch_size;
   bool m_parallel;
@@ -162,19 +227,27 @@ class ETLContext {
   std::array<ProgressTracker, 3> m_trackers{ProgressTracker(Phase::extract),
                                             ProgressTracker(Phase::transform),
                                             ProgressTracker(Phase::load)};
-  /// Low two bits: 0 pending, 1 running, 2 completed, 3 failed; bit 2 (value 4): the phase
-  /// is in progress (started, not yet ended; a failed phase stays in progress until
-  /// end_phase). Written under m_mutex, read lock-free by update_progress.
-  std::array<std::atomic<int>, 3> m_status{};
-
-  /// Ends phase `index` (m_mutex held): status, statistics, totals.
-  nlohmann::json end_phase_locked(int index, const std::optional<nlohmann::json>& result);
+  /// Per phase: bits 0-1 the status (0 pending, 1 running, 2 completed, 3 failed); bit 2
+  /// (value 4): in progress (started, not yet ended; a failed phase stays in progress until
+  /// end_phase); bits 3 and up: how many update_progress calls ever looked at the phase
+  /// (each adds 8, accepted or not). Status bits change under m_mutex, by compare-and-swap.
+  std::array<std::atomic<std::uint64_t>, 3> m_status{};
+  /// Per phase: accepted update_progress calls that have finished counting.
+  std::array<std::atomic<std::uint64_t>, 3> m_updates_done{};
 
   mutable std::mutex m_mutex;  // guards everything below
   nlohmann::json m_statistics;
-  std::map<std::string, std::any> m_resources;
-  /// Earliest phase start and latest phase end (system_clock us) for statistics()["total"].
-  std::int64_t m_total_start_us = 0;
+  struct Resource {
+    std::shared_ptr<void> object;
+    std::type_index type{typeid(void)};
+  };
+  std::map<std::string, Resource> m_resources;
+  std::int64_t m_created_us = 0;
+  /// Per phase: the look count of m_status when the phase last started, and the accepted
+  /// updates of every start-to-end so far (what m_updates_done reaches once they finish).
+  std::array<std::uint64_t, 3> m_looks_at_start{};
+  std::array<std::uint64_t, 3> m_updates_accepted{};
+  /// Latest phase end (system_clock us) for statistics()["total"].
   std::int64_t m_total_end_us = 0;
 
   /// Separate from m_mutex so that a slow connect does not block statistics().

@@ -1,40 +1,51 @@
 // ETLContext: phase state machine, statistics, resources and the lazy database connection.
 //
 // Concurrency: phase transitions, statistics, errors and resources are guarded by m_mutex
-// (rare paths). The phase status words (m_status) are atomics written under m_mutex and
-// read lock-free by update_progress, which only touches atomics (the hot path).
+// (rare paths). A phase's status word (m_status) holds its status, whether it is in
+// progress, and how many update_progress calls ever looked at it. Status bits change under
+// m_mutex (by compare-and-swap, keeping the count); update_progress only touches atomics
+// (the hot path).
+//
+// Why an accepted update is counted exactly once: update_progress adds one look to the
+// phase's word and is accepted when the value that addition read has the in-progress bit.
+// start_phase sets the bit and end_phase clears it, each with one read-modify-write of the
+// same word, so each knows how many looks came before it: the looks between the two are
+// the accepted ones (read-modify-writes of one atomic are totally ordered, and each reads
+// the latest value). An accepted update counts in the tracker, then adds one to
+// m_updates_done (release); end_phase waits (acquire) until m_updates_done has all of them
+// before it takes the phase's figures. A look after the clear saw no bit and counted
+// nothing (update_progress then throws, or looks for another phase). Refused looks never
+// hold end_phase up.
 #include "skype_etl/context.hpp"
 
 #include <cxxabi.h>
-#include <execinfo.h>
 
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include <libpq-fe.h>
 
+#include "core/clock.hpp"
 #include "core/local_db.hpp"
 #include "skype_etl/errors.hpp"
 
 namespace skype_etl {
-namespace detail {
-// Defined in progress_tracker.cpp.
-std::int64_t now_us() noexcept;
-std::string format_utc_us(std::int64_t us);
-}  // namespace detail
 
 namespace {
 
-constexpr int k_pending = 0;
-constexpr int k_running = 1;
-constexpr int k_completed = 2;
-constexpr int k_failed = 3;
-constexpr int k_status_mask = 3;
-constexpr int k_in_progress = 4;
-
+constexpr std::uint64_t k_pending = 0;
+constexpr std::uint64_t k_running = 1;
+constexpr std::uint64_t k_completed = 2;
+constexpr std::uint64_t k_failed = 3;
+constexpr std::uint64_t k_status_mask = 3;
+constexpr std::uint64_t k_in_progress = 4;
+constexpr std::uint64_t k_flags_mask = 7;
+constexpr int k_look_shift = 3;
+constexpr std::uint64_t k_look = std::uint64_t{1} << k_look_shift;  // one update_progress
 constexpr std::array<std::string_view, 4> k_status_names{"pending", "running", "completed",
                                                          "failed"};
 
@@ -42,9 +53,9 @@ int index_of(Phase phase) noexcept {
   return static_cast<int>(phase);
 }
 
-int parse_status(std::string_view status) {
+std::uint64_t parse_status(std::string_view status) {
   for (std::size_t i = 0; i < k_status_names.size(); ++i) {
-    if (k_status_names[i] == status) return static_cast<int>(i);
+    if (k_status_names[i] == status) return i;
   }
   throw std::invalid_argument("Invalid status: " + std::string(status) +
                               ". Valid statuses are: pending, running, completed, failed");
@@ -55,7 +66,7 @@ std::string phase_string(int index) {
 }
 
 // "extract, transform" for the phases whose status word has the in-progress bit.
-std::string in_progress_list(const std::array<std::atomic<int>, 3>& status) {
+std::string in_progress_list(const std::array<std::atomic<std::uint64_t>, 3>& status) {
   std::string list;
   for (int i = 0; i < 3; ++i) {
     if (status[i].load(std::memory_order_acquire) & k_in_progress) {
@@ -73,30 +84,6 @@ std::string demangle(const char* name) {
   std::string result(demangled);
   std::free(demangled);
   return result;
-}
-
-// Best-effort stack trace of the calling thread, one frame per line, C++ names demangled
-// where the symbol is exported ("module(symbol+0x1f) [0x...]").
-std::string stack_trace() {
-  void* frames[64];
-  const int count = ::backtrace(frames, 64);
-  if (count <= 0) return {};
-  char** symbols = ::backtrace_symbols(frames, count);
-  if (symbols == nullptr) return {};
-  std::string trace;
-  for (int i = 1; i < count; ++i) {  // frame 0 is stack_trace itself
-    std::string line(symbols[i]);
-    const std::size_t open = line.find('(');
-    const std::size_t plus = line.find('+', open == std::string::npos ? 0 : open);
-    if (open != std::string::npos && plus != std::string::npos && plus > open + 1) {
-      const std::string mangled = line.substr(open + 1, plus - open - 1);
-      line = line.substr(0, open + 1) + demangle(mangled.c_str()) + line.substr(plus);
-    }
-    trace += line;
-    trace += '\n';
-  }
-  std::free(symbols);
-  return trace;
 }
 
 /// The password a connection string carries (key=value or URI form), or "" when it has
@@ -155,6 +142,31 @@ void merge_into(nlohmann::json& target, const nlohmann::json& values) {
   }
 }
 
+/// `value` with every string (and key) valid UTF-8: invalid bytes become U+FFFD. Strings
+/// reach the context from paths, exports and error messages, and one invalid byte stored in
+/// m_statistics would make every later dump() throw.
+nlohmann::json valid_utf8(const nlohmann::json& value) {
+  return nlohmann::json::parse(
+      value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+std::string valid_utf8(const std::string& text) {
+  return valid_utf8(nlohmann::json(text)).get<std::string>();
+}
+
+/// what() of `error`, then those of the exceptions nested in it, ": "-separated.
+std::string message_chain(const std::exception& error) {
+  std::string text = error.what();
+  try {
+    std::rethrow_if_nested(error);
+  } catch (const std::exception& inner) {
+    text += ": " + message_chain(inner);
+  } catch (...) {
+    text += ": unknown exception";
+  }
+  return text;
+}
+
 }  // namespace
 
 std::string_view phase_name(Phase phase) noexcept {
@@ -184,11 +196,12 @@ ETLContext::ETLContext(DbConfig db_config, std::size_t batch_size,
       m_batch_size(batch_size),
       m_parallel(parallel_processing),
       m_output_dir(std::move(output_dir)),
-      m_memory(memory_limit_mb) {
+      m_memory(memory_limit_mb),
+      m_created_us(detail::now_us()) {
   for (auto& status : m_status) status.store(k_pending, std::memory_order_relaxed);
   m_statistics = nlohmann::json::object();
   m_statistics["phases"] = nlohmann::json::object();
-  m_statistics["total"] = {{"start_time", nullptr},
+  m_statistics["total"] = {{"start_time", detail::format_utc_us(m_created_us)},
                            {"end_time", nullptr},
                            {"duration_seconds", 0.0},
                            {"conversations_processed", 0},
@@ -198,6 +211,15 @@ ETLContext::ETLContext(DbConfig db_config, std::size_t batch_size,
 
 ETLContext::~ETLContext() {
   close_db_connection();
+}
+
+std::uint64_t ETLContext::store_status(int index, std::uint64_t status_bits) noexcept {
+  std::uint64_t word = m_status[index].load(std::memory_order_relaxed);
+  while (!m_status[index].compare_exchange_weak(word, (word & ~k_flags_mask) | status_bits,
+                                                std::memory_order_acq_rel,
+                                                std::memory_order_relaxed)) {
+  }
+  return word;
 }
 
 void ETLContext::start_phase(std::string_view phase, std::uint64_t total_conversations,
@@ -217,9 +239,16 @@ void ETLContext::start_phase(std::string_view phase, std::uint64_t total_convers
       }
     }
   }
+  // A phase started again begins a new pass through the pipeline: what it and the phases
+  // after it recorded before is stale (a reused context), unless they are running.
+  nlohmann::json& phases = m_statistics["phases"];
+  for (int i = index; i < 3; ++i) {
+    if (i == index || !(m_status[i].load(std::memory_order_relaxed) & k_in_progress))
+      phases.erase(phase_string(i));
+  }
   m_trackers[index].start(total_conversations, total_messages);
   // Release: update_progress that sees the phase in progress also sees the reset tracker.
-  m_status[index].store(k_running | k_in_progress, std::memory_order_release);
+  m_looks_at_start[index] = store_status(index, k_running | k_in_progress) >> k_look_shift;
 }
 
 nlohmann::json ETLContext::end_phase(std::optional<nlohmann::json> result) {
@@ -258,7 +287,7 @@ nlohmann::json ETLContext::end_phase_locked(int index,
     throw std::invalid_argument("Result must be a JSON object or null");
   }
   const bool has_result = result && result->is_object();
-  const int current = m_status[index].load(std::memory_order_relaxed) & k_status_mask;
+  const std::uint64_t current = m_status[index].load(std::memory_order_relaxed) & k_status_mask;
   // As in the seed, a result {"status": "failed"} ends the phase failed; a phase already
   // marked failed (record_error, set_phase_status) stays failed whatever the result says.
   bool failed = current == k_failed;
@@ -268,7 +297,7 @@ nlohmann::json ETLContext::end_phase_locked(int index,
   }
   if (!failed && m_parallel) {
     for (int up = index - 1; up >= 0; --up) {
-      const int up_status = m_status[up].load(std::memory_order_relaxed) & k_status_mask;
+      const std::uint64_t up_status = m_status[up].load(std::memory_order_relaxed) & k_status_mask;
       if (up_status == k_running || up_status == k_failed) {
         throw std::invalid_argument("Cannot complete phase '" + phase_string(index) +
                                     "': upstream phase '" + phase_string(up) + "' " +
@@ -276,61 +305,78 @@ nlohmann::json ETLContext::end_phase_locked(int index,
       }
     }
   }
+  // Copied before anything changes: sanitizing may throw (bad_alloc) only here.
+  const nlohmann::json caller = has_result ? valid_utf8(*result) : nlohmann::json::object();
+
+  // Refuse updates from now on, then wait for those already accepted (see the top of the
+  // file): each of them is counted in the figures taken below.
+  const std::uint64_t looks =
+      m_status[index].fetch_and(~k_in_progress, std::memory_order_acq_rel) >> k_look_shift;
+  m_updates_accepted[index] += looks - m_looks_at_start[index];
+  while (m_updates_done[index].load(std::memory_order_acquire) != m_updates_accepted[index])
+    std::this_thread::yield();
 
   ProgressTracker& tracker = m_trackers[index];
   tracker.finish();
   nlohmann::json stats = tracker.statistics();
   stats["conversations_processed"] = tracker.processed_conversations();
   stats["messages_processed"] = tracker.processed_messages();
-  if (has_result) {
-    for (auto it = result->begin(); it != result->end(); ++it) stats[it.key()] = it.value();
-  }
+  for (auto it = caller.begin(); it != caller.end(); ++it) stats[it.key()] = it.value();
   // The caller's keys win, except that "status" always says what was recorded, so that
   // statistics() and get_phase_status() agree.
   stats["status"] = failed ? "failed" : "completed";
-  m_status[index].store(failed ? k_failed : k_completed, std::memory_order_release);
+  store_status(index, failed ? k_failed : k_completed);
 
-  const std::string name = phase_string(index);
-  m_statistics["phases"][name] = stats;
+  nlohmann::json& phases = m_statistics["phases"];
+  phases[phase_string(index)] = stats;
 
-  // Totals span the run: earliest phase start to latest phase end (phases may overlap).
-  const std::int64_t start_us = tracker.start_time_us();
-  const std::int64_t end_us = tracker.end_time_us();
-  if (m_total_start_us == 0 || (start_us != 0 && start_us < m_total_start_us)) {
-    m_total_start_us = start_us;
-  }
-  if (end_us > m_total_end_us) m_total_end_us = end_us;
+  // Totals: from the context's creation to the latest phase end; the counts are those of
+  // the most downstream phase that has ended, since every phase counts the same messages.
+  if (tracker.end_time_us() > m_total_end_us) m_total_end_us = tracker.end_time_us();
   nlohmann::json& total = m_statistics["total"];
-  total["start_time"] = detail::format_utc_us(m_total_start_us);
   total["end_time"] = detail::format_utc_us(m_total_end_us);
-  total["duration_seconds"] = m_total_end_us > m_total_start_us
-                                  ? static_cast<double>(m_total_end_us - m_total_start_us) / 1e6
+  total["duration_seconds"] = m_total_end_us > m_created_us
+                                  ? static_cast<double>(m_total_end_us - m_created_us) / 1e6
                                   : 0.0;
-  total["conversations_processed"] =
-      total["conversations_processed"].get<std::uint64_t>() + tracker.processed_conversations();
-  total["messages_processed"] =
-      total["messages_processed"].get<std::uint64_t>() + tracker.processed_messages();
+  for (int i = 2; i >= 0; --i) {
+    const auto ended = phases.find(phase_string(i));
+    if (ended == phases.end()) continue;
+    total["conversations_processed"] = ended->value("conversations_processed", nlohmann::json(0));
+    total["messages_processed"] = ended->value("messages_processed", nlohmann::json(0));
+    break;
+  }
   return stats;
+}
+
+bool ETLContext::try_update(int index, std::uint64_t conversations,
+                            std::uint64_t messages) noexcept {
+  if (!(m_status[index].fetch_add(k_look, std::memory_order_acquire) & k_in_progress)) return false;
+  m_trackers[index].update(conversations, messages);
+  m_updates_done[index].fetch_add(1, std::memory_order_release);
+  return true;
 }
 
 void ETLContext::update_progress(std::uint64_t conversations, std::uint64_t messages) {
   // Hot path: no lock, no allocation unless it throws.
-  int index = -1;
-  int count = 0;
-  for (int i = 0; i < 3; ++i) {
-    if (m_status[i].load(std::memory_order_acquire) & k_in_progress) {
-      if (index < 0) index = i;
-      ++count;
+  while (true) {
+    int index = -1;
+    int count = 0;
+    for (int i = 0; i < 3; ++i) {
+      if (m_status[i].load(std::memory_order_acquire) & k_in_progress) {
+        if (index < 0) index = i;
+        ++count;
+      }
     }
+    if (count == 0) {
+      throw std::invalid_argument("Cannot update progress: No phase is currently in progress");
+    }
+    if (count > 1) {
+      throw std::invalid_argument("Cannot update progress: more than one phase is in progress (" +
+                                  in_progress_list(m_status) + "); name the phase");
+    }
+    if (try_update(index, conversations, messages)) break;
+    // That phase ended meanwhile: the update belongs to whatever runs now, if anything.
   }
-  if (count == 0) {
-    throw std::invalid_argument("Cannot update progress: No phase is currently in progress");
-  }
-  if (count > 1) {
-    throw std::invalid_argument("Cannot update progress: more than one phase is in progress (" +
-                                in_progress_list(m_status) + "); name the phase");
-  }
-  m_trackers[index].update(conversations, messages);
   // As in the seed; rate-limited, so this is usually one clock read.
   m_memory.check_memory();
 }
@@ -338,11 +384,10 @@ void ETLContext::update_progress(std::uint64_t conversations, std::uint64_t mess
 void ETLContext::update_progress(std::string_view phase, std::uint64_t conversations,
                                  std::uint64_t messages) {
   const int index = index_of(parse_phase(phase));
-  if (!(m_status[index].load(std::memory_order_acquire) & k_in_progress)) {
+  if (!try_update(index, conversations, messages)) {
     throw std::invalid_argument("Cannot update progress: Phase '" + std::string(phase) +
                                 "' is not in progress");
   }
-  m_trackers[index].update(conversations, messages);
   m_memory.check_memory();
 }
 
@@ -358,30 +403,49 @@ std::string ETLContext::get_phase_status(std::string_view phase) const {
       k_status_names[m_status[index].load(std::memory_order_acquire) & k_status_mask]);
 }
 
-void ETLContext::set_phase_status(std::string_view phase, std::string_view status) {
+bool ETLContext::is_in_progress(std::string_view phase) const {
   const int index = index_of(parse_phase(phase));
-  const int value = parse_status(status);
-  std::lock_guard lock(m_mutex);
-  // Only the status changes: whether the phase is in progress is up to start/end_phase.
-  const int in_progress = m_status[index].load(std::memory_order_relaxed) & k_in_progress;
-  m_status[index].store(in_progress | value, std::memory_order_release);
+  return (m_status[index].load(std::memory_order_acquire) & k_in_progress) != 0;
 }
 
-nlohmann::json ETLContext::record_error(std::string_view phase, const std::exception& error) {
+void ETLContext::set_phase_status(std::string_view phase, std::string_view status) {
+  const int index = index_of(parse_phase(phase));
+  const std::uint64_t value = parse_status(status);
+  std::lock_guard lock(m_mutex);
+  // Only the status changes: whether the phase is in progress is up to start/end_phase.
+  const std::uint64_t in_progress = m_status[index].load(std::memory_order_relaxed) & k_in_progress;
+  store_status(index, in_progress | value);
+}
+
+nlohmann::json ETLContext::record_error_entry(std::string_view phase, std::string type,
+                                              std::string message) {
   const int index = index_of(parse_phase(phase));
   nlohmann::json entry = nlohmann::json::object();
-  entry["error_type"] = demangle(typeid(error).name());
-  entry["error_message"] = error.what();
+  entry["error_type"] = valid_utf8(type);
+  entry["error_message"] = valid_utf8(message);
   entry["timestamp"] = detail::format_utc_us(detail::now_us());
   entry["phase"] = phase_string(index);
-  // The recording thread's stack (the throw site's is gone once the exception is caught).
-  entry["traceback"] = stack_trace();
 
   std::lock_guard lock(m_mutex);
   m_statistics["errors"].push_back(entry);
-  const int in_progress = m_status[index].load(std::memory_order_relaxed) & k_in_progress;
-  m_status[index].store(in_progress | k_failed, std::memory_order_release);
+  const std::uint64_t in_progress = m_status[index].load(std::memory_order_relaxed) & k_in_progress;
+  store_status(index, in_progress | k_failed);
   return entry;
+}
+
+nlohmann::json ETLContext::record_error(std::string_view phase, const std::exception& error) {
+  return record_error_entry(phase, demangle(typeid(error).name()), message_chain(error));
+}
+
+nlohmann::json ETLContext::record_error(std::string_view phase, std::exception_ptr error) {
+  if (!error) throw std::invalid_argument("record_error: the exception_ptr is empty");
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return record_error(phase, e);
+  } catch (...) {
+    return record_error_entry(phase, "unknown", "an exception that is not a std::exception");
+  }
 }
 
 std::optional<std::string> ETLContext::current_phase() const {
@@ -414,22 +478,40 @@ void ETLContext::close_db_connection() {
   m_connection.reset();  // the destructor closes the connection
 }
 
-void ETLContext::set_resource(const std::string& key, std::any value) {
+void ETLContext::store_resource(const std::string& key, std::shared_ptr<void> resource,
+                                const std::type_info& type) {
   std::lock_guard lock(m_mutex);
-  m_resources[key] = std::move(value);
+  m_resources[key] = Resource{std::move(resource), std::type_index(type)};
 }
 
-std::any ETLContext::get_resource(const std::string& key) const {
+std::shared_ptr<void> ETLContext::find_resource(const std::string& key,
+                                                const std::type_info& type) const {
   std::lock_guard lock(m_mutex);
   const auto found = m_resources.find(key);
-  return found != m_resources.end() ? found->second : std::any();
+  if (found == m_resources.end()) return nullptr;
+  if (found->second.type != std::type_index(type)) {
+    throw std::invalid_argument("Resource '" + key + "' holds a " +
+                                demangle(found->second.type.name()) + ", not a " +
+                                demangle(type.name()));
+  }
+  return found->second.object;
+}
+
+bool ETLContext::has_resource(const std::string& key) const {
+  std::lock_guard lock(m_mutex);
+  return m_resources.count(key) > 0;
+}
+
+bool ETLContext::remove_resource(const std::string& key) {
+  std::lock_guard lock(m_mutex);
+  return m_resources.erase(key) > 0;
 }
 
 nlohmann::json ETLContext::statistics() const {
   std::lock_guard lock(m_mutex);
   nlohmann::json snapshot = m_statistics;
   for (int i = 0; i < 3; ++i) {
-    const int status = m_status[i].load(std::memory_order_relaxed);
+    const std::uint64_t status = m_status[i].load(std::memory_order_relaxed);
     if (!(status & k_in_progress)) continue;
     const ProgressTracker& tracker = m_trackers[i];
     nlohmann::json live = tracker.statistics();
@@ -443,12 +525,14 @@ nlohmann::json ETLContext::statistics() const {
 }
 
 void ETLContext::add_statistics(const std::string& key, const nlohmann::json& values) {
+  const nlohmann::json valid = valid_utf8(values);
+  const std::string valid_key = valid_utf8(key);
   std::lock_guard lock(m_mutex);
-  auto found = m_statistics.find(key);
+  auto found = m_statistics.find(valid_key);
   if (found == m_statistics.end()) {
-    m_statistics[key] = values;
+    m_statistics[valid_key] = valid;
   } else {
-    merge_into(*found, values);
+    merge_into(*found, valid);
   }
 }
 

@@ -33,7 +33,9 @@ double to_mb(std::size_t bytes) noexcept {
 
 MemoryMonitor::MemoryMonitor(std::optional<std::size_t> limit_mb,
                              std::chrono::milliseconds min_interval)
-    : m_limit_mb(limit_mb), m_min_interval(min_interval) {}
+    // 0 means no limit, as the seed's falsy None did.
+    : m_limit_mb(limit_mb && *limit_mb > 0 ? limit_mb : std::nullopt),
+      m_min_interval(min_interval) {}
 
 std::size_t MemoryMonitor::read_rss_anon_bytes() noexcept {
   // Plain read(2) into a stack buffer: no allocation, no iostreams (called on hot paths).

@@ -5,19 +5,18 @@
 #include <ctime>
 #include <string>
 
+#include "core/clock.hpp"
 #include "skype_etl/context.hpp"
 
 namespace skype_etl {
 namespace detail {
 
-// Also used by context.cpp (declared there): one formatter for every timestamp we emit.
 std::int64_t now_us() noexcept {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
-// ISO-8601 UTC with microseconds: "2025-04-30T10:13:05.123456Z".
 std::string format_utc_us(std::int64_t us) {
   std::int64_t seconds = us / 1000000;
   std::int64_t micros = us % 1000000;
