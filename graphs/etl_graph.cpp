@@ -26,8 +26,36 @@ auto guarded(RunState& state, Phase phase, Body&& body) -> decltype(body()) {
   }
 }
 
+/// Declared after a graph's nodes: if anything throws before wait_for_all() has returned,
+/// cancels the graph and waits for its tasks before the nodes they use are destroyed (the
+/// graph's own destructor would run a pending task on destroyed nodes).
+class DrainOnUnwind {
+ public:
+  explicit DrainOnUnwind(flow::graph& graph) noexcept : m_graph(graph) {}
+  ~DrainOnUnwind() {
+    if (!m_armed) return;
+    m_graph.cancel();
+    try {
+      m_graph.wait_for_all();
+    } catch (...) {
+      // The error that unwinds is the one that matters.
+    }
+  }
+  DrainOnUnwind(const DrainOnUnwind&) = delete;
+  DrainOnUnwind& operator=(const DrainOnUnwind&) = delete;
+  /// wait_for_all() has returned: the nodes are idle.
+  void drained() noexcept { m_armed = false; }
+
+ private:
+  flow::graph& m_graph;
+  bool m_armed = true;
+};
+
 /// Parallel mode: the three phases overlap; the limiter bounds batches in flight.
 void run_parallel(RunState& state) {
+  // Before any node exists: a phase that cannot start leaves nothing to clean up.
+  state.start_phases({Phase::extract, Phase::transform, Phase::load});
+
   flow::graph graph;
   flow::input_node<BatchPtr> reader(graph, [&state](oneapi::tbb::flow_control& control) {
     BatchPtr batch = guarded(state, Phase::extract, [&] { return state.read_next(); });
@@ -48,6 +76,7 @@ void run_parallel(RunState& state) {
         guarded(state, Phase::load, [&] { state.load_batch(*batch); });
         return flow::continue_msg();
       });
+  DrainOnUnwind drain(graph);
 
   flow::make_edge(reader, limiter);
   flow::make_edge(limiter, transform);
@@ -55,12 +84,10 @@ void run_parallel(RunState& state) {
   flow::make_edge(order, load);
   flow::make_edge(load, limiter.decrementer());
 
-  state.context().start_phase("extract");
-  state.context().start_phase("transform");
-  state.context().start_phase("load");
   reader.activate();
   graph.wait_for_all();
-  state.finish_load_phase();
+  drain.drained();
+  state.finish_run();
 }
 
 /// Sequential mode: the same bodies, one phase after another (the seed's behaviour). The
@@ -69,22 +96,24 @@ void run_sequential(RunState& state) {
   std::vector<BatchPtr> batches;
   ETLContext& context = state.context();
 
-  context.start_phase("extract");
+  state.start_phases({Phase::extract});
   while (BatchPtr batch = guarded(state, Phase::extract, [&] { return state.read_next(); }))
     batches.push_back(std::move(batch));
 
-  context.start_phase("transform");
+  state.start_phases({Phase::transform});
   {
     flow::graph graph;
     flow::function_node<BatchPtr> transform(graph, flow::unlimited, [&state](const BatchPtr& b) {
       guarded(state, Phase::transform, [&] { state.transform_batch(*b); });
     });
+    DrainOnUnwind drain(graph);
     for (const auto& batch : batches) transform.try_put(batch);
     graph.wait_for_all();
+    drain.drained();
   }
   context.end_phase("transform", nlohmann::json::object());
 
-  context.start_phase("load");
+  state.start_phases({Phase::load});
   {
     flow::graph graph;
     flow::function_node<BatchPtr, flow::continue_msg, flow::queueing> load(
@@ -92,13 +121,13 @@ void run_sequential(RunState& state) {
           guarded(state, Phase::load, [&] { state.load_batch(*b); });
           return flow::continue_msg();
         });
-    for (auto& batch : batches) {
-      load.try_put(batch);
-    }
+    DrainOnUnwind drain(graph);
+    for (auto& batch : batches) load.try_put(batch);
     graph.wait_for_all();
+    drain.drained();
   }
   batches.clear();
-  state.finish_load_phase();
+  state.finish_run();
 }
 
 }  // namespace
@@ -121,6 +150,8 @@ void EtlGraph::on_batch_loaded(BatchObserver observer) {
 
 nlohmann::json EtlGraph::run() {
   RunState& state = m_impl->state;
+  // A context whose phases are in use is refused before anything in it changes.
+  state.check_can_start();
   try {
     if (state.context().parallel_processing()) {
       run_parallel(state);

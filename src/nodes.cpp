@@ -1,9 +1,11 @@
 #include "nodes.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <stdexcept>
 #include <thread>
 
+#include "core/clock.hpp"
 #include "extract/export_reader.hpp"
 #include "extract/media_writer.hpp"
 #include "load/loader.hpp"
@@ -20,18 +22,95 @@ std::uint64_t conversations_ended(const Batch& batch) noexcept {
   return n;
 }
 
+void store_min(std::atomic<std::int64_t>& target, std::int64_t value) noexcept {
+  std::int64_t seen = target.load(std::memory_order_relaxed);
+  while (value < seen && !target.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+  }
+}
+
+void store_max(std::atomic<std::int64_t>& target, std::int64_t value) noexcept {
+  std::int64_t seen = target.load(std::memory_order_relaxed);
+  while (value > seen && !target.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+  }
+}
+
+/// `text` with invalid UTF-8 replaced (paths are bytes; the result must dump()).
+std::string valid_utf8(const std::string& text) {
+  return nlohmann::json::parse(
+             nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+      .get<std::string>();
+}
+
+/// One export's share of a phase, in the shape of the context's phase statistics.
+nlohmann::json phase_share(std::int64_t start_us, std::int64_t end_us, std::uint64_t conversations,
+                           std::uint64_t messages) {
+  if (end_us < start_us) end_us = start_us;
+  const double seconds = static_cast<double>(end_us - start_us) / 1e6;
+  return nlohmann::json{
+      {"status", "completed"},
+      {"start_time", format_utc_us(start_us)},
+      {"end_time", format_utc_us(end_us)},
+      {"duration_seconds", seconds},
+      {"conversations_processed", conversations},
+      {"messages_processed", messages},
+      {"messages_per_second", seconds > 0 ? static_cast<double>(messages) / seconds : 0.0}};
+}
+
+std::uint64_t count_of(const nlohmann::json& outcome, const char* key) {
+  const auto found = outcome.find(key);
+  return found != outcome.end() && found->is_number_integer() ? found->get<std::uint64_t>() : 0;
+}
+
 }  // namespace
 
 RunState::RunState(std::vector<std::filesystem::path> inputs, PipelineOptions options,
                    ETLContext& context)
     : m_context(context), m_options(std::move(options)), m_inputs(std::move(inputs)) {
   m_transformers.resize(m_inputs.size());
+  m_progress = std::make_unique<ExportProgress[]>(m_inputs.size());
 }
 
 RunState::~RunState() = default;
 
+void RunState::check_can_start() {
+  if (m_started)
+    throw std::logic_error(
+        "EtlGraph::run: this graph has run already; build a new EtlGraph for another run");
+  for (const Phase phase : all_phases) {
+    const std::string name(phase_name(phase));
+    if (m_context.is_in_progress(name))
+      throw std::logic_error("EtlGraph::run: phase '" + name +
+                             "' is already in progress in the context; end it first "
+                             "(ETLContext::end_phase), or give the run a context of its own");
+  }
+  m_started = true;
+}
+
+void RunState::start_phases(std::initializer_list<Phase> phases) {
+  std::vector<Phase> started;
+  try {
+    for (const Phase phase : phases) {
+      // A downstream phase's totals are what the reader has read so far.
+      const bool downstream = phase != Phase::extract;
+      m_context.start_phase(phase_name(phase), downstream ? m_conversations_read : 0,
+                            downstream ? m_messages_read : 0);
+      started.push_back(phase);
+    }
+  } catch (...) {
+    for (const Phase phase : started) {
+      try {
+        m_context.end_phase(phase_name(phase), nlohmann::json{{"status", "failed"}});
+      } catch (...) {
+        // Best effort: the first error is the one that propagates.
+      }
+    }
+    throw;
+  }
+}
+
 void RunState::open_next_input() {
   const std::size_t index = m_next_input++;
+  m_progress[index].extract_start_us = now_us();
   auto source = InputSource::open(m_inputs[index]);
   if (m_options.with_media && m_context.output_dir() && !source->media_members().empty()) {
     const std::size_t written = write_media_files(
@@ -73,12 +152,9 @@ BatchPtr RunState::read_next() {
     if (m_failed.load(std::memory_order_relaxed)) return nullptr;
     if (!m_reader) {
       if (m_next_input == m_inputs.size()) {
-        ProgressTracker& tracker = m_context.progress_tracker(Phase::extract);
-        m_context.set_totals("extract", tracker.processed_conversations(),
-                             tracker.processed_messages());
+        m_context.set_totals("extract", m_conversations_read, m_messages_read);
         m_context.end_phase("extract", nlohmann::json{{"inputs", m_inputs.size()}});
-        m_reading_done.store(true, std::memory_order_release);
-        maybe_end_transform_phase();
+        transform_done();  // the reader's own token: reading is over
         return nullptr;
       }
       open_next_input();
@@ -92,8 +168,8 @@ BatchPtr RunState::read_next() {
         batch->source = m_reader->info();
         batch->sequence = m_sequence++;
         batch->last_of_export = true;
-        note_batch_read();
         m_reader.reset();
+        note_batch_read(*batch);
         return batch;
       }
     }
@@ -103,33 +179,132 @@ BatchPtr RunState::read_next() {
       continue;
     }
     batch->sequence = m_sequence++;
-    note_batch_read();
+    if (batch->last_of_export) m_reader.reset();
+    note_batch_read(*batch);
     m_context.update_progress("extract", conversations_ended(*batch), batch->raw.size());
     m_context.memory_monitor().check_memory();
-    if (batch->last_of_export) m_reader.reset();
     return batch;
   }
 }
 
-void RunState::transform_batch(Batch& batch) {
-  m_transformers.at(batch.source->index)->transform(batch);
-  m_context.update_progress("transform", conversations_ended(batch), batch.raw.size());
-  m_transformed.fetch_add(1, std::memory_order_acq_rel);
-  maybe_end_transform_phase();
+void RunState::note_batch_read(const Batch& batch) {
+  ExportProgress& progress = m_progress[batch.source->index];
+  const std::uint64_t conversations = conversations_ended(batch);
+  progress.conversations_read += conversations;
+  progress.messages_read += batch.raw.size();
+  if (batch.last_of_export) progress.extract_end_us = now_us();
+  m_conversations_read += conversations;
+  m_messages_read += batch.raw.size();
+  // Pending until transformed: the transform phase cannot end before this batch is.
+  m_transforms_pending.fetch_add(1, std::memory_order_acq_rel);
+  // What is read so far is what the phases downstream have to do.
+  m_context.set_totals("transform", m_conversations_read, m_messages_read);
+  m_context.set_totals("load", m_conversations_read, m_messages_read);
 }
 
-void RunState::maybe_end_transform_phase() {
-  if (!m_context.parallel_processing()) return;
-  if (!m_reading_done.load(std::memory_order_acquire)) return;
-  if (m_transformed.load(std::memory_order_acquire) != m_produced.load(std::memory_order_relaxed))
+void RunState::transform_batch(Batch& batch) {
+  // The limiter let the batch through: in flight until its load ends.
+  const std::int64_t now = m_in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
+  store_max(m_in_flight_max, now);
+  ExportProgress& progress = m_progress[batch.source->index];
+  store_min(progress.transform_start_us, now_us());
+  m_transformers.at(batch.source->index)->transform(batch);
+  m_context.update_progress("transform", conversations_ended(batch), batch.raw.size());
+  store_max(progress.transform_end_us, now_us());
+  transform_done();
+}
+
+void RunState::transform_done() {
+  // One counter, so exactly one caller sees it reach zero: the last transform when reading
+  // was over before it, or the reader when every batch it read was transformed already.
+  if (m_transforms_pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (m_context.parallel_processing()) m_context.end_phase("transform", nlohmann::json::object());
+}
+
+void RunState::add_counters(ExportProgress& progress, const TransformCounters& counters) {
+  if (counters.first_invalid_timestamp && !progress.first_invalid_timestamp)
+    progress.first_invalid_timestamp = counters.first_invalid_timestamp;
+  if (!counters.nul_characters_removed && !counters.broken_markup && !counters.invalid_timestamps &&
+      counters.unknown_types.empty())
     return;
-  if (m_transform_ended.exchange(true)) return;
-  m_context.end_phase("transform", nlohmann::json::object());
+  nlohmann::json t{{"nul_characters_removed", counters.nul_characters_removed},
+                   {"broken_markup", counters.broken_markup},
+                   {"invalid_timestamps", counters.invalid_timestamps}};
+  for (const auto& [type, n] : counters.unknown_types) t["unknown_types"][type] = n;
+  m_context.add_statistics("transform", t);
+  nlohmann::json& sum = progress.transform;
+  for (const char* key : {"nul_characters_removed", "broken_markup", "invalid_timestamps"})
+    sum[key] = sum.value(key, std::uint64_t{0}) + t[key].get<std::uint64_t>();
+  for (const auto& [type, n] : counters.unknown_types) {
+    if (!sum.contains("unknown_types")) sum["unknown_types"] = nlohmann::json::object();
+    nlohmann::json& types = sum["unknown_types"];
+    types[type] = types.value(type, std::uint64_t{0}) + n;
+  }
+}
+
+nlohmann::json RunState::export_entry(const ExportInfo& info, const ExportProgress& progress,
+                                      const nlohmann::json& loaded,
+                                      std::int64_t load_end_us) const {
+  const bool stored = loaded.is_object() && loaded.contains("export_id");
+  nlohmann::json entry{{"file", valid_utf8(info.path.string())},
+                       {"kind", info.kind},
+                       {"file_size", info.file_size},
+                       {"user_id", valid_utf8(info.user_id)},
+                       {"conversations", progress.conversations_read}};
+  if (stored) {
+    entry["export_id"] = loaded["export_id"];
+    entry["account_id"] = loaded.value("account_id", nlohmann::json());
+  }
+  // Every message read is in exactly one of new, updated, unchanged or superseded (when
+  // the export was stored; otherwise none was stored).
+  entry["messages"] = {
+      {"read", progress.messages_read},
+      {"new", count_of(loaded, "inserted")},
+      {"updated", count_of(loaded, "updated")},
+      {"unchanged", count_of(loaded, "unchanged")},
+      {"superseded", count_of(loaded, "superseded")},
+      {"invalid_timestamps", progress.transform.value("invalid_timestamps", std::uint64_t{0})}};
+  const std::int64_t transform_start = progress.transform_start_us.load(std::memory_order_relaxed);
+  entry["phases"] = {
+      {"extract", phase_share(progress.extract_start_us, progress.extract_end_us,
+                              progress.conversations_read, progress.messages_read)},
+      {"transform",
+       phase_share(transform_start == INT64_MAX ? progress.extract_start_us : transform_start,
+                   progress.transform_end_us.load(std::memory_order_relaxed),
+                   progress.conversations_read, progress.messages_read)},
+      {"load", phase_share(progress.load_start_us, load_end_us, progress.conversations_loaded,
+                           progress.messages_loaded)}};
+  nlohmann::json transform = progress.transform;
+  if (progress.first_invalid_timestamp) {
+    const MessagePlace& place = *progress.first_invalid_timestamp;
+    transform["first_invalid_timestamp"] = {{"conversation_id", valid_utf8(place.conversation_id)},
+                                            {"conversation_index", place.conversation_index},
+                                            {"message_index", place.message_index},
+                                            {"byte_offset", place.byte_offset},
+                                            {"raw_value", valid_utf8(place.raw_value)}};
+  }
+  entry["transform"] = std::move(transform);
+  if (stored) {
+    nlohmann::json load = nlohmann::json::object();
+    for (const char* key :
+         {"conversations_updated", "participants", "attachments", "batches", "index_rebuild",
+          "side_table", "merge_seconds", "nul_bytes_removed", "json_nul_escapes_replaced"}) {
+      const auto found = loaded.find(key);
+      if (found != loaded.end()) load[key] = *found;
+    }
+    entry["load"] = std::move(load);
+  }
+  const double peak_mb =
+      std::round(static_cast<double>(m_context.memory_monitor().peak_bytes()) / (1 << 20) * 10) /
+      10;
+  entry["memory"] = {{"peak_mb", peak_mb}};
+  return entry;
 }
 
 void RunState::load_batch(const Batch& batch) {
   m_context.memory_monitor().check_memory();
   const ExportInfo& info = *batch.source;
+  ExportProgress& progress = m_progress[info.index];
   if (batch.export_sequence == 0) {
     if (!m_loader) {
       LoaderOptions loader_options;
@@ -137,27 +312,17 @@ void RunState::load_batch(const Batch& batch) {
       m_loader = std::make_unique<Loader>(m_context.db_config(), loader_options);
       m_loader->ensure_schema();
     }
-    m_current = nlohmann::json{{"file", info.path.string()},
-                               {"kind", info.kind},
-                               {"file_size", info.file_size},
-                               {"user_id", info.user_id}};
+    progress.load_start_us = now_us();
     const auto begun = m_loader->begin_export(info, m_options.user_display_name);
     m_skip_export = begun == BeginResult::already_loaded;
     m_export_open = !m_skip_export;
-    if (m_skip_export) m_current["status"] = "already loaded";
   }
   if (m_export_open) m_loader->load_batch(batch);
 
   // Transform counters travel with the batch; sum them here, on one thread.
-  const TransformCounters& counters = batch.counters;
-  if (counters.nul_characters_removed || counters.broken_markup || counters.invalid_timestamps ||
-      !counters.unknown_types.empty()) {
-    nlohmann::json t{{"nul_characters_removed", counters.nul_characters_removed},
-                     {"broken_markup", counters.broken_markup},
-                     {"invalid_timestamps", counters.invalid_timestamps}};
-    for (const auto& [type, n] : counters.unknown_types) t["unknown_types"][type] = n;
-    m_context.add_statistics("transform", t);
-  }
+  add_counters(progress, batch.counters);
+  progress.conversations_loaded += conversations_ended(batch);
+  progress.messages_loaded += batch.raw.size();
   m_context.update_progress("load", conversations_ended(batch), batch.raw.size());
   ++m_batches_loaded;
   if (m_options.fail_after_batches && m_batches_loaded >= *m_options.fail_after_batches)
@@ -165,34 +330,44 @@ void RunState::load_batch(const Batch& batch) {
                              " batches");
 
   if (batch.last_of_export) {
+    nlohmann::json entry;
     if (m_export_open) {
-      nlohmann::json loaded = m_loader->finish_export(m_context.statistics());
+      // The statistics stored with the export are its final figures: built when the merge
+      // has counted everything, just before the commit.
+      const nlohmann::json loaded =
+          m_loader->finish_export_with([&](const nlohmann::json& outcome) {
+            entry = export_entry(info, progress, outcome, now_us());
+            entry["status"] = "loaded";
+            return entry;
+          });
       m_export_open = false;
-      m_current["status"] = loaded.value("already_loaded", false) ? "already loaded" : "loaded";
-      m_current.update(loaded);
+      if (loaded.value("already_loaded", false)) {
+        entry = nlohmann::json();  // another run loaded the same file meanwhile
+      } else if (loaded.contains("merge_seconds")) {
+        entry["load"]["merge_seconds"] = loaded["merge_seconds"];  // with the commit's time
+      }
     }
-    m_current["digest"] = info.digest.get();
+    if (entry.is_null()) {
+      entry = export_entry(info, progress, nlohmann::json(), now_us());
+      entry["status"] = "already loaded";
+    }
+    entry["digest"] = info.digest.get();
     std::lock_guard<std::mutex> lock(m_result_mutex);
-    m_exports.push_back(std::move(m_current));
-    m_current = nlohmann::json();
+    m_exports.push_back(std::move(entry));
   }
   m_in_flight.fetch_sub(1, std::memory_order_relaxed);
   if (m_observer) m_observer(batch);
 }
 
-void RunState::note_batch_read() noexcept {
-  m_produced.fetch_add(1, std::memory_order_relaxed);
-  const std::int64_t now = m_in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
-  std::int64_t seen = m_in_flight_max.load(std::memory_order_relaxed);
-  while (now > seen && !m_in_flight_max.compare_exchange_weak(seen, now)) {
-  }
-}
-
-void RunState::finish_load_phase() {
-  // Called after the graph has drained: the load node no longer runs.
+void RunState::finish_run() {
+  // The graph has drained: no node runs any more.
   m_context.add_statistics("graph",
                            nlohmann::json{{"batches_in_flight_limit", m_options.batches_in_flight},
                                           {"batches_in_flight_max", m_in_flight_max.load()}});
+  // The transform phase ends with its last batch (transform_done); should that ever not
+  // have happened, it ends here rather than stay open.
+  if (m_context.is_in_progress("transform"))
+    m_context.end_phase("transform", nlohmann::json::object());
   m_context.end_phase("load", nlohmann::json{{"batches", m_batches_loaded}});
 }
 
@@ -209,13 +384,12 @@ void RunState::abort() noexcept {
   m_failed.store(true);
   if (m_loader) m_loader->abort_export();
   m_export_open = false;
+  // Every phase this run left in progress ends, as failed: the context can run again.
   for (const Phase phase : all_phases) {
     try {
       const std::string name(phase_name(phase));
-      if (m_context.get_phase_status(name) == "running") {
-        m_context.set_phase_status(name, "failed");
-        m_context.end_phase(name, nlohmann::json::object());
-      }
+      if (m_context.is_in_progress(name))
+        m_context.end_phase(name, nlohmann::json{{"status", "failed"}});
     } catch (...) {
       // Ending phases after a failure is best effort.
     }

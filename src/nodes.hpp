@@ -12,8 +12,10 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -36,6 +38,15 @@ class RunState {
   RunState(const RunState&) = delete;
   RunState& operator=(const RunState&) = delete;
 
+  /// Throws std::logic_error, changing nothing, when the run cannot start: it ran before,
+  /// or a phase is in progress in the context (the caller started one, or another run uses
+  /// the context).
+  void check_can_start();
+  /// Starts `phases` in the context, in order; when one cannot be started, ends those it
+  /// started (as failed) and rethrows. Totals of downstream phases are the counts read so
+  /// far.
+  void start_phases(std::initializer_list<Phase> phases);
+
   /// Extract body: the next batch of the run (opening the inputs one after another), or
   /// nullptr when every input has been read. Ends the extract phase at the end.
   BatchPtr read_next();
@@ -46,10 +57,12 @@ class RunState {
 
   /// Records the first failure in the context (for `phase`); later ones are ignored.
   void record_failure(Phase phase, const std::exception& error) noexcept;
-  /// Rolls back the export being loaded and marks running phases failed. Never throws.
+  /// Rolls back the export being loaded and ends the phases still in progress as failed.
+  /// Never throws.
   void abort() noexcept;
-  /// Ends the load phase (and, in sequential mode, is not needed for the others).
-  void finish_load_phase();
+  /// After the graph drained without an error: ends what is still in progress (the
+  /// transform phase, if its last batch raced the end of reading; the load phase).
+  void finish_run();
 
   /// {"exports": [...]}.
   nlohmann::json result() const;
@@ -60,17 +73,43 @@ class RunState {
   }
 
  private:
+  /// What one input's batches add up to, for its entry in the result and the statistics
+  /// stored with it in skype.exports. Extract fields are written by the reader before the
+  /// export's batches are emitted; transform times are atomic (many transform threads);
+  /// the rest is the load thread's.
+  struct ExportProgress {
+    std::int64_t extract_start_us = 0;
+    std::int64_t extract_end_us = 0;
+    std::uint64_t conversations_read = 0;
+    std::uint64_t messages_read = 0;
+    std::atomic<std::int64_t> transform_start_us{INT64_MAX};
+    std::atomic<std::int64_t> transform_end_us{0};
+    std::int64_t load_start_us = 0;
+    std::uint64_t conversations_loaded = 0;
+    std::uint64_t messages_loaded = 0;
+    nlohmann::json transform = nlohmann::json::object();  // summed TransformCounters
+    std::optional<MessagePlace> first_invalid_timestamp;
+  };
+
   void open_next_input();
   /// True when skype.exports already holds the export (false when that cannot be told).
   bool already_loaded(const ExportInfo& info);
-  void maybe_end_transform_phase();
-  /// Counts a batch leaving the reader: produced, and in flight until load_batch.
-  void note_batch_read() noexcept;
+  /// Counts a batch leaving the reader: its transform is pending until transform_batch.
+  void note_batch_read(const Batch& batch);
+  /// Drops one pending transform (a batch's, or the reader's own token when reading ends);
+  /// the one that drops the last ends the transform phase (parallel mode).
+  void transform_done();
+  void add_counters(ExportProgress& progress, const TransformCounters& counters);
+  /// The export's entry in the result and the statistics stored with it: counts by
+  /// category, each phase's share of this export, what the transform and the load did.
+  nlohmann::json export_entry(const ExportInfo& info, const ExportProgress& progress,
+                              const nlohmann::json& loaded, std::int64_t load_end_us) const;
 
   ETLContext& m_context;
   PipelineOptions m_options;
   std::vector<std::filesystem::path> m_inputs;
   std::function<void(const Batch&)> m_observer;
+  bool m_started = false;
 
   // Reader side.
   std::size_t m_next_input = 0;
@@ -82,15 +121,14 @@ class RunState {
   std::uint64_t m_messages_read = 0;
   /// One transformer per input, created before that input's first batch is emitted.
   std::vector<std::unique_ptr<Transformer>> m_transformers;
+  std::unique_ptr<ExportProgress[]> m_progress;  // one per input
 
-  // Phase bookkeeping across nodes.
-  std::atomic<std::uint64_t> m_produced{0};
-  std::atomic<std::uint64_t> m_transformed{0};
-  std::atomic<bool> m_reading_done{false};
-  std::atomic<bool> m_transform_ended{false};
+  // Phase bookkeeping across nodes: batches read and not yet transformed, plus one while
+  // the reader still reads (see transform_done).
+  std::atomic<std::int64_t> m_transforms_pending{1};
   std::atomic<bool> m_failed{false};
-  // Batches read but not yet loaded, and the most seen: at most the limiter_node's
-  // threshold plus the one the input_node holds while the limiter is full.
+  // Batches the limiter_node let through and the load has not finished, and the most seen:
+  // the limiter's threshold bounds it (the input_node may hold one more, not yet admitted).
   std::atomic<std::int64_t> m_in_flight{0};
   std::atomic<std::int64_t> m_in_flight_max{0};
 
@@ -99,7 +137,6 @@ class RunState {
   bool m_export_open = false;
   bool m_skip_export = false;
   std::uint64_t m_batches_loaded = 0;
-  nlohmann::json m_current;  // result entry of the export being loaded
   mutable std::mutex m_result_mutex;
   nlohmann::json m_exports = nlohmann::json::array();
 };

@@ -41,10 +41,56 @@ std::string number(double value, int decimals = 0) {
 std::string json_text(const nlohmann::json& value) {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_null()) return "";
-  return value.dump();
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// object[key], or null when `object` is not an object or has no such key. (json::value()
+/// throws when the key is there with another type, e.g. null: a failed run has nulls.)
+const nlohmann::json& member(const nlohmann::json& object, const char* key) {
+  static const nlohmann::json null;
+  if (!object.is_object()) return null;
+  const auto found = object.find(key);
+  return found != object.end() ? *found : null;
+}
+
+std::string text_of(const nlohmann::json& object, const char* key) {
+  return json_text(member(object, key));
+}
+
+double number_of(const nlohmann::json& object, const char* key, double fallback = 0) {
+  const nlohmann::json& value = member(object, key);
+  return value.is_number() ? value.get<double>() : fallback;
+}
+
+std::uint64_t count_of(const nlohmann::json& object, const char* key) {
+  const nlohmann::json& value = member(object, key);
+  return value.is_number_integer() ? value.get<std::uint64_t>() : 0;
 }
 
 }  // namespace
+
+nlohmann::json summarize_exports(const nlohmann::json& exports) {
+  nlohmann::json messages = nlohmann::json::object();
+  for (const char* name : k_message_counts) messages[name] = std::uint64_t{0};
+  std::uint64_t count = 0, loaded = 0, already = 0, conversations = 0;
+  if (exports.is_array()) {
+    for (const auto& e : exports) {
+      ++count;
+      const std::string status = text_of(e, "status");
+      loaded += status == "loaded" ? 1 : 0;
+      already += status == "already loaded" ? 1 : 0;
+      conversations += count_of(e, "conversations");
+      for (const char* name : k_message_counts)
+        messages[name] =
+            messages[name].get<std::uint64_t>() + count_of(member(e, "messages"), name);
+    }
+  }
+  return nlohmann::json{{"exports", count},
+                        {"loaded", loaded},
+                        {"already_loaded", already},
+                        {"conversations", conversations},
+                        {"messages", messages}};
+}
 
 double iso_to_epoch_seconds(const std::string& text) noexcept {
   int year = 0, month = 0, day = 0, hour = 0, minute = 0;
@@ -59,8 +105,8 @@ double iso_to_epoch_seconds(const std::string& text) noexcept {
 }
 
 std::string render_html_report(const nlohmann::json& run) {
-  const nlohmann::json statistics = run.value("statistics", nlohmann::json::object());
-  const nlohmann::json phases = statistics.value("phases", nlohmann::json::object());
+  const nlohmann::json& statistics = member(run, "statistics");
+  const nlohmann::json& phases = member(statistics, "phases");
 
   struct Bar {
     std::string name;
@@ -70,13 +116,14 @@ std::string render_html_report(const nlohmann::json& run) {
   std::vector<Bar> bars;
   double origin = -1, finish = -1;
   for (const char* name : {"extract", "transform", "load"}) {
-    if (!phases.contains(name)) continue;
+    if (!member(phases, name).is_object()) continue;
     Bar bar;
     bar.name = name;
     bar.data = phases[name];
-    bar.start = iso_to_epoch_seconds(bar.data.value("start_time", ""));
-    bar.end = iso_to_epoch_seconds(bar.data.value("end_time", ""));
+    bar.start = iso_to_epoch_seconds(text_of(bar.data, "start_time"));
+    bar.end = iso_to_epoch_seconds(text_of(bar.data, "end_time"));
     if (bar.start < 0) continue;
+    if (bar.end < 0) bar.end = bar.start;  // still running when the run stopped
     if (bar.end < bar.start) bar.end = bar.start;
     origin = origin < 0 ? bar.start : std::min(origin, bar.start);
     finish = std::max(finish, bar.end);
@@ -94,10 +141,10 @@ std::string render_html_report(const nlohmann::json& run) {
       "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
       ".ok{color:#176f2c}.failed{color:#b00020}"
       "</style></head><body>\n";
-  const bool success = run.value("success", false);
+  const bool success = member(run, "success").is_boolean() && run["success"].get<bool>();
   html += "<h1>skype-etl run report</h1>\n<p class=\"" + std::string(success ? "ok" : "failed") +
-          "\">" + (success ? "Succeeded" : "Failed: " + escape_html(run.value("error", ""))) +
-          " in " + number(run.value("seconds", span), 2) + " s</p>\n";
+          "\">" + (success ? "Succeeded" : "Failed: " + escape_html(text_of(run, "error"))) +
+          " in " + number(number_of(run, "seconds", bars.empty() ? 0 : span), 2) + " s</p>\n";
 
   // Timeline: one row per phase, x = seconds since the first phase started.
   const int width = 900, left = 90, row = 34, top = 20;
@@ -112,7 +159,7 @@ std::string render_html_report(const nlohmann::json& run) {
     const double x = left + (bar.start - origin) * scale;
     const double w = std::max((bar.end - bar.start) * scale, 1.0);
     const int y = top + row * static_cast<int>(i);
-    const std::string status = bar.data.value("status", "");
+    const std::string status = text_of(bar.data, "status");
     html += "<text x=\"0\" y=\"" + std::to_string(y + 18) + "\">" + bar.name + "</text>";
     html += "<rect class=\"phase\" data-phase=\"" + bar.name + "\" x=\"" + number(x, 1) +
             "\" y=\"" + std::to_string(y) + "\" width=\"" + number(w, 1) +
@@ -134,45 +181,86 @@ std::string render_html_report(const nlohmann::json& run) {
       "<table><tr><th>phase</th><th>status</th><th>start (s)</th><th>end (s)</th>"
       "<th>seconds</th><th>conversations</th><th>messages</th><th>messages/s</th></tr>\n";
   for (const Bar& bar : bars) {
-    html += "<tr><td>" + bar.name + "</td><td>" + escape_html(bar.data.value("status", "")) +
+    html += "<tr><td>" + bar.name + "</td><td>" + escape_html(text_of(bar.data, "status")) +
             "</td><td>" + number(bar.start - origin, 3) + "</td><td>" +
             number(bar.end - origin, 3) + "</td><td>" +
-            number(bar.data.value("duration_seconds", 0.0), 3) + "</td><td>" +
-            json_text(bar.data.value("processed_conversations", nlohmann::json())) + "</td><td>" +
-            json_text(bar.data.value("processed_messages", nlohmann::json())) + "</td><td>" +
-            number(bar.data.value("messages_per_second", 0.0)) + "</td></tr>\n";
+            number(number_of(bar.data, "duration_seconds"), 3) + "</td><td>" +
+            escape_html(text_of(bar.data, "processed_conversations")) + "</td><td>" +
+            escape_html(text_of(bar.data, "processed_messages")) + "</td><td>" +
+            number(number_of(bar.data, "messages_per_second")) + "</td></tr>\n";
   }
   html += "</table>\n";
 
-  const nlohmann::json memory = statistics.value("memory", nlohmann::json::object());
+  const nlohmann::json& memory = member(statistics, "memory");
   html += "<h2>Memory</h2>\n<p>Peak private memory (RssAnon): " +
-          escape_html(json_text(memory.value("peak_mb", nlohmann::json()))) + " MB";
-  if (memory.contains("limit_mb") && !memory["limit_mb"].is_null())
-    html += " (limit " + escape_html(json_text(memory["limit_mb"])) + " MB)";
+          escape_html(text_of(memory, "peak_mb")) + " MB";
+  if (!member(memory, "limit_mb").is_null())
+    html += " (limit " + escape_html(text_of(memory, "limit_mb")) + " MB)";
   html += "</p>\n";
 
+  // Exports: one row each, then the totals, with the console summary's names.
   html +=
       "<h2>Exports</h2>\n<table><tr><th>file</th><th>status</th><th>export</th>"
-      "<th>conversations</th><th>messages</th></tr>\n";
-  for (const auto& e : run.value("exports", nlohmann::json::array())) {
-    html += "<tr><td>" + escape_html(e.value("file", "")) + "</td><td>" +
-            escape_html(e.value("status", "")) + "</td><td>" +
-            json_text(e.value("export_id", nlohmann::json())) + "</td><td>" +
-            json_text(e.value("conversations", nlohmann::json())) + "</td><td>" +
-            json_text(e.value("messages", nlohmann::json())) + "</td></tr>\n";
+      "<th>conversations</th>";
+  for (const char* name : k_message_counts) {
+    std::string heading = name;
+    for (char& c : heading)
+      if (c == '_') c = ' ';
+    html += "<th>" + heading + "</th>";
   }
+  html += "</tr>\n";
+  auto counts_row = [&html](const std::string& file, const std::string& status,
+                            const std::string& export_id, std::uint64_t conversations,
+                            const nlohmann::json& messages) {
+    html += "<tr data-export=\"" + escape_html(file) + "\"><td>" + escape_html(file) + "</td><td>" +
+            escape_html(status) + "</td><td>" + escape_html(export_id) +
+            "</td><td data-count=\"conversations\">" + std::to_string(conversations) + "</td>";
+    for (const char* name : k_message_counts)
+      html += "<td data-count=\"" + std::string(name) + "\">" +
+              std::to_string(count_of(messages, name)) + "</td>";
+    html += "</tr>\n";
+  };
+  const nlohmann::json& exports = member(run, "exports");
+  if (exports.is_array()) {
+    for (const auto& e : exports)
+      counts_row(text_of(e, "file"), text_of(e, "status"), text_of(e, "export_id"),
+                 count_of(e, "conversations"), member(e, "messages"));
+  }
+  const nlohmann::json totals = summarize_exports(exports);
+  counts_row("", "total", "", count_of(totals, "conversations"), totals["messages"]);
   html += "</table>\n";
 
-  const nlohmann::json errors = statistics.value("errors", nlohmann::json::array());
-  if (!errors.empty()) {
+  // Warnings: what was loaded but deserves a look.
+  std::string warnings;
+  if (exports.is_array()) {
+    for (const auto& e : exports) {
+      const std::uint64_t invalid = count_of(member(e, "messages"), "invalid_timestamps");
+      if (invalid == 0) continue;
+      warnings += "<li>" + escape_html(text_of(e, "file")) + ": " + std::to_string(invalid) +
+                  " message(s) without a valid timestamp, stored with no time";
+      const nlohmann::json& first = member(member(e, "transform"), "first_invalid_timestamp");
+      if (first.is_object())
+        warnings += "; the first in conversation " +
+                    escape_html(text_of(first, "conversation_id")) + ", message " +
+                    escape_html(text_of(first, "message_index")) + ", at byte " +
+                    escape_html(text_of(first, "byte_offset"));
+      warnings += "</li>\n";
+    }
+  }
+  if (!warnings.empty()) html += "<h2>Warnings</h2>\n<ul>\n" + warnings + "</ul>\n";
+
+  const nlohmann::json& errors = member(statistics, "errors");
+  if (errors.is_array() && !errors.empty()) {
     html += "<h2>Errors</h2>\n<ul>\n";
     for (const auto& e : errors)
-      html += "<li class=\"failed\">" + escape_html(e.value("phase", "")) + ": " +
-              escape_html(e.value("error_type", "")) + ": " +
-              escape_html(e.value("error_message", "")) + "</li>\n";
+      html += "<li class=\"failed\">" + escape_html(text_of(e, "phase")) + ": " +
+              escape_html(text_of(e, "error_type")) + ": " +
+              escape_html(text_of(e, "error_message")) + "</li>\n";
     html += "</ul>\n";
   }
-  html += "<h2>Statistics</h2>\n<pre>" + escape_html(statistics.dump(2)) + "</pre>\n";
+  html += "<h2>Statistics</h2>\n<pre>" +
+          escape_html(statistics.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)) +
+          "</pre>\n";
   html += "</body></html>\n";
   return html;
 }

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -82,13 +84,20 @@ BOOST_AUTO_TEST_CASE(run_prints_a_summary_and_reload_says_already_loaded) {
   st::TestDatabase db;
   auto first = run_cli({"run", sample, "--db", db.conninfo()});
   BOOST_TEST(first.code == 0, first.err);
-  BOOST_TEST(first.out.find("loaded 3 conversations, 8 messages") != std::string::npos, first.out);
-  BOOST_TEST(first.out.find("done: 3 conversations, 8 messages in") != std::string::npos);
+  BOOST_TEST(first.out.find("loaded 3 conversations, 8 messages read: 8 new, 0 updated, 0 "
+                            "unchanged, 0 superseded (export 1)") != std::string::npos,
+             first.out);
+  BOOST_TEST(first.out.find("done: 1 export, 3 conversations, 8 messages read: 8 new, 0 "
+                            "updated, 0 unchanged, 0 superseded in") != std::string::npos,
+             first.out);
   auto second =
       run_cli({"run", sample, "--db", db.conninfo(), "--report",
                (std::filesystem::temp_directory_path() / "skype-etl-cli-report.html").string()});
   BOOST_TEST(second.code == 0);
-  BOOST_TEST(second.out.find("already loaded") != std::string::npos, second.out);
+  BOOST_TEST(second.out.find("already loaded, nothing stored") != std::string::npos, second.out);
+  BOOST_TEST(second.out.find("done: 1 export (1 already loaded), 0 conversations, 0 messages "
+                             "read: 0 new") != std::string::npos,
+             second.out);
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.exports") == 1);
   const std::string page =
       slurp(std::filesystem::temp_directory_path() / "skype-etl-cli-report.html");
@@ -135,14 +144,39 @@ BOOST_AUTO_TEST_CASE(exit_codes_and_one_line_errors) {
   BOOST_TEST(uri.code == 4, uri.err);
   BOOST_TEST(uri.err.find("s3cr3t") == std::string::npos, uri.err);
 
-  // Memory limit: 5, recorded in the report, nothing in the database.
-  auto limited = run_cli({"run", sample, "--db", db.conninfo(), "--memory-limit-mb", "1",
-                          "--report", (dir / "report.json").string()});
+  // Memory limit: 5, recorded in the reports, nothing in the database.
+  auto limited =
+      run_cli({"run", sample, "--db", db.conninfo(), "--memory-limit-mb", "1", "--report",
+               (dir / "report.json").string(), "--report", (dir / "report.html").string()});
   BOOST_TEST(limited.code == 5, limited.err);
   BOOST_TEST(limited.err.find("exceeds limit (1 MB)") != std::string::npos, limited.err);
   BOOST_TEST(slurp(dir / "report.json").find("skype_etl::MemoryLimitExceeded") !=
              std::string::npos);
+  BOOST_TEST(slurp(dir / "report.html").find("MemoryLimitExceeded") != std::string::npos);
   BOOST_TEST(messages(db) == 0);
+
+  // A failed run's reports are written whole, and the run keeps its own exit code (an HTML
+  // report of a missing file used to end in a JSON type error, exit 1 and an empty file).
+  for (const std::vector<std::string>& failing :
+       {std::vector<std::string>{"run", (dir / "missing.tar").string(), "--db", db.conninfo()},
+        std::vector<std::string>{"run", sample, "--db",
+                                 "host=/nonexistent-socket-dir port=1 dbname=x"}}) {
+    auto args = failing;
+    for (const char* name : {"failed.html", "failed.json"}) {
+      args.push_back("--report");
+      args.push_back((dir / name).string());
+    }
+    auto failed = run_cli(args);
+    BOOST_TEST((failed.code == 3 || failed.code == 4), failed.err);
+    BOOST_TEST(lines(failed.err) == 1U, failed.err);
+    BOOST_TEST(failed.err.find("json.exception") == std::string::npos, failed.err);
+    const std::string page = slurp(dir / "failed.html");
+    BOOST_TEST(page.find("Failed: ") != std::string::npos);
+    BOOST_TEST(page.find("</html>") != std::string::npos);
+    const auto report = nlohmann::json::parse(slurp(dir / "failed.json"));
+    BOOST_TEST(report["success"] == false);
+    BOOST_TEST(report["exit_code"] == failed.code);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(two_processes_at_once) {
@@ -245,14 +279,108 @@ BOOST_AUTO_TEST_CASE(kill_9_mid_load_leaves_nothing_and_the_rerun_completes) {
   BOOST_TEST(rerun.code == 0, rerun.err);
   std::ifstream in(report);
   const nlohmann::json r = nlohmann::json::parse(in);
-  BOOST_TEST(r["exports"][0]["index_rebuild"] == true);
-  BOOST_TEST(r["exports"][0]["side_table"]["attached"] == true);
+  BOOST_TEST(r["exports"][0]["load"]["index_rebuild"] == true);
+  BOOST_TEST(r["exports"][0]["load"]["side_table"]["attached"] == true);
   BOOST_TEST(db.scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = "
                        "'skype.messages'::regclass") == 1);
   BOOST_TEST(db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'skype_load'") == 0);
   BOOST_TEST(messages(db) == static_cast<long long>(summary.distinct_messages));
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.conversations") ==
              static_cast<long long>(summary.conversations));
+}
+
+BOOST_AUTO_TEST_CASE(every_place_reports_the_same_counts) {
+  // A generated later export of an account whose first export is loaded: new, unchanged and
+  // superseded (repeated ids) messages. The console summary, the JSON and HTML reports and
+  // skype.exports.statistics must all say the same.
+  st::TestDatabase db;
+  st::TempDir dir;
+  skype_etl::gen::GeneratorOptions g;
+  g.seed = 41;
+  g.messages = 3000;
+  skype_etl::gen::generate_export(g, dir / "first.json");
+  g.newer_percent = 10;
+  const auto later = skype_etl::gen::generate_export(g, dir / "later.json");
+  BOOST_REQUIRE(later.messages > later.distinct_messages);  // it has repeats
+  auto first = run_cli({"run", (dir / "first.json").string(), "--db", db.conninfo()});
+  BOOST_REQUIRE_MESSAGE(first.code == 0, first.err);
+  const long long stored_before = messages(db);
+
+  const std::string file = (dir / "later.json").string();
+  auto run = run_cli({"run", file, "--db", db.conninfo(), "--batch-size", "200", "--report",
+                      (dir / "r.json").string(), "--report", (dir / "r.html").string()});
+  BOOST_REQUIRE_MESSAGE(run.code == 0, run.err);
+  const char* names[] = {"read", "new", "updated", "unchanged", "superseded"};
+
+  // What every place must say.
+  std::map<std::string, long long> expected{
+      {"read", static_cast<long long>(later.messages)},
+      {"new", messages(db) - stored_before},
+      {"updated", 0},
+      {"unchanged", stored_before},
+      {"superseded", static_cast<long long>(later.messages - later.distinct_messages)}};
+  BOOST_TEST(expected["new"] > 0);
+  BOOST_TEST(expected["new"] + expected["unchanged"] ==
+             static_cast<long long>(later.distinct_messages));
+
+  // Console.
+  std::smatch m;
+  const std::regex line(std::regex_replace(file, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
+                        R"(: loaded (\d+) conversations, (\d+) messages read: (\d+) new, (\d+) )"
+                        R"(updated, (\d+) unchanged, (\d+) superseded \(export (\d+)\))");
+  BOOST_REQUIRE_MESSAGE(std::regex_search(run.out, m, line), run.out);
+  std::map<std::string, long long> console;
+  for (int i = 0; i < 5; ++i) console[names[i]] = std::stoll(m[i + 2]);
+  const long long export_id = std::stoll(m[7]);
+  const std::regex done(R"(done: 1 export, (\d+) conversations, (\d+) messages read: (\d+) new, )"
+                        R"((\d+) updated, (\d+) unchanged, (\d+) superseded in)");
+  std::smatch d;
+  BOOST_REQUIRE_MESSAGE(std::regex_search(run.out, d, done), run.out);
+  for (int i = 0; i < 5; ++i) BOOST_TEST(std::stoll(d[i + 2]) == console[names[i]], names[i]);
+  BOOST_TEST(std::stoll(d[1]) == std::stoll(m[1]));
+
+  // JSON report.
+  const auto report = nlohmann::json::parse(slurp(dir / "r.json"));
+  const auto& entry = report["exports"][0];
+  // HTML report: the export's row.
+  const std::string page = slurp(dir / "r.html");
+  const auto row_at = page.find("<tr data-export=\"" + file + "\">");
+  BOOST_REQUIRE(row_at != std::string::npos);
+  const std::string row = page.substr(row_at, page.find("</tr>", row_at) - row_at);
+  auto html_count = [&row](const std::string& name) {
+    std::smatch c;
+    const std::regex cell("data-count=\"" + name + "\">(\\d+)<");
+    return std::regex_search(row, c, cell) ? std::stoll(c[1]) : -1LL;
+  };
+  // skype.exports.statistics.
+  const auto stored = nlohmann::json::parse(db.text(
+      "SELECT statistics FROM skype.exports WHERE export_id = " + std::to_string(export_id)));
+
+  for (const char* name : names) {
+    BOOST_TEST_CONTEXT(name) {
+      BOOST_TEST(console[name] == expected[name]);
+      BOOST_TEST(entry["messages"][name].get<long long>() == expected[name]);
+      BOOST_TEST(html_count(name) == expected[name]);
+      BOOST_TEST(stored["messages"][name].get<long long>() == expected[name]);
+      BOOST_TEST(report["totals"]["messages"][name].get<long long>() == expected[name]);
+    }
+  }
+  BOOST_TEST(entry["conversations"].get<long long>() == std::stoll(m[1]));
+  BOOST_TEST(html_count("conversations") == std::stoll(m[1]));
+  BOOST_TEST(stored["conversations"] == entry["conversations"]);
+  // The run's own figures agree: each message once, every phase at 100%, ended.
+  BOOST_TEST(report["statistics"]["total"]["messages_processed"].get<long long>() ==
+             expected["read"]);
+  for (const char* phase : {"extract", "transform", "load"}) {
+    BOOST_TEST_CONTEXT(phase) {
+      const auto& p = report["statistics"]["phases"][phase];
+      BOOST_TEST(p["status"] == "completed");
+      BOOST_TEST(p["messages_processed"].get<long long>() == expected["read"]);
+      BOOST_TEST(p["total_messages"].get<long long>() == expected["read"]);
+      BOOST_TEST(stored["phases"][phase]["status"] == "completed");
+      BOOST_TEST(stored["phases"][phase]["end_time"].is_string());
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

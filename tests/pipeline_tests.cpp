@@ -56,8 +56,30 @@ BOOST_AUTO_TEST_CASE(sample_export_loads_with_exact_counts_and_phase_statistics)
   BOOST_TEST(result["success"].get<bool>());
   BOOST_TEST(result["export_id"].is_number());
   for (const char* phase : {"extract", "transform", "load"}) {
-    BOOST_TEST(result["phases"][phase]["status"] == "completed");
-    BOOST_TEST(result["phases"][phase]["messages_processed"] == 8);
+    BOOST_TEST_CONTEXT(phase) {
+      const auto& stats = result["phases"][phase];
+      BOOST_TEST(stats["status"] == "completed");
+      BOOST_TEST(stats["messages_processed"] == 8);
+      // Extract passes what it read on: every phase ends at 100%.
+      BOOST_TEST(stats["total_messages"] == 8);
+      BOOST_TEST(stats["message_percent"].get<double>() == 100.0);
+      BOOST_TEST(stats["total_conversations"] == 3);
+      BOOST_TEST(stats["conversation_percent"].get<double>() == 100.0);
+    }
+  }
+  // Each message once, not once per phase.
+  BOOST_TEST(result["statistics"]["total"]["messages_processed"] == 8);
+  BOOST_TEST(result["statistics"]["total"]["conversations_processed"] == 3);
+  // What skype.exports stores is the export's final state, the same as the run returns.
+  const auto stored = nlohmann::json::parse(db.text("SELECT statistics FROM skype.exports"));
+  BOOST_TEST(stored["status"] == "loaded");
+  BOOST_TEST(stored["messages"] == result["exports"][0]["messages"]);
+  BOOST_TEST(stored["messages"]["read"] == 8);
+  BOOST_TEST(stored["messages"]["new"] == 8);
+  for (const char* phase : {"extract", "transform", "load"}) {
+    BOOST_TEST(stored["phases"][phase]["status"] == "completed", phase);
+    BOOST_TEST(stored["phases"][phase]["end_time"].is_string(), phase);
+    BOOST_TEST(stored["phases"][phase]["messages_processed"] == 8, phase);
   }
   BOOST_TEST(count(db, "exports") == 1);
   BOOST_TEST(count(db, "conversations") == 3);
@@ -114,6 +136,10 @@ BOOST_AUTO_TEST_CASE(a_failure_mid_load_leaves_nothing_and_the_rerun_completes) 
   BOOST_TEST(failed["statistics"]["errors"].size() == 1U);
   BOOST_TEST(failed["statistics"]["errors"][0]["phase"] == "load");
   BOOST_TEST(failed["phases"]["load"]["status"] == "failed");
+  // The failed phase ended (as the seed's best practice says), and so did every phase the
+  // failure cut short: nothing is left in progress.
+  for (const char* phase : {"extract", "transform", "load"})
+    BOOST_TEST(failed["phases"][phase]["end_time"].is_string(), phase);
   BOOST_TEST(count(db, "exports") == 0);
   BOOST_TEST(count(db, "messages") == 0);
   BOOST_TEST(count(db, "conversations") == 0);
@@ -163,11 +189,11 @@ BOOST_AUTO_TEST_CASE(parallel_and_sequential_load_the_same_rows) {
   BOOST_TEST(content_digest(parallel_db) == content_digest(sequential_db));
   BOOST_TEST(count(sequential_db, "messages") == count(parallel_db, "messages"));
 
-  // The limiter bounds the batches alive at once (plus the one the input_node holds while
-  // the limiter is full), and in parallel mode several are.
+  // The limiter bounds the batches between it and the end of the load, and in parallel
+  // mode several are.
   const auto& graph = p["statistics"]["graph"];
   BOOST_TEST(graph["batches_in_flight_max"].get<long long>() <=
-             graph["batches_in_flight_limit"].get<long long>() + 1);
+             graph["batches_in_flight_limit"].get<long long>());
   BOOST_TEST(graph["batches_in_flight_max"].get<long long>() >= 2);
   // Sequential mode holds every batch between phases (documented): the count shows it.
   BOOST_TEST(s["statistics"]["graph"]["batches_in_flight_max"].get<long long>() >= 40);
@@ -250,6 +276,80 @@ BOOST_AUTO_TEST_CASE(memory_limit_stops_the_run_cleanly) {
   BOOST_TEST(result["error_type"] == "skype_etl::MemoryLimitExceeded");
   BOOST_TEST(result["statistics"]["errors"][0]["error_type"] == "skype_etl::MemoryLimitExceeded");
   BOOST_TEST(count(db, "messages") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_context_with_a_phase_in_progress_is_refused_untouched) {
+  // Used to crash (SIGSEGV): start_phase threw after the graph's edges were made, and the
+  // graph's destructor ran a task on nodes already destroyed.
+  for (const bool parallel : {true, false}) {
+    BOOST_TEST_CONTEXT((parallel ? "parallel" : "sequential")) {
+      st::TestDatabase db;
+      se::ETLContext context(se::DbConfig{db.conninfo()}, 3, std::nullopt, parallel);
+      context.start_phase("extract");
+      context.update_progress("extract", 1, 1);
+      const auto refused = se::run_etl_pipeline(sample, "", context);
+      BOOST_TEST(!refused["success"].get<bool>());
+      BOOST_TEST(refused["error"].get<std::string>().find(
+                     "phase 'extract' is already in progress") != std::string::npos,
+                 refused["error"]);
+      // The caller's phase is as it was.
+      BOOST_TEST(context.is_in_progress("extract"));
+      BOOST_TEST(context.progress_tracker(se::Phase::extract).processed_messages() == 1U);
+      BOOST_TEST(count(db, "messages") == 0);
+      context.end_phase("extract", nlohmann::json::object());
+      const auto loaded = se::run_etl_pipeline(sample, "", context);
+      BOOST_TEST(loaded["success"].get<bool>(), loaded.dump());
+      BOOST_TEST(count(db, "messages") == 8);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_context_runs_again_after_a_failed_run) {
+  for (const bool parallel : {true, false}) {
+    BOOST_TEST_CONTEXT((parallel ? "parallel" : "sequential")) {
+      st::TestDatabase db;
+      st::TempDir dir;
+      se::ETLContext context(se::DbConfig{db.conninfo()}, 3, std::nullopt, parallel);
+      const auto failed = se::run_etl_pipeline(dir / "missing.tar", "", context);
+      BOOST_TEST(!failed["success"].get<bool>());
+      BOOST_TEST(failed["exit_code"] == 3);
+      // Every phase the run started has ended: the failing one failed, with an end time.
+      BOOST_TEST(!context.current_phase().has_value());
+      BOOST_TEST(context.get_phase_status("extract") == "failed");
+      BOOST_TEST(failed["phases"]["extract"]["end_time"].is_string());
+      for (const char* phase : {"extract", "transform", "load"})
+        BOOST_TEST(!context.is_in_progress(phase), phase);
+
+      const auto loaded = se::run_etl_pipeline(sample, "", context);
+      BOOST_TEST_INFO(loaded.dump(2).substr(0, 3000));
+      BOOST_TEST(loaded["success"].get<bool>());
+      for (const char* phase : {"extract", "transform", "load"})
+        BOOST_TEST(loaded["phases"][phase]["status"] == "completed", phase);
+      BOOST_TEST(loaded["statistics"]["total"]["messages_processed"] == 8);
+      BOOST_TEST(count(db, "messages") == 8);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(every_run_ends_its_transform_phase) {
+  // The transform phase ends when both reading is over and the last batch is transformed,
+  // whichever comes last; a run that ended neither loaded and then failed ending the load.
+  st::TestDatabase db;
+  st::TempDir dir;
+  st::write_file(dir / "m.json", st::export_json({st::numbered_conversation("19:a@thread.skype", 7),
+                                                  st::numbered_conversation("8:b", 2)}));
+  for (int i = 0; i < 25; ++i) {
+    st::TestDatabase fresh;
+    se::ETLContext context(se::DbConfig{fresh.conninfo()}, 1, std::nullopt, true);
+    se::PipelineOptions options;
+    options.batches_in_flight = 1 + i % 4;
+    const auto result = se::run_etl_pipeline({dir / "m.json"}, options, context);
+    BOOST_REQUIRE_MESSAGE(result["success"].get<bool>(), result.dump());
+    BOOST_TEST(result["phases"]["transform"]["status"] == "completed");
+    BOOST_TEST(result["phases"]["transform"]["messages_processed"] == 9);
+    BOOST_TEST(result["statistics"]["graph"]["batches_in_flight_max"].get<long long>() <=
+               static_cast<long long>(options.batches_in_flight));
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

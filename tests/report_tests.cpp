@@ -74,4 +74,68 @@ BOOST_AUTO_TEST_CASE(failures_are_shown) {
   BOOST_TEST(html.find("skype_etl::InputError") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_run_that_failed_early_renders_with_nulls_anywhere) {
+  // A run that failed before a phase ended has nulls where times and counts would be; the
+  // page used to die on them with a JSON type error (and leave an empty file).
+  const nlohmann::json run{
+      {"success", false},
+      {"error", "cannot read export 'x.tar': no such file or directory"},
+      {"seconds", nullptr},
+      {"exports", nullptr},
+      {"statistics",
+       {{"phases",
+         {{"extract",
+           {{"start_time", "2025-01-01T00:00:00Z"},
+            {"end_time", nullptr},
+            {"status", nullptr},
+            {"processed_messages", nullptr}}},
+          {"load", nullptr}}},
+        {"memory", nullptr},
+        {"errors", {{{"phase", "extract"}, {"error_type", nullptr}, {"error_message", 5}}}}}}};
+  std::string html;
+  BOOST_REQUIRE_NO_THROW(html = sd::render_html_report(run));
+  BOOST_TEST(html.find("Failed: cannot read export 'x.tar'") != std::string::npos);
+  BOOST_TEST(html.find("</html>") != std::string::npos);
+  BOOST_REQUIRE_NO_THROW(sd::render_html_report(nlohmann::json()));
+  BOOST_REQUIRE_NO_THROW(sd::render_html_report(nlohmann::json::array()));
+}
+
+BOOST_AUTO_TEST_CASE(exports_and_totals_show_the_counts_by_name) {
+  auto entry = [](const std::string& file, const char* status, int read, int fresh) {
+    return nlohmann::json{{"file", file},
+                          {"status", status},
+                          {"conversations", 2},
+                          {"messages",
+                           {{"read", read},
+                            {"new", fresh},
+                            {"updated", 1},
+                            {"unchanged", read - fresh - 2},
+                            {"superseded", 1},
+                            {"skipped", 0},
+                            {"invalid_timestamps", 0}}}};
+  };
+  const nlohmann::json exports{entry("a.tar", "loaded", 10, 4), entry("b.tar", "loaded", 20, 5)};
+  const nlohmann::json totals = sd::summarize_exports(exports);
+  BOOST_TEST(totals["exports"] == 2);
+  BOOST_TEST(totals["loaded"] == 2);
+  BOOST_TEST(totals["conversations"] == 4);
+  BOOST_TEST(totals["messages"]["read"] == 30);
+  BOOST_TEST(totals["messages"]["new"] == 9);
+  BOOST_TEST(totals["messages"]["unchanged"] == 17);
+  const std::string html =
+      sd::render_html_report(nlohmann::json{{"success", true}, {"exports", exports}});
+  auto cell = [&html](const std::string& file, const std::string& name) {
+    const auto row = html.find("<tr data-export=\"" + file + "\">");
+    if (row == std::string::npos) return std::string("no row");
+    const std::regex re("data-count=\"" + name + "\">([0-9]+)<");
+    std::smatch m;
+    const std::string text = html.substr(row, html.find("</tr>", row) - row);
+    return std::regex_search(text, m, re) ? m[1].str() : std::string("no cell");
+  };
+  BOOST_TEST(cell("a.tar", "new") == "4");
+  BOOST_TEST(cell("b.tar", "read") == "20");
+  BOOST_TEST(cell("", "read") == "30");  // the totals row
+  BOOST_TEST(cell("", "superseded") == "2");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -34,9 +34,16 @@ class EtlGraph {
   void on_batch_loaded(BatchObserver observer);
 
   /// Runs the graph (phases overlapping when context.parallel_processing(), one after
-  /// another otherwise) and returns {"exports": [{file, status, export_id, ...}]}.
+  /// another otherwise) and returns {"exports": [...]}, one entry per input in order:
+  /// {file, kind, file_size, user_id, digest, status ("loaded" or "already loaded"),
+  /// export_id, account_id, conversations, messages {read, new, updated, unchanged,
+  /// superseded, invalid_timestamps}, phases (this export's share of each), transform,
+  /// load, memory}: the object skype.exports.statistics stores for the export.
   /// Throws the first error of any node (InputError, DatabaseError, MemoryLimitExceeded,
-  /// ...) after recording it in the context and rolling back the export being loaded.
+  /// ...) after recording it in the context, rolling back the export being loaded and
+  /// ending the phases it left in progress as failed (so the context can run again).
+  /// Throws std::logic_error, changing nothing, when a phase is already in progress in the
+  /// context, or when this graph has run before (one run per EtlGraph).
   nlohmann::json run();
   /// What run() returns, so far: after a failure, the exports loaded before it.
   nlohmann::json result() const;

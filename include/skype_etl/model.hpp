@@ -160,11 +160,21 @@ struct ConversationRow {
   std::vector<std::string> members;  ///< normalised participant ids
 };
 
+/// Where a message is in its export, for warnings.
+struct MessagePlace {
+  std::string conversation_id;
+  std::size_t conversation_index = 0;  ///< in the export's conversations array, from 0
+  std::uint32_t message_index = 0;     ///< in the conversation's MessageList, from 0
+  std::uint64_t byte_offset = 0;       ///< of the message object in the input
+  std::string raw_value;               ///< the value the warning is about, as found
+};
+
 /// Counters of one batch's transform, summed into statistics()["transform"].
 struct TransformCounters {
   std::uint64_t nul_characters_removed = 0;
   std::uint64_t broken_markup = 0;
   std::uint64_t invalid_timestamps = 0;  ///< originalarrivaltime missing or unparsable
+  std::optional<MessagePlace> first_invalid_timestamp;  ///< the batch's first such message
   std::map<std::string, std::uint64_t, std::less<>> unknown_types;
 };
 

@@ -91,18 +91,15 @@ struct RunOptions {
   bool sequential = false;
   bool with_media = false;
   std::string output_dir;
-  std::string report;
+  std::vector<std::string> reports;
   bool quiet = false;
   std::optional<std::size_t> fail_after_batches;
   std::optional<std::size_t> pause_after_batches;
 };
 
-int run_command(const RunOptions& o) {
-  const std::string conninfo = resolve_conninfo(o.db);
-  se::DbConfig db{conninfo};
-  std::optional<std::filesystem::path> output_dir;
-  if (!o.output_dir.empty()) output_dir = o.output_dir;
-  se::ETLContext context(db, o.batch_size, o.memory_limit_mb, !o.sequential, output_dir);
+/// Loads the exports; fills result's "success", "exports", and on failure "error" and
+/// "exit_code".
+void load_exports(const RunOptions& o, se::ETLContext& context, nlohmann::json& result) {
   se::PipelineOptions options;
   options.user_display_name = o.user_display_name;
   options.batches_in_flight = o.batches_in_flight;
@@ -111,70 +108,124 @@ int run_command(const RunOptions& o) {
   options.fail_after_batches = o.fail_after_batches;
 
   std::vector<std::filesystem::path> inputs(o.inputs.begin(), o.inputs.end());
+  se::EtlGraph graph(inputs, options, context);
+  if (o.pause_after_batches) {
+    // Test hook: stop in the middle of a load so a test can kill -9 the process.
+    std::size_t loaded = 0;
+    const std::size_t pause = *o.pause_after_batches;
+    graph.on_batch_loaded([&loaded, pause](const se::Batch&) {
+      if (++loaded == pause) {
+        std::fprintf(stderr, "skype-etl: paused after %zu batches\n", loaded);
+        std::fflush(stderr);
+        while (true) std::this_thread::sleep_for(std::chrono::hours(1));
+      }
+    });
+  }
+  try {
+    result["exports"] = graph.run()["exports"];
+    result["success"] = true;
+  } catch (const std::exception& error) {
+    result["error"] = error.what();
+    result["exit_code"] = code(se::exit_code_for(error));
+    result["exports"] = graph.result()["exports"];
+  }
+}
+
+int run_command(const RunOptions& o) {
   const auto started = std::chrono::steady_clock::now();
-  nlohmann::json result{{"success", false}};
-  {
-    se::EtlGraph graph(inputs, options, context);
-    if (o.pause_after_batches) {
-      // Test hook: stop in the middle of a load so a test can kill -9 the process.
-      std::size_t loaded = 0;
-      const std::size_t pause = *o.pause_after_batches;
-      graph.on_batch_loaded([&loaded, pause](const se::Batch&) {
-        if (++loaded == pause) {
-          std::fprintf(stderr, "skype-etl: paused after %zu batches\n", loaded);
-          std::fflush(stderr);
-          while (true) std::this_thread::sleep_for(std::chrono::hours(1));
-        }
-      });
-    }
-    try {
-      result["exports"] = graph.run()["exports"];
-      result["success"] = true;
-    } catch (const std::exception& error) {
-      result["error"] = error.what();
-      result["exit_code"] = code(se::exit_code_for(error));
-      result["exports"] = graph.result()["exports"];
-    }
+  nlohmann::json result{{"success", false}, {"exports", nlohmann::json::array()}};
+  std::optional<std::filesystem::path> output_dir;
+  if (!o.output_dir.empty()) output_dir = o.output_dir;
+  std::optional<se::ETLContext> context;
+  try {
+    se::DbConfig db{resolve_conninfo(o.db)};
+    context.emplace(db, o.batch_size, o.memory_limit_mb, !o.sequential, output_dir);
+    load_exports(o, *context, result);
+  } catch (const std::exception& error) {
+    // Before the run began (the local database would not start, ...).
+    result["error"] = error.what();
+    result["exit_code"] = code(se::exit_code_for(error));
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  result["statistics"] = context.statistics();
+  result["statistics"] = context ? context->statistics() : nlohmann::json::object();
   result["seconds"] = seconds;
+  result["totals"] = se::detail::summarize_exports(result["exports"]);
 
-  if (!o.report.empty()) {
+  // Reports are written whatever happened: a failed run's report says why.
+  for (const std::string& report : o.reports) {
     // FILE.html: a page with the phases' timeline; anything else: the JSON.
-    const bool html = std::filesystem::path(o.report).extension() == ".html";
-    std::ofstream out(o.report);
-    out << (html ? se::detail::render_html_report(result) : result.dump(2) + "\n");
+    const bool html = std::filesystem::path(report).extension() == ".html";
+    std::ofstream out(report);
+    out << (html ? se::detail::render_html_report(result)
+                 : result.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     out.close();
-    if (!out) print_error("cannot write report '" + o.report + "'");
+    if (!out) print_error("cannot write report '" + report + "'");
   }
   for (const auto& e : result["exports"]) {
     const std::string file = e.value("file", "");
-    if (e.value("status", "") == "already loaded") {
-      std::printf("%s: already loaded\n", file.c_str());
-    } else if (!o.quiet) {
-      const auto messages = e.value("messages", 0ULL);
-      std::printf("%s: loaded %llu conversations, %llu messages", file.c_str(),
-                  static_cast<unsigned long long>(e.value("conversations", 0ULL)),
-                  static_cast<unsigned long long>(messages));
-      if (e.contains("export_id"))
-        std::printf(" (export %lld)", static_cast<long long>(e["export_id"].get<long long>()));
-      std::printf("\n");
+    const auto& m = e["messages"];
+    auto n = [&m](const char* name) {
+      return static_cast<unsigned long long>(m.value(name, std::uint64_t{0}));
+    };
+    if (!o.quiet) {
+      if (e.value("status", "") == "already loaded") {
+        std::printf("%s: already loaded, nothing stored", file.c_str());
+        if (n("skipped") > 0)
+          std::printf(" (%llu messages read, then skipped: another run loaded the file meanwhile)",
+                      n("skipped"));
+        std::printf("\n");
+      } else {
+        std::printf(
+            "%s: loaded %llu conversations, %llu messages read: %llu new, %llu updated, %llu "
+            "unchanged, %llu superseded",
+            file.c_str(), static_cast<unsigned long long>(e.value("conversations", 0ULL)),
+            n("read"), n("new"), n("updated"), n("unchanged"), n("superseded"));
+        if (e.contains("export_id"))
+          std::printf(" (export %lld)", static_cast<long long>(e["export_id"].get<long long>()));
+        std::printf("\n");
+      }
+    }
+    if (n("invalid_timestamps") > 0 && !o.quiet) {
+      std::string where;
+      const auto& transform = e.value("transform", nlohmann::json::object());
+      const auto first = transform.find("first_invalid_timestamp");
+      if (first != transform.end() && first->is_object()) {
+        where = "; the first is message " + std::to_string(first->value("message_index", 0)) +
+                " of conversation " + std::to_string(first->value("conversation_index", 0)) + " (" +
+                first->value("conversation_id", "") + ") at byte " +
+                std::to_string(first->value("byte_offset", 0ULL)) + ": " +
+                nlohmann::json(first->value("raw_value", ""))
+                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      }
+      std::fprintf(stderr,
+                   "skype-etl: warning: %s: %llu messages have no valid timestamp "
+                   "(originalarrivaltime); they are stored with sent_at NULL and the raw value "
+                   "in details%s\n",
+                   file.c_str(), n("invalid_timestamps"), where.c_str());
     }
   }
   if (!result["success"].get<bool>()) {
     print_error(result["error"].get<std::string>());
     return result["exit_code"].get<int>();
   }
-  const auto& phases = result["statistics"]["phases"];
-  const unsigned long long messages =
-      phases.contains("extract") ? phases["extract"].value("processed_messages", 0ULL) : 0ULL;
-  const unsigned long long conversations =
-      phases.contains("extract") ? phases["extract"].value("processed_conversations", 0ULL) : 0ULL;
-  std::printf("done: %llu conversations, %llu messages in %s s (%.0f messages/s)\n", conversations,
-              messages, seconds_text(seconds).c_str(),
-              seconds > 0 ? static_cast<double>(messages) / seconds : 0.0);
+  const auto& totals = result["totals"];
+  const auto& m = totals["messages"];
+  auto n = [&m](const char* name) {
+    return static_cast<unsigned long long>(m.value(name, std::uint64_t{0}));
+  };
+  std::string exports = std::to_string(totals.value("exports", 0ULL)) +
+                        (totals.value("exports", 0ULL) == 1 ? " export" : " exports");
+  if (totals.value("already_loaded", 0ULL) > 0)
+    exports += " (" + std::to_string(totals.value("already_loaded", 0ULL)) + " already loaded)";
+  const std::string skipped =
+      n("skipped") > 0 ? ", " + std::to_string(n("skipped")) + " skipped" : std::string();
+  std::printf(
+      "done: %s, %llu conversations, %llu messages read: %llu new, %llu updated, %llu "
+      "unchanged, %llu superseded%s in %s s (%.0f messages/s)\n",
+      exports.c_str(), static_cast<unsigned long long>(totals.value("conversations", 0ULL)),
+      n("read"), n("new"), n("updated"), n("unchanged"), n("superseded"), skipped.c_str(),
+      seconds_text(seconds).c_str(), seconds > 0 ? static_cast<double>(n("read")) / seconds : 0.0);
   return 0;
 }
 
@@ -218,9 +269,9 @@ int run_main(int argc, char** argv) {
   run_cmd->add_flag("--with-media", run.with_media,
                     "join media/<docid>.json metadata of the tar to messages");
   run_cmd->add_option("--output-dir", run.output_dir, "directory for media and reports");
-  run_cmd->add_option("--report", run.report,
+  run_cmd->add_option("--report", run.reports,
                       "write the run's statistics to FILE: JSON, or an HTML page with a "
-                      "timeline of the phases when FILE ends in .html");
+                      "timeline of the phases when FILE ends in .html (may be repeated)");
   run_cmd->add_flag("-q,--quiet", run.quiet, "print only the final summary line");
   run_cmd->add_option("--debug-fail-after-batches", run.fail_after_batches)
       ->group("");  // test hook: fail the run after N loaded batches

@@ -943,6 +943,10 @@ void Loader::load_batch(const Batch& batch) {
 }
 
 nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
+  return finish_export_with([&statistics](const nlohmann::json&) { return statistics; });
+}
+
+nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
   Impl& s = *m_impl;
   if (!s.in_export) throw std::logic_error("Loader::finish_export: no export is open");
   nlohmann::json result;
@@ -1339,29 +1343,6 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
                             "' as skype." + s.partition_name);
       mark("swap");
     }
-    std::string stats_text =
-        statistics.is_null()
-            ? std::string()
-            : statistics.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    std::string fixed;
-    if (replace_json_nul_escapes(stats_text, fixed)) stats_text = std::move(fixed);
-    const std::string file_size = std::to_string(s.info.file_size);
-    std::vector<const char*> export_params{e.c_str(),
-                                           a.c_str(),
-                                           s.export_date.empty() ? nullptr : s.export_date.c_str(),
-                                           s.info.file_name.c_str(),
-                                           file_size.c_str(),
-                                           s.info.digest.get().c_str(),
-                                           stats_text.empty() ? nullptr : stats_text.c_str()};
-    c.exec_params(
-        "INSERT INTO skype.exports (export_id, account_id, export_date, file_name, file_size, "
-        "file_digest, status, statistics) VALUES ($1::bigint, $2, $3::timestamptz, $4, "
-        "$5::bigint, $6, 'loaded', $7::jsonb)",
-        export_params);
-    c.exec("COMMIT");
-    s.end_side_table();
-    mark("commit");
-
     // The side table became the account's partition.
     const bool attached = outcome == SideOutcome::attached || outcome == SideOutcome::rewritten;
     const std::uint64_t conversations_total = s.conversation_seen.size();
@@ -1395,6 +1376,30 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
                                           s.side_json_nul_escapes_replaced +
                                           s.conversations.json_nul_escapes_replaced()},
     };
+    const nlohmann::json statistics = statistics_of(result);
+    std::string stats_text =
+        statistics.is_null()
+            ? std::string()
+            : statistics.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::string fixed;
+    if (replace_json_nul_escapes(stats_text, fixed)) stats_text = std::move(fixed);
+    const std::string file_size = std::to_string(s.info.file_size);
+    std::vector<const char*> export_params{e.c_str(),
+                                           a.c_str(),
+                                           s.export_date.empty() ? nullptr : s.export_date.c_str(),
+                                           s.info.file_name.c_str(),
+                                           file_size.c_str(),
+                                           s.info.digest.get().c_str(),
+                                           stats_text.empty() ? nullptr : stats_text.c_str()};
+    c.exec_params(
+        "INSERT INTO skype.exports (export_id, account_id, export_date, file_name, file_size, "
+        "file_digest, status, statistics) VALUES ($1::bigint, $2, $3::timestamptz, $4, "
+        "$5::bigint, $6, 'loaded', $7::jsonb)",
+        export_params);
+    c.exec("COMMIT");
+    s.end_side_table();
+    mark("commit");
+    result["merge_seconds"] = timings;
   } catch (...) {
     abort_export();
     throw;

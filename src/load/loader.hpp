@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -59,6 +60,11 @@ class Loader {
   /// {"already_loaded": true} (and rolls back) when the digest, unknown at begin_export,
   /// turns out to be loaded already.
   nlohmann::json finish_export(const nlohmann::json& statistics);
+  /// Makes the statistics of skype.exports from what the merge did: called with what
+  /// finish_export will return (all but the commit's timing), just before the commit.
+  using StatisticsOf = std::function<nlohmann::json(const nlohmann::json& outcome)>;
+  /// finish_export, storing statistics_of(outcome).
+  nlohmann::json finish_export_with(const StatisticsOf& statistics_of);
   /// Rolls back whatever the current export wrote. Never throws.
   void abort_export() noexcept;
 
