@@ -64,7 +64,7 @@ BOOST_AUTO_TEST_SUITE(extract_error_tests)
 BOOST_AUTO_TEST_CASE(every_bad_input_gets_one_clear_line) {
   const std::vector<Case> cases{
       {"empty", [] { return std::string(); }, "file is empty", false},
-      {"whitespace", [] { return std::string(" \n\t "); }, "only whitespace"},
+      {"whitespace", [] { return std::string(" \n\t "); }, "only whitespace", false},
       {"not json", [] { return std::string("hello world"); }, "not JSON: expected '{'"},
       {"array top level", [] { return std::string("[1,2]"); }, "found an array"},
       {"truncated", [] { return good.substr(0, good.size() / 2); }, "truncated JSON"},
@@ -134,6 +134,54 @@ BOOST_AUTO_TEST_CASE(offsets_point_at_the_problem) {
   st::write_file(dir / "m.tar", st::make_tar({{"messages.json", prefix + "42]}"}}));
   const auto in_tar = read_failure(dir / "m.tar");
   BOOST_TEST(in_tar.offset().value_or(0) == 512 + prefix.size());
+}
+
+BOOST_AUTO_TEST_CASE(gzip_and_tar_offsets_point_at_the_bad_byte) {
+  st::TempDir dir;
+  // Two gzip members, as `cat a.gz b.gz` makes: offsets are of the compressed file.
+  const std::string first = st::gzip(good.substr(0, 100));
+  const std::string second = st::gzip(good.substr(100));
+  st::write_file(dir / "whole.json.gz", first + second);
+  BOOST_CHECK_NO_THROW({
+    sd::ExportReader reader(sd::InputSource::open(dir / "whole.json.gz"), 0, {2, false});
+    while (reader.next()) {
+    }
+  });
+  {
+    // The data ends inside the second member: no byte is bad, the member that never ends is.
+    st::write_file(dir / "cut.json.gz", first + second.substr(0, second.size() / 2));
+    const auto error = read_failure(dir / "cut.json.gz");
+    BOOST_TEST(error.problem().find("truncated gzip") != std::string::npos, error.what());
+    BOOST_TEST(error.offset().value_or(0) == first.size(), error.what());
+    BOOST_TEST(error.offset_of().empty());
+  }
+  {
+    std::string bad = second;
+    bad[2] = 9;  // the compression method: only 8 (deflate) exists
+    st::write_file(dir / "method.json.gz", first + bad);
+    const auto error = read_failure(dir / "method.json.gz");
+    BOOST_TEST(error.problem().find("unknown compression method") != std::string::npos,
+               error.what());
+    BOOST_TEST(error.offset().value_or(0) == first.size() + 2, error.what());
+  }
+  {
+    // A tar's own errors inside a .tar.gz count bytes of the decompressed tar, and say so.
+    std::string tar = st::make_tar({{"endpoints.json", "{}"}, {"messages.json", good}});
+    tar[1024 + 124] = 'x';  // messages.json's header (the third block) no longer sums up
+    st::write_file(dir / "export.tar.gz", st::gzip(tar));
+    const auto error = read_failure(dir / "export.tar.gz");
+    BOOST_TEST(error.problem().find("bad header checksum") != std::string::npos, error.what());
+    BOOST_TEST(error.offset().value_or(0) == 1024U, error.what());
+    BOOST_TEST(error.offset_of() == "the decompressed tar");
+    BOOST_TEST(
+        std::string(error.what()).find("at byte 1024 of the decompressed tar") != std::string::npos,
+        error.what());
+    // The same tar, not compressed: the file given is the tar.
+    st::write_file(dir / "export.tar", tar);
+    const auto plain = read_failure(dir / "export.tar");
+    BOOST_TEST(plain.offset().value_or(0) == 1024U, plain.what());
+    BOOST_TEST(plain.offset_of().empty());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(missing_paths_and_directories_without_messages_json) {
