@@ -4,8 +4,11 @@
 #include <unistd.h>
 
 #include <functional>
+#include <optional>
+#include <stdexcept>
 
 #include "extract/export_reader.hpp"
+#include "extract/json_error_position.hpp"
 #include "extract/json_scanner.hpp"
 #include "extract/tar.hpp"
 #include "skype_etl/errors.hpp"
@@ -57,6 +60,245 @@ std::string deep(int levels) {
   return with_bad_message(st::message_json("2", "x", "\"deep\":" + open + close));
 }
 
+/// An export whose bad byte the test knows: the reported offset must be `bad` (a position
+/// in `json`), and where() must hold `where` and, when the byte lies inside a message but is
+/// not its first, the message's start.
+struct OffsetCase {
+  std::string name;
+  std::string json;
+  std::size_t bad = 0;
+  std::string problem;  // fragment of problem()
+  std::string where;    // fragment of where()
+  std::optional<std::size_t> message_start;
+};
+
+/// Position of `marker` in `text` at or after `from`; throws when absent, so that a case
+/// whose marker went missing fails loudly instead of testing offset npos.
+std::size_t find(const std::string& text, const std::string& marker, std::size_t from = 0) {
+  const std::size_t at = text.find(marker, from);
+  if (at == std::string::npos) throw std::logic_error("marker not found: " + marker);
+  return at;
+}
+
+/// `message` is message 1 of conversation 1 (8:bob); the bad byte is `marker` (searched from
+/// the message's start) plus `shift`.
+OffsetCase in_message(std::string name, const std::string& message, const std::string& marker,
+                      std::size_t shift, std::string problem) {
+  OffsetCase c{std::move(name),    with_bad_message(message),           0,
+               std::move(problem), "conversation 1 (8:bob), message 1", std::nullopt};
+  const std::size_t start = find(c.json, message);
+  c.bad = find(c.json, marker, start) + shift;
+  if (c.bad != start) c.message_start = start;
+  return c;
+}
+
+/// A conversation 1 (8:bob) with `extra_members`; the bad byte is `marker` (searched from
+/// the conversation's start) plus `shift`.
+OffsetCase in_conversation(std::string name, const std::string& extra_members,
+                           const std::string& marker, std::size_t shift, std::string problem,
+                           std::string where = "conversation 1 (8:bob)",
+                           const std::string& id = "8:bob") {
+  OffsetCase c{
+      std::move(name),
+      st::export_json({st::numbered_conversation("19:a@thread.skype", 2),
+                       st::conversation_json(id, {st::message_json("1", "ok")}, extra_members)}),
+      0,
+      std::move(problem),
+      std::move(where),
+      std::nullopt};
+  c.bad = find(c.json, marker, find(c.json, "{\"id\":\"" + id)) + shift;
+  return c;
+}
+
+/// `json` (whole) with the bad byte at `marker` plus `shift`.
+OffsetCase placed(std::string name, std::string json, const std::string& marker, std::size_t shift,
+                  std::string problem, std::string where = "") {
+  const std::size_t bad = find(json, marker) + shift;
+  return {std::move(name),    std::move(json),  bad,
+          std::move(problem), std::move(where), std::nullopt};
+}
+
+/// `json` cut just before `cut`: the data ends inside the string or container that opens at
+/// the last `open` before the cut (at the first `open` with `open_first`), and that opening
+/// is the byte to report.
+OffsetCase truncated(std::string name, const std::string& json, const std::string& cut,
+                     const std::string& open, std::string problem, std::string where = "",
+                     bool open_first = false) {
+  OffsetCase c{
+      std::move(name), json.substr(0, find(json, cut)), 0, std::move(problem), std::move(where),
+      std::nullopt};
+  c.bad = open_first ? find(c.json, open) : c.json.rfind(open);
+  if (c.bad == std::string::npos) throw std::logic_error("opening not found: " + open);
+  return c;
+}
+
+/// truncated() inside message 1 of conversation 1 (8:bob), whose start must be named.
+OffsetCase truncated_message(std::string name, const std::string& message, const std::string& cut,
+                             const std::string& open, std::string problem) {
+  const std::string json = with_bad_message(message);
+  const std::size_t start = find(json, message);
+  OffsetCase c{std::move(name),    json.substr(0, find(json, cut, start)), 0,
+               std::move(problem), "conversation 1 (8:bob), message 1",    start};
+  c.bad = c.json.rfind(open);
+  return c;
+}
+
+std::vector<OffsetCase> offset_cases() {
+  const std::string message_2 = st::message_json("2", "x");
+  const std::string message_3 = st::message_json("3", "y");
+  OffsetCase after_message{
+      "expected ',' after a message",
+      st::export_json({st::conversation_json("8:bob", {message_2 + " " + message_3})}),
+      0,
+      "expected ',' or ']' after message",
+      "conversation 0 (8:bob), message 0",
+      std::nullopt};
+  after_message.bad = find(after_message.json, message_3);
+  after_message.message_start = find(after_message.json, message_2);
+  const std::string deep_arrays = std::string(80, '[') + std::string(80, ']');
+  return {
+      // ---- inside a message: simdjson's own errors
+      in_message("trailing comma", R"({"id":"2","content":"x",})", ",}", 1,
+                 "invalid JSON in message"),
+      in_message("missing comma", R"({"id":"2" "content":"x"})", " \"content\"", 1,
+                 "invalid JSON in message"),
+      in_message("missing colon", R"({"id":"2","content" "x"})", " \"x\"", 1,
+                 "invalid JSON in message"),
+      in_message("bad number", R"({"id":"2","version":01,"content":"x"})", "01", 0,
+                 "invalid JSON in message"),
+      in_message("bad literal", R"({"id":"2","content":tru})", "tru", 0, "invalid JSON in message"),
+      in_message("unknown escape", st::message_json("2", R"(a\qb)"), "\\q", 0,
+                 "invalid JSON in message"),
+      in_message("lone low surrogate", st::message_json("2", R"(a\udc00b)"), "\\udc00", 0,
+                 "invalid JSON in message"),
+      in_message("high surrogate without its pair", st::message_json("2", R"(a\ud83dxy)"),
+                 "\\ud83d", 0, "invalid JSON in message"),
+      in_message("bad escape after good ones",
+                 st::message_json("2", R"(ok \" \u00e9 \ud83d\ude00 then \x)"), "\\x", 0,
+                 "invalid JSON in message"),
+      in_message("invalid UTF-8", st::message_json("2", "bad \xC3\x28 byte"), "\xC3", 0,
+                 "not valid UTF-8"),
+      in_message("overlong UTF-8", st::message_json("2", "bad \xC0\xAF byte"), "\xC0", 0,
+                 "not valid UTF-8"),
+      in_message("UTF-8 surrogate", st::message_json("2", "bad \xED\xA0\x80 byte"), "\xED", 0,
+                 "not valid UTF-8"),
+      in_message("stray continuation byte", st::message_json("2", "ok \xC3\xA9\xA9 byte"),
+                 "\xA9 byte", 0, "not valid UTF-8"),
+      in_message("control character", st::message_json("2", "a\x01z"), "\x01", 0, "unescaped"),
+      in_message("trailing comma in properties",
+                 st::message_json("2", "x", R"("properties":{"edittime":"1",})"), ",}", 1,
+                 "invalid JSON in properties"),
+      in_message("bad escape in a properties key",
+                 st::message_json("2", "x", R"("properties":{"ed\qit":"1"})"), "\\q", 0,
+                 "invalid JSON in properties"),
+      in_message("bad escape in a properties value",
+                 st::message_json("2", "x", R"("properties":{"edittime":"1\q"})"), "\\q", 0,
+                 "invalid JSON in properties"),
+      // ---- inside a message: the scanner's errors
+      in_message("unbalanced bracket", st::message_json("2", "x", R"("x":[1,2})"), "2}", 1,
+                 "unbalanced '}'"),
+      // The MessageList, the message and 60 arrays make 62 levels inside the conversation's
+      // 2: the 61st array is one too many.
+      in_message("nesting too deep", st::message_json("2", "x", "\"deep\":" + deep_arrays),
+                 "\"deep\":", 7 + 60, "nests deeper than 64"),
+      in_message("message not an object", "\"just text\"", "\"just text\"", 0,
+                 "message is not an object"),
+      truncated_message("truncated in properties",
+                        st::message_json("2", "x", R"("properties":{"edittime":"1"})"),
+                        "\"edittime\"", "{", "truncated JSON: object never closes"),
+      truncated_message("truncated in a string", st::message_json("2", "abcdef"), "cdef", "\"",
+                        "truncated JSON: string never closes"),
+      after_message,
+      // ---- conversations
+      in_conversation("bad escape in the conversation id", "", "\\q", 0,
+                      "invalid string in conversation id", "conversation 1", R"(8:b\qob)"),
+      in_conversation("invalid UTF-8 in a kept value", "\"kept\":\"a\xC3\x28\"", "\xC3", 0,
+                      "invalid UTF-8"),
+      in_conversation("invalid UTF-8 in a kept key", "\"k\xC3\x28\":1", "\xC3", 0,
+                      "invalid UTF-8 in a conversation key"),
+      in_conversation("trailing comma in threadProperties", R"("threadProperties":{"topic":"t",})",
+                      ",}", 1, "invalid JSON", "conversation 1 (8:bob), threadProperties"),
+      in_conversation("members string holding bad JSON",
+                      R"("threadProperties":{"members":"[\"8:a\",]"})", ",]", 1,
+                      "invalid members array", "threadProperties"),
+      in_conversation("members string with escapes before the bad byte",
+                      R"("threadProperties":{"members":"[\"8:\u00e9\",\"\ud83d\ude00\" x]"})",
+                      " x]", 1, "invalid members array", "threadProperties"),
+      in_conversation("members string not an array", R"("threadProperties":{"members":"8:a"})",
+                      "8:a\"", 0, "members is not a JSON array", "threadProperties"),
+      in_conversation("members array holding bad JSON",
+                      R"("threadProperties":{"members":["8:a",]})", ",]", 1,
+                      "invalid members array", "threadProperties"),
+      in_conversation("bad escape in the members string",
+                      R"("threadProperties":{"members":"[\q]"})", "\\q", 0,
+                      "invalid members string", "threadProperties"),
+      placed("conversation not an object",
+             R"({"userId":"x","exportDate":"y","conversations":[42]})", "42", 0,
+             "conversation 0 is not an object"),
+      truncated("truncated after a conversation's last value", good, "}]}\n", "{\"id\":\"8:b\"",
+                "truncated JSON: conversation never closes", "conversation 1 (8:b)"),
+      truncated("truncated after a ',' between conversations", good, "\n{\"id\":\"8:b\"", "[\n",
+                "truncated JSON: the conversations array never closes"),
+      truncated("truncated after the last conversation", good, "]}\n", "[\n",
+                "truncated JSON: the conversations array never closes"),
+      // ---- top level
+      truncated("truncated after the conversations array", "\n " + good, "}\n", "{",
+                "truncated JSON: the top-level object never closes", "", true),
+      placed("truncated after a top-level key", "\n{\"userId\"", "{", 0,
+             "truncated JSON: the top-level object never closes"),
+      placed("trailing data", good + "x", "}\nx", 2, "trailing data"),
+      placed("bad escape in userId", st::export_json({}, R"(8:a\qb)"), "\\q", 0,
+             "invalid string in userId", "top-level object"),
+      placed("invalid UTF-8 in exportDate",
+             R"({"userId":"x","exportDate":"2025)"
+             "\xC3\x28"
+             R"(","conversations":[]})",
+             "\xC3", 0, "invalid JSON in exportDate", "top-level object"),
+      placed("invalid UTF-8 in another top-level value",
+             R"({"userId":"x","other":["a)"
+             "\xC3\x28"
+             R"("],"exportDate":"y","conversations":[]})",
+             "\xC3", 0, "invalid UTF-8 in top-level key \"other\"", "top-level object"),
+      placed("missing userId",
+             "\n\t"
+             R"({"exportDate":"y","conversations":[]})",
+             "{", 0, "no \"userId\""),
+      placed("null userId", R"({"userId":null,"exportDate":"y","conversations":[]})", "null", 0,
+             "empty \"userId\""),
+      placed("no conversations",
+             " "
+             R"({"userId":"x","exportDate":"y"})",
+             "{", 0, "no \"conversations\" array"),
+  };
+}
+
+/// The same messages.json as the file given, in a tar, gzip-compressed, or both; offsets
+/// count bytes of the file, of the tar, or of what decompressing gives.
+struct Container {
+  std::string name;
+  std::string file_name;
+  std::function<std::string(const std::string&)> wrap;
+  std::uint64_t base;      // where messages.json starts in what offsets count
+  std::string offsets_of;  // InputError::offset_of()
+};
+
+std::vector<Container> containers() {
+  const auto in_tar = [](const std::string& json) {
+    return st::make_tar({{"endpoints.json", "{}"}, {"messages.json", json}});
+  };
+  // messages.json follows endpoints.json's header and data block and its own header.
+  const std::uint64_t in_tar_base = 3 * 512;
+  return {
+      {"json", "messages.json", [](const std::string& json) { return json; }, 0, ""},
+      {"tar", "export.tar", in_tar, in_tar_base, "the tar"},
+      {"json.gz", "messages.json.gz", [](const std::string& json) { return st::gzip(json); }, 0,
+       "the decompressed JSON"},
+      {"tar.gz", "export.tar.gz",
+       [in_tar](const std::string& json) { return st::gzip(in_tar(json)); }, in_tar_base,
+       "the decompressed tar"},
+  };
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(extract_error_tests)
@@ -64,7 +306,7 @@ BOOST_AUTO_TEST_SUITE(extract_error_tests)
 BOOST_AUTO_TEST_CASE(every_bad_input_gets_one_clear_line) {
   const std::vector<Case> cases{
       {"empty", [] { return std::string(); }, "file is empty", false},
-      {"whitespace", [] { return std::string(" \n\t "); }, "only whitespace"},
+      {"whitespace", [] { return std::string(" \n\t "); }, "only whitespace", false},
       {"not json", [] { return std::string("hello world"); }, "not JSON: expected '{'"},
       {"array top level", [] { return std::string("[1,2]"); }, "found an array"},
       {"truncated", [] { return good.substr(0, good.size() / 2); }, "truncated JSON"},
@@ -111,29 +353,102 @@ BOOST_AUTO_TEST_CASE(every_bad_input_gets_one_clear_line) {
     BOOST_TEST_CONTEXT(c.name) {
       st::TempDir dir;
       const auto path = dir / "export.tar";  // the name says tar whatever the content
-      st::write_file(path, c.bytes());
+      const std::string bytes = c.bytes();
+      st::write_file(path, bytes);
       const se::InputError error = read_failure(path);
       const std::string what = error.what();
       BOOST_TEST(what.find(c.expected) != std::string::npos, "what(): " << what);
       BOOST_TEST(what.find(path.string()) != std::string::npos, "names the file: " << what);
       BOOST_TEST(what.find('\n') == std::string::npos, "one line: " << what);
       BOOST_TEST(error.offset().has_value() == c.has_offset, "offset in: " << what);
+      // None of these is compressed JSON: offsets count the file's own bytes.
+      if (error.offset()) BOOST_TEST(*error.offset() < bytes.size(), "inside the file: " << what);
       if (!c.where.empty())
         BOOST_TEST(error.where().find(c.where) != std::string::npos, "where(): " << error.where());
     }
   }
 }
 
-BOOST_AUTO_TEST_CASE(offsets_point_at_the_problem) {
+BOOST_AUTO_TEST_CASE(offsets_point_at_the_bad_byte) {
+  for (const OffsetCase& c : offset_cases()) {
+    for (const Container& container : containers()) {
+      BOOST_TEST_CONTEXT(c.name << " in " << container.name) {
+        BOOST_TEST_REQUIRE(c.bad < c.json.size(), "the case's bad byte is in its JSON");
+        st::TempDir dir;
+        const auto path = dir / container.file_name;
+        st::write_file(path, container.wrap(c.json));
+        const se::InputError error = read_failure(path);
+        const std::string what = error.what();
+        BOOST_TEST_MESSAGE(what);  // all of them with --log_level=message
+        BOOST_TEST(error.problem().find(c.problem) != std::string::npos, "what(): " << what);
+        BOOST_TEST(error.offset().value_or(0) == container.base + c.bad,
+                   "what(): " << what << "; expected byte " << container.base + c.bad << " ("
+                              << sd::describe_byte(c.json, c.bad) << ")");
+        BOOST_TEST(error.offset_of() == container.offsets_of);
+        const std::string at = "at byte " + std::to_string(container.base + c.bad) +
+                               (container.offsets_of.empty() ? "" : " of " + container.offsets_of);
+        BOOST_TEST(what.find(at) != std::string::npos, "what(): " << what);
+        BOOST_TEST(error.where().find(c.where) != std::string::npos, "where(): " << error.where());
+        const std::string starts = "which starts at byte ";
+        if (c.message_start) {
+          BOOST_TEST(
+              error.where().find(starts + std::to_string(container.base + *c.message_start)) !=
+                  std::string::npos,
+              "where(): " << error.where());
+        } else {
+          BOOST_TEST(error.where().find(starts) == std::string::npos, "where(): " << error.where());
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(gzip_and_tar_offsets_point_at_the_bad_byte) {
   st::TempDir dir;
-  const std::string prefix = R"({"userId":"x","exportDate":"y","conversations":[)";
-  st::write_file(dir / "m.json", prefix + "42]}");
-  const auto error = read_failure(dir / "m.json");
-  BOOST_TEST(error.offset().value_or(0) == prefix.size());
-  // Inside a tar, offsets count from the start of the tar file.
-  st::write_file(dir / "m.tar", st::make_tar({{"messages.json", prefix + "42]}"}}));
-  const auto in_tar = read_failure(dir / "m.tar");
-  BOOST_TEST(in_tar.offset().value_or(0) == 512 + prefix.size());
+  // Two gzip members, as `cat a.gz b.gz` makes: offsets are of the compressed file.
+  const std::string first = st::gzip(good.substr(0, 100));
+  const std::string second = st::gzip(good.substr(100));
+  st::write_file(dir / "whole.json.gz", first + second);
+  BOOST_CHECK_NO_THROW({
+    sd::ExportReader reader(sd::InputSource::open(dir / "whole.json.gz"), 0, {2, false});
+    while (reader.next()) {
+    }
+  });
+  {
+    // The data ends inside the second member: no byte is bad, the member that never ends is.
+    st::write_file(dir / "cut.json.gz", first + second.substr(0, second.size() / 2));
+    const auto error = read_failure(dir / "cut.json.gz");
+    BOOST_TEST(error.problem().find("truncated gzip") != std::string::npos, error.what());
+    BOOST_TEST(error.offset().value_or(0) == first.size(), error.what());
+    BOOST_TEST(error.offset_of().empty());
+  }
+  {
+    std::string bad = second;
+    bad[2] = 9;  // the compression method: only 8 (deflate) exists
+    st::write_file(dir / "method.json.gz", first + bad);
+    const auto error = read_failure(dir / "method.json.gz");
+    BOOST_TEST(error.problem().find("unknown compression method") != std::string::npos,
+               error.what());
+    BOOST_TEST(error.offset().value_or(0) == first.size() + 2, error.what());
+  }
+  {
+    // A tar's own errors inside a .tar.gz count bytes of the decompressed tar, and say so.
+    std::string tar = st::make_tar({{"endpoints.json", "{}"}, {"messages.json", good}});
+    tar[1024 + 124] = 'x';  // messages.json's header (the third block) no longer sums up
+    st::write_file(dir / "export.tar.gz", st::gzip(tar));
+    const auto error = read_failure(dir / "export.tar.gz");
+    BOOST_TEST(error.problem().find("bad header checksum") != std::string::npos, error.what());
+    BOOST_TEST(error.offset().value_or(0) == 1024U, error.what());
+    BOOST_TEST(error.offset_of() == "the decompressed tar");
+    BOOST_TEST(
+        std::string(error.what()).find("at byte 1024 of the decompressed tar") != std::string::npos,
+        error.what());
+    // The same tar, not compressed: the file given is the tar.
+    st::write_file(dir / "export.tar", tar);
+    const auto plain = read_failure(dir / "export.tar");
+    BOOST_TEST(plain.offset().value_or(0) == 1024U, plain.what());
+    BOOST_TEST(plain.offset_of().empty());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(missing_paths_and_directories_without_messages_json) {
@@ -164,6 +479,31 @@ BOOST_AUTO_TEST_CASE(scanner_handles_escapes_and_reports_positions) {
     BOOST_TEST(e.position() == 1U);
     BOOST_TEST(std::string(e.what()).find("string never closes") != std::string::npos);
   }
+}
+
+BOOST_AUTO_TEST_CASE(error_positions_found_by_hand) {
+  const auto invalid = [](const std::string& text) {
+    return sd::first_invalid_utf8(text, 0, text.size());
+  };
+  constexpr auto none = std::string::npos;
+  BOOST_TEST(invalid("plain \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xF4\x8F\xBF\xBF") == none);
+  BOOST_TEST(invalid("ab\xF4\x90\x80\x80") == 2U);  // above U+10FFFF
+  BOOST_TEST(invalid("ab\xE0\x80\xAF") == 2U);      // overlong
+  BOOST_TEST(invalid("ab\xF5\x80\x80\x80") == 2U);  // no such lead byte
+  BOOST_TEST(invalid("ab\xE2\x82") == 2U);          // the text ends inside the sequence
+  BOOST_TEST(sd::first_invalid_utf8("ab\xE2\x82\xAC", 0, 4) == 2U);  // so does the range
+
+  const std::string raw = R"(x"a\"\u00e9\ud83d\ude00\n]")";
+  // decoded: a " é(2) 😀(4) \n ]  ->  bytes 0, 1, 2-3, 4-7, 8, 9
+  const std::size_t quote = 1;
+  BOOST_TEST(sd::raw_position_in_string(raw, quote, 0) == raw.find('a'));
+  BOOST_TEST(sd::raw_position_in_string(raw, quote, 1) == raw.find("\\\""));
+  BOOST_TEST(sd::raw_position_in_string(raw, quote, 3) == raw.find("\\u00e9"));
+  BOOST_TEST(sd::raw_position_in_string(raw, quote, 6) == raw.find("\\ud83d"));
+  BOOST_TEST(sd::raw_position_in_string(raw, quote, 8) == raw.find("\\n"));
+  BOOST_TEST(sd::raw_position_in_string(raw, quote, 9) == raw.find(']'));
+  BOOST_TEST(sd::first_bad_escape(raw, quote) == none);
+  BOOST_TEST(sd::first_bad_escape(R"("ok\u12")", 0) == 3U);
 }
 
 BOOST_AUTO_TEST_CASE(unsafe_tar_member_names) {

@@ -25,16 +25,26 @@ class Error : public std::runtime_error {
 };
 
 /// The export cannot be read: missing file, bad archive, bad JSON, wrong shape.
-/// what() is one line: `<file>: <problem> at byte <offset> (<context>)`.
+/// what() is one line:
+/// `cannot read export '<file>': <problem> at byte <offset> of <offset_of> (<where>)`, each
+/// part after the problem left out when empty.
 class InputError : public Error {
  public:
   InputError(std::string file, std::string problem, std::optional<std::uint64_t> offset = {},
-             std::string where = {});
+             std::string where = {}, std::string offset_of = {});
 
   const std::string& file() const noexcept { return m_file; }
   const std::string& problem() const noexcept { return m_problem; }
+  /// The byte where the problem lies: the first byte of what is wrong (a bad character, an
+  /// unexpected token, a value of the wrong type, a container or string that never closes),
+  /// never past the end of the data.
   std::optional<std::uint64_t> offset() const noexcept { return m_offset; }
-  /// e.g. "conversation 3 (19:abc@thread.skype), message 120"; empty at top level.
+  /// What offset() counts bytes of when that is not `file` itself: "the tar" (the archive
+  /// holding messages.json), "the decompressed tar" or "the decompressed JSON" (a gzip
+  /// file's content). Empty for the file named.
+  const std::string& offset_of() const noexcept { return m_offset_of; }
+  /// e.g. "conversation 3 (19:abc@thread.skype), message 120, which starts at byte 5082"
+  /// (a byte offset counted like offset()); empty at top level.
   const std::string& where() const noexcept { return m_where; }
 
  private:
@@ -42,6 +52,7 @@ class InputError : public Error {
   std::string m_problem;
   std::optional<std::uint64_t> m_offset;
   std::string m_where;
+  std::string m_offset_of;
 };
 
 /// PostgreSQL failed. what() never contains a password.

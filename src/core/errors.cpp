@@ -7,9 +7,13 @@ namespace skype_etl {
 namespace {
 
 std::string input_message(const std::string& file, const std::string& problem,
-                          std::optional<std::uint64_t> offset, const std::string& where) {
+                          std::optional<std::uint64_t> offset, const std::string& where,
+                          const std::string& offset_of) {
   std::string message = "cannot read export '" + file + "': " + problem;
-  if (offset) message += " at byte " + std::to_string(*offset);
+  if (offset) {
+    message += " at byte " + std::to_string(*offset);
+    if (!offset_of.empty()) message += " of " + offset_of;
+  }
   if (!where.empty()) message += " (" + where + ")";
   return message;
 }
@@ -17,12 +21,13 @@ std::string input_message(const std::string& file, const std::string& problem,
 }  // namespace
 
 InputError::InputError(std::string file, std::string problem, std::optional<std::uint64_t> offset,
-                       std::string where)
-    : Error(input_message(file, problem, offset, where)),
+                       std::string where, std::string offset_of)
+    : Error(input_message(file, problem, offset, where, offset_of)),
       m_file(std::move(file)),
       m_problem(std::move(problem)),
       m_offset(offset),
-      m_where(std::move(where)) {}
+      m_where(std::move(where)),
+      m_offset_of(std::move(offset_of)) {}
 
 DatabaseError::DatabaseError(const std::string& message, std::string sqlstate)
     : Error(message), m_sqlstate(std::move(sqlstate)) {}

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "extract/json_error_position.hpp"
 #include "extract/json_scanner.hpp"
 #include "skype_etl/errors.hpp"
 
@@ -70,6 +71,13 @@ bool has_backslash(std::string_view s) noexcept {
 #endif
 }
 
+/// simdjson's description of `err` without its closing period: " at byte N" follows it.
+std::string json_error_text(simdjson::error_code err) {
+  std::string text = simdjson::error_message(err);
+  if (!text.empty() && text.back() == '.') text.pop_back();
+  return text;
+}
+
 bool parse_int_text(std::string_view text, std::int64_t& out) noexcept {
   text = trim_right(text);
   if (text.empty()) return false;
@@ -90,9 +98,16 @@ struct ExportReader::Impl {
   std::string_view json;
   std::string file;
   std::uint64_t base = 0;
+  std::string offsets_of;  // what base + positions count bytes of (InputError::offset_of)
   ReaderOptions options;
   od::parser parser;
   od::parser side_parser;  // for values parsed while `parser` iterates a message
+
+  // Where the containers an error may name as never closing open.
+  std::size_t top_begin = 0;            // the top-level '{'
+  std::size_t conversations_begin = 0;  // the '[' of "conversations"
+  std::size_t conv_begin = 0;           // the current conversation's '{'
+  std::size_t user_id_at = 0;           // the value of "userId"
 
   // Position of the next element in the conversations array (after '[' or ',').
   std::size_t conv_pos = 0;
@@ -107,6 +122,7 @@ struct ExportReader::Impl {
   std::size_t msg_pos = 0;
   std::size_t list_end = 0;  // position of the MessageList's ']' (or msg_pos when none)
   std::uint32_t msg_index = 0;
+  std::size_t msg_begin = 0;  // the '{' of message msg_index, for error messages
   // Where the messages of the last MessageList scanned lie (see skip_array_recording), and
   // the next one to use. Bounded: messages past the first max_message_spans are scanned
   // one by one.
@@ -117,9 +133,17 @@ struct ExportReader::Impl {
   bool emitted_last = false;
   std::uint64_t export_sequence = 0;
 
+  /// Throws the InputError for a problem at json[pos]: `pos` is the bad byte itself (see
+  /// InputError::offset), never past the end of json.
   [[noreturn]] void fail(std::size_t pos, const std::string& problem,
                          const std::string& where = {}) const {
-    throw InputError(file, problem, base + pos, where);
+    throw InputError(file, problem, base + pos, where, offsets_of);
+  }
+  /// The data ends inside the container (or string) opening at `open`, which is the byte
+  /// named: the end of the data is past the last byte, so it cannot be.
+  [[noreturn]] void fail_truncated(std::size_t open, const std::string& what,
+                                   const std::string& where = {}) const {
+    fail(open, "truncated JSON: " + what + " never closes", where);
   }
 
   std::string where_conversation() const {
@@ -127,8 +151,54 @@ struct ExportReader::Impl {
     if (conv && !conv->id.empty()) w += " (" + conv->id + ")";
     return w;
   }
-  std::string where_message() const {
-    return where_conversation() + ", message " + std::to_string(msg_index);
+  /// Context of a problem at json[at] in message `index` of the current conversation, which
+  /// starts at json[start]: its start is named unless it is the byte reported.
+  std::string where_message(std::uint32_t index, std::size_t start, std::size_t at) const {
+    std::string w = where_conversation() + ", message " + std::to_string(index);
+    if (at != start) w += ", which starts at byte " + std::to_string(base + start);
+    return w;
+  }
+  std::string where_message(std::size_t at) const {
+    return where_message(msg_index, msg_begin, at);
+  }
+
+  /// Where simdjson failed with `err` on the document json[begin, end); `doc` is null when
+  /// it was never iterated (its iterator is then not to be asked).
+  std::size_t error_at(simdjson::error_code err, od::document* doc, std::size_t begin,
+                       std::size_t end) {
+    return json_error_position(json, begin, end, err, stop_of(doc, json.data(), json.size()));
+  }
+  /// Where the iterator of `doc` (over `text`, `size` bytes) stands, or npos.
+  static std::size_t stop_of(od::document* doc, const char* text, std::size_t size) {
+    const char* at = nullptr;
+    if (!doc || doc->current_location().get(at) != simdjson::SUCCESS || at < text ||
+        at >= text + size)
+      return std::string_view::npos;
+    return static_cast<std::size_t>(at - text);
+  }
+
+  /// On the error path: the message of the MessageList whose first element is at or after
+  /// `first` that holds json[position], as its index and start. False when `position` lies
+  /// between messages.
+  bool find_message(std::size_t first, std::size_t position, std::uint32_t& index,
+                    std::size_t& start) const {
+    std::size_t pos = skip_space(json, first);
+    for (std::uint32_t i = 0; pos <= position && pos < json.size(); ++i) {
+      std::size_t end = json.size();
+      try {
+        end = skip_value(json, pos, 3);
+      } catch (const ScanError&) {  // the error being reported: it lies in this element
+      }
+      if (position < end) {
+        index = i;
+        start = pos;
+        return true;
+      }
+      pos = skip_space(json, end);
+      if (pos >= json.size() || json[pos] != ',') return false;
+      pos = skip_space(json, pos + 1);
+    }
+    return false;
   }
 
   std::size_t scan_value(std::size_t pos, int depth, const std::string& where) const {
@@ -144,7 +214,7 @@ struct ExportReader::Impl {
     try {
       return skip_value(json, pos, depth);
     } catch (const ScanError& e) {
-      fail(e.position(), e.what(), where_message());
+      fail(e.position(), e.what(), where_message(e.position()));
     }
   }
   std::size_t scan_string(std::size_t pos, const std::string& where) const {
@@ -167,15 +237,19 @@ struct ExportReader::Impl {
                           const std::string& where, bool* is_null = nullptr) {
     od::document doc;
     simdjson::error_code err = iterate(side_parser, begin, end, doc);
+    od::document* iterated = err ? nullptr : &doc;
     od::json_type type{};
     if (!err) err = doc.type().get(type);
-    if (err) fail(begin, "invalid JSON in " + what + ": " + simdjson::error_message(err), where);
+    if (err)
+      fail(error_at(err, iterated, begin, end),
+           "invalid JSON in " + what + ": " + json_error_text(err), where);
     if (is_null) *is_null = false;
     switch (type) {
       case od::json_type::string: {
         std::string_view s;
         if ((err = doc.get_string().get(s)))
-          fail(begin, "invalid string in " + what + ": " + simdjson::error_message(err), where);
+          fail(error_at(err, iterated, begin, end),
+               "invalid string in " + what + ": " + json_error_text(err), where);
         return std::string(s);
       }
       case od::json_type::null:
@@ -192,7 +266,8 @@ struct ExportReader::Impl {
     // Only the UTF-8 and the brackets matter for keeping it verbatim: PostgreSQL's jsonb
     // input re-checks the grammar, and simdjson's DOM would cost a second parse.
     if (!simdjson::validate_utf8(json.data() + begin, end - begin))
-      fail(begin, "invalid UTF-8 in " + what, where);
+      fail(json_error_position(json, begin, end, simdjson::UTF8_ERROR, std::string_view::npos),
+           "invalid UTF-8 in " + what, where);
   }
 
   // ---- top level --------------------------------------------------------------------
@@ -205,7 +280,7 @@ struct ExportReader::Impl {
     while (true) {
       pos = skip_space(json, pos);
       if (after_value) {
-        if (pos >= json.size()) fail(pos, "truncated JSON: the top-level object never closes");
+        if (pos >= json.size()) fail_truncated(top_begin, "the top-level object");
         if (json[pos] == '}') {
           pos = skip_space(json, pos + 1);
           if (pos < json.size())
@@ -222,24 +297,26 @@ struct ExportReader::Impl {
           fail(pos, "trailing data after the JSON document: " + describe_byte(json, pos));
         return;
       }
-      if (pos >= json.size()) fail(pos, "truncated JSON: the top-level object never closes");
+      if (pos >= json.size()) fail_truncated(top_begin, "the top-level object");
       if (json[pos] != '"')
         fail(pos, "invalid JSON: expected a key in the top-level object, found " +
                       describe_byte(json, pos));
       const std::size_t key_end = scan_string(pos, where);
       const std::string_view key = json.substr(pos + 1, key_end - pos - 2);
       pos = skip_space(json, key_end);
-      if (pos >= json.size() || json[pos] != ':')
+      if (pos >= json.size()) fail_truncated(top_begin, "the top-level object");
+      if (json[pos] != ':')
         fail(pos, "invalid JSON: expected ':' after key \"" + std::string(key) + "\", found " +
                       describe_byte(json, pos));
       pos = skip_space(json, pos + 1);
-      if (pos >= json.size()) fail(pos, "truncated JSON: expected a value");
+      if (pos >= json.size()) fail_truncated(top_begin, "the top-level object");
       after_value = true;
       if (key == "conversations") {
         if (json[pos] != '[')
           fail(pos, "wrong shape: \"conversations\" is not an array (found " +
                         describe_byte(json, pos) + ")");
         have_conversations = true;
+        conversations_begin = pos;
         if (have_user && have_date) {
           conv_pos = pos + 1;  // read in place; the rest of the object is checked after it
           top_tail_pending = true;
@@ -254,6 +331,7 @@ struct ExportReader::Impl {
         bool is_null = false;
         info.user_id = scalar_text(pos, end, "userId", where, &is_null);
         have_user = true;
+        user_id_at = pos;
       } else if (key == "exportDate") {
         info.export_date = scalar_text(pos, end, "exportDate", where);
         have_date = true;
@@ -269,7 +347,7 @@ struct ExportReader::Impl {
   /// Moves past the element separator after a conversation; sets conversations_done at ']'.
   void after_conversation(std::size_t pos) {
     pos = skip_space(json, pos);
-    if (pos >= json.size()) fail(pos, "truncated JSON: the conversations array never closes");
+    if (pos >= json.size()) fail_truncated(conversations_begin, "the conversations array");
     if (json[pos] == ',') {
       conv_pos = pos + 1;
       return;
@@ -290,7 +368,7 @@ struct ExportReader::Impl {
   /// Opens the conversation at conv_pos; false when the array has ended.
   bool open_conversation() {
     std::size_t pos = skip_space(json, conv_pos);
-    if (pos >= json.size()) fail(pos, "truncated JSON: the conversations array never closes");
+    if (pos >= json.size()) fail_truncated(conversations_begin, "the conversations array");
     if (json[pos] == ']') {
       // An empty array is fine; ']' right after a ',' is not JSON.
       if (json[conv_pos - 1] == ',') fail(pos, "invalid JSON: ']' after ',' in conversations");
@@ -300,6 +378,7 @@ struct ExportReader::Impl {
     conv = std::make_shared<ConversationMeta>();
     conv->index = conv_index;
     conv->offset = base + pos;
+    conv_begin = pos;
     if (json[pos] != '{')
       fail(pos, "wrong shape: conversation " + std::to_string(conv_index) +
                     " is not an object (found " + describe_byte(json, pos) + ")");
@@ -310,7 +389,7 @@ struct ExportReader::Impl {
     pos = skip_space(json, pos + 1);
     bool first = true;
     while (true) {
-      if (pos >= json.size()) fail(pos, "truncated JSON: conversation never closes", where);
+      if (pos >= json.size()) fail_truncated(conv_begin, "conversation", where_conversation());
       if (json[pos] == '}' && first) break;
       if (!first) {
         if (json[pos] == '}') break;
@@ -322,24 +401,32 @@ struct ExportReader::Impl {
         pos = skip_space(json, pos + 1);
       }
       first = false;
-      if (pos >= json.size() || json[pos] != '"')
+      if (pos >= json.size()) fail_truncated(conv_begin, "conversation", where_conversation());
+      if (json[pos] != '"')
         fail(pos, "invalid JSON: expected a key in conversation, found " + describe_byte(json, pos),
              where_conversation());
       const std::size_t key_end = scan_string(pos, where);
       const std::string_view key = json.substr(pos + 1, key_end - pos - 2);
       pos = skip_space(json, key_end);
-      if (pos >= json.size() || json[pos] != ':')
+      if (pos >= json.size()) fail_truncated(conv_begin, "conversation", where_conversation());
+      if (json[pos] != ':')
         fail(pos, "invalid JSON: expected ':' after key, found " + describe_byte(json, pos),
              where_conversation());
       const std::size_t value = skip_space(json, pos + 1);
+      if (value >= json.size()) fail_truncated(conv_begin, "conversation", where_conversation());
       std::size_t end = 0;
-      if (key == "MessageList" && value < json.size() && json[value] == '[') {
+      if (key == "MessageList" && json[value] == '[') {
         // The scan that finds the list's end also notes where its messages lie, so that
         // read_messages need not scan each message again before parsing it.
         try {
           end = skip_array_recording(json, value, 2, message_spans, max_message_spans);
         } catch (const ScanError& e) {
-          fail(e.position(), e.what(), where_conversation());
+          std::uint32_t index = 0;
+          std::size_t start = 0;
+          fail(e.position(), e.what(),
+               find_message(value + 1, e.position(), index, start)
+                   ? where_message(index, start, e.position())
+                   : where_conversation());
         }
         next_span = 0;
       } else {
@@ -393,8 +480,10 @@ struct ExportReader::Impl {
       // null: nothing to keep
     } else {
       validate_json(begin, end, "conversation key", where);
-      if (!simdjson::validate_utf8(key.data(), key.size()))
-        fail(begin, "invalid UTF-8 in a conversation key", where);
+      const auto key_at = static_cast<std::size_t>(key.data() - json.data());
+      if (const std::size_t bad = first_invalid_utf8(json, key_at, key_at + key.size());
+          bad != std::string_view::npos)
+        fail(bad, "invalid UTF-8 in a conversation key", where);
       if (!extra.empty()) extra += ',';
       extra += '"';
       extra += key;
@@ -407,68 +496,72 @@ struct ExportReader::Impl {
     const std::string where = where_conversation() + ", threadProperties";
     od::document doc;
     simdjson::error_code err = iterate(side_parser, begin, end, doc);
+    od::document* iterated = err ? nullptr : &doc;
+    const auto fail_json = [&](const std::string& what) {
+      fail(error_at(err, iterated, begin, end), what + json_error_text(err), where);
+    };
     od::object object;
     if (!err) err = doc.get_object().get(object);
-    if (err) fail(begin, std::string("invalid JSON: ") + simdjson::error_message(err), where);
+    if (err) fail_json("invalid JSON: ");
     for (auto field_result : object) {
       od::field field;
-      if ((err = std::move(field_result).get(field)))
-        fail(begin, std::string("invalid JSON: ") + simdjson::error_message(err), where);
+      if ((err = std::move(field_result).get(field))) fail_json("invalid JSON: ");
       std::string_view key;
-      if ((err = field.unescaped_key().get(key)))
-        fail(begin, std::string("invalid JSON: ") + simdjson::error_message(err), where);
+      if ((err = field.unescaped_key().get(key))) fail_json("invalid JSON: ");
       od::value value = field.value();
       od::json_type type{};
-      if ((err = value.type().get(type)))
-        fail(begin, std::string("invalid JSON: ") + simdjson::error_message(err), where);
+      if ((err = value.type().get(type))) fail_json("invalid JSON: ");
       if (key == "topic" && type == od::json_type::string) {
         std::string_view topic;
         if (!value.get_string().get(topic)) conv->topic = std::string(topic);
       } else if (key == "members") {
+        const char* start = value.raw_json_token().data();
+        const auto at = static_cast<std::size_t>(start - json.data());
         if (type == od::json_type::string) {
           // A JSON array inside a string: parse the string's content as a document.
           std::string_view text;
-          if ((err = value.get_string().get(text)))
-            fail(begin, std::string("invalid members string: ") + simdjson::error_message(err),
-                 where);
-          decode_members(simdjson::padded_string(text), where, begin);
+          if ((err = value.get_string().get(text))) fail_json("invalid members string: ");
+          decode_members(simdjson::padded_string(text), where, at, true);
         } else if (type == od::json_type::array) {
-          const char* start = value.raw_json_token().data();
-          const std::size_t at = static_cast<std::size_t>(start - json.data());
           const std::size_t stop = scan_value(at, 3, where);
-          decode_members(simdjson::padded_string(json.substr(at, stop - at)), where, begin);
+          decode_members(simdjson::padded_string(json.substr(at, stop - at)), where, at, false);
         }
       }
     }
   }
 
   /// Members are strings ("8:alice") or objects ({"MemberMri": "8:alice", ...} or "id").
-  void decode_members(const simdjson::padded_string& text, const std::string& where,
-                      std::size_t offset) {
+  /// `text` is a copy of the members value at json[at]: its raw bytes, or when `in_string`
+  /// the decoded content of the string there, so that errors are mapped back to the file.
+  void decode_members(const simdjson::padded_string& text, const std::string& where, std::size_t at,
+                      bool in_string) {
     od::parser members_parser;
     od::document doc;
     simdjson::error_code err = members_parser.iterate(text).get(doc);
+    od::document* iterated = err ? nullptr : &doc;
+    const auto fail_json = [&](const std::string& what) {
+      const std::string_view decoded(text.data(), text.size());
+      const std::size_t in_text = json_error_position(decoded, 0, decoded.size(), err,
+                                                      stop_of(iterated, text.data(), text.size()));
+      fail(in_string ? raw_position_in_string(json, at, in_text) : at + in_text,
+           what + json_error_text(err), where);
+    };
     od::array array;
     if (!err) err = doc.get_array().get(array);
-    if (err) {
-      // Not a JSON array: keep the raw threadProperties (already stored) and say so.
-      fail(offset,
-           std::string("threadProperties.members is not a JSON array: ") +
-               simdjson::error_message(err),
-           where);
-    }
+    // Not a JSON array: keep the raw threadProperties (already stored) and say so.
+    if (err) fail_json("threadProperties.members is not a JSON array: ");
     for (auto element : array) {
       od::json_type type{};
-      if ((err = element.type().get(type))) fail(offset, "invalid members array", where);
+      if ((err = element.type().get(type))) fail_json("invalid members array: ");
       if (type == od::json_type::string) {
         std::string_view id;
         if (!element.get_string().get(id)) conv->members.emplace_back(id);
       } else if (type == od::json_type::object) {
         od::object member;
-        if (element.get_object().get(member)) fail(offset, "invalid member object", where);
+        if ((err = element.get_object().get(member))) fail_json("invalid member object: ");
         for (auto f : member) {
           std::string_view key;
-          if (f.unescaped_key().get(key)) fail(offset, "invalid member object", where);
+          if ((err = f.unescaped_key().get(key))) fail_json("invalid member object: ");
           if (key == "MemberMri" || key == "memberMri" || key == "id" || key == "mri") {
             std::string_view id;
             if (!f.value().get_string().get(id)) {
@@ -531,13 +624,13 @@ struct ExportReader::Impl {
     return json.substr(at, stop - at);
   }
 
-  void read_properties(od::value& value, Batch& batch, RawMessage& m, std::size_t begin) {
+  /// Reads a message's properties object; an error is returned for read_message to report
+  /// (where simdjson stopped is known from the message's document).
+  simdjson::error_code read_properties(od::value& value, Batch& batch, RawMessage& m) {
     m.properties_json = raw_value(value);
     od::object object;
     simdjson::error_code err = value.get_object().get(object);
-    if (err)
-      fail(begin, std::string("invalid JSON in properties: ") + simdjson::error_message(err),
-           where_message());
+    if (err) return err;
     for (auto field_result : object) {
       // Used in place: copying simdjson's field and value objects stalls on store
       // forwarding, which cost more than the rest of the message's walk.
@@ -561,9 +654,7 @@ struct ExportReader::Impl {
       }
       if (err) break;
     }
-    if (err)
-      fail(begin, std::string("invalid JSON in properties: ") + simdjson::error_message(err),
-           where_message());
+    return err;
   }
 
   /// The key's text as written (escapes kept), from its first byte to its closing quote.
@@ -582,11 +673,16 @@ struct ExportReader::Impl {
   void read_message(std::size_t begin, std::size_t end, Batch& batch, RawMessage& m) {
     od::document doc;
     simdjson::error_code err = iterate(parser, begin, end, doc);
+    od::document* iterated = err ? nullptr : &doc;
+    const char* in = "message";  // what held the error, for its message
+    const auto fail_json = [&] {
+      const std::size_t at = error_at(err, iterated, begin, end);
+      fail(at, std::string("invalid JSON in ") + in + ": " + json_error_text(err),
+           where_message(at));
+    };
     od::object object;
     if (!err) err = doc.get_object().get(object);
-    if (err)
-      fail(begin, std::string("invalid JSON in message: ") + simdjson::error_message(err),
-           where_message());
+    if (err) fail_json();
     std::string extra;
     for (auto field_result : object) {
       // Used in place: copying simdjson's field and value objects stalls on store
@@ -620,7 +716,9 @@ struct ExportReader::Impl {
           m.version = v;
       } else if (key == "properties" && value.type().get(type) == simdjson::SUCCESS &&
                  type == od::json_type::object) {
-        read_properties(value, batch, m, begin);
+        in = "properties";
+        err = read_properties(value, batch, m);
+        if (!err) in = "message";
       } else if (key == "amsreferences" && value.type().get(type) == simdjson::SUCCESS &&
                  (type == od::json_type::array || type == od::json_type::null)) {
         if (type == od::json_type::array) m.ams_references_json = raw_value(value);
@@ -639,9 +737,7 @@ struct ExportReader::Impl {
       }
       if (err) break;
     }
-    if (err)
-      fail(begin, std::string("invalid JSON in message: ") + simdjson::error_message(err),
-           where_message());
+    if (err) fail_json();
     if (!extra.empty()) {
       extra += '}';
       m.extra_json = batch.arena.store(extra);
@@ -691,9 +787,10 @@ struct ExportReader::Impl {
           fail(pos, "invalid JSON: ']' after ',' in MessageList", where_conversation());
         return true;
       }
+      msg_begin = pos;
       if (json[pos] != '{')
         fail(pos, "wrong shape: message is not an object (found " + describe_byte(json, pos) + ")",
-             where_message());
+             where_message(pos));
       std::size_t end = 0;
       if (next_span < message_spans.size() && message_spans[next_span].begin == pos) {
         end = message_spans[next_span++].end;
@@ -707,10 +804,10 @@ struct ExportReader::Impl {
       ++msg_index;
       pos = skip_space(json, end);
       if (pos < list_end) {
-        if (json[pos] != ',')
+        if (json[pos] != ',')  // msg_index has moved on: name the message before `pos`
           fail(pos,
                "invalid JSON: expected ',' or ']' after message, found " + describe_byte(json, pos),
-               where_message());
+               where_message(msg_index - 1, msg_begin, pos));
         ++pos;
       }
       msg_pos = pos;
@@ -727,6 +824,7 @@ ExportReader::ExportReader(std::shared_ptr<InputSource> source, std::size_t expo
   impl.json = source->json();
   impl.file = source->json_name();
   impl.base = source->json_offset();
+  impl.offsets_of = source->json_offsets_of();
   impl.options = options;
   if (impl.options.batch_size == 0) impl.options.batch_size = 1;
 
@@ -742,16 +840,21 @@ ExportReader::ExportReader(std::shared_ptr<InputSource> source, std::size_t expo
   pos = skip_space(impl.json, pos);
   if (pos >= impl.json.size() || impl.json[pos] != '{')
     impl.fail(pos, "wrong top-level shape: expected a JSON object");
+  impl.top_begin = pos;
   bool have_user = false, have_date = false, have_conversations = false;
   std::size_t deferred = 0;
   impl.walk_top_level(pos + 1, false, *info, have_user, have_date, have_conversations, deferred);
   if (!have_conversations)
-    impl.fail(0,
+    impl.fail(impl.top_begin,
               "wrong top-level shape: no \"conversations\" array (is this a Skype "
               "messages.json?)");
   if (!impl.top_tail_pending) impl.conv_pos = deferred;
-  if (!have_user || info->user_id.empty())
-    impl.fail(0, "no \"userId\" in the top-level object: cannot tell whose export this is");
+  // A missing key is the object's fault; an empty or null one, the value's.
+  if (!have_user)
+    impl.fail(impl.top_begin,
+              "no \"userId\" in the top-level object: cannot tell whose export this is");
+  if (info->user_id.empty())
+    impl.fail(impl.user_id_at, "empty \"userId\": cannot tell whose export this is");
   // Hashing runs beside reading; the loader needs it only at the end of the export.
   info->digest = Digest(source->digest_async());
   m_info = std::move(info);

@@ -25,8 +25,11 @@ struct ReaderOptions {
 /// after its end). Strings without escapes are views of the input; escaped ones are
 /// unescaped into the batch's arena.
 ///
-/// Errors: every failure is an InputError naming the file, the byte offset and the
-/// conversation/message index. A single malformed message fails the whole export (see
+/// Errors: every failure is an InputError naming the file, the byte offset of the bad byte
+/// itself (the unexpected token, the invalid character or escape, the value of the wrong
+/// type; for data that ends too early, the opening of the innermost string or container left
+/// open), and the conversation/message index with the message's own start. Offsets count as
+/// InputSource::json_offset says. A single malformed message fails the whole export (see
 /// README: nothing partial is loaded, nothing is dropped silently).
 class ExportReader {
  public:

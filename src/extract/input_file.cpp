@@ -74,16 +74,19 @@ std::size_t skip_bom_and_space(std::string_view bytes) noexcept {
 }
 
 /// Checks that `bytes` can be a messages.json; throws InputError naming what it is instead.
-void require_json_object(std::string_view bytes, const std::string& name, std::uint64_t base) {
+/// `base` and `offsets_of` say what offsets count (see InputSource::json_offset).
+void require_json_object(std::string_view bytes, const std::string& name, std::uint64_t base,
+                         const std::string& offsets_of) {
   const std::size_t i = skip_bom_and_space(bytes);
   if (bytes.empty()) throw InputError(name, "file is empty");
-  if (i == bytes.size()) throw InputError(name, "file holds only whitespace, no JSON", base + i);
+  // The whole file is the problem: no byte of it is more to blame than another.
+  if (i == bytes.size()) throw InputError(name, "file holds only whitespace, no JSON");
   if (bytes[i] == '{') return;
   if (bytes[i] == '[')
     throw InputError(name,
                      "wrong top-level shape: expected a JSON object with \"conversations\", "
                      "found an array",
-                     base + i);
+                     base + i, {}, offsets_of);
   throw InputError(name,
                    "not JSON: expected '{' (a Skype messages.json), found " +
                        (static_cast<unsigned char>(bytes[i]) >= 0x20 &&
@@ -95,10 +98,13 @@ void require_json_object(std::string_view bytes, const std::string& name, std::u
                                     const auto b = static_cast<unsigned char>(bytes[i]);
                                     return std::string{hex[b >> 4U], hex[b & 15U]};
                                   }()),
-                   base + i);
+                   base + i, {}, offsets_of);
 }
 
-/// Inflates a gzip stream (possibly several members) into a padded buffer.
+/// Inflates a gzip stream (possibly several members) into a padded buffer. Error offsets are
+/// of the compressed file: for data that ends early, the start of the member that never
+/// ends; for corrupt data, the last byte zlib read before it gave up (it reads some fields,
+/// e.g. a stored block's lengths, several bytes at a time).
 std::unique_ptr<char[]> gunzip(std::string_view in, const std::string& name,
                                std::size_t& out_size) {
   // ISIZE (the last 4 bytes) is the uncompressed size mod 2^32: a good first guess.
@@ -114,6 +120,20 @@ std::unique_ptr<char[]> gunzip(std::string_view in, const std::string& name,
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   z.avail_in = 0;
   std::size_t consumed = 0;
+  std::size_t member_start = 0;
+  // The position of the next byte zlib reads (z.total_in restarts at each member).
+  const auto read_up_to = [&] {
+    return static_cast<std::size_t>(reinterpret_cast<const char*>(z.next_in) - in.data());
+  };
+  // zlib reads a member's method and flags bytes together: check the method on its own so
+  // that the offset names its byte.
+  const auto check_method = [&](std::size_t member) {
+    if (in.size() > member + 2 && static_cast<unsigned char>(in[member + 2]) != Z_DEFLATED) {
+      inflateEnd(&z);
+      throw InputError(name, "corrupt gzip data: unknown compression method", member + 2);
+    }
+  };
+  check_method(0);
   out_size = 0;
   while (true) {
     if (z.avail_in == 0 && consumed < in.size()) {
@@ -138,6 +158,8 @@ std::unique_ptr<char[]> gunzip(std::string_view in, const std::string& name,
       const std::size_t left = z.avail_in + (in.size() - consumed);
       const std::size_t at = in.size() - left;
       if (left >= 2 && is_gzip(in.substr(at))) {  // another gzip member follows
+        member_start = at;
+        check_method(member_start);
         inflateReset(&z);
         continue;
       }
@@ -145,12 +167,14 @@ std::unique_ptr<char[]> gunzip(std::string_view in, const std::string& name,
     }
     if (rc == Z_BUF_ERROR && z.avail_in == 0 && consumed == in.size()) {
       inflateEnd(&z);
-      throw InputError(name, "truncated gzip data", consumed);
+      throw InputError(name, "truncated gzip data: the member starting here never ends",
+                       member_start);
     }
     if (rc != Z_OK && rc != Z_BUF_ERROR) {
       const std::string why = z.msg ? z.msg : "invalid compressed data";
+      const std::size_t read = read_up_to();
       inflateEnd(&z);
-      throw InputError(name, "corrupt gzip data: " + why, z.total_in);
+      throw InputError(name, "corrupt gzip data: " + why, read > 0 ? read - 1 : 0);
     }
   }
   inflateEnd(&z);
@@ -239,7 +263,7 @@ std::shared_ptr<InputSource> InputSource::open(const std::filesystem::path& path
     source->m_json_name = json.string();
     source->m_digest_path = json;
     source->m_file_size = source->m_json.size();
-    require_json_object(source->m_json, source->m_json_name, 0);
+    require_json_object(source->m_json, source->m_json_name, 0, {});
     return source;
   }
 
@@ -265,7 +289,9 @@ std::shared_ptr<InputSource> InputSource::open(const std::filesystem::path& path
   }
   if (looks_like_tar(bytes)) {
     source->m_kind = compressed ? "tar.gz" : "tar";
-    const auto members = list_tar(bytes, name);
+    source->m_archive_offsets_of = compressed ? "the decompressed tar" : "";
+    source->m_json_offsets_of = compressed ? "the decompressed tar" : "the tar";
+    const auto members = list_tar(bytes, name, source->m_archive_offsets_of);
     const TarMember* chosen = nullptr;
     source->m_archive = bytes;
     for (const auto& m : members) {
@@ -306,15 +332,17 @@ std::shared_ptr<InputSource> InputSource::open(const std::filesystem::path& path
                                                   : " (entries: " + listing + ")"));
     }
     source->m_json = bytes.substr(chosen->offset, chosen->size);
-    source->m_json_offset = compressed ? 0 : chosen->offset;
+    source->m_json_offset = chosen->offset;
     source->m_json_name = name + ":" + chosen->name;
-    require_json_object(source->m_json, source->m_json_name, source->m_json_offset);
+    require_json_object(source->m_json, source->m_json_name, source->m_json_offset,
+                        source->m_json_offsets_of);
     return source;
   }
   source->m_kind = compressed ? "json.gz" : "json";
   source->m_json = bytes;
   source->m_json_name = name;
-  require_json_object(bytes, name, 0);
+  source->m_json_offsets_of = compressed ? "the decompressed JSON" : "";
+  require_json_object(bytes, name, 0, source->m_json_offsets_of);
   return source;
 }
 

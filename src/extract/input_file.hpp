@@ -65,9 +65,15 @@ class InputSource {
   const std::string& kind() const noexcept { return m_kind; }
   /// The messages.json document; input_padding readable bytes follow it.
   std::string_view json() const noexcept { return m_json; }
-  /// Offset of json()[0] within the file as named in errors (0 for gzip: offsets are then
-  /// in the decompressed document).
+  /// Offset of json()[0] in what error offsets count: the file given, or for gzip its
+  /// decompressed content (so an error in a tar's messages.json is at the same byte of the
+  /// tar whether or not the tar was compressed).
   std::uint64_t json_offset() const noexcept { return m_json_offset; }
+  /// What error offsets in json() count bytes of, as InputError::offset_of() says it: "the
+  /// tar", "the decompressed tar", "the decompressed JSON", or empty for the file itself.
+  const std::string& json_offsets_of() const noexcept { return m_json_offsets_of; }
+  /// The same for offsets in archive(): empty for a tar, "the decompressed tar" for tar.gz.
+  const std::string& archive_offsets_of() const noexcept { return m_archive_offsets_of; }
   /// The name error messages use for the document (e.g. "x.tar:messages.json").
   const std::string& json_name() const noexcept { return m_json_name; }
   /// Size in bytes of the file that was given (for a directory, of its messages.json).
@@ -96,6 +102,8 @@ class InputSource {
   std::unique_ptr<char[]> m_buffer;  // decompressed gzip content, padded
   std::string_view m_json;
   std::uint64_t m_json_offset = 0;
+  std::string m_json_offsets_of;
+  std::string m_archive_offsets_of;
   std::uint64_t m_file_size = 0;
   std::filesystem::path m_digest_path;  // file whose bytes identify the export
   std::string m_digest;

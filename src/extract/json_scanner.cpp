@@ -15,8 +15,8 @@ namespace {
 /// behaviour (end positions, errors and their positions): the block scanner below agrees
 /// with it on every input it accepts and hands every other case back to it.
 std::size_t skip_container_bytewise(std::string_view text, std::size_t pos, int depth) {
-  const char first = text[pos];
   char stack[max_nesting_depth + 1];
+  std::size_t opened_at[max_nesting_depth + 1];  // where each open bracket is
   int top = 0;
   std::size_t i = pos;
   const std::size_t n = text.size();
@@ -31,6 +31,7 @@ std::size_t skip_container_bytewise(std::string_view text, std::size_t pos, int 
         if (depth + top >= max_nesting_depth)
           throw ScanError(
               i, "JSON nests deeper than " + std::to_string(max_nesting_depth) + " levels");
+        opened_at[top] = i;
         stack[top++] = c;
         break;
       case '}':
@@ -44,8 +45,11 @@ std::size_t skip_container_bytewise(std::string_view text, std::size_t pos, int 
     }
     ++i;
   }
-  throw ScanError(
-      pos, std::string("truncated JSON: ") + (first == '{' ? "object" : "array") + " never closes");
+  // The data ends inside every container still open: name the innermost, the one the data
+  // broke off in (the outer ones start far earlier, e.g. at a conversation's MessageList).
+  throw ScanError(opened_at[top - 1], std::string("truncated JSON: ") +
+                                          (stack[top - 1] == '{' ? "object" : "array") +
+                                          " never closes");
 }
 
 #ifdef SKYPE_ETL_BLOCK_SCANNER

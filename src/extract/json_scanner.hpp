@@ -40,7 +40,10 @@ std::size_t skip_string(std::string_view text, std::size_t pos);
 
 /// `pos` is at the first byte of a value; returns the position after the value. Checks
 /// brackets balance, strings close, and nesting stays within max_nesting_depth (counting
-/// `depth` levels already open); the grammar inside is left to simdjson.
+/// `depth` levels already open); the grammar inside is left to simdjson. A ScanError's
+/// position is the offending byte: the unbalanced bracket, the bracket one level too deep,
+/// or, when the text ends first, the opening quote or bracket of the innermost string or
+/// container left open.
 std::size_t skip_value(std::string_view text, std::size_t pos, int depth = 0);
 
 /// Where one element of an array lies: text[begin, end).

@@ -40,7 +40,7 @@ std::size_t write_media_files(const InputSource& source, const std::filesystem::
                        "refusing media entry '" + m.name + "': absolute path or '..' in its name");
     if (m.type == '1' || m.type == '2')
       throw InputError(file, "refusing media entry '" + m.name + "': links are never extracted",
-                       m.header_offset);
+                       m.header_offset, {}, source.archive_offsets_of());
   }
   // The user's --output-dir may not exist yet; below it, no component may be a link.
   std::error_code ec;

@@ -103,7 +103,8 @@ bool is_unsafe_member_name(std::string_view name) noexcept {
   return false;
 }
 
-std::vector<TarMember> list_tar(std::string_view archive, const std::string& file) {
+std::vector<TarMember> list_tar(std::string_view archive, const std::string& file,
+                                const std::string& offsets_of) {
   std::vector<TarMember> members;
   std::string long_name;
   std::string pax_path;
@@ -113,15 +114,15 @@ std::vector<TarMember> list_tar(std::string_view archive, const std::string& fil
   while (true) {
     if (pos == archive.size()) break;  // no end-of-archive blocks: tolerated
     if (archive.size() - pos < block)
-      throw InputError(file, "truncated tar: incomplete header block", pos);
+      throw InputError(file, "truncated tar: incomplete header block", pos, {}, offsets_of);
     const std::string_view header = archive.substr(pos, block);
     if (all_zero(header)) break;  // end of archive
     if (!checksum_ok(header))
       throw InputError(file, "corrupt tar: bad header checksum (not a tar archive, or damaged)",
-                       pos);
+                       pos, {}, offsets_of);
     std::uint64_t size = 0;
     if (!parse_number(header.substr(124, 12), size))
-      throw InputError(file, "corrupt tar: bad size field", pos + 124);
+      throw InputError(file, "corrupt tar: bad size field", pos + 124, {}, offsets_of);
     const char type = header[156] == '\0' ? '0' : header[156];
     if (pax_has_size) size = pax_size;
     const std::uint64_t data = pos + block;
@@ -130,7 +131,7 @@ std::vector<TarMember> list_tar(std::string_view archive, const std::string& fil
                        "truncated tar: entry '" + std::string(field(header, 0, 100)) + "' needs " +
                            std::to_string(size) + " bytes, only " +
                            std::to_string(archive.size() - data) + " present",
-                       pos);
+                       pos, {}, offsets_of);
     const std::uint64_t next = data + (size + block - 1) / block * block;
     const std::string_view payload = archive.substr(data, size);
     switch (type) {

@@ -20,9 +20,12 @@ struct TarMember {
 /// True when `archive` starts with a tar header (ustar magic or a valid v7 checksum).
 bool looks_like_tar(std::string_view archive) noexcept;
 
-/// Lists every member. Throws InputError naming `file` (with the byte offset) for a
-/// corrupt header or a member whose data runs past the end of the archive.
-std::vector<TarMember> list_tar(std::string_view archive, const std::string& file);
+/// Lists every member. Throws InputError naming `file` (with the byte offset, and
+/// `offsets_of` to say what it counts when `archive` is not `file`'s bytes, see
+/// InputError::offset_of) for a corrupt header or a member whose data runs past the end of
+/// the archive.
+std::vector<TarMember> list_tar(std::string_view archive, const std::string& file,
+                                const std::string& offsets_of = {});
 
 /// True for names that must never be written to disk: absolute paths and `..` parts.
 bool is_unsafe_member_name(std::string_view name) noexcept;
