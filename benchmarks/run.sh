@@ -194,7 +194,7 @@ copy_seconds=''
 parallel_seconds=''
 sequential_seconds=''
 second_row=''  # size|seconds|messages|peak_mb|first account's seconds
-later_row=''   # size|seconds|messages|peak_mb|inserted|unchanged
+later_row=''   # size|seconds|messages|peak_mb|new|unchanged
 largest_messages=0
 largest_file_bytes=0
 
@@ -268,13 +268,14 @@ for size in $sizes; do
     later_seconds=$(timed_run "later-export-${size}M" bench_second "$later_file" "$later_report")
     later_summary=$("$pipeline_bench" --summarize-report "$later_report")
     later_counts=''
-    for key in inserted updated unchanged; do
+    # The report's exports[0].messages (the first of each name in the file).
+    for key in new updated unchanged; do
       later_counts+=" $key=$(json_field "$(<"$later_report")" "$key" | tr -d ' ')"
     done
     later_line="e2e parallel ${size}M, later export: wall_seconds=$later_seconds$later_counts"
     details+=("$later_line $later_summary")
     later_row="${size}|$later_seconds|$(kv_field "$later_summary" messages)|$(kv_field \
-      "$later_summary" peak_rss_anon_mb)|$(kv_field "$later_counts" inserted)|$(kv_field \
+      "$later_summary" peak_rss_anon_mb)|$(kv_field "$later_counts" new)|$(kv_field \
       "$later_counts" unchanged)"
     drop_db bench_second
     rm -f -- "$second_file" "$later_file"
@@ -384,11 +385,11 @@ render() {
       "$(awk -v a="$seconds" -v b="$first_seconds" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
   fi
   if [[ -n "$later_row" ]]; then
-    local inserted unchanged
-    IFS='|' read -r size seconds messages peak inserted unchanged <<<"$later_row"
+    local fresh unchanged
+    IFS='|' read -r size seconds messages peak fresh unchanged <<<"$later_row"
     rate=$(awk -v m="$messages" -v s="$seconds" 'BEGIN { printf "%.0f", (s > 0 ? m / s : 0) }')
     printf '  %-8s %10s %9.2f %12s %16s  (the first account'"'"'s later export: %s new, %s unchanged)\n' \
-      "${size}M+3%" "$messages" "$seconds" "$rate" "$peak" "$inserted" "$unchanged"
+      "${size}M+3%" "$messages" "$seconds" "$rate" "$peak" "$fresh" "$unchanged"
   fi
   echo
   echo "ratios (${largest}M messages):"
