@@ -262,6 +262,33 @@ BOOST_AUTO_TEST_CASE(quirks_of_real_exports_are_tolerated) {
   BOOST_TEST(batch.chunks[2].conversation->id == "8:nolist");
 }
 
+BOOST_AUTO_TEST_CASE(each_message_knows_its_byte_offset_in_the_input_file) {
+  st::TempDir dir;
+  const std::string json = st::export_json(
+      {st::numbered_conversation("19:one@thread.skype", 3), st::numbered_conversation("8:b", 2)});
+  st::write_file(dir / "m.json", json);
+  // Inside a tar the offsets count from the start of the tar, not of messages.json.
+  const std::string tar = st::make_tar({{"endpoints.json", "{}"}, {"messages.json", json}});
+  st::write_file(dir / "e.tar", tar);
+  const std::size_t json_in_tar = tar.find(json.substr(0, 40));
+  BOOST_REQUIRE(json_in_tar != std::string::npos);
+  for (const auto& [name, base] :
+       std::vector<std::pair<std::string, std::size_t>>{{"m.json", 0}, {"e.tar", json_in_tar}}) {
+    BOOST_TEST_CONTEXT(name) {
+      const auto r = read_all(dir / name, 2);  // several batches
+      std::size_t seen = 0;
+      for (const auto& batch : r.batches) {
+        for (const auto& m : batch->raw) {
+          const std::string expected_start = "{\"id\":\"" + std::string(m.id) + "\"";
+          BOOST_TEST(json.compare(m.offset - base, expected_start.size(), expected_start) == 0);
+          ++seen;
+        }
+      }
+      BOOST_TEST(seen == 5u);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(documents_ending_at_a_page_boundary_are_read_in_place) {
   st::TempDir dir;
   std::string json = st::export_json({st::numbered_conversation("8:x", 3)});

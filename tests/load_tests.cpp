@@ -36,6 +36,7 @@ struct TestMessage {
   std::string id;
   std::int64_t version = 0;
   std::int64_t sent_us = 0;
+  bool sent_at_unknown = false;  ///< originalarrivaltime was unparsable: sent_at is NULL
   std::string sender = "alice";
   std::string sender_name = "Alice";
   std::string type = "RichText";
@@ -102,7 +103,7 @@ std::vector<BatchPtr> make_batches(const std::vector<TestConversation>& conversa
         skype_etl::Message m;
         m.message_id = batch->arena.store(t.id);
         m.version = t.version;
-        m.sent_at_us = t.sent_us;
+        if (!t.sent_at_unknown) m.sent_at_us = t.sent_us;
         m.sender_id = batch->arena.store(t.sender);
         m.sender_name = batch->arena.store(t.sender_name);
         m.message_type = batch->arena.store(t.type);
@@ -330,6 +331,28 @@ BOOST_DATA_TEST_CASE(exact_row_counts_after_a_load, boost::unit_test::data::make
                        "tablename = 'messages'") == 5);
   BOOST_TEST(db.scalar("SELECT count(*) FROM pg_constraint WHERE conrelid = "
                        "'skype.messages'::regclass AND contype = 'p'") == 1);
+}
+
+BOOST_DATA_TEST_CASE(a_message_without_a_valid_time_loads_with_null_sent_at,
+                     boost::unit_test::data::make(modes), mode) {
+  TestDatabase db;
+  std::vector<TestConversation> c(1);
+  c[0].id = "19:times@thread.skype";
+  c[0].messages = numbered(1, 3);
+  c[0].messages[1].sent_at_unknown = true;
+  c[0].messages[1].details_json = R"({"original_arrival_time":"yesterday at noon"})";
+  nlohmann::json r = load_all(db, make_info("t1"), c, 40, options_for(mode));
+  BOOST_TEST(r["status"] == "loaded");
+  BOOST_TEST(r["messages"] == 3);
+  BOOST_TEST(count(db, "messages") == 3);
+  BOOST_TEST(db.text("SELECT message_id FROM skype.messages WHERE sent_at IS NULL") == "1000002");
+  BOOST_TEST(db.text("SELECT details->>'original_arrival_time' FROM skype.messages WHERE "
+                     "sent_at IS NULL") == "yesterday at noon");
+  // The conversation counts it; its first and last times come from the others.
+  BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations") == 3);
+  BOOST_TEST(conversations_disagreeing_with_messages(db) == 0);
+  BOOST_TEST(db.text("SELECT last_message_at AT TIME ZONE 'UTC' FROM skype.conversations") ==
+             "2021-09-02 06:52:55.104");
 }
 
 BOOST_AUTO_TEST_CASE(loading_the_same_digest_again_changes_nothing) {

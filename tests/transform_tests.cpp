@@ -407,6 +407,55 @@ BOOST_AUTO_TEST_CASE(timestamps_and_flags) {
   BOOST_TEST(b.batch.counters.broken_markup == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(invalid_timestamps_keep_their_raw_value_and_the_first_place) {
+  BatchBuilder b;
+  b.conversation("19:first@thread.skype")->index = 4;
+  b.add("RichText", "on time");
+  b.conversation("19:second@thread.skype")->index = 5;
+  b.add("RichText", "also on time");
+  auto& bad = b.add("RichText", "bad time");
+  bad.original_arrival_time = b.keep("yesterday at noon");
+  bad.position = 7;
+  bad.offset = 123456789012ULL;
+  auto& missing = b.add("RichText", "no time");
+  missing.original_arrival_time = {};
+  auto& number = b.add("RichText", "a number");
+  number.original_arrival_time = b.keep("1630565395224");
+  b.run();
+  const auto& m = b.batch.messages;
+  const auto& c = b.batch.counters;
+  BOOST_TEST(c.invalid_timestamps == 3u);
+  BOOST_REQUIRE(c.first_invalid_timestamp.has_value());
+  BOOST_TEST(c.first_invalid_timestamp->conversation_id == "19:second@thread.skype");
+  BOOST_TEST(c.first_invalid_timestamp->conversation_index == 5u);
+  BOOST_TEST(c.first_invalid_timestamp->message_index == 7u);
+  BOOST_TEST(c.first_invalid_timestamp->byte_offset == 123456789012ULL);
+  BOOST_TEST(c.first_invalid_timestamp->raw_value == "yesterday at noon");
+  // The messages are kept, with NULL sent_at and the value as found.
+  BOOST_TEST(!m[2].sent_at_us.has_value());
+  BOOST_TEST(m[2].content_text == "bad time");
+  BOOST_TEST(details(m[2])["original_arrival_time"] == "yesterday at noon");
+  BOOST_TEST(!m[3].sent_at_us.has_value());
+  BOOST_TEST(m[3].details_json.empty());  // nothing was there to keep
+  BOOST_TEST(details(m[4])["original_arrival_time"] == "1630565395224");
+  BOOST_TEST(m[0].details_json.empty());
+  for (const auto& msg : m) check_clean(msg);
+
+  // A missing value first: the place says so with an empty raw value.
+  BatchBuilder first_missing;
+  first_missing.add("RichText", "x").original_arrival_time = {};
+  first_missing.add("RichText", "y").original_arrival_time = "nope";
+  first_missing.run();
+  BOOST_REQUIRE(first_missing.batch.counters.first_invalid_timestamp.has_value());
+  BOOST_TEST(first_missing.batch.counters.first_invalid_timestamp->raw_value.empty());
+  BOOST_TEST(first_missing.batch.counters.first_invalid_timestamp->message_index == 0u);
+
+  BatchBuilder fine;
+  fine.add("RichText", "ok");
+  fine.run();
+  BOOST_TEST(!fine.batch.counters.first_invalid_timestamp.has_value());
+}
+
 BOOST_AUTO_TEST_CASE(conversation_rows) {
   BatchBuilder b;
   auto group = b.conversation("19:abc@thread.skype");

@@ -112,6 +112,7 @@ struct RawMessage {
   std::string_view media_json;           ///< with --with-media: JSON array of media metadata
   std::string_view extra_json;           ///< unknown keys as a JSON object text, or empty
   std::uint32_t position = 0;            ///< index in the conversation's MessageList
+  std::uint64_t offset = 0;              ///< byte offset of the message object in the input
 };
 
 /// A shared file or media item found in a message.
@@ -160,11 +161,23 @@ struct ConversationRow {
   std::vector<std::string> members;  ///< normalised participant ids
 };
 
+/// Where one message lies in its export, for a warning that sends the reader to it.
+struct MessagePlace {
+  std::string conversation_id;
+  std::size_t conversation_index = 0;  ///< position in the export's conversations array
+  std::uint32_t message_index = 0;     ///< position in the conversation's MessageList
+  std::uint64_t byte_offset = 0;       ///< of the message object in the input file
+  std::string raw_value;               ///< the value in question as found; empty when missing
+};
+
 /// Counters of one batch's transform, summed into statistics()["transform"].
 struct TransformCounters {
   std::uint64_t nul_characters_removed = 0;
   std::uint64_t broken_markup = 0;
   std::uint64_t invalid_timestamps = 0;  ///< originalarrivaltime missing or unparsable
+  /// The batch's first message counted in invalid_timestamps (raw_value: its
+  /// originalarrivaltime as found), nullopt when there was none.
+  std::optional<MessagePlace> first_invalid_timestamp;
   std::map<std::string, std::uint64_t, std::less<>> unknown_types;
 };
 

@@ -703,6 +703,7 @@ struct ExportReader::Impl {
       }
       RawMessage& m = batch.raw.emplace_back();
       m.position = msg_index;
+      m.offset = base + pos;
       read_message(pos, end, batch, m);
       ++msg_index;
       pos = skip_space(json, end);

@@ -309,8 +309,10 @@ void write_details(const RawMessage& raw, Message& m, const KnownType* type, boo
                           raw.properties_json.find("\"poll\"") != std::string_view::npos;
   const bool json_body =
       type && (type->cls == TypeClass::notice || type->cls == TypeClass::popcard);
-  if (!markup_structure && !has_reactions && !maybe_poll && !json_body && type &&
-      m.attachments.empty())
+  // An unparsable originalarrivaltime is kept as found (sent_at is NULL).
+  const bool keep_arrival_time = !m.sent_at_us && !absent(raw.original_arrival_time);
+  if (!markup_structure && !has_reactions && !maybe_poll && !json_body && !keep_arrival_time &&
+      type && m.attachments.empty())
     return;
 
   auto& counters = w.batch.counters;
@@ -441,6 +443,8 @@ void write_details(const RawMessage& raw, Message& m, const KnownType* type, boo
     const std::string reactions = normalised_json(raw.emotions_json, counters);
     if (!reactions.empty()) obj.raw("reactions", reactions);
   }
+  if (keep_arrival_time)
+    obj.str("original_arrival_time", clean_string(raw.original_arrival_time, counters));
   if (!type) obj.key("unknown_type").append("true");
   obj.finish();
   if (out == "{}") out.clear();
@@ -498,6 +502,30 @@ void media_attachments(const RawMessage& raw, Message& m, const KnownType& type,
   }
 }
 
+/// Counts a message whose originalarrivaltime is missing or unparsable, and notes where
+/// the batch's first such message is (rare: the cost does not matter).
+void note_invalid_timestamp(const RawMessage& raw, Work& w) {
+  TransformCounters& counters = w.batch.counters;
+  if (counters.invalid_timestamps++ > 0) return;
+  MessagePlace place;
+  const auto index = static_cast<std::size_t>(&raw - w.batch.raw.data());
+  for (const ConversationChunk& chunk : w.batch.chunks) {
+    if (chunk.conversation && index >= chunk.first_message &&
+        index < chunk.first_message + chunk.message_count) {
+      place.conversation_id = chunk.conversation->id;
+      place.conversation_index = chunk.conversation->index;
+      break;
+    }
+  }
+  if (place.conversation_id.empty()) place.conversation_id = raw.conversation_id;
+  place.message_index = raw.position;
+  place.byte_offset = raw.offset;
+  TransformCounters uncounted;  // the message's own cleaning counts its NULs
+  place.conversation_id = clean_string(place.conversation_id, uncounted);
+  place.raw_value = clean_string(raw.original_arrival_time, uncounted);
+  counters.first_invalid_timestamp = std::move(place);
+}
+
 void transform_message(const RawMessage& raw, Message& m, Work& w) {
   auto& counters = w.batch.counters;
   // `m` is freshly value-initialised by transform().
@@ -505,7 +533,7 @@ void transform_message(const RawMessage& raw, Message& m, Work& w) {
   m.version = raw.version;
   m.message_type = clean_view(raw.message_type, w);
   m.sent_at_us = parse_iso8601_us(raw.original_arrival_time);
-  if (!m.sent_at_us) ++counters.invalid_timestamps;
+  if (!m.sent_at_us) note_invalid_timestamp(raw, w);
   m.sender_id = clean_view(strip_contact_url(raw.from), w);
   m.sender_name = clean_view(raw.display_name, w);
   if (m.sender_name.empty() && is_owner(m.sender_id, w.settings.owner_id)) {
