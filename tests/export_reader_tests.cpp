@@ -237,8 +237,8 @@ BOOST_AUTO_TEST_CASE(quirks_of_real_exports_are_tolerated) {
   BOOST_TEST(nlohmann::json::parse(meta.thread_properties_json)["membercount"] == 3);
 
   const auto& m0 = batch.raw[0];
-  BOOST_TEST(m0.id == "123");  // a number where a string was expected
-  BOOST_TEST(m0.display_name.empty());
+  BOOST_TEST(m0.id == "123");                // a number where a string was expected
+  BOOST_TEST(!m0.display_name.has_value());  // null
   BOOST_TEST(m0.version.value_or(0) == 1630565395224LL);
   BOOST_TEST(m0.edit_time == "1630565399000");
   BOOST_TEST(m0.is_server_generated);
@@ -251,6 +251,7 @@ BOOST_AUTO_TEST_CASE(quirks_of_real_exports_are_tolerated) {
   BOOST_TEST(m1.delete_time == "1630565399002");
   BOOST_TEST(m1.is_server_generated);
   BOOST_TEST(m1.from.empty());  // missing entirely
+  BOOST_TEST(!m1.display_name.has_value());
   const auto& m2 = batch.raw[2];
   BOOST_TEST(m2.version.value_or(0) == 1500000000000LL);
   BOOST_TEST(m2.properties_json.empty());
@@ -260,6 +261,23 @@ BOOST_AUTO_TEST_CASE(quirks_of_real_exports_are_tolerated) {
   BOOST_TEST((objects.members == std::vector<std::string>{"8:x", "y", "8:z"}));
   BOOST_TEST(batch.chunks[1].message_count == 0U);
   BOOST_TEST(batch.chunks[2].conversation->id == "8:nolist");
+}
+
+BOOST_AUTO_TEST_CASE(display_name_empty_is_told_apart_from_null_and_missing) {
+  st::TempDir dir;
+  const std::string json = st::export_json({st::conversation_json(
+      "8:x", {R"({"id":"1","displayName":"","content":"a"})",
+              R"({"id":"2","displayName":null,"content":"b"})", R"({"id":"3","content":"c"})",
+              R"({"id":"4","displayName":"Al\u00e9","content":"d"})"})});
+  st::write_file(dir / "m.json", json);
+  const auto r = read_all(dir / "m.json");
+  const auto& raw = r.batches.at(0)->raw;
+  BOOST_REQUIRE(raw.size() == 4u);
+  BOOST_TEST(raw[0].display_name.has_value());
+  BOOST_TEST(raw[0].display_name.value_or("?") == "");
+  BOOST_TEST(!raw[1].display_name.has_value());
+  BOOST_TEST(!raw[2].display_name.has_value());
+  BOOST_TEST(raw[3].display_name.value_or("?") == "Al\xC3\xA9");
 }
 
 BOOST_AUTO_TEST_CASE(each_message_knows_its_byte_offset_in_the_input_file) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -47,8 +48,10 @@ struct BatchBuilder {
     return meta;
   }
 
+  /// `display_name` nullopt: the file's displayName is null (or missing).
   RawMessage& add(std::string_view type, std::string_view content,
-                  std::string_view from = "8:alice", std::string_view display_name = "Alice") {
+                  std::string_view from = "8:alice",
+                  std::optional<std::string_view> display_name = "Alice") {
     if (batch.chunks.empty()) conversation("19:test@thread.skype");
     RawMessage raw;
     raw.id = keep(std::to_string(1000 + batch.raw.size()));
@@ -58,7 +61,7 @@ struct BatchBuilder {
     raw.content = keep(content);
     raw.conversation_id = keep(batch.chunks.back().conversation->id);
     raw.from = keep(from);
-    raw.display_name = keep(display_name);
+    if (display_name) raw.display_name = keep(*display_name);
     raw.position = static_cast<std::uint32_t>(batch.raw.size());
     batch.raw.push_back(raw);
     ++batch.chunks.back().message_count;
@@ -86,8 +89,8 @@ bool valid_utf8_no_nul(std::string_view s) {
 /// Every text field is valid UTF-8 without NUL and details_json parses without \u0000.
 void check_clean(const Message& m) {
   for (std::string_view s :
-       {m.message_id, m.sender_id, m.sender_name, m.message_type, m.content_raw, m.content_text,
-        m.properties_json, std::string_view(m.details_json)})
+       {m.message_id, m.sender_id, m.sender_name.value_or(""), m.message_type, m.content_raw,
+        m.content_text, m.properties_json, std::string_view(m.details_json)})
     BOOST_TEST(valid_utf8_no_nul(s));
   BOOST_TEST(m.details_json.find("\\u0000") == std::string::npos);
   if (!m.details_json.empty())
@@ -214,31 +217,51 @@ BOOST_AUTO_TEST_CASE(deletions) {
 BOOST_AUTO_TEST_CASE(owner_recognised_with_and_without_prefix) {
   for (std::string owner_setting : {"alice", "8:alice"}) {
     BatchBuilder b;
-    b.add("RichText", "one", "8:alice", "");
-    b.add("RichText", "two", "alice", "");
-    b.add("RichText", "three", "8:bob", "");
+    b.add("RichText", "one", "8:alice", std::nullopt);
+    b.add("RichText", "two", "alice", std::nullopt);
+    b.add("RichText", "three", "8:bob", std::nullopt);
     b.add("RichText", "four", "bob", "Bob");
-    b.add("RichText", "five", "https://host/v1/users/ME/contacts/8:alice", "");
+    b.add("RichText", "five", "https://host/v1/users/ME/contacts/8:alice", std::nullopt);
     b.run({normalize_account_id(owner_setting), "Me Myself"});
     const auto& m = b.batch.messages;
     BOOST_TEST(m[0].sender_id == "8:alice");
-    BOOST_TEST(m[0].sender_name == "Me Myself");
+    BOOST_TEST(m[0].sender_name.value_or("?") == "Me Myself");
     BOOST_TEST(m[1].sender_id == "alice");  // no invented prefix
-    BOOST_TEST(m[1].sender_name == "Me Myself");
-    BOOST_TEST(m[2].sender_name.empty());
+    BOOST_TEST(m[1].sender_name.value_or("?") == "Me Myself");
+    BOOST_TEST(!m[2].sender_name.has_value());
     BOOST_TEST(m[3].sender_id == "bob");
-    BOOST_TEST(m[3].sender_name == "Bob");
+    BOOST_TEST(m[3].sender_name.value_or("?") == "Bob");
     BOOST_TEST(m[4].sender_id == "8:alice");
-    BOOST_TEST(m[4].sender_name == "Me Myself");
-    BOOST_TEST(!b.owns(m[0].sender_name));  // stored in the batch's arena
+    BOOST_TEST(m[4].sender_name.value_or("?") == "Me Myself");
+    BOOST_TEST(!b.owns(*m[0].sender_name));  // stored in the batch's arena
   }
   BOOST_TEST(normalize_account_id("8:live:.cid.0123") == "live:.cid.0123");
   BOOST_TEST(normalize_account_id("live:.cid.0123") == "live:.cid.0123");
   // The settings may carry the prefix too.
   BatchBuilder b;
-  b.add("RichText", "x", "alice", "");
+  b.add("RichText", "x", "alice", std::nullopt);
   b.run({"8:alice", "Owner"});
-  BOOST_TEST(b.batch.messages[0].sender_name == "Owner");
+  BOOST_TEST(b.batch.messages[0].sender_name.value_or("?") == "Owner");
+}
+
+BOOST_AUTO_TEST_CASE(empty_display_names_stay_empty_and_null_stays_null) {
+  BatchBuilder b;
+  b.add("RichText", "a", "8:bob", "");
+  b.add("RichText", "b", "8:bob", std::nullopt);
+  b.add("RichText", "c", "8:alice", "");            // the owner's "" is a name too
+  b.add("RichText", "d", "8:alice", std::nullopt);  // only null gets --user-display-name
+  b.run({"alice", "Me"});
+  const auto& m = b.batch.messages;
+  BOOST_TEST(m[0].sender_name.has_value());
+  BOOST_TEST(m[0].sender_name.value_or("?") == "");
+  BOOST_TEST(!m[1].sender_name.has_value());
+  BOOST_TEST(m[2].sender_name.value_or("?") == "");
+  BOOST_TEST(m[3].sender_name.value_or("?") == "Me");
+
+  BatchBuilder no_setting;
+  no_setting.add("RichText", "d", "8:alice", std::nullopt);
+  no_setting.run({"alice", ""});
+  BOOST_TEST(!no_setting.batch.messages[0].sender_name.has_value());
 }
 
 BOOST_AUTO_TEST_CASE(nul_characters_are_removed_everywhere) {
@@ -253,7 +276,7 @@ BOOST_AUTO_TEST_CASE(nul_characters_are_removed_everywhere) {
   BOOST_TEST(m[0].content_text == "hello x");
   BOOST_TEST(m[0].content_raw == "hello <b>x</b>");
   BOOST_TEST(m[0].sender_id == "8:ab");
-  BOOST_TEST(m[0].sender_name == "Name");
+  BOOST_TEST(m[0].sender_name.value_or("?") == "Name");
   BOOST_TEST(m[0].properties_json == R"({"a":"xy","b":"\\u0000 literal"})");
   BOOST_TEST(m[1].content_text == "plaintext");
   BOOST_TEST(m[2].content_text == "nulonly");
@@ -471,7 +494,7 @@ BOOST_AUTO_TEST_CASE(conversation_rows) {
   b.conversation("8:live:bob");
   b.add("RichText", "hey", "8:live:bob", "Bob Builder");
   b.conversation("8:live:carol");
-  b.add("RichText", "mine", "8:alice", "");
+  b.add("RichText", "mine", "8:alice", std::nullopt);
   b.conversation("28:concierge");
   b.conversation("48:calllogs");
   b.conversation("4:+15551234");
@@ -484,21 +507,49 @@ BOOST_AUTO_TEST_CASE(conversation_rows) {
   BOOST_TEST(rows[0].conversation_id == "19:abc@thread.skype");
   BOOST_TEST(rows[0].conversation_id.data() == group->id.data());
   BOOST_TEST(rows[0].conversation_type == "group");
-  BOOST_TEST(rows[0].display_name == "Family & friends");
+  BOOST_TEST(rows[0].display_name.value_or("?") == "Family & friends");
   BOOST_TEST(rows[0].topic == "Topic x");
   BOOST_TEST(rows[0].properties_json == group->properties_json);
   BOOST_TEST(rows[0].thread_properties_json == group->thread_properties_json);
   const std::vector<std::string> members{"8:usernameC", "8:usernameA", "8:usernameD"};
   BOOST_TEST(rows[0].members == members, boost::test_tools::per_element());
-  BOOST_TEST(rows[1].display_name == "Only & topic");
+  BOOST_TEST(rows[1].display_name.value_or("?") == "Only & topic");
   BOOST_TEST(rows[2].conversation_type == "one_to_one");
-  BOOST_TEST(rows[2].display_name == "Bob Builder");
-  BOOST_TEST(rows[3].display_name == "live:carol");
+  BOOST_TEST(rows[2].display_name.value_or("?") == "Bob Builder");
+  BOOST_TEST(rows[3].display_name.value_or("?") == "live:carol");
   BOOST_TEST(rows[4].conversation_type == "bot");
   BOOST_TEST(rows[5].conversation_type == "system");
   BOOST_TEST(rows[6].conversation_type == "phone");
   BOOST_TEST(rows[7].conversation_type == "guest");
   BOOST_TEST(rows[8].conversation_type == "unknown");
+}
+
+BOOST_AUTO_TEST_CASE(conversation_display_name_given_as_empty_is_kept) {
+  BatchBuilder b;
+  auto empty = b.conversation("19:empty@thread.skype");
+  empty->display_name = "";
+  empty->topic = "A topic";
+  b.add("RichText", "x");
+  auto null_name = b.conversation("19:null@thread.skype");
+  null_name->topic = "A topic";  // null: falls back to the topic as before
+  b.add("RichText", "x");
+  b.conversation("19:nothing@thread.skype");  // nothing names it
+  b.add("RichText", "x");
+  auto one = b.conversation("8:live:dan");
+  one->display_name = "";
+  b.add("RichText", "hi", "8:live:dan", "Dan");
+  b.conversation("8:live:erin");
+  b.add("RichText", "hi", "8:live:erin", "");  // a party named "" does not name the chat
+  b.add("RichText", "hi", "8:live:erin", "Erin");
+  b.run();
+  const auto& rows = b.batch.conversations;
+  BOOST_REQUIRE_EQUAL(rows.size(), 5u);
+  BOOST_TEST(rows[0].display_name.has_value());
+  BOOST_TEST(rows[0].display_name.value_or("?") == "");
+  BOOST_TEST(rows[1].display_name.value_or("?") == "A topic");
+  BOOST_TEST(!rows[2].display_name.has_value());
+  BOOST_TEST(rows[3].display_name.value_or("?") == "");
+  BOOST_TEST(rows[4].display_name.value_or("?") == "Erin");
 }
 
 BOOST_AUTO_TEST_CASE(real_fragments_file) {

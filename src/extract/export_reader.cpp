@@ -609,7 +609,9 @@ struct ExportReader::Impl {
       } else if (key == "originalarrivaltime") {
         err = value_text(value, batch, m.original_arrival_time, type);
       } else if (key == "displayName") {
-        err = value_text(value, batch, m.display_name, type);
+        // "" is a name; null is none (the owner's messages carry null).
+        err = value_text(value, batch, text, type);
+        if (!err && type != od::json_type::null) m.display_name = text;
       } else if (key == "conversationid") {
         err = value_text(value, batch, m.conversation_id, type);
       } else if (key == "version") {

@@ -535,10 +535,11 @@ void transform_message(const RawMessage& raw, Message& m, Work& w) {
   m.sent_at_us = parse_iso8601_us(raw.original_arrival_time);
   if (!m.sent_at_us) note_invalid_timestamp(raw, w);
   m.sender_id = clean_view(strip_contact_url(raw.from), w);
-  m.sender_name = clean_view(raw.display_name, w);
-  if (m.sender_name.empty() && is_owner(m.sender_id, w.settings.owner_id)) {
-    if (auto name = owner_display_name(w)) m.sender_name = *name;
-  }
+  // "" is a name as the file gives it; only a null name may be the owner's.
+  if (raw.display_name)
+    m.sender_name = clean_view(*raw.display_name, w);
+  else if (is_owner(m.sender_id, w.settings.owner_id))
+    m.sender_name = owner_display_name(w);
   m.is_server_generated = raw.is_server_generated;
   m.properties_json = clean_json_view(raw.properties_json, w);
 
@@ -636,19 +637,25 @@ ConversationRow conversation_row(const ConversationChunk& chunk, Work& w) {
   row.conversation_id = clean_view(meta.id, w);
   row.conversation_type = conversation_type_of(row.conversation_id);
   row.topic = markup_to_text(meta.topic);
-  if (meta.display_name) row.display_name = markup_to_text(*meta.display_name);
-  if (row.display_name.empty()) row.display_name = row.topic;
   const std::size_t first = std::min(chunk.first_message, w.batch.raw.size());
   const std::size_t last = std::min(first + chunk.message_count, w.batch.raw.size());
-  if (row.display_name.empty() && row.conversation_type == "one_to_one") {
+  // What the file names it, even ""; with null, a name found elsewhere.
+  if (meta.display_name) {
+    row.display_name = markup_to_text(*meta.display_name);
+  } else if (!row.topic.empty()) {
+    row.display_name = row.topic;
+  } else if (row.conversation_type == "one_to_one") {
     // The other party's displayName on one of their messages, else their id.
     const std::string party = normalize_account_id(row.conversation_id);
-    for (std::size_t i = first; i < last && row.display_name.empty(); ++i) {
+    for (std::size_t i = first; i < last && !row.display_name; ++i) {
       const RawMessage& raw = w.batch.raw[i];
-      if (!raw.display_name.empty() && normalize_account_id(raw.from) == party)
-        row.display_name = markup_to_text(raw.display_name);
+      if (raw.display_name && !raw.display_name->empty() &&
+          normalize_account_id(raw.from) == party) {
+        std::string name = markup_to_text(*raw.display_name);
+        if (!name.empty()) row.display_name = std::move(name);
+      }
     }
-    if (row.display_name.empty()) row.display_name = party;
+    if (!row.display_name && !party.empty()) row.display_name = party;
   }
   row.properties_json = clean_json_view(meta.properties_json, w);
   row.thread_properties_json = clean_json_view(meta.thread_properties_json, w);
