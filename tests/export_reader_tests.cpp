@@ -280,6 +280,27 @@ BOOST_AUTO_TEST_CASE(display_name_empty_is_told_apart_from_null_and_missing) {
   BOOST_TEST(raw[3].display_name.value_or("?") == "Al\xC3\xA9");
 }
 
+BOOST_AUTO_TEST_CASE(emotions_given_as_a_string_are_kept_like_an_array) {
+  st::TempDir dir;
+  const std::string array =
+      R"([{"key":"like","users":[{"mri":"8:bob","time":1600000000000,"value":"x"}]}])";
+  const std::string as_string = nlohmann::json(array).dump();
+  const std::string json = st::export_json({st::conversation_json(
+      "8:x", {st::message_json("1", "a", R"("properties":{"emotions":)" + array + "}"),
+              st::message_json("2", "b", R"("properties":{"emotions":)" + as_string + " }"),
+              st::message_json("3", "c", R"("properties":{"emotions":null})")})});
+  st::write_file(dir / "m.json", json);
+  const auto r = read_all(dir / "m.json");
+  const auto& raw = r.batches.at(0)->raw;
+  BOOST_TEST(raw[0].emotions_json == array);
+  // The string as written (raw JSON, like the array): the transform decodes both.
+  BOOST_TEST(raw[1].emotions_json == as_string);
+  BOOST_TEST(
+      nlohmann::json::parse(nlohmann::json::parse(raw[1].emotions_json).get<std::string>()) ==
+      nlohmann::json::parse(array));
+  BOOST_TEST(raw[2].emotions_json.empty());
+}
+
 BOOST_AUTO_TEST_CASE(each_message_knows_its_byte_offset_in_the_input_file) {
   st::TempDir dir;
   const std::string json = st::export_json(

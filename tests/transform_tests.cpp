@@ -396,6 +396,41 @@ BOOST_AUTO_TEST_CASE(reactions_poll_notice_card) {
   for (const auto& msg : m) check_clean(msg);
 }
 
+// Exports give properties.emotions (and urlpreviews, forwardMetadata, callLog, poll) either
+// as JSON or as a string holding the JSON: both give the same details.
+BOOST_AUTO_TEST_CASE(json_inside_a_string_gives_the_same_details_as_json) {
+  const json emotions = json::parse(
+      R"([{"key":"like","users":[{"mri":"8:bob","time":1600000000000,"value":"1600000000000"}]}])");
+  const json properties = json::parse(
+      R"({"urlpreviews":[{"url":"https://example.com","title":"Example"}],)"
+      R"("forwardMetadata":{"conversationId":"19:a@thread.skype","messageId":"1"},)"
+      R"("callLog":{"callState":"missed","originator":"8:bob"},"poll":{"question":"Lunch?"},)"
+      R"("edittime":"1630565399000"})");
+  json stringified = properties;
+  for (const char* key : {"urlpreviews", "forwardMetadata", "callLog", "poll"})
+    stringified[key] = properties[key].dump();
+  BatchBuilder b;
+  b.add("RichText", "array").emotions_json = b.keep(emotions.dump());
+  b.add("RichText", "string").emotions_json = b.keep(json(emotions.dump()).dump());
+  b.add("RichText", "empty in a string").emotions_json = b.keep(R"("[]")");
+  b.add("RichText", "no JSON in the string").emotions_json = b.keep(R"("like")");
+  b.add("RichText", "properties as JSON").properties_json = b.keep(properties.dump());
+  b.add("RichText", "properties as strings").properties_json = b.keep(stringified.dump());
+  b.run();
+  const auto& m = b.batch.messages;
+  BOOST_TEST(details(m[0])["reactions"] == emotions);
+  BOOST_TEST(details(m[1])["reactions"] == emotions);
+  BOOST_TEST(m[2].details_json.empty());
+  BOOST_TEST(m[3].details_json.empty());
+  const json d4 = details(m[4]);
+  BOOST_TEST(d4["url_previews"] == properties["urlpreviews"]);
+  BOOST_TEST(d4["forward_metadata"] == properties["forwardMetadata"]);
+  BOOST_TEST(d4["call_log"] == properties["callLog"]);
+  BOOST_TEST(d4["poll"] == properties["poll"]);
+  BOOST_TEST(details(m[5]) == d4);
+  for (const auto& msg : m) check_clean(msg);
+}
+
 BOOST_AUTO_TEST_CASE(unknown_types_are_kept_and_counted) {
   BatchBuilder b;
   b.add("Control/Typing", "<b>hey</b>");

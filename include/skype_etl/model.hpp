@@ -107,7 +107,7 @@ struct RawMessage {
   std::string_view edit_time;            ///< properties.edittime as text (string or number)
   std::string_view delete_time;          ///< properties.deletetime as text
   bool is_server_generated = false;      ///< properties.isserversidegenerated true or "True"
-  std::string_view emotions_json;        ///< raw JSON of properties.emotions
+  std::string_view emotions_json;        ///< raw JSON of properties.emotions (may be a string)
   std::string_view ams_references_json;  ///< raw JSON array of amsreferences
   std::string_view media_json;           ///< with --with-media: JSON array of media metadata
   std::string_view extra_json;           ///< unknown keys as a JSON object text, or empty

@@ -556,8 +556,12 @@ struct ExportReader::Impl {
         err = value_text(v, batch, text, type);
         m.is_server_generated = text == "true" || text == "True" || text == "TRUE" || text == "1";
       } else if (key == "emotions") {
+        // An array, or in some exports a string holding one: kept as raw JSON either way
+        // (the transform decodes both), after value_text has checked the string.
+        const std::string_view token = trim_right(v.raw_json_token());
         err = value_text(v, batch, text, type);
         if (type == od::json_type::array || type == od::json_type::object) m.emotions_json = text;
+        if (type == od::json_type::string) m.emotions_json = token;
       }
       if (err) break;
     }

@@ -220,13 +220,53 @@ std::uint64_t strip_json_nuls(nlohmann::json& value) {
   return removed;
 }
 
+std::string dump_json(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 /// Parses `text` as JSON and returns it re-serialised (valid UTF-8, no \u0000), or empty
 /// when it is not JSON.
 std::string normalised_json(std::string_view text, TransformCounters& counters) {
   auto value = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
   if (value.is_discarded()) return {};
   counters.nul_characters_removed += strip_json_nuls(value);
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return dump_json(value);
+}
+
+/// `value`, or the object or array it holds when it is a string holding one: exports give
+/// properties.emotions, poll, urlpreviews, forwardMetadata and callLog either way. NULs
+/// removed.
+nlohmann::json decode_json_property(nlohmann::json value, TransformCounters& counters) {
+  if (value.is_string()) {
+    auto inner = nlohmann::json::parse(value.get_ref<const std::string&>(), nullptr, false);
+    if (inner.is_object() || inner.is_array()) value = std::move(inner);
+  }
+  counters.nul_characters_removed += strip_json_nuls(value);
+  return value;
+}
+
+/// Message properties decoded into details (property name, details key).
+constexpr std::pair<std::string_view, std::string_view> kJsonProperties[] = {
+    {"poll", "poll"},
+    {"urlpreviews", "url_previews"},
+    {"forwardMetadata", "forward_metadata"},
+    {"callLog", "call_log"},
+};
+
+/// Whether the raw properties JSON may hold one of kJsonProperties: a look at the keys'
+/// text, so that the properties of most messages are not parsed.
+bool may_hold_json_property(std::string_view properties) noexcept {
+  for (std::size_t q = properties.find('"'); q != std::string_view::npos;
+       q = properties.find('"', q + 1)) {
+    const std::string_view rest = properties.substr(q + 1);
+    for (const auto& property : kJsonProperties) {
+      const std::string_view name = property.first;
+      if (rest.size() > name.size() && rest[name.size()] == '"' &&
+          rest.compare(0, name.size(), name) == 0)
+        return true;
+    }
+  }
+  return false;
 }
 
 /// Per-batch working state: scratch buffers reused between messages.
@@ -305,13 +345,12 @@ void write_details(const RawMessage& raw, Message& m, const KnownType* type, boo
   const MarkupResult& r = w.markup;
   const bool markup_structure = rendered && r.has_structure();
   const bool has_reactions = !absent(raw.emotions_json) && trim_ascii(raw.emotions_json) != "[]";
-  const bool maybe_poll = !raw.properties_json.empty() &&
-                          raw.properties_json.find("\"poll\"") != std::string_view::npos;
+  const bool json_properties = may_hold_json_property(raw.properties_json);
   const bool json_body =
       type && (type->cls == TypeClass::notice || type->cls == TypeClass::popcard);
   // An unparsable originalarrivaltime is kept as found (sent_at is NULL).
   const bool keep_arrival_time = !m.sent_at_us && !absent(raw.original_arrival_time);
-  if (!markup_structure && !has_reactions && !maybe_poll && !json_body && !keep_arrival_time &&
+  if (!markup_structure && !has_reactions && !json_properties && !json_body && !keep_arrival_time &&
       type && m.attachments.empty())
     return;
 
@@ -425,23 +464,23 @@ void write_details(const RawMessage& raw, Message& m, const KnownType* type, boo
     const std::string body = normalised_json(m.content_raw, counters);
     if (!body.empty()) obj.raw(type->cls == TypeClass::notice ? "notice" : "card", body);
   }
-  if (maybe_poll) {
+  if (json_properties) {
     auto props = nlohmann::json::parse(raw.properties_json.begin(), raw.properties_json.end(),
                                        nullptr, false);
-    if (props.is_object() && props.contains("poll")) {
-      nlohmann::json poll = props["poll"];
-      if (poll.is_string()) {
-        auto inner = nlohmann::json::parse(poll.get_ref<const std::string&>(), nullptr, false);
-        if (!inner.is_discarded()) poll = std::move(inner);
+    if (props.is_object()) {
+      for (const auto& [name, key] : kJsonProperties) {
+        const auto it = props.find(name);
+        if (it == props.end() || it->is_null()) continue;
+        obj.raw(key, dump_json(decode_json_property(std::move(*it), counters)));
       }
-      counters.nul_characters_removed += strip_json_nuls(poll);
-      if (!poll.is_null())
-        obj.raw("poll", poll.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
   }
   if (has_reactions) {
-    const std::string reactions = normalised_json(raw.emotions_json, counters);
-    if (!reactions.empty()) obj.raw("reactions", reactions);
+    auto emotions =
+        nlohmann::json::parse(raw.emotions_json.begin(), raw.emotions_json.end(), nullptr, false);
+    if (!emotions.is_discarded()) emotions = decode_json_property(std::move(emotions), counters);
+    if ((emotions.is_array() || emotions.is_object()) && !emotions.empty())
+      obj.raw("reactions", dump_json(emotions));
   }
   if (keep_arrival_time)
     obj.str("original_arrival_time", clean_string(raw.original_arrival_time, counters));
