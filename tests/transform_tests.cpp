@@ -431,6 +431,43 @@ BOOST_AUTO_TEST_CASE(json_inside_a_string_gives_the_same_details_as_json) {
   for (const auto& msg : m) check_clean(msg);
 }
 
+BOOST_AUTO_TEST_CASE(polls_keep_question_options_and_votes) {
+  BatchBuilder b;
+  auto& poll = b.add("Poll",
+                     "<URIObject type=\"Poll\" question=\"Where shall we meet?\" "
+                     "optionsEncoded=\"Fri|Sat\"></URIObject>");
+  poll.properties_json = b.keep(R"({"poll":"{\"votes\":{\"Fri\":[\"8:bob\"]}}"})");
+  b.add("RichText",
+        "<URIObject type=\"poll.1\"><Title>Lunch?</Title><Description>- Pizza\n- Soup"
+        "</Description><Settings><MultipleChoice value=\"false\" /></Settings><Question "
+        "value=\"Lunch?\" /><Answers><Answer value=\"Pizza\" /><Answer value=\"Soup\" />"
+        "</Answers></URIObject>");
+  b.add("Poll", "<URIObject type=\"Poll\" optionsEncoded=\"Fri|Sat\"></URIObject>");
+  b.add("RichText/Media_Card",
+        "<URIObject type=\"SWIFT.1\"><Swift b64=\"eyJ0eXBlIjoibWVzc2FnZS9jYXJkIn0=\"/>"
+        "</URIObject>");
+  b.run();
+  const auto& m = b.batch.messages;
+  BOOST_TEST(m[0].content_text == "Poll: Where shall we meet? (Fri, Sat)");
+  const json d0 = details(m[0]);
+  BOOST_TEST(d0["poll"]["question"] == "Where shall we meet?");
+  BOOST_TEST(d0["poll"]["options"] == json::parse(R"(["Fri","Sat"])"));
+  BOOST_TEST(d0["poll"]["votes"]["Fri"][0] == "8:bob");  // from properties.poll
+  BOOST_TEST(m[0].attachments.empty());
+  BOOST_TEST(m[1].content_text == "Poll: Lunch? (Pizza, Soup)");
+  BOOST_TEST(
+      details(m[1])["poll"] ==
+      json::parse(R"({"question":"Lunch?","options":["Pizza","Soup"],"multiple_choice":false})"));
+  BOOST_TEST(m[1].attachments.empty());
+  BOOST_TEST(m[2].content_text == "Poll (Fri, Sat)");
+  BOOST_TEST(details(m[2])["poll"] == json::parse(R"({"options":["Fri","Sat"]})"));
+  BOOST_TEST(m[2].attachments.empty());
+  // A card is in details.card: no attachment row with nothing in it.
+  BOOST_TEST(m[3].attachments.empty());
+  BOOST_TEST(details(m[3])["card"]["type"] == "message/card");
+  for (const auto& msg : m) check_clean(msg);
+}
+
 BOOST_AUTO_TEST_CASE(unknown_types_are_kept_and_counted) {
   BatchBuilder b;
   b.add("Control/Typing", "<b>hey</b>");

@@ -66,6 +66,14 @@ struct FileInfo {
   std::optional<std::int64_t> size;
 };
 
+/// A poll: <URIObject type="Poll" question=".." optionsEncoded="A|B"> or, from Skype's web
+/// client, <URIObject type="poll.1"> with <Question value>, <Answer value>, <MultipleChoice>.
+struct PollInfo {
+  std::string question;
+  std::vector<std::string> options;
+  std::optional<bool> multiple_choice;
+};
+
 /// Everything render_markup() found besides the text. Reused between messages: clear()
 /// keeps the capacity so that messages without structure cost no allocation.
 struct MarkupResult {
@@ -81,7 +89,9 @@ struct MarkupResult {
   bool has_location = false;
   LocationInfo location;
   std::vector<FileInfo> files;
-  std::vector<Attachment> attachments;  ///< one per <URIObject>
+  bool has_poll = false;
+  PollInfo poll;
+  std::vector<Attachment> attachments;  ///< one per <URIObject> that names something
   std::string card_json;                ///< decoded <Swift b64> JSON text (not yet validated)
   bool edit_marker = false;             ///< an <e_m> was seen
   std::optional<std::int64_t> edit_marker_us;
@@ -124,6 +134,9 @@ std::string_view trim_ascii(std::string_view s) noexcept;
 /// text; nullopt when absent.
 std::optional<std::string_view> find_attribute(std::string_view attributes,
                                                std::string_view name) noexcept;
+
+/// The readable line of a poll: "Poll: <question> (<option>, <option>)".
+std::string poll_text(const PollInfo& poll);
 
 /// The plain text of a markup string (display names, topics): tags removed, entities
 /// decoded, whitespace trimmed, valid UTF-8 without NUL.

@@ -245,6 +245,26 @@ nlohmann::json decode_json_property(nlohmann::json value, TransformCounters& cou
   return value;
 }
 
+/// details.poll of a poll's markup: {"question", "options", "multiple_choice"} as known.
+nlohmann::json poll_json(const PollInfo& info) {
+  nlohmann::json poll = nlohmann::json::object();
+  if (!info.question.empty()) poll["question"] = info.question;
+  if (!info.options.empty()) poll["options"] = info.options;
+  if (info.multiple_choice) poll["multiple_choice"] = *info.multiple_choice;
+  return poll;
+}
+
+/// Adds what another source says of a poll (properties.poll) to `poll`: all of it when
+/// `poll` is empty, else the keys `poll` lacks.
+void add_to_poll(nlohmann::json& poll, nlohmann::json more) {
+  if (poll.is_null() || (poll.is_object() && poll.empty())) {
+    poll = std::move(more);
+  } else if (more.is_object()) {
+    for (auto it = more.begin(); it != more.end(); ++it)
+      if (!poll.contains(it.key())) poll[it.key()] = std::move(it.value());
+  }
+}
+
 /// Message properties decoded into details (property name, details key).
 constexpr std::pair<std::string_view, std::string_view> kJsonProperties[] = {
     {"poll", "poll"},
@@ -464,6 +484,9 @@ void write_details(const RawMessage& raw, Message& m, const KnownType* type, boo
     const std::string body = normalised_json(m.content_raw, counters);
     if (!body.empty()) obj.raw(type->cls == TypeClass::notice ? "notice" : "card", body);
   }
+  // A poll: what its markup says, then what properties.poll adds (votes, ...).
+  nlohmann::json poll;
+  if (rendered && r.has_poll) poll = poll_json(r.poll);
   if (json_properties) {
     auto props = nlohmann::json::parse(raw.properties_json.begin(), raw.properties_json.end(),
                                        nullptr, false);
@@ -471,10 +494,15 @@ void write_details(const RawMessage& raw, Message& m, const KnownType* type, boo
       for (const auto& [name, key] : kJsonProperties) {
         const auto it = props.find(name);
         if (it == props.end() || it->is_null()) continue;
-        obj.raw(key, dump_json(decode_json_property(std::move(*it), counters)));
+        nlohmann::json value = decode_json_property(std::move(*it), counters);
+        if (key == "poll")
+          add_to_poll(poll, std::move(value));
+        else
+          obj.raw(key, dump_json(value));
       }
     }
   }
+  if (!poll.is_null()) obj.raw("poll", dump_json(poll));
   if (has_reactions) {
     auto emotions =
         nlohmann::json::parse(raw.emotions_json.begin(), raw.emotions_json.end(), nullptr, false);
