@@ -300,6 +300,23 @@ BOOST_AUTO_TEST_CASE(thread_activity) {
   BOOST_TEST(join.result.membership.kind == "joining_enabled_update");
 }
 
+BOOST_AUTO_TEST_CASE(membership_lines_of_members_joining_and_leaving) {
+  MembershipInfo joined;
+  joined.kind = "member_joined";
+  joined.initiator = "8:host";
+  joined.targets = {"8:a", "8:b"};
+  BOOST_TEST(membership_text(joined) == "8:a, 8:b joined");
+  MembershipInfo left = joined;
+  left.kind = "member_left";
+  left.targets = {"8:a"};
+  BOOST_TEST(membership_text(left) == "8:a left");
+  left.targets.clear();
+  BOOST_TEST(membership_text(left) == "8:host left");
+  // The markup's kinds read as before.
+  auto add = render("<addmember><initiator>8:a</initiator><target>8:b</target></addmember>");
+  BOOST_TEST(membership_text(add.result.membership) == add.text);
+}
+
 BOOST_AUTO_TEST_CASE(named_entities) {
   BOOST_TEST(markup_to_text("it&apos;s") == "it's");
   BOOST_TEST(markup_to_text("a&nbsp;b") ==

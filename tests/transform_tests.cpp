@@ -468,6 +468,77 @@ BOOST_AUTO_TEST_CASE(polls_keep_question_options_and_votes) {
   for (const auto& msg : m) check_clean(msg);
 }
 
+BOOST_AUTO_TEST_CASE(json_bodies_become_details_and_a_readable_line) {
+  BatchBuilder b;
+  b.add("ThreadActivity/MemberJoined",
+        R"({"eventtime":1606351443080,"initiator":"8:orgid:host",)"
+        R"("members":[{"id":"8:acs:guest","friendlyname":"Guest"}]})");
+  b.add(
+      "ThreadActivity/MemberLeft",
+      R"( {"eventtime":"1606340755385","initiator":"8:acs:guest","members":[{"id":"8:acs:guest","friendlyname":""}]} )");
+  b.add("ThreadActivity/AddMember",
+        R"({"initiator":"8:alice","members":[{"id":"8:bob"},"8:carol"]})");
+  b.add("ThreadActivity/AddMember",
+        "<addmember><initiator>8:alice</initiator><target>8:bob</target><target>8:carol</target>"
+        "</addmember>");
+  b.add("ThreadActivity/DeleteMember", R"({"initiator":"8:alice","targets":["8:bob"]})");
+  b.add("Notice", R"([{"title":"Hello","body":"<b>x</b> &amp; y"}])");
+  b.add("PopCard", R"([{"content":{"title":"Try this"}}])");
+  b.add("Poll", R"({"question":"Lunch?","options":[{"text":"Pizza","votes":2},{"text":"Soup"}]})");
+  b.add("Custom/Event", R"({"state":"done","eventtime":1})");
+  b.add("Custom/Event", "[]");
+  b.add("RichText", R"({"typed":"by a person"})");  // written text is never taken for JSON
+  b.add("Text", "[1, 2]");
+  b.add("ThreadActivity/TopicUpdate", "{not json at all");
+  b.run();
+  const auto& m = b.batch.messages;
+
+  BOOST_TEST(m[0].content_text == "8:acs:guest joined");
+  json d = details(m[0]);
+  BOOST_TEST(d["membership"] ==
+             json::parse(R"({"kind":"member_joined","initiator":"8:orgid:host",)"
+                         R"("targets":["8:acs:guest"],"time":"2020-11-26T00:44:03.080Z"})"));
+  BOOST_TEST(d["body"]["members"][0]["friendlyname"] == "Guest");  // nothing dropped
+  BOOST_TEST(!d.contains("unknown_type"));
+  BOOST_TEST(m[1].content_text == "8:acs:guest left");
+  BOOST_TEST(details(m[1])["membership"]["kind"] == "member_left");
+  BOOST_TEST(details(m[1])["membership"]["time"] == "2020-11-25T21:45:55.385Z");
+  // The same membership in JSON and in markup: the same details.membership and text.
+  BOOST_TEST(m[2].content_text == "8:alice added 8:bob, 8:carol");
+  BOOST_TEST(details(m[2])["membership"] == details(m[3])["membership"]);
+  BOOST_TEST(m[2].content_text == m[3].content_text);
+  BOOST_TEST(m[4].content_text == "8:alice removed 8:bob");
+  BOOST_TEST(details(m[4])["membership"]["kind"] == "delete_member");
+
+  BOOST_TEST(m[5].content_text == "Hello - x & y");
+  BOOST_TEST(details(m[5])["notice"][0]["title"] == "Hello");
+  BOOST_TEST(m[6].content_text == "Try this");
+  BOOST_TEST(details(m[6])["card"][0]["content"]["title"] == "Try this");
+  BOOST_TEST(m[7].content_text == "Poll: Lunch? (Pizza, Soup)");
+  BOOST_TEST(details(m[7])["poll"]["options"][0]["votes"] == 2);
+
+  // Unknown types: parsed, still flagged and counted; a line from what the JSON says.
+  BOOST_TEST(m[8].content_text == "eventtime: 1, state: done");
+  BOOST_TEST(details(m[8])["body"]["state"] == "done");
+  BOOST_TEST(details(m[8])["unknown_type"] == true);
+  BOOST_TEST(m[9].content_text == "");
+  BOOST_TEST(details(m[9])["unknown_type"] == true);
+  BOOST_TEST(b.batch.counters.unknown_types.at("Custom/Event") == 2u);
+
+  BOOST_TEST(m[10].content_text == R"({"typed":"by a person"})");
+  BOOST_TEST(m[10].details_json.empty());
+  BOOST_TEST(m[11].content_text == "[1, 2]");
+  BOOST_TEST(m[12].content_text == "{not json at all");  // not JSON: kept as text
+  for (std::size_t i = 0; i < 10; ++i) {
+    BOOST_TEST_CONTEXT("message " << i) {
+      BOOST_TEST(m[i].content_raw == b.batch.raw[i].content);
+      BOOST_TEST(m[i].content_text.find('{') == std::string_view::npos);
+      BOOST_TEST(!m[i].is_deleted);
+    }
+  }
+  for (const auto& msg : m) check_clean(msg);
+}
+
 BOOST_AUTO_TEST_CASE(unknown_types_are_kept_and_counted) {
   BatchBuilder b;
   b.add("Control/Typing", "<b>hey</b>");

@@ -1072,7 +1072,8 @@ class Renderer {
       case Kind::membership: {
         --m_membership_depth;
         m_out.resize(f.out_start);
-        if (m_membership_depth == 0 && m_suppress == 0) m_out.append(membership_text());
+        if (m_membership_depth == 0 && m_suppress == 0)
+          m_out.append(membership_text(m_r.membership));
         break;
       }
       case Kind::ev_time: {
@@ -1117,8 +1118,9 @@ class Renderer {
     }
   }
 
-  std::string membership_text() const {
-    const auto& m = m_r.membership;
+ public:
+  /// The line of a membership event (also of one read from a JSON body).
+  static std::string membership_text(const MembershipInfo& m) {
     std::string targets;
     for (const auto& t : m.targets) {
       if (!targets.empty()) targets += ", ";
@@ -1140,9 +1142,12 @@ class Renderer {
     if (m.kind == "role_update") return who + " made " + targets + " " + m.role;
     if (m.kind == "history_disclosed_update") return who + " set history disclosed to " + m.value;
     if (m.kind == "joining_enabled_update") return who + " set joining enabled to " + m.value;
+    if (m.kind == "member_joined") return (targets.empty() ? who : targets) + " joined";
+    if (m.kind == "member_left") return (targets.empty() ? who : targets) + " left";
     return who + " " + m.kind;
   }
 
+ private:
   std::string& m_out;
   MarkupResult& m_r;
   std::array<Frame, kMaxDepth> m_stack;
@@ -1355,6 +1360,10 @@ std::optional<std::string_view> find_attribute(std::string_view attrs,
 void render_markup(std::string_view input, std::string& out, MarkupResult& result) {
   Renderer renderer(out, result);
   renderer.run(input);
+}
+
+std::string membership_text(const MembershipInfo& membership) {
+  return Renderer::membership_text(membership);
 }
 
 std::string poll_text(const PollInfo& poll) {

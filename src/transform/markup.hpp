@@ -40,7 +40,9 @@ struct CallInfo {
 };
 
 struct MembershipInfo {
-  std::string kind;  ///< add_member, delete_member, topic_update, picture_update, role_update, ...
+  /// add_member, delete_member, topic_update, picture_update, role_update, ...; from JSON
+  /// bodies also member_joined, member_left.
+  std::string kind;
   std::string initiator;
   std::vector<std::string> targets;
   std::string value;  ///< topic, picture URL (without "URL@"), or flag value
@@ -134,6 +136,9 @@ std::string_view trim_ascii(std::string_view s) noexcept;
 /// text; nullopt when absent.
 std::optional<std::string_view> find_attribute(std::string_view attributes,
                                                std::string_view name) noexcept;
+
+/// The readable line of a membership event ("8:a added 8:b", "8:b joined", ...).
+std::string membership_text(const MembershipInfo& membership);
 
 /// The readable line of a poll: "Poll: <question> (<option>, <option>)".
 std::string poll_text(const PollInfo& poll);

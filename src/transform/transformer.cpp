@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "transform/json_body.hpp"
 #include "transform/markup.hpp"
 #include "transform/timestamps.hpp"
 
@@ -62,6 +63,8 @@ constexpr KnownType kKnownTypes[] = {
     {"ThreadActivity/E2EEHandshakeAccept", TypeClass::thread_activity, {}},
     {"ThreadActivity/E2EEHandshakeComplete", TypeClass::thread_activity, {}},
     {"ThreadActivity/E2EEHandshakeReject", TypeClass::thread_activity, {}},
+    {"ThreadActivity/MemberJoined", TypeClass::thread_activity, {}},  // a JSON body
+    {"ThreadActivity/MemberLeft", TypeClass::thread_activity, {}},    // a JSON body
     {"RichText/Html", TypeClass::rich, {}},
     {"RichText/Files", TypeClass::rich, {}},
     {"RichText/Contacts", TypeClass::rich, {}},
@@ -297,6 +300,7 @@ struct Work {
   std::string scratch;
   MarkupResult markup;
   std::optional<std::string_view> owner_name;
+  nlohmann::json body;  ///< the message's content when it is a JSON body, else null
 };
 
 /// `s` when clean, else a cleaned copy in the arena; counts what was removed.
@@ -360,14 +364,52 @@ bool is_owner(std::string_view sender, const std::string& owner_id) noexcept {
   return starts_with(sender, "8:") && sender.substr(2) == owner_id;
 }
 
+// ---------------------------------------------------------------------------------------
+// JSON bodies: content that is a JSON object or array (Notice, PopCard, Poll, thread
+// activity of Teams-era exports, unknown types).
+
+/// Types whose content a person writes: it is never taken for a JSON body ("[1, 2]").
+bool written_by_a_person(const KnownType* type) noexcept {
+  return type && (type->cls == TypeClass::text || type->cls == TypeClass::rich);
+}
+
+/// Parses `body` into w.body when the message's content is a JSON object or array.
+bool parse_json_body(const KnownType* type, std::string_view body, Work& w) {
+  if (written_by_a_person(type) || body.empty() || (body.front() != '{' && body.front() != '['))
+    return false;
+  auto value = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
+  if (!value.is_object() && !value.is_array()) return false;
+  w.batch.counters.nul_characters_removed += strip_json_nuls(value);
+  w.body = std::move(value);
+  return true;
+}
+
+/// The details key of a JSON body (a Poll's goes to details.poll).
+std::string_view json_body_key(const KnownType* type) noexcept {
+  if (type && type->cls == TypeClass::notice) return "notice";
+  if (type && type->cls == TypeClass::popcard) return "card";
+  return "body";
+}
+
+/// Reads w.body into w.markup (what details will hold besides the body) and returns the
+/// message's text.
+std::string json_body_text(const RawMessage& raw, const KnownType* type, Work& w) {
+  w.markup.clear();
+  if (membership_from_json(raw.message_type, w.body, w.markup.membership)) {
+    w.markup.has_membership = true;
+    return membership_text(w.markup.membership);
+  }
+  if (type && type->cls == TypeClass::poll) return poll_text(poll_info_from_json(w.body));
+  return readable_json_text(w.body);
+}
+
 void write_details(const RawMessage& raw, Message& m, const KnownType* type, bool rendered,
                    Work& w) {
   const MarkupResult& r = w.markup;
   const bool markup_structure = rendered && r.has_structure();
   const bool has_reactions = !absent(raw.emotions_json) && trim_ascii(raw.emotions_json) != "[]";
   const bool json_properties = may_hold_json_property(raw.properties_json);
-  const bool json_body =
-      type && (type->cls == TypeClass::notice || type->cls == TypeClass::popcard);
+  const bool json_body = !w.body.is_null();
   // An unparsable originalarrivaltime is kept as found (sent_at is NULL).
   const bool keep_arrival_time = !m.sent_at_us && !absent(raw.original_arrival_time);
   if (!markup_structure && !has_reactions && !json_properties && !json_body && !keep_arrival_time &&
@@ -480,13 +522,15 @@ void write_details(const RawMessage& raw, Message& m, const KnownType* type, boo
       if (!card.empty()) obj.raw("card", card);
     }
   }
-  if (json_body) {
-    const std::string body = normalised_json(m.content_raw, counters);
-    if (!body.empty()) obj.raw(type->cls == TypeClass::notice ? "notice" : "card", body);
-  }
   // A poll: what its markup says, then what properties.poll adds (votes, ...).
   nlohmann::json poll;
   if (rendered && r.has_poll) poll = poll_json(r.poll);
+  if (json_body) {
+    if (type && type->cls == TypeClass::poll)
+      add_to_poll(poll, w.body);
+    else
+      obj.raw(json_body_key(type), dump_json(w.body));
+  }
   if (json_properties) {
     auto props = nlohmann::json::parse(raw.properties_json.begin(), raw.properties_json.end(),
                                        nullptr, false);
@@ -632,7 +676,14 @@ void transform_message(const RawMessage& raw, Message& m, Work& w) {
       edited_prefix = true;
       body.remove_prefix(kEditedPrefix.size());
     }
-    if (find_markup_special(body) == std::string_view::npos) {
+    if (!w.body.is_null()) w.body = nullptr;
+    if (parse_json_body(type, body, w)) {
+      // What the JSON says goes to details (with w.markup, as markup's would); the text is
+      // a line to read rather than the JSON.
+      rendered = true;
+      m.content_raw = clean_view(content, w);
+      m.content_text = w.batch.arena.store(json_body_text(raw, type, w));
+    } else if (find_markup_special(body) == std::string_view::npos) {
       // The common case: plain text, no copy.
       m.content_raw = content;
       m.content_text = trim_ascii(body);
