@@ -162,13 +162,13 @@ struct ConversationRow {
   std::vector<std::string> members;  ///< normalised participant ids
 };
 
-/// Where one message lies in its export, for a warning that sends the reader to it.
+/// Where a message is in its export, for warnings.
 struct MessagePlace {
   std::string conversation_id;
-  std::size_t conversation_index = 0;  ///< position in the export's conversations array
-  std::uint32_t message_index = 0;     ///< position in the conversation's MessageList
-  std::uint64_t byte_offset = 0;       ///< of the message object in the input file
-  std::string raw_value;               ///< the value in question as found; empty when missing
+  std::size_t conversation_index = 0;  ///< in the export's conversations array, from 0
+  std::uint32_t message_index = 0;     ///< in the conversation's MessageList, from 0
+  std::uint64_t byte_offset = 0;       ///< of the message object in the input
+  std::string raw_value;               ///< the value the warning is about, as found
 };
 
 /// Counters of one batch's transform, summed into statistics()["transform"].
@@ -176,9 +176,7 @@ struct TransformCounters {
   std::uint64_t nul_characters_removed = 0;
   std::uint64_t broken_markup = 0;
   std::uint64_t invalid_timestamps = 0;  ///< originalarrivaltime missing or unparsable
-  /// The batch's first message counted in invalid_timestamps (raw_value: its
-  /// originalarrivaltime as found), nullopt when there was none.
-  std::optional<MessagePlace> first_invalid_timestamp;
+  std::optional<MessagePlace> first_invalid_timestamp;  ///< the batch's first such message
   std::map<std::string, std::uint64_t, std::less<>> unknown_types;
 };
 
