@@ -891,15 +891,13 @@ class Renderer {
           if (m_r.poll.question.empty()) m_r.poll.question = attr(attrs, "title");
           // optionsEncoded: the options separated by '|', each percent-encoded.
           const std::string options = attr(attrs, "optionsEncoded");
-          for (std::size_t begin = 0; begin <= options.size() && !options.empty();) {
-            std::size_t end = options.find('|', begin);
-            if (end == std::string::npos) end = options.size();
+          for (std::string_view rest = options; !rest.empty();) {
+            const std::size_t bar = std::min(rest.find('|'), rest.size());
             std::string option;
-            append_clean(option,
-                         percent_decoded(std::string_view(options).substr(begin, end - begin)),
-                         m_r.nul_removed, m_r.invalid_utf8);
+            append_clean(option, percent_decoded(rest.substr(0, bar)), m_r.nul_removed,
+                         m_r.invalid_utf8);
             if (!option.empty()) m_r.poll.options.push_back(std::move(option));
-            begin = end + 1;
+            rest.remove_prefix(std::min(bar + 1, rest.size()));
           }
         }
         break;
