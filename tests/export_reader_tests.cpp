@@ -237,8 +237,8 @@ BOOST_AUTO_TEST_CASE(quirks_of_real_exports_are_tolerated) {
   BOOST_TEST(nlohmann::json::parse(meta.thread_properties_json)["membercount"] == 3);
 
   const auto& m0 = batch.raw[0];
-  BOOST_TEST(m0.id == "123");  // a number where a string was expected
-  BOOST_TEST(m0.display_name.empty());
+  BOOST_TEST(m0.id == "123");                // a number where a string was expected
+  BOOST_TEST(!m0.display_name.has_value());  // null
   BOOST_TEST(m0.version.value_or(0) == 1630565395224LL);
   BOOST_TEST(m0.edit_time == "1630565399000");
   BOOST_TEST(m0.is_server_generated);
@@ -251,6 +251,7 @@ BOOST_AUTO_TEST_CASE(quirks_of_real_exports_are_tolerated) {
   BOOST_TEST(m1.delete_time == "1630565399002");
   BOOST_TEST(m1.is_server_generated);
   BOOST_TEST(m1.from.empty());  // missing entirely
+  BOOST_TEST(!m1.display_name.has_value());
   const auto& m2 = batch.raw[2];
   BOOST_TEST(m2.version.value_or(0) == 1500000000000LL);
   BOOST_TEST(m2.properties_json.empty());
@@ -260,6 +261,71 @@ BOOST_AUTO_TEST_CASE(quirks_of_real_exports_are_tolerated) {
   BOOST_TEST((objects.members == std::vector<std::string>{"8:x", "y", "8:z"}));
   BOOST_TEST(batch.chunks[1].message_count == 0U);
   BOOST_TEST(batch.chunks[2].conversation->id == "8:nolist");
+}
+
+BOOST_AUTO_TEST_CASE(display_name_empty_is_told_apart_from_null_and_missing) {
+  st::TempDir dir;
+  const std::string json = st::export_json({st::conversation_json(
+      "8:x", {R"({"id":"1","displayName":"","content":"a"})",
+              R"({"id":"2","displayName":null,"content":"b"})", R"({"id":"3","content":"c"})",
+              R"({"id":"4","displayName":"Al\u00e9","content":"d"})"})});
+  st::write_file(dir / "m.json", json);
+  const auto r = read_all(dir / "m.json");
+  const auto& raw = r.batches.at(0)->raw;
+  BOOST_REQUIRE(raw.size() == 4u);
+  BOOST_TEST(raw[0].display_name.has_value());
+  BOOST_TEST(raw[0].display_name.value_or("?") == "");
+  BOOST_TEST(!raw[1].display_name.has_value());
+  BOOST_TEST(!raw[2].display_name.has_value());
+  BOOST_TEST(raw[3].display_name.value_or("?") == "Al\xC3\xA9");
+}
+
+BOOST_AUTO_TEST_CASE(emotions_given_as_a_string_are_kept_like_an_array) {
+  st::TempDir dir;
+  const std::string array =
+      R"([{"key":"like","users":[{"mri":"8:bob","time":1600000000000,"value":"x"}]}])";
+  const std::string as_string = nlohmann::json(array).dump();
+  const std::string json = st::export_json({st::conversation_json(
+      "8:x", {st::message_json("1", "a", R"("properties":{"emotions":)" + array + "}"),
+              st::message_json("2", "b", R"("properties":{"emotions":)" + as_string + " }"),
+              st::message_json("3", "c", R"("properties":{"emotions":null})")})});
+  st::write_file(dir / "m.json", json);
+  const auto r = read_all(dir / "m.json");
+  const auto& raw = r.batches.at(0)->raw;
+  BOOST_TEST(raw[0].emotions_json == array);
+  // The string as written (raw JSON, like the array): the transform decodes both.
+  BOOST_TEST(raw[1].emotions_json == as_string);
+  BOOST_TEST(
+      nlohmann::json::parse(nlohmann::json::parse(raw[1].emotions_json).get<std::string>()) ==
+      nlohmann::json::parse(array));
+  BOOST_TEST(raw[2].emotions_json.empty());
+}
+
+BOOST_AUTO_TEST_CASE(each_message_knows_its_byte_offset_in_the_input_file) {
+  st::TempDir dir;
+  const std::string json = st::export_json(
+      {st::numbered_conversation("19:one@thread.skype", 3), st::numbered_conversation("8:b", 2)});
+  st::write_file(dir / "m.json", json);
+  // Inside a tar the offsets count from the start of the tar, not of messages.json.
+  const std::string tar = st::make_tar({{"endpoints.json", "{}"}, {"messages.json", json}});
+  st::write_file(dir / "e.tar", tar);
+  const std::size_t json_in_tar = tar.find(json.substr(0, 40));
+  BOOST_REQUIRE(json_in_tar != std::string::npos);
+  for (const auto& [name, base] :
+       std::vector<std::pair<std::string, std::size_t>>{{"m.json", 0}, {"e.tar", json_in_tar}}) {
+    BOOST_TEST_CONTEXT(name) {
+      const auto r = read_all(dir / name, 2);  // several batches
+      std::size_t seen = 0;
+      for (const auto& batch : r.batches) {
+        for (const auto& m : batch->raw) {
+          const std::string expected_start = "{\"id\":\"" + std::string(m.id) + "\"";
+          BOOST_TEST(json.compare(m.offset - base, expected_start.size(), expected_start) == 0);
+          ++seen;
+        }
+      }
+      BOOST_TEST(seen == 5u);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(documents_ending_at_a_page_boundary_are_read_in_place) {

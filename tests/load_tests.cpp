@@ -36,8 +36,9 @@ struct TestMessage {
   std::string id;
   std::int64_t version = 0;
   std::int64_t sent_us = 0;
+  bool sent_at_unknown = false;  ///< originalarrivaltime was unparsable: sent_at is NULL
   std::string sender = "alice";
-  std::string sender_name = "Alice";
+  std::optional<std::string> sender_name = "Alice";  ///< nullopt: displayName null or missing
   std::string type = "RichText";
   std::string content;
   std::string properties_json;
@@ -49,7 +50,7 @@ struct TestMessage {
 struct TestConversation {
   std::string id;
   std::string type = "group";
-  std::string display_name;
+  std::optional<std::string> display_name;  ///< nullopt: displayName null or missing
   std::vector<std::string> members;
   std::vector<TestMessage> messages;
 };
@@ -102,9 +103,9 @@ std::vector<BatchPtr> make_batches(const std::vector<TestConversation>& conversa
         skype_etl::Message m;
         m.message_id = batch->arena.store(t.id);
         m.version = t.version;
-        m.sent_at_us = t.sent_us;
+        if (!t.sent_at_unknown) m.sent_at_us = t.sent_us;
         m.sender_id = batch->arena.store(t.sender);
-        m.sender_name = batch->arena.store(t.sender_name);
+        if (t.sender_name) m.sender_name = batch->arena.store(*t.sender_name);
         m.message_type = batch->arena.store(t.type);
         m.content_raw = batch->arena.store(t.content);
         m.content_text = batch->arena.store(t.content);
@@ -330,6 +331,86 @@ BOOST_DATA_TEST_CASE(exact_row_counts_after_a_load, boost::unit_test::data::make
                        "tablename = 'messages'") == 5);
   BOOST_TEST(db.scalar("SELECT count(*) FROM pg_constraint WHERE conrelid = "
                        "'skype.messages'::regclass AND contype = 'p'") == 1);
+}
+
+BOOST_DATA_TEST_CASE(a_message_without_a_valid_time_loads_with_null_sent_at,
+                     boost::unit_test::data::make(modes), mode) {
+  TestDatabase db;
+  std::vector<TestConversation> c(1);
+  c[0].id = "19:times@thread.skype";
+  c[0].messages = numbered(1, 3);
+  c[0].messages[1].sent_at_unknown = true;
+  c[0].messages[1].details_json = R"({"original_arrival_time":"yesterday at noon"})";
+  nlohmann::json r = load_all(db, make_info("t1"), c, 40, options_for(mode));
+  BOOST_TEST(r["status"] == "loaded");
+  BOOST_TEST(r["messages"] == 3);
+  BOOST_TEST(count(db, "messages") == 3);
+  BOOST_TEST(db.text("SELECT message_id FROM skype.messages WHERE sent_at IS NULL") == "1000002");
+  BOOST_TEST(db.text("SELECT details->>'original_arrival_time' FROM skype.messages WHERE "
+                     "sent_at IS NULL") == "yesterday at noon");
+  // The conversation counts it; its first and last times come from the others.
+  BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations") == 3);
+  BOOST_TEST(conversations_disagreeing_with_messages(db) == 0);
+  BOOST_TEST(db.text("SELECT last_message_at AT TIME ZONE 'UTC' FROM skype.conversations") ==
+             "2021-09-02 06:52:55.104");
+}
+
+// A display name the file gives as "" is a name, stored as ''; null (or none) is NULL.
+BOOST_DATA_TEST_CASE(empty_display_names_are_stored_as_empty_and_null_as_null,
+                     boost::unit_test::data::make(modes), mode) {
+  TestDatabase db;
+  std::vector<TestConversation> c(3);
+  c[0].id = "19:names@thread.skype";
+  c[0].display_name = "";
+  c[0].messages = numbered(1, 6);
+  for (auto& m : c[0].messages) m.sender = "bob";
+  c[0].messages[0].sender_name = "Bob";
+  c[0].messages[1].sender_name = "";  // later: the latest non-null name wins, '' included
+  c[0].messages[2].sender = "carol";
+  c[0].messages[2].sender_name = std::nullopt;  // never named: NULL
+  c[0].messages[3].sender = "dave";
+  c[0].messages[3].sender_name = "Dave";
+  c[0].messages[4].sender = "dave";
+  c[0].messages[4].sender_name = std::nullopt;  // later but null: Dave stays
+  c[0].messages[5].sender = "erin";
+  c[0].messages[5].sender_name = "";
+  c[1].id = "19:unnamed@thread.skype";
+  c[1].messages = numbered(10, 11);
+  c[2].id = "19:undescribed@thread.skype";  // no ConversationRow: named from its metadata
+  c[2].display_name = "";
+  c[2].messages = numbered(20, 20);
+  auto batches = make_batches(c, 2);
+  batches.back()->conversations.clear();  // the last batch holds only c[2]
+  Loader loader(DbConfig{db.conninfo()}, options_for(mode));
+  loader.ensure_schema();
+  BOOST_REQUIRE(loader.begin_export(make_info("names"), "Owner") == BeginResult::started);
+  for (const BatchPtr& b : batches) loader.load_batch(*b);
+  loader.finish_export({});
+
+  auto name = [&](const std::string& sql) {
+    return db.text("SELECT coalesce((" + sql + "), '<null>')");
+  };
+  BOOST_TEST(name("SELECT sender_name FROM skype.messages WHERE message_id = '1000002'") == "");
+  BOOST_TEST(name("SELECT sender_name FROM skype.messages WHERE message_id = '1000003'") ==
+             "<null>");
+  BOOST_TEST(name("SELECT sender_name FROM skype.messages WHERE message_id = '1000001'") == "Bob");
+  auto participant = [&](const std::string& id) {
+    return name(
+        "SELECT display_name FROM skype.participants WHERE conversation_id = "
+        "'19:names@thread.skype' AND participant_id = '" +
+        id + "'");
+  };
+  BOOST_TEST(participant("bob") == "");
+  BOOST_TEST(participant("carol") == "<null>");
+  BOOST_TEST(participant("dave") == "Dave");
+  BOOST_TEST(participant("erin") == "");
+  auto conversation = [&](const std::string& id) {
+    return name("SELECT display_name FROM skype.conversations WHERE conversation_id = '" + id +
+                "'");
+  };
+  BOOST_TEST(conversation("19:names@thread.skype") == "");
+  BOOST_TEST(conversation("19:unnamed@thread.skype") == "<null>");
+  BOOST_TEST(conversation("19:undescribed@thread.skype") == "");
 }
 
 BOOST_AUTO_TEST_CASE(loading_the_same_digest_again_changes_nothing) {

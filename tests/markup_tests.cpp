@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <string>
+#include <vector>
 
 #include "transform/markup.hpp"
 #include "transform/transformer.hpp"
@@ -163,6 +164,56 @@ BOOST_AUTO_TEST_CASE(uriobject_media) {
   BOOST_TEST(old.text == "To view this shared photo");
 }
 
+BOOST_AUTO_TEST_CASE(poll_uriobjects) {
+  // The form with attributes: options separated by '|', each percent-encoded.
+  auto a = render(
+      "<URIObject type=\"Poll\" question=\"Where shall we meet?\" "
+      "optionsEncoded=\"Fri|Sat%7CSun|Tom &amp; Jerry&apos;s\"></URIObject>");
+  BOOST_REQUIRE(a.result.has_poll);
+  BOOST_TEST(a.result.poll.question == "Where shall we meet?");
+  const std::vector<std::string> options{"Fri", "Sat|Sun", "Tom & Jerry's"};
+  BOOST_TEST(a.result.poll.options == options, boost::test_tools::per_element());
+  BOOST_TEST(!a.result.poll.multiple_choice.has_value());
+  BOOST_TEST(a.text == "Poll: Where shall we meet? (Fri, Sat|Sun, Tom & Jerry's)");
+  BOOST_TEST(a.result.attachments.empty());
+  BOOST_TEST(a.result.has_structure());
+
+  auto options_only = render("<URIObject type=\"Poll\" optionsEncoded=\"Fri|Sat\"></URIObject>");
+  BOOST_TEST(options_only.text == "Poll (Fri, Sat)");
+  BOOST_TEST(options_only.result.attachments.empty());
+  BOOST_TEST(render("<URIObject type=\"Poll\"/>").text == "Poll");
+
+  // The form Skype's web client sends: the question and answers as elements, the fallback
+  // text (a description and a link) replaced by the readable line.
+  auto web = render(
+      "<URIObject type=\"poll.1\"><Title>Lunch?</Title>\n\n<Description>- Pizza\n- Soup\n"
+      "</Description>\nTo vote, go to <a href=\"https://go.skype.com/poll\">Skype</a>"
+      "<Settings><MultipleChoice value=\"true\" /></Settings><Question value=\"Lunch?\" />"
+      "<Answers><Answer value=\"Pizza\" /><Answer value=\"Soup\" /></Answers></URIObject>");
+  BOOST_REQUIRE(web.result.has_poll);
+  BOOST_TEST(web.result.poll.question == "Lunch?");
+  BOOST_TEST(web.result.poll.options == (std::vector<std::string>{"Pizza", "Soup"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(web.result.poll.multiple_choice.value_or(false));
+  BOOST_TEST(web.text == "Poll: Lunch? (Pizza, Soup)");
+  BOOST_TEST(web.result.links.empty());
+  BOOST_TEST(web.result.attachments.empty());
+  BOOST_TEST(web.result.broken_markup == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(uriobjects_with_nothing_in_them_make_no_attachment) {
+  BOOST_TEST(render("<URIObject type=\"Picture.1\"></URIObject>").result.attachments.empty());
+  BOOST_TEST(render("<URIObject type=\"File.1\">To view this file</URIObject>")
+                 .result.attachments.empty());
+  auto card = render(
+      "<URIObject type=\"SWIFT.1\"><Swift b64=\"eyJ0eXBlIjoibWVzc2FnZS9jYXJkIn0=\"/></URIObject>");
+  BOOST_TEST(card.result.attachments.empty());
+  BOOST_TEST(!card.result.card_json.empty());
+  BOOST_TEST(render("<URIObject type=\"File.1\" uri=\"u\"/>").result.attachments.size() == 1u);
+  BOOST_TEST(
+      render("<URIObject><OriginalName v=\"a.png\"/></URIObject>").result.attachments.size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(swift_card) {
   // base64 of {"type":"message/card","attachments":[]}
   auto r = render(
@@ -247,6 +298,23 @@ BOOST_AUTO_TEST_CASE(thread_activity) {
       "<joiningenabledupdate><initiator>8:a</initiator><value>false</value>"
       "</joiningenabledupdate>");
   BOOST_TEST(join.result.membership.kind == "joining_enabled_update");
+}
+
+BOOST_AUTO_TEST_CASE(membership_lines_of_members_joining_and_leaving) {
+  MembershipInfo joined;
+  joined.kind = "member_joined";
+  joined.initiator = "8:host";
+  joined.targets = {"8:a", "8:b"};
+  BOOST_TEST(membership_text(joined) == "8:a, 8:b joined");
+  MembershipInfo left = joined;
+  left.kind = "member_left";
+  left.targets = {"8:a"};
+  BOOST_TEST(membership_text(left) == "8:a left");
+  left.targets.clear();
+  BOOST_TEST(membership_text(left) == "8:host left");
+  // The markup's kinds read as before.
+  auto add = render("<addmember><initiator>8:a</initiator><target>8:b</target></addmember>");
+  BOOST_TEST(membership_text(add.result.membership) == add.text);
 }
 
 BOOST_AUTO_TEST_CASE(named_entities) {

@@ -267,6 +267,71 @@ BOOST_AUTO_TEST_CASE(media_metadata_reaches_attachments_and_files_the_output_dir
              1234U);
 }
 
+// Issue 14: quirks of real exports, each record right in the database.
+BOOST_AUTO_TEST_CASE(records_of_real_export_quirks_reach_the_database_right) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  const std::string emotions =
+      R"([{"key":"like","users":[{"mri":"8:bob","time":1600000000000,"value":"1600000000000"}]}])";
+  auto message = [](const std::string& id, const std::string& rest) {
+    return R"({"id":")" + id + R"(","version":1.0,"from":"8:bob",)" + rest + "}";
+  };
+  const std::string time = R"("originalarrivaltime":"2024-01-02T03:04:05Z",)";
+  const std::vector<std::string> messages{
+      message("1", time + R"("displayName":"","messagetype":"RichText","content":"empty name")"),
+      message("2", time + R"("displayName":null,"messagetype":"RichText","content":"null name")"),
+      message("3", time + R"("displayName":"Bob","messagetype":"RichText","content":"array",)" +
+                       R"("properties":{"emotions":)" + emotions + "}"),
+      message("4", time + R"("displayName":"Bob","messagetype":"RichText","content":"string",)" +
+                       R"("properties":{"emotions":)" + nlohmann::json(emotions).dump() + "}"),
+      message("5", time + R"("displayName":"Bob","messagetype":"Poll","content":)" +
+                       R"("<URIObject type=\"Poll\" question=\"Where shall we meet?\" )" +
+                       R"(optionsEncoded=\"Fri|Sat\"></URIObject>")"),
+      message("6", time + R"("displayName":"Bob","messagetype":"ThreadActivity/MemberJoined",)" +
+                       R"("content":"{\"eventtime\":1704164645000,\"initiator\":\"8:bob\",)" +
+                       R"(\"members\":[{\"id\":\"8:carol\",\"friendlyname\":\"Carol\"}]}")"),
+      message("7", R"("originalarrivaltime":"yesterday","displayName":"Bob",)"
+                   R"("messagetype":"RichText","content":"when?")")};
+  // The conversation's displayName is "" (conversation_json writes null: replace it).
+  std::string json = st::export_json({st::conversation_json("19:quirks@thread.skype", messages)});
+  json.replace(json.find(R"("displayName":null,"version":1.0,"MessageList")"), 18,
+               R"("displayName":"")");
+  st::write_file(dir / "m.json", json);
+
+  const auto result = run(db, {dir / "m.json"}, true, 3);
+  BOOST_TEST_INFO(result.dump(2).substr(0, 3000));
+  BOOST_REQUIRE(result["success"].get<bool>());
+  BOOST_TEST(count(db, "messages") == 7);
+  auto value = [&](const std::string& column, const std::string& id) {
+    return db.text("SELECT coalesce((SELECT (" + column +
+                   ")::text FROM skype.messages WHERE message_id = '" + id + "'), '<null>')");
+  };
+  // Display names: "" is a name, null is none.
+  BOOST_TEST(value("sender_name", "1") == "");
+  BOOST_TEST(value("sender_name", "2") == "<null>");
+  BOOST_TEST(db.text("SELECT coalesce(display_name, '<null>') FROM skype.conversations") == "");
+  BOOST_TEST(db.text("SELECT coalesce(display_name, '<null>') FROM skype.participants WHERE "
+                     "participant_id = '8:bob'") == "Bob");
+  // Reactions in either form.
+  BOOST_TEST(nlohmann::json::parse(value("details->'reactions'", "3")) ==
+             nlohmann::json::parse(emotions));
+  BOOST_TEST(value("details->'reactions'", "4") == value("details->'reactions'", "3"));
+  // Polls.
+  BOOST_TEST(value("content_text", "5") == "Poll: Where shall we meet? (Fri, Sat)");
+  BOOST_TEST(value("details->'poll'->>'question'", "5") == "Where shall we meet?");
+  BOOST_TEST(value("details->'poll'->'options'->>1", "5") == "Sat");
+  BOOST_TEST(count(db, "attachments") == 0);
+  // JSON bodies.
+  BOOST_TEST(value("content_text", "6") == "8:carol joined");
+  BOOST_TEST(value("details->'membership'->>'kind'", "6") == "member_joined");
+  BOOST_TEST(value("details->'membership'->'targets'->>0", "6") == "8:carol");
+  BOOST_TEST(value("details->'body'->'members'->0->>'friendlyname'", "6") == "Carol");
+  // An unparsable time: kept, NULL sent_at, the value as found, counted.
+  BOOST_TEST(value("sent_at", "7") == "<null>");
+  BOOST_TEST(value("details->>'original_arrival_time'", "7") == "yesterday");
+  BOOST_TEST(result["statistics"]["transform"]["invalid_timestamps"] == 1);
+}
+
 BOOST_AUTO_TEST_CASE(memory_limit_stops_the_run_cleanly) {
   st::TestDatabase db;
   se::ETLContext context(se::DbConfig{db.conninfo()}, 2, std::size_t{1}, true);

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -47,8 +48,10 @@ struct BatchBuilder {
     return meta;
   }
 
+  /// `display_name` nullopt: the file's displayName is null (or missing).
   RawMessage& add(std::string_view type, std::string_view content,
-                  std::string_view from = "8:alice", std::string_view display_name = "Alice") {
+                  std::string_view from = "8:alice",
+                  std::optional<std::string_view> display_name = "Alice") {
     if (batch.chunks.empty()) conversation("19:test@thread.skype");
     RawMessage raw;
     raw.id = keep(std::to_string(1000 + batch.raw.size()));
@@ -58,7 +61,7 @@ struct BatchBuilder {
     raw.content = keep(content);
     raw.conversation_id = keep(batch.chunks.back().conversation->id);
     raw.from = keep(from);
-    raw.display_name = keep(display_name);
+    if (display_name) raw.display_name = keep(*display_name);
     raw.position = static_cast<std::uint32_t>(batch.raw.size());
     batch.raw.push_back(raw);
     ++batch.chunks.back().message_count;
@@ -86,8 +89,8 @@ bool valid_utf8_no_nul(std::string_view s) {
 /// Every text field is valid UTF-8 without NUL and details_json parses without \u0000.
 void check_clean(const Message& m) {
   for (std::string_view s :
-       {m.message_id, m.sender_id, m.sender_name, m.message_type, m.content_raw, m.content_text,
-        m.properties_json, std::string_view(m.details_json)})
+       {m.message_id, m.sender_id, m.sender_name.value_or(""), m.message_type, m.content_raw,
+        m.content_text, m.properties_json, std::string_view(m.details_json)})
     BOOST_TEST(valid_utf8_no_nul(s));
   BOOST_TEST(m.details_json.find("\\u0000") == std::string::npos);
   if (!m.details_json.empty())
@@ -214,31 +217,51 @@ BOOST_AUTO_TEST_CASE(deletions) {
 BOOST_AUTO_TEST_CASE(owner_recognised_with_and_without_prefix) {
   for (std::string owner_setting : {"alice", "8:alice"}) {
     BatchBuilder b;
-    b.add("RichText", "one", "8:alice", "");
-    b.add("RichText", "two", "alice", "");
-    b.add("RichText", "three", "8:bob", "");
+    b.add("RichText", "one", "8:alice", std::nullopt);
+    b.add("RichText", "two", "alice", std::nullopt);
+    b.add("RichText", "three", "8:bob", std::nullopt);
     b.add("RichText", "four", "bob", "Bob");
-    b.add("RichText", "five", "https://host/v1/users/ME/contacts/8:alice", "");
+    b.add("RichText", "five", "https://host/v1/users/ME/contacts/8:alice", std::nullopt);
     b.run({normalize_account_id(owner_setting), "Me Myself"});
     const auto& m = b.batch.messages;
     BOOST_TEST(m[0].sender_id == "8:alice");
-    BOOST_TEST(m[0].sender_name == "Me Myself");
+    BOOST_TEST(m[0].sender_name.value_or("?") == "Me Myself");
     BOOST_TEST(m[1].sender_id == "alice");  // no invented prefix
-    BOOST_TEST(m[1].sender_name == "Me Myself");
-    BOOST_TEST(m[2].sender_name.empty());
+    BOOST_TEST(m[1].sender_name.value_or("?") == "Me Myself");
+    BOOST_TEST(!m[2].sender_name.has_value());
     BOOST_TEST(m[3].sender_id == "bob");
-    BOOST_TEST(m[3].sender_name == "Bob");
+    BOOST_TEST(m[3].sender_name.value_or("?") == "Bob");
     BOOST_TEST(m[4].sender_id == "8:alice");
-    BOOST_TEST(m[4].sender_name == "Me Myself");
-    BOOST_TEST(!b.owns(m[0].sender_name));  // stored in the batch's arena
+    BOOST_TEST(m[4].sender_name.value_or("?") == "Me Myself");
+    BOOST_TEST(!b.owns(*m[0].sender_name));  // stored in the batch's arena
   }
   BOOST_TEST(normalize_account_id("8:live:.cid.0123") == "live:.cid.0123");
   BOOST_TEST(normalize_account_id("live:.cid.0123") == "live:.cid.0123");
   // The settings may carry the prefix too.
   BatchBuilder b;
-  b.add("RichText", "x", "alice", "");
+  b.add("RichText", "x", "alice", std::nullopt);
   b.run({"8:alice", "Owner"});
-  BOOST_TEST(b.batch.messages[0].sender_name == "Owner");
+  BOOST_TEST(b.batch.messages[0].sender_name.value_or("?") == "Owner");
+}
+
+BOOST_AUTO_TEST_CASE(empty_display_names_stay_empty_and_null_stays_null) {
+  BatchBuilder b;
+  b.add("RichText", "a", "8:bob", "");
+  b.add("RichText", "b", "8:bob", std::nullopt);
+  b.add("RichText", "c", "8:alice", "");            // the owner's "" is a name too
+  b.add("RichText", "d", "8:alice", std::nullopt);  // only null gets --user-display-name
+  b.run({"alice", "Me"});
+  const auto& m = b.batch.messages;
+  BOOST_TEST(m[0].sender_name.has_value());
+  BOOST_TEST(m[0].sender_name.value_or("?") == "");
+  BOOST_TEST(!m[1].sender_name.has_value());
+  BOOST_TEST(m[2].sender_name.value_or("?") == "");
+  BOOST_TEST(m[3].sender_name.value_or("?") == "Me");
+
+  BatchBuilder no_setting;
+  no_setting.add("RichText", "d", "8:alice", std::nullopt);
+  no_setting.run({"alice", ""});
+  BOOST_TEST(!no_setting.batch.messages[0].sender_name.has_value());
 }
 
 BOOST_AUTO_TEST_CASE(nul_characters_are_removed_everywhere) {
@@ -253,7 +276,7 @@ BOOST_AUTO_TEST_CASE(nul_characters_are_removed_everywhere) {
   BOOST_TEST(m[0].content_text == "hello x");
   BOOST_TEST(m[0].content_raw == "hello <b>x</b>");
   BOOST_TEST(m[0].sender_id == "8:ab");
-  BOOST_TEST(m[0].sender_name == "Name");
+  BOOST_TEST(m[0].sender_name.value_or("?") == "Name");
   BOOST_TEST(m[0].properties_json == R"({"a":"xy","b":"\\u0000 literal"})");
   BOOST_TEST(m[1].content_text == "plaintext");
   BOOST_TEST(m[2].content_text == "nulonly");
@@ -373,6 +396,149 @@ BOOST_AUTO_TEST_CASE(reactions_poll_notice_card) {
   for (const auto& msg : m) check_clean(msg);
 }
 
+// Exports give properties.emotions (and urlpreviews, forwardMetadata, callLog, poll) either
+// as JSON or as a string holding the JSON: both give the same details.
+BOOST_AUTO_TEST_CASE(json_inside_a_string_gives_the_same_details_as_json) {
+  const json emotions = json::parse(
+      R"([{"key":"like","users":[{"mri":"8:bob","time":1600000000000,"value":"1600000000000"}]}])");
+  const json properties = json::parse(
+      R"({"urlpreviews":[{"url":"https://example.com","title":"Example"}],)"
+      R"("forwardMetadata":{"conversationId":"19:a@thread.skype","messageId":"1"},)"
+      R"("callLog":{"callState":"missed","originator":"8:bob"},"poll":{"question":"Lunch?"},)"
+      R"("edittime":"1630565399000"})");
+  json stringified = properties;
+  for (const char* key : {"urlpreviews", "forwardMetadata", "callLog", "poll"})
+    stringified[key] = properties[key].dump();
+  BatchBuilder b;
+  b.add("RichText", "array").emotions_json = b.keep(emotions.dump());
+  b.add("RichText", "string").emotions_json = b.keep(json(emotions.dump()).dump());
+  b.add("RichText", "empty in a string").emotions_json = b.keep(R"("[]")");
+  b.add("RichText", "no JSON in the string").emotions_json = b.keep(R"("like")");
+  b.add("RichText", "properties as JSON").properties_json = b.keep(properties.dump());
+  b.add("RichText", "properties as strings").properties_json = b.keep(stringified.dump());
+  b.run();
+  const auto& m = b.batch.messages;
+  BOOST_TEST(details(m[0])["reactions"] == emotions);
+  BOOST_TEST(details(m[1])["reactions"] == emotions);
+  BOOST_TEST(m[2].details_json.empty());
+  BOOST_TEST(m[3].details_json.empty());
+  const json d4 = details(m[4]);
+  BOOST_TEST(d4["url_previews"] == properties["urlpreviews"]);
+  BOOST_TEST(d4["forward_metadata"] == properties["forwardMetadata"]);
+  BOOST_TEST(d4["call_log"] == properties["callLog"]);
+  BOOST_TEST(d4["poll"] == properties["poll"]);
+  BOOST_TEST(details(m[5]) == d4);
+  for (const auto& msg : m) check_clean(msg);
+}
+
+BOOST_AUTO_TEST_CASE(polls_keep_question_options_and_votes) {
+  BatchBuilder b;
+  auto& poll = b.add("Poll",
+                     "<URIObject type=\"Poll\" question=\"Where shall we meet?\" "
+                     "optionsEncoded=\"Fri|Sat\"></URIObject>");
+  poll.properties_json = b.keep(R"({"poll":"{\"votes\":{\"Fri\":[\"8:bob\"]}}"})");
+  b.add("RichText",
+        "<URIObject type=\"poll.1\"><Title>Lunch?</Title><Description>- Pizza\n- Soup"
+        "</Description><Settings><MultipleChoice value=\"false\" /></Settings><Question "
+        "value=\"Lunch?\" /><Answers><Answer value=\"Pizza\" /><Answer value=\"Soup\" />"
+        "</Answers></URIObject>");
+  b.add("Poll", "<URIObject type=\"Poll\" optionsEncoded=\"Fri|Sat\"></URIObject>");
+  b.add("RichText/Media_Card",
+        "<URIObject type=\"SWIFT.1\"><Swift b64=\"eyJ0eXBlIjoibWVzc2FnZS9jYXJkIn0=\"/>"
+        "</URIObject>");
+  b.run();
+  const auto& m = b.batch.messages;
+  BOOST_TEST(m[0].content_text == "Poll: Where shall we meet? (Fri, Sat)");
+  const json d0 = details(m[0]);
+  BOOST_TEST(d0["poll"]["question"] == "Where shall we meet?");
+  BOOST_TEST(d0["poll"]["options"] == json::parse(R"(["Fri","Sat"])"));
+  BOOST_TEST(d0["poll"]["votes"]["Fri"][0] == "8:bob");  // from properties.poll
+  BOOST_TEST(m[0].attachments.empty());
+  BOOST_TEST(m[1].content_text == "Poll: Lunch? (Pizza, Soup)");
+  BOOST_TEST(
+      details(m[1])["poll"] ==
+      json::parse(R"({"question":"Lunch?","options":["Pizza","Soup"],"multiple_choice":false})"));
+  BOOST_TEST(m[1].attachments.empty());
+  BOOST_TEST(m[2].content_text == "Poll (Fri, Sat)");
+  BOOST_TEST(details(m[2])["poll"] == json::parse(R"({"options":["Fri","Sat"]})"));
+  BOOST_TEST(m[2].attachments.empty());
+  // A card is in details.card: no attachment row with nothing in it.
+  BOOST_TEST(m[3].attachments.empty());
+  BOOST_TEST(details(m[3])["card"]["type"] == "message/card");
+  for (const auto& msg : m) check_clean(msg);
+}
+
+BOOST_AUTO_TEST_CASE(json_bodies_become_details_and_a_readable_line) {
+  BatchBuilder b;
+  b.add("ThreadActivity/MemberJoined",
+        R"({"eventtime":1606351443080,"initiator":"8:orgid:host",)"
+        R"("members":[{"id":"8:acs:guest","friendlyname":"Guest"}]})");
+  b.add(
+      "ThreadActivity/MemberLeft",
+      R"( {"eventtime":"1606340755385","initiator":"8:acs:guest","members":[{"id":"8:acs:guest","friendlyname":""}]} )");
+  b.add("ThreadActivity/AddMember",
+        R"({"initiator":"8:alice","members":[{"id":"8:bob"},"8:carol"]})");
+  b.add("ThreadActivity/AddMember",
+        "<addmember><initiator>8:alice</initiator><target>8:bob</target><target>8:carol</target>"
+        "</addmember>");
+  b.add("ThreadActivity/DeleteMember", R"({"initiator":"8:alice","targets":["8:bob"]})");
+  b.add("Notice", R"([{"title":"Hello","body":"<b>x</b> &amp; y"}])");
+  b.add("PopCard", R"([{"content":{"title":"Try this"}}])");
+  b.add("Poll", R"({"question":"Lunch?","options":[{"text":"Pizza","votes":2},{"text":"Soup"}]})");
+  b.add("Custom/Event", R"({"state":"done","eventtime":1})");
+  b.add("Custom/Event", "[]");
+  b.add("RichText", R"({"typed":"by a person"})");  // written text is never taken for JSON
+  b.add("Text", "[1, 2]");
+  b.add("ThreadActivity/TopicUpdate", "{not json at all");
+  b.run();
+  const auto& m = b.batch.messages;
+
+  BOOST_TEST(m[0].content_text == "8:acs:guest joined");
+  json d = details(m[0]);
+  BOOST_TEST(d["membership"] ==
+             json::parse(R"({"kind":"member_joined","initiator":"8:orgid:host",)"
+                         R"("targets":["8:acs:guest"],"time":"2020-11-26T00:44:03.080Z"})"));
+  BOOST_TEST(d["body"]["members"][0]["friendlyname"] == "Guest");  // nothing dropped
+  BOOST_TEST(!d.contains("unknown_type"));
+  BOOST_TEST(m[1].content_text == "8:acs:guest left");
+  BOOST_TEST(details(m[1])["membership"]["kind"] == "member_left");
+  BOOST_TEST(details(m[1])["membership"]["time"] == "2020-11-25T21:45:55.385Z");
+  // The same membership in JSON and in markup: the same details.membership and text.
+  BOOST_TEST(m[2].content_text == "8:alice added 8:bob, 8:carol");
+  BOOST_TEST(details(m[2])["membership"] == details(m[3])["membership"]);
+  BOOST_TEST(m[2].content_text == m[3].content_text);
+  BOOST_TEST(m[4].content_text == "8:alice removed 8:bob");
+  BOOST_TEST(details(m[4])["membership"]["kind"] == "delete_member");
+
+  BOOST_TEST(m[5].content_text == "Hello - x & y");
+  BOOST_TEST(details(m[5])["notice"][0]["title"] == "Hello");
+  BOOST_TEST(m[6].content_text == "Try this");
+  BOOST_TEST(details(m[6])["card"][0]["content"]["title"] == "Try this");
+  BOOST_TEST(m[7].content_text == "Poll: Lunch? (Pizza, Soup)");
+  BOOST_TEST(details(m[7])["poll"]["options"][0]["votes"] == 2);
+
+  // Unknown types: parsed, still flagged and counted; a line from what the JSON says.
+  BOOST_TEST(m[8].content_text == "eventtime: 1, state: done");
+  BOOST_TEST(details(m[8])["body"]["state"] == "done");
+  BOOST_TEST(details(m[8])["unknown_type"] == true);
+  BOOST_TEST(m[9].content_text == "");
+  BOOST_TEST(details(m[9])["unknown_type"] == true);
+  BOOST_TEST(b.batch.counters.unknown_types.at("Custom/Event") == 2u);
+
+  BOOST_TEST(m[10].content_text == R"({"typed":"by a person"})");
+  BOOST_TEST(m[10].details_json.empty());
+  BOOST_TEST(m[11].content_text == "[1, 2]");
+  BOOST_TEST(m[12].content_text == "{not json at all");  // not JSON: kept as text
+  for (std::size_t i = 0; i < 10; ++i) {
+    BOOST_TEST_CONTEXT("message " << i) {
+      BOOST_TEST(m[i].content_raw == b.batch.raw[i].content);
+      BOOST_TEST(m[i].content_text.find('{') == std::string_view::npos);
+      BOOST_TEST(!m[i].is_deleted);
+    }
+  }
+  for (const auto& msg : m) check_clean(msg);
+}
+
 BOOST_AUTO_TEST_CASE(unknown_types_are_kept_and_counted) {
   BatchBuilder b;
   b.add("Control/Typing", "<b>hey</b>");
@@ -407,6 +573,55 @@ BOOST_AUTO_TEST_CASE(timestamps_and_flags) {
   BOOST_TEST(b.batch.counters.broken_markup == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(invalid_timestamps_keep_their_raw_value_and_the_first_place) {
+  BatchBuilder b;
+  b.conversation("19:first@thread.skype")->index = 4;
+  b.add("RichText", "on time");
+  b.conversation("19:second@thread.skype")->index = 5;
+  b.add("RichText", "also on time");
+  auto& bad = b.add("RichText", "bad time");
+  bad.original_arrival_time = b.keep("yesterday at noon");
+  bad.position = 7;
+  bad.offset = 123456789012ULL;
+  auto& missing = b.add("RichText", "no time");
+  missing.original_arrival_time = {};
+  auto& number = b.add("RichText", "a number");
+  number.original_arrival_time = b.keep("1630565395224");
+  b.run();
+  const auto& m = b.batch.messages;
+  const auto& c = b.batch.counters;
+  BOOST_TEST(c.invalid_timestamps == 3u);
+  BOOST_REQUIRE(c.first_invalid_timestamp.has_value());
+  BOOST_TEST(c.first_invalid_timestamp->conversation_id == "19:second@thread.skype");
+  BOOST_TEST(c.first_invalid_timestamp->conversation_index == 5u);
+  BOOST_TEST(c.first_invalid_timestamp->message_index == 7u);
+  BOOST_TEST(c.first_invalid_timestamp->byte_offset == 123456789012ULL);
+  BOOST_TEST(c.first_invalid_timestamp->raw_value == "yesterday at noon");
+  // The messages are kept, with NULL sent_at and the value as found.
+  BOOST_TEST(!m[2].sent_at_us.has_value());
+  BOOST_TEST(m[2].content_text == "bad time");
+  BOOST_TEST(details(m[2])["original_arrival_time"] == "yesterday at noon");
+  BOOST_TEST(!m[3].sent_at_us.has_value());
+  BOOST_TEST(m[3].details_json.empty());  // nothing was there to keep
+  BOOST_TEST(details(m[4])["original_arrival_time"] == "1630565395224");
+  BOOST_TEST(m[0].details_json.empty());
+  for (const auto& msg : m) check_clean(msg);
+
+  // A missing value first: the place says so with an empty raw value.
+  BatchBuilder first_missing;
+  first_missing.add("RichText", "x").original_arrival_time = {};
+  first_missing.add("RichText", "y").original_arrival_time = "nope";
+  first_missing.run();
+  BOOST_REQUIRE(first_missing.batch.counters.first_invalid_timestamp.has_value());
+  BOOST_TEST(first_missing.batch.counters.first_invalid_timestamp->raw_value.empty());
+  BOOST_TEST(first_missing.batch.counters.first_invalid_timestamp->message_index == 0u);
+
+  BatchBuilder fine;
+  fine.add("RichText", "ok");
+  fine.run();
+  BOOST_TEST(!fine.batch.counters.first_invalid_timestamp.has_value());
+}
+
 BOOST_AUTO_TEST_CASE(conversation_rows) {
   BatchBuilder b;
   auto group = b.conversation("19:abc@thread.skype");
@@ -422,7 +637,7 @@ BOOST_AUTO_TEST_CASE(conversation_rows) {
   b.conversation("8:live:bob");
   b.add("RichText", "hey", "8:live:bob", "Bob Builder");
   b.conversation("8:live:carol");
-  b.add("RichText", "mine", "8:alice", "");
+  b.add("RichText", "mine", "8:alice", std::nullopt);
   b.conversation("28:concierge");
   b.conversation("48:calllogs");
   b.conversation("4:+15551234");
@@ -435,21 +650,49 @@ BOOST_AUTO_TEST_CASE(conversation_rows) {
   BOOST_TEST(rows[0].conversation_id == "19:abc@thread.skype");
   BOOST_TEST(rows[0].conversation_id.data() == group->id.data());
   BOOST_TEST(rows[0].conversation_type == "group");
-  BOOST_TEST(rows[0].display_name == "Family & friends");
+  BOOST_TEST(rows[0].display_name.value_or("?") == "Family & friends");
   BOOST_TEST(rows[0].topic == "Topic x");
   BOOST_TEST(rows[0].properties_json == group->properties_json);
   BOOST_TEST(rows[0].thread_properties_json == group->thread_properties_json);
   const std::vector<std::string> members{"8:usernameC", "8:usernameA", "8:usernameD"};
   BOOST_TEST(rows[0].members == members, boost::test_tools::per_element());
-  BOOST_TEST(rows[1].display_name == "Only & topic");
+  BOOST_TEST(rows[1].display_name.value_or("?") == "Only & topic");
   BOOST_TEST(rows[2].conversation_type == "one_to_one");
-  BOOST_TEST(rows[2].display_name == "Bob Builder");
-  BOOST_TEST(rows[3].display_name == "live:carol");
+  BOOST_TEST(rows[2].display_name.value_or("?") == "Bob Builder");
+  BOOST_TEST(rows[3].display_name.value_or("?") == "live:carol");
   BOOST_TEST(rows[4].conversation_type == "bot");
   BOOST_TEST(rows[5].conversation_type == "system");
   BOOST_TEST(rows[6].conversation_type == "phone");
   BOOST_TEST(rows[7].conversation_type == "guest");
   BOOST_TEST(rows[8].conversation_type == "unknown");
+}
+
+BOOST_AUTO_TEST_CASE(conversation_display_name_given_as_empty_is_kept) {
+  BatchBuilder b;
+  auto empty = b.conversation("19:empty@thread.skype");
+  empty->display_name = "";
+  empty->topic = "A topic";
+  b.add("RichText", "x");
+  auto null_name = b.conversation("19:null@thread.skype");
+  null_name->topic = "A topic";  // null: falls back to the topic as before
+  b.add("RichText", "x");
+  b.conversation("19:nothing@thread.skype");  // nothing names it
+  b.add("RichText", "x");
+  auto one = b.conversation("8:live:dan");
+  one->display_name = "";
+  b.add("RichText", "hi", "8:live:dan", "Dan");
+  b.conversation("8:live:erin");
+  b.add("RichText", "hi", "8:live:erin", "");  // a party named "" does not name the chat
+  b.add("RichText", "hi", "8:live:erin", "Erin");
+  b.run();
+  const auto& rows = b.batch.conversations;
+  BOOST_REQUIRE_EQUAL(rows.size(), 5u);
+  BOOST_TEST(rows[0].display_name.has_value());
+  BOOST_TEST(rows[0].display_name.value_or("?") == "");
+  BOOST_TEST(rows[1].display_name.value_or("?") == "A topic");
+  BOOST_TEST(!rows[2].display_name.has_value());
+  BOOST_TEST(rows[3].display_name.value_or("?") == "");
+  BOOST_TEST(rows[4].display_name.value_or("?") == "Erin");
 }
 
 BOOST_AUTO_TEST_CASE(real_fragments_file) {

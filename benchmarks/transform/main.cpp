@@ -150,7 +150,8 @@ int main(int argc, char** argv) {
       raw.content = s.content;
       raw.conversation_id = conv;
       raw.from = (i % 3 == 0) ? std::string_view(alice) : std::string_view("bob");
-      raw.display_name = (i % 3 == 0) ? std::string_view() : std::string_view(name);
+      // The owner's messages (alice's) carry a null displayName, as in real exports.
+      if (i % 3 != 0) raw.display_name = std::string_view(name);
       raw.edit_time = s.edit_time;
       raw.emotions_json = s.emotions;
       raw.position = static_cast<std::uint32_t>(i);

@@ -96,7 +96,7 @@ struct ConversationMeta {
 /// A message as read: views of the export's values (unescaped), nothing interpreted.
 struct RawMessage {
   std::string_view id;
-  std::string_view display_name;  ///< empty when null or missing
+  std::optional<std::string_view> display_name;  ///< nullopt when null or missing
   std::string_view original_arrival_time;
   std::string_view message_type;
   std::string_view content;
@@ -107,11 +107,12 @@ struct RawMessage {
   std::string_view edit_time;            ///< properties.edittime as text (string or number)
   std::string_view delete_time;          ///< properties.deletetime as text
   bool is_server_generated = false;      ///< properties.isserversidegenerated true or "True"
-  std::string_view emotions_json;        ///< raw JSON of properties.emotions
+  std::string_view emotions_json;        ///< raw JSON of properties.emotions (may be a string)
   std::string_view ams_references_json;  ///< raw JSON array of amsreferences
   std::string_view media_json;           ///< with --with-media: JSON array of media metadata
   std::string_view extra_json;           ///< unknown keys as a JSON object text, or empty
   std::uint32_t position = 0;            ///< index in the conversation's MessageList
+  std::uint64_t offset = 0;              ///< byte offset of the message object in the input
 };
 
 /// A shared file or media item found in a message.
@@ -132,9 +133,9 @@ struct Attachment {
 struct Message {
   std::string_view message_id;
   std::optional<std::int64_t> version;
-  std::optional<std::int64_t> sent_at_us;  ///< microseconds since the Unix epoch, UTC
-  std::string_view sender_id;              ///< normalised
-  std::string_view sender_name;
+  std::optional<std::int64_t> sent_at_us;       ///< microseconds since the Unix epoch, UTC
+  std::string_view sender_id;                   ///< normalised
+  std::optional<std::string_view> sender_name;  ///< nullopt when the file gives none (null)
   std::string_view message_type;
   std::string_view content_raw;
   std::string_view content_text;
@@ -153,7 +154,8 @@ struct Message {
 struct ConversationRow {
   std::string_view conversation_id;
   std::string conversation_type;  ///< one_to_one, group, bot, system, phone, guest, unknown
-  std::string display_name;       ///< markup removed
+  /// Markup removed; "" when the file says "", nullopt when nothing names the conversation.
+  std::optional<std::string> display_name;
   std::string topic;
   std::string_view properties_json;
   std::string_view thread_properties_json;

@@ -649,8 +649,12 @@ struct ExportReader::Impl {
         err = value_text(v, batch, text, type);
         m.is_server_generated = text == "true" || text == "True" || text == "TRUE" || text == "1";
       } else if (key == "emotions") {
+        // An array, or in some exports a string holding one: kept as raw JSON either way
+        // (the transform decodes both), after value_text has checked the string.
+        const std::string_view token = trim_right(v.raw_json_token());
         err = value_text(v, batch, text, type);
         if (type == od::json_type::array || type == od::json_type::object) m.emotions_json = text;
+        if (type == od::json_type::string) m.emotions_json = token;
       }
       if (err) break;
     }
@@ -705,7 +709,9 @@ struct ExportReader::Impl {
       } else if (key == "originalarrivaltime") {
         err = value_text(value, batch, m.original_arrival_time, type);
       } else if (key == "displayName") {
-        err = value_text(value, batch, m.display_name, type);
+        // "" is a name; null is none (the owner's messages carry null).
+        err = value_text(value, batch, text, type);
+        if (!err && type != od::json_type::null) m.display_name = text;
       } else if (key == "conversationid") {
         err = value_text(value, batch, m.conversation_id, type);
       } else if (key == "version") {
@@ -800,6 +806,7 @@ struct ExportReader::Impl {
       }
       RawMessage& m = batch.raw.emplace_back();
       m.position = msg_index;
+      m.offset = base + pos;
       read_message(pos, end, batch, m);
       ++msg_index;
       pos = skip_space(json, end);

@@ -54,12 +54,20 @@ class CopyBuffer {
   /// Text, escaped (backslash, tab, newline, carriage return). NUL bytes (which PostgreSQL
   /// text cannot hold) are dropped and counted in nul_bytes_removed().
   void text(std::string_view value);
-  /// Text, or NULL when empty.
+  /// Text, or NULL when empty: for values where "" says nothing (ids, types, attributes).
   void text_or_null(std::string_view value) {
     if (value.empty())
       null();
     else
       text(value);
+  }
+  /// Text ("" included), or NULL when there is none: for values where "" and null differ
+  /// in the export (display names).
+  void nullable_text(const std::optional<std::string_view>& value) {
+    if (value)
+      text(*value);
+    else
+      null();
   }
   void null();
   /// A bigint in binary format; any integer column in text format.

@@ -158,14 +158,15 @@ struct Loader::Impl {
     conn.exec("SET temp_buffers = '64MB'");
   }
 
+  // A sender's name is the latest non-null one; "" is a name (the file said so).
   struct SenderInfo {
-    std::string name;
+    std::optional<std::string> name;
     std::int64_t name_at = INT64_MIN;
     std::int64_t last_seen = INT64_MIN;
   };
   struct ChunkSender {
     std::string_view id;
-    std::string_view name;
+    std::optional<std::string_view> name;
     std::int64_t name_at = INT64_MIN;
     std::int64_t last_seen = INT64_MIN;
   };
@@ -655,7 +656,7 @@ struct Loader::Impl {
     for (const auto& [id, info] : senders) {
       participants.text(senders_conversation);
       participants.text(id);
-      participants.text_or_null(info.name);
+      participants.nullable_text(info.name);
       if (info.last_seen == INT64_MIN)
         participants.null();
       else
@@ -673,8 +674,8 @@ struct Loader::Impl {
     for (const ChunkSender& s : chunk) {
       SenderInfo& info = senders[std::string(s.id)];
       info.last_seen = std::max(info.last_seen, s.last_seen);
-      if (!s.name.empty() && s.name_at >= info.name_at) {
-        info.name.assign(s.name);
+      if (s.name && s.name_at >= info.name_at) {
+        info.name.emplace(*s.name);
         info.name_at = s.name_at;
       }
     }
@@ -796,7 +797,7 @@ struct Loader::Impl {
     b.text(row.conversation_id);
     b.boolean(true);
     b.text_or_null(row.conversation_type);
-    b.text_or_null(row.display_name);
+    b.nullable_text(row.display_name);
     b.text_or_null(row.topic);
     b.json(row.properties_json);
     b.json(row.thread_properties_json);
@@ -906,7 +907,7 @@ void Loader::load_batch(const Batch& batch) {
             sender = &chunk_senders.back();
           }
           sender->last_seen = std::max(sender->last_seen, at);
-          if (!m.sender_name.empty() && at >= sender->name_at) {
+          if (m.sender_name && at >= sender->name_at) {
             sender->name = m.sender_name;
             sender->name_at = at;
           }
@@ -968,8 +969,7 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
       b.text(id);
       b.boolean(false);
       b.text("unknown");
-      b.text_or_null(meta && meta->display_name ? std::string_view(*meta->display_name)
-                                                : std::string_view());
+      b.nullable_text(meta ? meta->display_name : std::nullopt);
       b.text_or_null(meta ? std::string_view(meta->topic) : std::string_view());
       b.json(meta ? std::string_view(meta->properties_json) : std::string_view());
       b.json(meta ? std::string_view(meta->thread_properties_json) : std::string_view());

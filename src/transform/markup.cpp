@@ -235,6 +235,9 @@ enum class El : std::uint8_t {
   swift,
   title,
   description,
+  question,
+  answer,
+  multiplechoice,
   contacts,
   c,
   location,
@@ -287,6 +290,9 @@ constexpr ElName kElements[] = {
     {"swift", El::swift},
     {"title", El::title},
     {"description", El::description},
+    {"question", El::question},
+    {"answer", El::answer},
+    {"multiplechoice", El::multiplechoice},
     {"contacts", El::contacts},
     {"c", El::c},
     {"location", El::location},
@@ -340,7 +346,9 @@ enum class Kind : std::uint8_t {
   ev_value,
   ev_id,
   ev_role,
-  sms
+  sms,
+  poll,
+  poll_title
 };
 
 struct Frame {
@@ -450,14 +458,16 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
+bool contains_ci(std::string_view text, std::string_view what) noexcept {
+  if (what.size() > text.size()) return false;
+  for (std::size_t i = 0; i + what.size() <= text.size(); ++i)
+    if (iequals(text.substr(i, what.size()), what)) return true;
+  return false;
+}
+
 std::string attachment_kind(std::string_view type) {
   // URIObject@type, e.g. "Picture.1", "Video.1/Message.1", "Video.2/CallRecording.1".
-  auto has = [type](std::string_view what) {
-    if (what.size() > type.size()) return false;
-    for (std::size_t i = 0; i + what.size() <= type.size(); ++i)
-      if (iequals(type.substr(i, what.size()), what)) return true;
-    return false;
-  };
+  auto has = [type](std::string_view what) { return contains_ci(type, what); };
   if (has("CallRecording")) return "call_recording";
   if (has("Audio")) return "voice_message";
   if (has("Flik")) return "flik";
@@ -469,6 +479,37 @@ std::string attachment_kind(std::string_view type) {
   std::string kind;
   for (char ch : type) kind.push_back(to_lower(ch));
   return kind;
+}
+
+/// An attachment that names no file or media (a <URIObject> with nothing but a type): no
+/// row is made of it.
+bool names_nothing(const Attachment& a) noexcept {
+  return a.uri.empty() && a.thumbnail_uri.empty() && a.doc_id.empty() && a.name.empty() &&
+         a.content_type.empty() && !a.size && !a.width && !a.height && !a.duration_seconds;
+}
+
+int hex_digit(char c) noexcept {
+  if (is_digit(c)) return c - '0';
+  const char l = to_lower(c);
+  return l >= 'a' && l <= 'f' ? l - 'a' + 10 : -1;
+}
+
+/// `text` with its %XX escapes decoded; anything else (a bare '%') is kept.
+std::string percent_decoded(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      const int hi = hex_digit(text[i + 1]), lo = hex_digit(text[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(text[i]);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -640,6 +681,9 @@ class Renderer {
       case Kind::uri:
         ++m_uri_depth;
         break;
+      case Kind::poll:
+        ++m_poll_depth;
+        break;
       case Kind::location:
         ++m_location_depth;
         break;
@@ -668,8 +712,28 @@ class Renderer {
       case El::hr:
       case El::img:
       case El::wbr:
-      case El::title:
       case El::description:
+        return;
+      case El::title:
+        // A poll's <Title> is its question; elsewhere the text simply goes on.
+        if (m_poll_depth == 0) return;
+        kind = Kind::poll_title;
+        break;
+      case El::question:
+        if (m_poll_depth > 0 && m_r.poll.question.empty()) m_r.poll.question = attr(attrs, "value");
+        return;
+      case El::answer:
+        if (m_poll_depth > 0) {
+          std::string option = attr(attrs, "value");
+          if (!option.empty()) m_r.poll.options.push_back(std::move(option));
+        }
+        return;
+      case El::multiplechoice:
+        if (m_poll_depth > 0) {
+          const std::string value = attr(attrs, "value");
+          if (iequals(value, "true")) m_r.poll.multiple_choice = true;
+          if (iequals(value, "false")) m_r.poll.multiple_choice = false;
+        }
         return;
       case El::e_m: {
         m_r.edit_marker = true;
@@ -734,9 +798,11 @@ class Renderer {
       case El::duration:
         kind = m_part_depth > 0 ? Kind::part_duration : Kind::generic;
         break;
-      case El::uriobject:
-        kind = Kind::uri;
+      case El::uriobject: {
+        const auto type = find_attribute(attrs, "type");
+        kind = type && contains_ci(*type, "poll") ? Kind::poll : Kind::uri;
         break;
+      }
       case El::contacts:
         kind = Kind::contacts;
         break;
@@ -818,6 +884,23 @@ class Renderer {
         m_r.attachments.push_back(std::move(a));
         break;
       }
+      case Kind::poll:
+        if (!m_r.has_poll) {
+          m_r.has_poll = true;
+          m_r.poll.question = attr(attrs, "question");
+          if (m_r.poll.question.empty()) m_r.poll.question = attr(attrs, "title");
+          // optionsEncoded: the options separated by '|', each percent-encoded.
+          const std::string options = attr(attrs, "optionsEncoded");
+          for (std::string_view rest = options; !rest.empty();) {
+            const std::size_t bar = std::min(rest.find('|'), rest.size());
+            std::string option;
+            append_clean(option, percent_decoded(rest.substr(0, bar)), m_r.nul_removed,
+                         m_r.invalid_utf8);
+            if (!option.empty()) m_r.poll.options.push_back(std::move(option));
+            rest.remove_prefix(std::min(bar + 1, rest.size()));
+          }
+        }
+        break;
       case Kind::location:
         if (!m_r.has_location) {
           m_r.has_location = true;
@@ -885,7 +968,8 @@ class Renderer {
         std::string href = attr(f.attrs, "href");
         if (!href.empty()) {
           if (m_out.size() == f.out_start && m_suppress == 0) m_out.append(href);
-          if (m_quote_depth == 0 && m_uri_depth == 0 && m_location_depth == 0 &&
+          if (m_quote_depth == 0 && m_uri_depth == 0 && m_poll_depth == 0 &&
+              m_location_depth == 0 &&
               std::find(m_r.links.begin(), m_r.links.end(), href) == m_r.links.end())
             m_r.links.push_back(std::move(href));
         }
@@ -949,6 +1033,8 @@ class Renderer {
       }
       case Kind::uri: {
         --m_uri_depth;
+        if (!m_r.attachments.empty() && names_nothing(m_r.attachments.back()))
+          m_r.attachments.pop_back();
         // The fallback text ("To view this shared photo, go to: <url>") says nothing a
         // reader or a search needs; the original file name does.
         if (!m_r.attachments.empty() && !m_r.attachments.back().name.empty() && m_suppress == 0) {
@@ -984,7 +1070,8 @@ class Renderer {
       case Kind::membership: {
         --m_membership_depth;
         m_out.resize(f.out_start);
-        if (m_membership_depth == 0 && m_suppress == 0) m_out.append(membership_text());
+        if (m_membership_depth == 0 && m_suppress == 0)
+          m_out.append(membership_text(m_r.membership));
         break;
       }
       case Kind::ev_time: {
@@ -1015,11 +1102,23 @@ class Renderer {
       case Kind::sms:
         --m_sms_depth;
         break;
+      case Kind::poll:
+        // The fallback text (a description and a link to vote) gives way to the poll.
+        --m_poll_depth;
+        m_out.resize(f.out_start);
+        if (m_poll_depth == 0 && m_suppress == 0) m_out.append(poll_text(m_r.poll));
+        break;
+      case Kind::poll_title: {
+        std::string text = take(f.out_start);
+        if (m_r.poll.question.empty()) m_r.poll.question = std::move(text);
+        break;
+      }
     }
   }
 
-  std::string membership_text() const {
-    const auto& m = m_r.membership;
+ public:
+  /// The line of a membership event (also of one read from a JSON body).
+  static std::string membership_text(const MembershipInfo& m) {
     std::string targets;
     for (const auto& t : m.targets) {
       if (!targets.empty()) targets += ", ";
@@ -1041,9 +1140,12 @@ class Renderer {
     if (m.kind == "role_update") return who + " made " + targets + " " + m.role;
     if (m.kind == "history_disclosed_update") return who + " set history disclosed to " + m.value;
     if (m.kind == "joining_enabled_update") return who + " set joining enabled to " + m.value;
+    if (m.kind == "member_joined") return (targets.empty() ? who : targets) + " joined";
+    if (m.kind == "member_left") return (targets.empty() ? who : targets) + " left";
     return who + " " + m.kind;
   }
 
+ private:
   std::string& m_out;
   MarkupResult& m_r;
   std::array<Frame, kMaxDepth> m_stack;
@@ -1053,6 +1155,7 @@ class Renderer {
   int m_call_depth = 0;
   int m_part_depth = 0;
   int m_uri_depth = 0;
+  int m_poll_depth = 0;
   int m_location_depth = 0;
   int m_membership_depth = 0;
   int m_sms_depth = 0;
@@ -1076,6 +1179,10 @@ void MarkupResult::clear() noexcept {
   has_location = false;
   location = LocationInfo{};
   files.clear();
+  has_poll = false;
+  poll.question.clear();
+  poll.options.clear();
+  poll.multiple_choice.reset();
   attachments.clear();
   card_json.clear();
   edit_marker = false;
@@ -1087,7 +1194,7 @@ void MarkupResult::clear() noexcept {
 
 bool MarkupResult::has_structure() const noexcept {
   return !mentions.empty() || !links.empty() || has_quote || has_call || has_membership ||
-         !contacts.empty() || has_location || !files.empty() || !attachments.empty() ||
+         !contacts.empty() || has_location || !files.empty() || has_poll || !attachments.empty() ||
          !card_json.empty();
 }
 
@@ -1251,6 +1358,21 @@ std::optional<std::string_view> find_attribute(std::string_view attrs,
 void render_markup(std::string_view input, std::string& out, MarkupResult& result) {
   Renderer renderer(out, result);
   renderer.run(input);
+}
+
+std::string membership_text(const MembershipInfo& membership) {
+  return Renderer::membership_text(membership);
+}
+
+std::string poll_text(const PollInfo& poll) {
+  std::string text = "Poll";
+  if (!poll.question.empty()) text += ": " + poll.question;
+  for (std::size_t i = 0; i < poll.options.size(); ++i) {
+    text += i == 0 ? " (" : ", ";
+    text += poll.options[i];
+  }
+  if (!poll.options.empty()) text += ')';
+  return text;
 }
 
 std::string markup_to_text(std::string_view markup) {

@@ -40,7 +40,9 @@ struct CallInfo {
 };
 
 struct MembershipInfo {
-  std::string kind;  ///< add_member, delete_member, topic_update, picture_update, role_update, ...
+  /// add_member, delete_member, topic_update, picture_update, role_update, ...; from JSON
+  /// bodies also member_joined, member_left.
+  std::string kind;
   std::string initiator;
   std::vector<std::string> targets;
   std::string value;  ///< topic, picture URL (without "URL@"), or flag value
@@ -66,6 +68,14 @@ struct FileInfo {
   std::optional<std::int64_t> size;
 };
 
+/// A poll: <URIObject type="Poll" question=".." optionsEncoded="A|B"> or, from Skype's web
+/// client, <URIObject type="poll.1"> with <Question value>, <Answer value>, <MultipleChoice>.
+struct PollInfo {
+  std::string question;
+  std::vector<std::string> options;
+  std::optional<bool> multiple_choice;
+};
+
 /// Everything render_markup() found besides the text. Reused between messages: clear()
 /// keeps the capacity so that messages without structure cost no allocation.
 struct MarkupResult {
@@ -81,7 +91,9 @@ struct MarkupResult {
   bool has_location = false;
   LocationInfo location;
   std::vector<FileInfo> files;
-  std::vector<Attachment> attachments;  ///< one per <URIObject>
+  bool has_poll = false;
+  PollInfo poll;
+  std::vector<Attachment> attachments;  ///< one per <URIObject> that names something
   std::string card_json;                ///< decoded <Swift b64> JSON text (not yet validated)
   bool edit_marker = false;             ///< an <e_m> was seen
   std::optional<std::int64_t> edit_marker_us;
@@ -124,6 +136,12 @@ std::string_view trim_ascii(std::string_view s) noexcept;
 /// text; nullopt when absent.
 std::optional<std::string_view> find_attribute(std::string_view attributes,
                                                std::string_view name) noexcept;
+
+/// The readable line of a membership event ("8:a added 8:b", "8:b joined", ...).
+std::string membership_text(const MembershipInfo& membership);
+
+/// The readable line of a poll: "Poll: <question> (<option>, <option>)".
+std::string poll_text(const PollInfo& poll);
 
 /// The plain text of a markup string (display names, topics): tags removed, entities
 /// decoded, whitespace trimmed, valid UTF-8 without NUL.

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "transform/json_body.hpp"
 #include "transform/markup.hpp"
 #include "transform/timestamps.hpp"
 
@@ -62,6 +63,8 @@ constexpr KnownType kKnownTypes[] = {
     {"ThreadActivity/E2EEHandshakeAccept", TypeClass::thread_activity, {}},
     {"ThreadActivity/E2EEHandshakeComplete", TypeClass::thread_activity, {}},
     {"ThreadActivity/E2EEHandshakeReject", TypeClass::thread_activity, {}},
+    {"ThreadActivity/MemberJoined", TypeClass::thread_activity, {}},  // a JSON body
+    {"ThreadActivity/MemberLeft", TypeClass::thread_activity, {}},    // a JSON body
     {"RichText/Html", TypeClass::rich, {}},
     {"RichText/Files", TypeClass::rich, {}},
     {"RichText/Contacts", TypeClass::rich, {}},
@@ -220,13 +223,73 @@ std::uint64_t strip_json_nuls(nlohmann::json& value) {
   return removed;
 }
 
+std::string dump_json(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 /// Parses `text` as JSON and returns it re-serialised (valid UTF-8, no \u0000), or empty
 /// when it is not JSON.
 std::string normalised_json(std::string_view text, TransformCounters& counters) {
   auto value = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
   if (value.is_discarded()) return {};
   counters.nul_characters_removed += strip_json_nuls(value);
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return dump_json(value);
+}
+
+/// `value`, or the object or array it holds when it is a string holding one: exports give
+/// properties.emotions, poll, urlpreviews, forwardMetadata and callLog either way. NULs
+/// removed.
+nlohmann::json decode_json_property(nlohmann::json value, TransformCounters& counters) {
+  if (value.is_string()) {
+    auto inner = nlohmann::json::parse(value.get_ref<const std::string&>(), nullptr, false);
+    if (inner.is_object() || inner.is_array()) value = std::move(inner);
+  }
+  counters.nul_characters_removed += strip_json_nuls(value);
+  return value;
+}
+
+/// details.poll of a poll's markup: {"question", "options", "multiple_choice"} as known.
+nlohmann::json poll_json(const PollInfo& info) {
+  nlohmann::json poll = nlohmann::json::object();
+  if (!info.question.empty()) poll["question"] = info.question;
+  if (!info.options.empty()) poll["options"] = info.options;
+  if (info.multiple_choice) poll["multiple_choice"] = *info.multiple_choice;
+  return poll;
+}
+
+/// Adds what another source says of a poll (properties.poll) to `poll`: all of it when
+/// `poll` is empty, else the keys `poll` lacks.
+void add_to_poll(nlohmann::json& poll, nlohmann::json more) {
+  if (poll.is_null() || (poll.is_object() && poll.empty())) {
+    poll = std::move(more);
+  } else if (more.is_object()) {
+    for (auto it = more.begin(); it != more.end(); ++it)
+      if (!poll.contains(it.key())) poll[it.key()] = std::move(it.value());
+  }
+}
+
+/// Message properties decoded into details (property name, details key).
+constexpr std::pair<std::string_view, std::string_view> kJsonProperties[] = {
+    {"poll", "poll"},
+    {"urlpreviews", "url_previews"},
+    {"forwardMetadata", "forward_metadata"},
+    {"callLog", "call_log"},
+};
+
+/// Whether the raw properties JSON may hold one of kJsonProperties: a look at the keys'
+/// text, so that the properties of most messages are not parsed.
+bool may_hold_json_property(std::string_view properties) noexcept {
+  for (std::size_t q = properties.find('"'); q != std::string_view::npos;
+       q = properties.find('"', q + 1)) {
+    const std::string_view rest = properties.substr(q + 1);
+    for (const auto& property : kJsonProperties) {
+      const std::string_view name = property.first;
+      if (rest.size() > name.size() && rest[name.size()] == '"' &&
+          rest.compare(0, name.size(), name) == 0)
+        return true;
+    }
+  }
+  return false;
 }
 
 /// Per-batch working state: scratch buffers reused between messages.
@@ -237,6 +300,7 @@ struct Work {
   std::string scratch;
   MarkupResult markup;
   std::optional<std::string_view> owner_name;
+  nlohmann::json body;  ///< the message's content when it is a JSON body, else null
 };
 
 /// `s` when clean, else a cleaned copy in the arena; counts what was removed.
@@ -300,17 +364,56 @@ bool is_owner(std::string_view sender, const std::string& owner_id) noexcept {
   return starts_with(sender, "8:") && sender.substr(2) == owner_id;
 }
 
+// ---------------------------------------------------------------------------------------
+// JSON bodies: content that is a JSON object or array (Notice, PopCard, Poll, thread
+// activity of Teams-era exports, unknown types).
+
+/// Types whose content a person writes: it is never taken for a JSON body ("[1, 2]").
+bool written_by_a_person(const KnownType* type) noexcept {
+  return type && (type->cls == TypeClass::text || type->cls == TypeClass::rich);
+}
+
+/// Parses `body` into w.body when the message's content is a JSON object or array.
+bool parse_json_body(const KnownType* type, std::string_view body, Work& w) {
+  if (written_by_a_person(type) || body.empty() || (body.front() != '{' && body.front() != '['))
+    return false;
+  auto value = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
+  if (!value.is_object() && !value.is_array()) return false;
+  w.batch.counters.nul_characters_removed += strip_json_nuls(value);
+  w.body = std::move(value);
+  return true;
+}
+
+/// The details key of a JSON body (a Poll's goes to details.poll).
+std::string_view json_body_key(const KnownType* type) noexcept {
+  if (type && type->cls == TypeClass::notice) return "notice";
+  if (type && type->cls == TypeClass::popcard) return "card";
+  return "body";
+}
+
+/// Reads w.body into w.markup (what details will hold besides the body) and returns the
+/// message's text.
+std::string json_body_text(const RawMessage& raw, const KnownType* type, Work& w) {
+  w.markup.clear();
+  if (membership_from_json(raw.message_type, w.body, w.markup.membership)) {
+    w.markup.has_membership = true;
+    return membership_text(w.markup.membership);
+  }
+  if (type && type->cls == TypeClass::poll) return poll_text(poll_info_from_json(w.body));
+  return readable_json_text(w.body);
+}
+
 void write_details(const RawMessage& raw, Message& m, const KnownType* type, bool rendered,
                    Work& w) {
   const MarkupResult& r = w.markup;
   const bool markup_structure = rendered && r.has_structure();
   const bool has_reactions = !absent(raw.emotions_json) && trim_ascii(raw.emotions_json) != "[]";
-  const bool maybe_poll = !raw.properties_json.empty() &&
-                          raw.properties_json.find("\"poll\"") != std::string_view::npos;
-  const bool json_body =
-      type && (type->cls == TypeClass::notice || type->cls == TypeClass::popcard);
-  if (!markup_structure && !has_reactions && !maybe_poll && !json_body && type &&
-      m.attachments.empty())
+  const bool json_properties = may_hold_json_property(raw.properties_json);
+  const bool json_body = !w.body.is_null();
+  // An unparsable originalarrivaltime is kept as found (sent_at is NULL).
+  const bool keep_arrival_time = !m.sent_at_us && !absent(raw.original_arrival_time);
+  if (!markup_structure && !has_reactions && !json_properties && !json_body && !keep_arrival_time &&
+      type && m.attachments.empty())
     return;
 
   auto& counters = w.batch.counters;
@@ -419,28 +522,40 @@ void write_details(const RawMessage& raw, Message& m, const KnownType* type, boo
       if (!card.empty()) obj.raw("card", card);
     }
   }
+  // A poll: what its markup says, then what properties.poll adds (votes, ...).
+  nlohmann::json poll;
+  if (rendered && r.has_poll) poll = poll_json(r.poll);
   if (json_body) {
-    const std::string body = normalised_json(m.content_raw, counters);
-    if (!body.empty()) obj.raw(type->cls == TypeClass::notice ? "notice" : "card", body);
+    if (type && type->cls == TypeClass::poll)
+      add_to_poll(poll, w.body);
+    else
+      obj.raw(json_body_key(type), dump_json(w.body));
   }
-  if (maybe_poll) {
+  if (json_properties) {
     auto props = nlohmann::json::parse(raw.properties_json.begin(), raw.properties_json.end(),
                                        nullptr, false);
-    if (props.is_object() && props.contains("poll")) {
-      nlohmann::json poll = props["poll"];
-      if (poll.is_string()) {
-        auto inner = nlohmann::json::parse(poll.get_ref<const std::string&>(), nullptr, false);
-        if (!inner.is_discarded()) poll = std::move(inner);
+    if (props.is_object()) {
+      for (const auto& [name, key] : kJsonProperties) {
+        const auto it = props.find(name);
+        if (it == props.end() || it->is_null()) continue;
+        nlohmann::json value = decode_json_property(std::move(*it), counters);
+        if (key == "poll")
+          add_to_poll(poll, std::move(value));
+        else
+          obj.raw(key, dump_json(value));
       }
-      counters.nul_characters_removed += strip_json_nuls(poll);
-      if (!poll.is_null())
-        obj.raw("poll", poll.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
   }
+  if (!poll.is_null()) obj.raw("poll", dump_json(poll));
   if (has_reactions) {
-    const std::string reactions = normalised_json(raw.emotions_json, counters);
-    if (!reactions.empty()) obj.raw("reactions", reactions);
+    auto emotions =
+        nlohmann::json::parse(raw.emotions_json.begin(), raw.emotions_json.end(), nullptr, false);
+    if (!emotions.is_discarded()) emotions = decode_json_property(std::move(emotions), counters);
+    if ((emotions.is_array() || emotions.is_object()) && !emotions.empty())
+      obj.raw("reactions", dump_json(emotions));
   }
+  if (keep_arrival_time)
+    obj.str("original_arrival_time", clean_string(raw.original_arrival_time, counters));
   if (!type) obj.key("unknown_type").append("true");
   obj.finish();
   if (out == "{}") out.clear();
@@ -498,6 +613,30 @@ void media_attachments(const RawMessage& raw, Message& m, const KnownType& type,
   }
 }
 
+/// Counts a message whose originalarrivaltime is missing or unparsable, and notes where
+/// the batch's first such message is (rare: the cost does not matter).
+void note_invalid_timestamp(const RawMessage& raw, Work& w) {
+  TransformCounters& counters = w.batch.counters;
+  if (counters.invalid_timestamps++ > 0) return;
+  MessagePlace place;
+  const auto index = static_cast<std::size_t>(&raw - w.batch.raw.data());
+  for (const ConversationChunk& chunk : w.batch.chunks) {
+    if (chunk.conversation && index >= chunk.first_message &&
+        index < chunk.first_message + chunk.message_count) {
+      place.conversation_id = chunk.conversation->id;
+      place.conversation_index = chunk.conversation->index;
+      break;
+    }
+  }
+  if (place.conversation_id.empty()) place.conversation_id = raw.conversation_id;
+  place.message_index = raw.position;
+  place.byte_offset = raw.offset;
+  TransformCounters uncounted;  // the message's own cleaning counts its NULs
+  place.conversation_id = clean_string(place.conversation_id, uncounted);
+  place.raw_value = clean_string(raw.original_arrival_time, uncounted);
+  counters.first_invalid_timestamp = std::move(place);
+}
+
 void transform_message(const RawMessage& raw, Message& m, Work& w) {
   auto& counters = w.batch.counters;
   // `m` is freshly value-initialised by transform().
@@ -505,12 +644,13 @@ void transform_message(const RawMessage& raw, Message& m, Work& w) {
   m.version = raw.version;
   m.message_type = clean_view(raw.message_type, w);
   m.sent_at_us = parse_iso8601_us(raw.original_arrival_time);
-  if (!m.sent_at_us) ++counters.invalid_timestamps;
+  if (!m.sent_at_us) note_invalid_timestamp(raw, w);
   m.sender_id = clean_view(strip_contact_url(raw.from), w);
-  m.sender_name = clean_view(raw.display_name, w);
-  if (m.sender_name.empty() && is_owner(m.sender_id, w.settings.owner_id)) {
-    if (auto name = owner_display_name(w)) m.sender_name = *name;
-  }
+  // "" is a name as the file gives it; only a null name may be the owner's.
+  if (raw.display_name)
+    m.sender_name = clean_view(*raw.display_name, w);
+  else if (is_owner(m.sender_id, w.settings.owner_id))
+    m.sender_name = owner_display_name(w);
   m.is_server_generated = raw.is_server_generated;
   m.properties_json = clean_json_view(raw.properties_json, w);
 
@@ -536,7 +676,14 @@ void transform_message(const RawMessage& raw, Message& m, Work& w) {
       edited_prefix = true;
       body.remove_prefix(kEditedPrefix.size());
     }
-    if (find_markup_special(body) == std::string_view::npos) {
+    if (!w.body.is_null()) w.body = nullptr;
+    if (parse_json_body(type, body, w)) {
+      // What the JSON says goes to details (with w.markup, as markup's would); the text is
+      // a line to read rather than the JSON.
+      rendered = true;
+      m.content_raw = clean_view(content, w);
+      m.content_text = w.batch.arena.store(json_body_text(raw, type, w));
+    } else if (find_markup_special(body) == std::string_view::npos) {
       // The common case: plain text, no copy.
       m.content_raw = content;
       m.content_text = trim_ascii(body);
@@ -608,19 +755,25 @@ ConversationRow conversation_row(const ConversationChunk& chunk, Work& w) {
   row.conversation_id = clean_view(meta.id, w);
   row.conversation_type = conversation_type_of(row.conversation_id);
   row.topic = markup_to_text(meta.topic);
-  if (meta.display_name) row.display_name = markup_to_text(*meta.display_name);
-  if (row.display_name.empty()) row.display_name = row.topic;
   const std::size_t first = std::min(chunk.first_message, w.batch.raw.size());
   const std::size_t last = std::min(first + chunk.message_count, w.batch.raw.size());
-  if (row.display_name.empty() && row.conversation_type == "one_to_one") {
+  // What the file names it, even ""; with null, a name found elsewhere.
+  if (meta.display_name) {
+    row.display_name = markup_to_text(*meta.display_name);
+  } else if (!row.topic.empty()) {
+    row.display_name = row.topic;
+  } else if (row.conversation_type == "one_to_one") {
     // The other party's displayName on one of their messages, else their id.
     const std::string party = normalize_account_id(row.conversation_id);
-    for (std::size_t i = first; i < last && row.display_name.empty(); ++i) {
+    for (std::size_t i = first; i < last && !row.display_name; ++i) {
       const RawMessage& raw = w.batch.raw[i];
-      if (!raw.display_name.empty() && normalize_account_id(raw.from) == party)
-        row.display_name = markup_to_text(raw.display_name);
+      if (raw.display_name && !raw.display_name->empty() &&
+          normalize_account_id(raw.from) == party) {
+        std::string name = markup_to_text(*raw.display_name);
+        if (!name.empty()) row.display_name = std::move(name);
+      }
     }
-    if (row.display_name.empty()) row.display_name = party;
+    if (!row.display_name && !party.empty()) row.display_name = party;
   }
   row.properties_json = clean_json_view(meta.properties_json, w);
   row.thread_properties_json = clean_json_view(meta.thread_properties_json, w);
