@@ -289,6 +289,32 @@ BOOST_AUTO_TEST_CASE(kill_9_mid_load_leaves_nothing_and_the_rerun_completes) {
              static_cast<long long>(summary.conversations));
 }
 
+BOOST_AUTO_TEST_CASE(unparsable_timestamps_load_with_a_warning_that_says_where) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  const std::string bad = R"({"id":"2","displayName":"Bob","originalarrivaltime":"yesterday",)"
+                          R"("messagetype":"RichText","content":"b","from":"8:bob"})";
+  const std::string json = st::export_json({st::conversation_json(
+      "8:bob", {st::message_json("1", "a"), bad, st::message_json("3", "c")})});
+  st::write_file(dir / "m.json", json);
+  auto run = run_cli({"run", (dir / "m.json").string(), "--db", db.conninfo()});
+  BOOST_TEST(run.code == 0, run.err);
+  BOOST_TEST(lines(run.err) == 1U, run.err);
+  const std::string expected =
+      "skype-etl: warning: " + (dir / "m.json").string() +
+      ": 1 messages have no valid timestamp (originalarrivaltime): stored with sent_at NULL "
+      "and the value found in details.original_arrival_time; the first is message 1 of "
+      "conversation 0 (8:bob) at byte " +
+      std::to_string(json.find(bad)) + ": \"yesterday\"";
+  BOOST_TEST(run.err.find(expected) == 0U, run.err << "\nexpected: " << expected);
+  // The message is kept, with its raw time.
+  BOOST_TEST(messages(db) == 3);
+  BOOST_TEST(db.text("SELECT details->>'original_arrival_time' FROM skype.messages WHERE "
+                     "sent_at IS NULL") == "yesterday");
+  BOOST_TEST(db.text("SELECT statistics->'messages'->>'invalid_timestamps' FROM skype.exports") ==
+             "1");
+}
+
 BOOST_AUTO_TEST_CASE(every_place_reports_the_same_counts) {
   // A generated later export of an account whose first export is loaded: new, unchanged and
   // superseded (repeated ids) messages. The console summary, the JSON and HTML reports and

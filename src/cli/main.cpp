@@ -200,8 +200,8 @@ int run_command(const RunOptions& o) {
       }
       std::fprintf(stderr,
                    "skype-etl: warning: %s: %llu messages have no valid timestamp "
-                   "(originalarrivaltime); they are stored with sent_at NULL and the raw value "
-                   "in details%s\n",
+                   "(originalarrivaltime): stored with sent_at NULL and the value found in "
+                   "details.original_arrival_time%s\n",
                    file.c_str(), n("invalid_timestamps"), where.c_str());
     }
   }
