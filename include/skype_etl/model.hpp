@@ -133,7 +133,8 @@ struct Message {
   std::string_view message_id;
   std::optional<std::int64_t> version;
   std::optional<std::int64_t> sent_at_us;  ///< microseconds since the Unix epoch, UTC
-  std::string_view sender_id;              ///< normalised
+  std::string_view sender_id;              ///< canonical MRI ("8:alice"); "" when none
+  std::string_view sender_raw;             ///< `from` as written when it differs, else ""
   std::string_view sender_name;
   std::string_view message_type;
   std::string_view content_raw;
@@ -157,7 +158,7 @@ struct ConversationRow {
   std::string topic;
   std::string_view properties_json;
   std::string_view thread_properties_json;
-  std::vector<std::string> members;  ///< normalised participant ids
+  std::vector<std::string> members;  ///< canonical ids of members and senders, no thread
 };
 
 /// Counters of one batch's transform, summed into statistics()["transform"].

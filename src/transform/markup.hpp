@@ -10,9 +10,14 @@
 #include <string_view>
 #include <vector>
 
+#include "core/membership.hpp"
 #include "skype_etl/model.hpp"
 
 namespace skype_etl::detail {
+
+// Ids that name a person (mentions, quote authors, call participants, contacts of type "s",
+// membership initiators and targets) are canonical (core/identity.hpp) as soon as they are
+// read, so that the text shown for them and details agree.
 
 struct Mention {
   std::string id;    ///< "8:alice", or "*" for everyone
@@ -39,17 +44,8 @@ struct CallInfo {
   std::vector<CallParticipant> participants;
 };
 
-struct MembershipInfo {
-  std::string kind;  ///< add_member, delete_member, topic_update, picture_update, role_update, ...
-  std::string initiator;
-  std::vector<std::string> targets;
-  std::string value;  ///< topic, picture URL (without "URL@"), or flag value
-  std::string role;
-  std::optional<std::int64_t> time_us;
-};
-
 struct ContactInfo {
-  std::string id;    ///< s attribute
+  std::string id;    ///< s attribute (canonical when the type is "s" or absent)
   std::string name;  ///< f attribute
   std::string type;  ///< t attribute
 };
