@@ -86,6 +86,9 @@ BOOST_AUTO_TEST_CASE(sample_export_loads_with_exact_counts_and_phase_statistics)
   BOOST_TEST(db.text("SELECT string_agg(conversation_id, ',' ORDER BY conversation_id) FROM "
                      "skype.participants WHERE is_owner") ==
              "19:a1b2c3d4e5f6@thread.skype,8:anna.k");
+  // "mikko" wrote without his prefix; the event names him with it: one person, named.
+  BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_type = "
+                     "'ThreadActivity/AddMember'") == "Anna added Mikko");
   // The owner's messages carry the display name given on the command line.
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE sender_name = 'Sample Owner'") ==
              3);
@@ -150,6 +153,8 @@ BOOST_AUTO_TEST_CASE(one_identity_per_person_whatever_form_the_export_writes) {
                        "p.account_id = m.account_id AND p.conversation_id = m.conversation_id "
                        "AND p.participant_id IN (m.details->'mentions'->0->>'id', "
                        "m.details->'quote'->>'author_id') WHERE m.message_id = '1003'") == 2);
+  BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1009'") ==
+             "Bob changed the topic to: Plans");
   // The form the file wrote, where it was another; the userId as written.
   BOOST_TEST(rows(db,
                   "SELECT message_id, sender_raw FROM skype.messages WHERE sender_raw IS "
@@ -173,6 +178,68 @@ BOOST_AUTO_TEST_CASE(one_identity_per_person_whatever_form_the_export_writes) {
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.participants WHERE is_owner") == 2);
   // The userId as the newest export wrote it.
   BOOST_TEST(db.text("SELECT user_id FROM skype.accounts") == "live:.cid.0123");
+}
+
+// Issue 14: membership messages name people by the names the export gives them anywhere,
+// whichever batch brought them.
+BOOST_AUTO_TEST_CASE(membership_text_names_people_known_from_other_batches) {
+  st::TempDir dir;
+  const std::string club = st::conversation_json(
+      "19:club@thread.skype",
+      {message(9, "\"19:club@thread.skype\"", "null", "<addmember/>", "ThreadActivity/AddMember"),
+       message(8, "\"live:.cid.d0d1\"", "\"Dan\"",
+               "<deletemember><initiator>live:.cid.d0d1</initiator><target>8:live:.cid.d0d1"
+               "</target></deletemember>",
+               "ThreadActivity/DeleteMember"),
+       message(7, "\"8:live:.cid.0123\"", "null",
+               "<addmember><eventtime>1704067207000</eventtime><initiator>8:live:.cid.0123"
+               "</initiator><target>8:live:.cid.d0d1</target><target>erin</target><target>"
+               "frank</target></addmember>",
+               "ThreadActivity/AddMember"),
+       message(3, "\"live:.cid.d0d1\"", "\"Dan\"", "hello all"),
+       message(2, "\"live:.cid.0123\"", "null", "welcome")});
+  // Frank is named only in another conversation; Dan has another name there, seen later.
+  const std::string other = st::conversation_json(
+      "19:other@thread.skype", {message(12, "\"8:live:.cid.d0d1\"", "\"Daniel\"", "x"),
+                                message(1, "\"frank\"", "\"Frank\"", "y")});
+  st::write_file(dir / "m.json", st::export_json({club, other}, "live:.cid.0123"));
+  se::PipelineOptions options;
+  options.user_display_name = "Me";
+  const std::string events =
+      "SELECT message_id, content_text, details->'membership' FROM skype.messages WHERE "
+      "details ? 'membership' ORDER BY 1";
+  std::string texts_of_one_message_batches;
+  for (const std::size_t batch_size : {1, 2, 100}) {
+    BOOST_TEST_CONTEXT("batch size " << batch_size) {
+      st::TestDatabase db;
+      auto r = run(db, {dir / "m.json"}, true, batch_size, options);
+      BOOST_REQUIRE(r["success"].get<bool>());
+      BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1007'") ==
+                 "Me added Dan, 8:erin, Frank");
+      BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1008'") ==
+                 "Dan left");
+      BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1009'") ==
+                 "Membership change with no details in the export");
+      // Ids stay canonical in details; the names used are beside them.
+      const auto added = nlohmann::json::parse(
+          db.text("SELECT details->'membership' FROM skype.messages WHERE message_id = '1007'"));
+      BOOST_TEST(added["initiator"] == "8:live:.cid.0123");
+      BOOST_TEST(added["targets"] ==
+                 nlohmann::json::parse(R"(["8:live:.cid.d0d1", "8:erin", "8:frank"])"));
+      BOOST_TEST(added["names"] == nlohmann::json::parse(
+                                       R"({"8:live:.cid.0123": "Me", "8:live:.cid.d0d1": "Dan",
+                                           "8:frank": "Frank"})"));
+      const auto empty = nlohmann::json::parse(
+          db.text("SELECT details->'membership' FROM skype.messages WHERE message_id = '1009'"));
+      BOOST_TEST(!empty.contains("initiator"));
+      BOOST_TEST(!empty.contains("names"));
+      // The same text whatever the batches were.
+      if (texts_of_one_message_batches.empty())
+        texts_of_one_message_batches = rows(db, events);
+      else
+        BOOST_TEST(rows(db, events) == texts_of_one_message_batches);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(several_files_in_one_run_and_reloading_changes_nothing) {

@@ -17,6 +17,7 @@
 #include "core/identity.hpp"
 #include "load/copy_writer.hpp"
 #include "load/id_seen_filter.hpp"
+#include "load/membership_text.hpp"
 #include "load/parallel_copy.hpp"
 #include "load/pg_connection.hpp"
 #include "load/schema.hpp"
@@ -206,6 +207,9 @@ struct Loader::Impl {
   std::string senders_conversation;
   std::unordered_map<std::string, SenderInfo> senders;
   CopyBuffer participants;  // members and senders, staged as they come
+  // Messages whose details may hold a membership event: their text is written again once
+  // the export is merged, with the names of its participants (describe_membership_rows).
+  std::vector<MessageKey> membership_messages;
 
   // Repeats: messages whose id may have been seen before in their conversation, found
   // from 64-bit hashes of the ids (in at most 1.5 MiB however large the conversation;
@@ -267,6 +271,7 @@ struct Loader::Impl {
     undescribed.clear();
     senders_conversation.clear();
     senders.clear();
+    membership_messages.clear();
     dup_conversation.clear();
     dup_hashes.clear();
     dup_conversation_returned = false;
@@ -889,6 +894,8 @@ void Loader::load_batch(const Batch& batch) {
         const Message& m = batch.messages[i];
         const std::uint64_t seq = s.staged_messages++;
         s.stage_message(seq, meta.id, m, s.is_repeat(m.message_id));
+        if (may_hold_membership(m.details_json))
+          s.membership_messages.emplace_back(meta.id, m.message_id);
         // A thread is no participant: its system messages carry its id as their sender.
         if (!m.sender_id.empty() && !is_thread_id(m.sender_id)) {
           const std::int64_t at = m.sent_at_us.value_or(INT64_MIN);
@@ -1286,6 +1293,11 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
       upsert_conversations();
       mark("conversations");
     }
+    // Now that the export's messages and participants are merged, its membership messages
+    // name people by the names every batch brought.
+    const std::uint64_t membership_described =
+        describe_membership_rows(c, target, a, e, s.membership_messages);
+    mark("membership_text");
     // Derived columns. An attached or rewritten partition is aggregated in one scan of it.
     // Otherwise from what the merge did: a conversation that only gained rows adds them up (a small
     // export into a large account no longer scans all of its rows: 0.5 s for 20 k messages beside 2
@@ -1382,6 +1394,7 @@ nlohmann::json Loader::finish_export(const nlohmann::json& statistics) {
         {"conversations_updated", conversations_updated},
         {"participants", participants_written},
         {"attachments", attachments_written},
+        {"membership_texts", membership_described},
         {"batches", s.batches},
         {"index_rebuild", attached},
         {"side_table", side_load ? nlohmann::json{{"streams", s.options.copy_streams},
