@@ -122,7 +122,7 @@ void RunState::open_next_input() {
   reader_options.with_media = m_options.with_media;
   m_reader = std::make_unique<ExportReader>(std::move(source), index, reader_options);
   TransformSettings settings;
-  settings.owner_id = normalize_account_id(m_reader->info()->user_id);
+  settings.owner_id = m_reader->info()->user_id;  // made canonical by the Transformer
   settings.owner_display_name = m_options.user_display_name;
   m_transformers[index] = std::make_unique<Transformer>(std::move(settings));
   m_reader_fresh = true;

@@ -37,7 +37,7 @@ struct TestMessage {
   std::int64_t version = 0;
   std::int64_t sent_us = 0;
   bool sent_at_unknown = false;  ///< originalarrivaltime was unparsable: sent_at is NULL
-  std::string sender = "alice";
+  std::string sender = "8:alice";
   std::optional<std::string> sender_name = "Alice";  ///< nullopt: displayName null or missing
   std::string type = "RichText";
   std::string content;
@@ -65,7 +65,7 @@ std::vector<TestMessage> numbered(int from, int to, std::int64_t version_offset 
     m.id = std::to_string(1000000 + i);
     m.version = 1000000 + i + version_offset;
     m.sent_us = base_us + static_cast<std::int64_t>(i) * 60'000'000LL;
-    m.sender = i % 3 == 0 ? "bob" : "alice";
+    m.sender = i % 3 == 0 ? "8:bob" : "8:alice";
     m.sender_name = i % 3 == 0 ? "Bob" : "Alice";
     m.content = text + " number " + std::to_string(i);
     out.push_back(std::move(m));
@@ -161,7 +161,7 @@ std::vector<TestConversation> three_conversations() {
   std::vector<TestConversation> c(3);
   c[0].id = "19:family@thread.skype";
   c[0].display_name = "Family";
-  c[0].members = {"live:owner", "alice", "bob", "carol"};
+  c[0].members = {"8:live:owner", "8:alice", "8:bob", "8:carol"};
   c[0].messages = numbered(1, 120);
   c[1].id = "8:alice";
   c[1].type = "one_to_one";
@@ -169,7 +169,7 @@ std::vector<TestConversation> three_conversations() {
   c[1].messages = numbered(200, 299);
   c[2].id = "19:work@thread.skype";
   c[2].display_name = "Work";
-  c[2].members = {"live:owner", "dave"};
+  c[2].members = {"8:live:owner", "8:dave"};
   c[2].messages = numbered(400, 429);
   skype_etl::Attachment a;
   a.kind = "picture";
@@ -298,7 +298,7 @@ BOOST_DATA_TEST_CASE(exact_row_counts_after_a_load, boost::unit_test::data::make
   BOOST_TEST(count(db, "attachments") == 3);
   BOOST_TEST(count(db, "accounts") == 1);
   BOOST_TEST(count(db, "exports") == 1);
-  BOOST_TEST(db.text("SELECT account_id FROM skype.accounts") == "live:owner");
+  BOOST_TEST(db.text("SELECT account_id FROM skype.accounts") == "8:live:owner");
   BOOST_TEST(db.text("SELECT display_name FROM skype.accounts") == "Owner");
   BOOST_TEST(db.text("SELECT export_date AT TIME ZONE 'UTC' FROM skype.exports") ==
              "2025-04-30 10:13:00");
@@ -310,7 +310,7 @@ BOOST_DATA_TEST_CASE(exact_row_counts_after_a_load, boost::unit_test::data::make
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.participants WHERE conversation_id = "
                        "'8:alice'") == 2);
   BOOST_TEST(db.text("SELECT display_name FROM skype.participants WHERE conversation_id = "
-                     "'19:family@thread.skype' AND participant_id = 'bob'") == "Bob");
+                     "'19:family@thread.skype' AND participant_id = '8:bob'") == "Bob");
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.participants WHERE is_owner") == 2);
   // Derived fields.
   BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations WHERE conversation_id = "
@@ -734,12 +734,12 @@ BOOST_DATA_TEST_CASE(two_loaders_on_different_exports_concurrently_both_succeed,
   BOOST_TEST(f3.get()["status"] == "loaded");
   BOOST_TEST(count(db, "exports") == 3);
   // live:other 250; live:owner: 200 (family 1..200) + 100 + 30.
-  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE account_id = 'live:other'") ==
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE account_id = '8:live:other'") ==
              250);
-  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE account_id = 'live:owner'") ==
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE account_id = '8:live:owner'") ==
              330);
   BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations WHERE account_id = "
-                       "'live:owner' AND conversation_id = '19:family@thread.skype'") == 200);
+                       "'8:live:owner' AND conversation_id = '19:family@thread.skype'") == 200);
   BOOST_TEST(count(db, "attachments") == 6);
   BOOST_TEST(db.scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = "
                        "'skype.messages'::regclass") == 2);
@@ -892,7 +892,8 @@ BOOST_AUTO_TEST_CASE(binary_and_text_copy_store_the_same_message_rows) {
   conn.exec("SET client_encoding = 'UTF8'");
   const std::string columns =
       "(position bigint, conversation_id text, message_id text, version bigint, sent_at "
-      "timestamptz, sender_id text, sender_name text, message_type text, content_raw text, "
+      "timestamptz, sender_id text, sender_raw text, sender_name text, message_type text, "
+      "content_raw text, "
       "content_text text, is_edited boolean, edited_at timestamptz, is_deleted boolean, "
       "deleted_at timestamptz, is_server_generated boolean, properties jsonb, details jsonb)";
   conn.exec("CREATE TABLE by_text " + columns + "; CREATE TABLE by_binary " + columns);
@@ -1059,8 +1060,8 @@ BOOST_AUTO_TEST_CASE(a_side_load_attaches_a_partition_defined_like_a_staged_one)
   BOOST_TEST(r["side_table"]["attached"] == true);
   BOOST_TEST(r["side_table"]["streams"] == 2);
   const std::string partition = "skype." + r["side_table"]["partition"].get<std::string>();
-  BOOST_TEST(partition_of(side, "live:owner") == partition);
-  BOOST_TEST(partition.rfind("skype.messages_live_owner_", 0) == 0);
+  BOOST_TEST(partition_of(side, "8:live:owner") == partition);
+  BOOST_TEST(partition.rfind("skype.messages_8_live_owner_", 0) == 0);
   // skype.messages is the same table; the partitions are defined, indexed and named
   // exactly alike (its autovacuum was off while loaded and is the default again; the
   // check that made attaching it need no scan is gone).
@@ -1104,25 +1105,25 @@ BOOST_DATA_TEST_CASE(each_account_gets_its_own_partition, boost::unit_test::data
   BOOST_TEST(r["index_rebuild"] == (std::string(mode) == "side"));
   BOOST_TEST(r["inserted"] == 250);
   BOOST_TEST(count(db, "messages") == 500);
-  const std::string second = partition_of(db, "live:second");
-  BOOST_TEST(partition_of(db, "live:owner") != second);
-  BOOST_TEST(partitions(db).find(" FOR VALUES IN ('live:second')") != std::string::npos);
+  const std::string second = partition_of(db, "8:live:second");
+  BOOST_TEST(partition_of(db, "8:live:owner") != second);
+  BOOST_TEST(partitions(db).find(" FOR VALUES IN ('8:live:second')") != std::string::npos);
   BOOST_TEST(messages_definition(db, second) == messages_definition(alone, second));
   BOOST_TEST(db.text("SELECT md5(string_agg(r::text, ',' ORDER BY r::text)) FROM (SELECT "
                      "conversation_id, message_id, content_text, content_tsv, source_position "
-                     "FROM skype.messages WHERE account_id = 'live:second') r") ==
+                     "FROM skype.messages WHERE account_id = '8:live:second') r") ==
              alone.text("SELECT md5(string_agg(r::text, ',' ORDER BY r::text)) FROM (SELECT "
                         "conversation_id, message_id, content_text, content_tsv, "
                         "source_position FROM skype.messages) r"));
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.attachments WHERE account_id = "
-                       "'live:second'") == 3);
+                       "'8:live:second'") == 3);
   BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations WHERE account_id = "
-                       "'live:second' AND conversation_id = '8:alice'") == 100);
+                       "'8:live:second' AND conversation_id = '8:alice'") == 100);
   // Queries over all accounts see both; one account's rows come from its partition alone.
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE content_tsv @@ "
                        "'number & 7'::tsquery") == 2);
   BOOST_TEST(db.text("EXPLAIN (COSTS OFF) SELECT * FROM skype.messages WHERE account_id = "
-                     "'live:second'")
+                     "'8:live:second'")
                  .find(second.substr(6)) != std::string::npos);
   BOOST_TEST(side_tables(db) == 0);
 }
@@ -1143,7 +1144,7 @@ BOOST_DATA_TEST_CASE(accounts_whose_ids_read_alike_get_partitions_of_their_own,
                        "'skype.messages'::regclass") == 3);
   BOOST_TEST(db.scalar("SELECT count(DISTINCT tableoid) FROM skype.messages") == 3);
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE account_id = "
-                       "'Live:Ünïcode''quote\"x'") == 250);
+                       "'8:Live:Ünïcode''quote\"x'") == 250);
   BOOST_TEST(side_tables(db) == 0);
 }
 
@@ -1233,7 +1234,7 @@ BOOST_DATA_TEST_CASE(a_large_later_export_rewrites_or_merges_into_the_partition_
   }
   load_all(db, make_info("first"), first, 40, options_for("staged"));
   load_all(expected, make_info("first"), first, 40, options_for("staged"));
-  const std::string partition = partition_of(db, "live:owner");
+  const std::string partition = partition_of(db, "8:live:owner");
   ExportInfo later = make_info("later");
   later.file_size = 1ULL << 40U;  // larger than any partition: worth a side-table load
   nlohmann::json r = load_all(db, later, later_export(new_first), 40, options_for("side"));
@@ -1258,7 +1259,7 @@ BOOST_DATA_TEST_CASE(a_large_later_export_rewrites_or_merges_into_the_partition_
       BOOST_TEST(rows_md5(db, table) == rows_md5(expected, table));
     }
   BOOST_TEST(partitions(db) == partitions(expected));
-  BOOST_TEST(partition_of(db, "live:owner") == partition);
+  BOOST_TEST(partition_of(db, "8:live:owner") == partition);
   BOOST_TEST(messages_definition(db, partition) == messages_definition(expected, partition));
   BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1000200'") ==
              "repeat newer 200");
@@ -1279,26 +1280,28 @@ BOOST_DATA_TEST_CASE(accounts_of_the_table_before_partitions_keep_loading_into_i
         "INSERT INTO skype.messages (account_id, conversation_id, message_id, content_text, "
         "export_id) VALUES ('live:owner', '8:alice', '1000200', 'old', 1), ('live:gone', "
         "'c', '1', 'x', 1)");
+    // (Ids then lacked the owner's "8:": migration 8 makes them canonical.)
     skype_etl::detail::ensure_schema(conn);
-    conn.exec("DELETE FROM skype.messages WHERE account_id = 'live:gone'");
+    conn.exec("DELETE FROM skype.messages WHERE account_id = '8:live:gone'");
   }
   nlohmann::json r = load_all(db, make_info("after"), three_conversations(), 40, options_for(mode));
   BOOST_TEST(r["index_rebuild"] == false);
   BOOST_TEST(r["inserted"] == 249);
   BOOST_TEST(r["updated"] == 1);
-  BOOST_TEST(partition_of(db, "live:owner") == "skype.messages_legacy");
+  BOOST_TEST(partition_of(db, "8:live:owner") == "skype.messages_legacy");
   // An account the old table was made to take, but with no rows there any more: its rows
   // go there too (a side-table load finds out when attaching).
   r = load_all(db, make_info("gone", "8:live:gone"), three_conversations(), 40, options_for(mode));
   BOOST_TEST(r["inserted"] == 250);
-  BOOST_TEST(partition_of(db, "live:gone") == "skype.messages_legacy");
+  BOOST_TEST(partition_of(db, "8:live:gone") == "skype.messages_legacy");
   // The merge (in a side-table load, after the failed attach) gives every conversation of
   // the export a row, counted from its messages, and every attachment.
-  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.conversations WHERE account_id = 'live:gone'") ==
-             db.scalar("SELECT count(*) FROM skype.conversations WHERE account_id = 'live:owner'"));
+  BOOST_TEST(
+      db.scalar("SELECT count(*) FROM skype.conversations WHERE account_id = '8:live:gone'") ==
+      db.scalar("SELECT count(*) FROM skype.conversations WHERE account_id = '8:live:owner'"));
   BOOST_TEST(conversations_disagreeing_with_messages(db) == 0);
-  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.attachments WHERE account_id = 'live:gone'") ==
-             db.scalar("SELECT count(*) FROM skype.attachments WHERE account_id = 'live:owner'"));
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.attachments WHERE account_id = '8:live:gone'") ==
+             db.scalar("SELECT count(*) FROM skype.attachments WHERE account_id = '8:live:owner'"));
   BOOST_TEST(db.scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = "
                        "'skype.messages'::regclass") == 1);
   BOOST_TEST(side_tables(db) == 0);
@@ -1340,7 +1343,7 @@ BOOST_AUTO_TEST_CASE(views_grants_and_comments_on_messages_stay_through_a_side_l
   for (const char* table : {"messages", "attachments"}) BOOST_TEST_CONTEXT(table) {
       BOOST_TEST(rows_md5(db, table) == rows_md5(staged, table));
     }
-  const std::string partition = partition_of(db, "live:owner");
+  const std::string partition = partition_of(db, "8:live:owner");
   BOOST_TEST(messages_definition(db, partition) == messages_definition(staged, partition));
   BOOST_TEST(side_tables(db) == 0);
 }

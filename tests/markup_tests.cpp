@@ -227,9 +227,12 @@ BOOST_AUTO_TEST_CASE(contacts_location_files) {
       "<contacts><c t=\"s\" s=\"username2\" f=\"Display Name\"></c>"
       "<c t=\"s\" s=\"u3\"/></contacts>");
   BOOST_REQUIRE(c.result.contacts.size() == 2u);
-  BOOST_TEST(c.result.contacts[0].id == "username2");
+  BOOST_TEST(c.result.contacts[0].id == "8:username2");  // canonical, as every person's id
   BOOST_TEST(c.result.contacts[0].name == "Display Name");
   BOOST_TEST(c.text == "Display Name, u3");
+  // A contact of another type keeps its id as written.
+  auto other = render("<contacts><c t=\"p\" s=\"+15551234\" f=\"Phone\"/></contacts>");
+  BOOST_TEST(other.result.contacts[0].id == "+15551234");
 
   auto l = render(
       "<location latitude=\"59436810\" longitude=\"24740695\" address=\"Tallinn\">"
@@ -305,16 +308,100 @@ BOOST_AUTO_TEST_CASE(membership_lines_of_members_joining_and_leaving) {
   joined.kind = "member_joined";
   joined.initiator = "8:host";
   joined.targets = {"8:a", "8:b"};
-  BOOST_TEST(membership_text(joined) == "8:a, 8:b joined");
+  BOOST_TEST(describe_membership(joined) == "8:a, 8:b joined");
   MembershipInfo left = joined;
   left.kind = "member_left";
   left.targets = {"8:a"};
-  BOOST_TEST(membership_text(left) == "8:a left");
+  BOOST_TEST(describe_membership(left) == "8:a left");
   left.targets.clear();
-  BOOST_TEST(membership_text(left) == "8:host left");
+  BOOST_TEST(describe_membership(left) == "8:host left");
   // The markup's kinds read as before.
   auto add = render("<addmember><initiator>8:a</initiator><target>8:b</target></addmember>");
-  BOOST_TEST(membership_text(add.result.membership) == add.text);
+  BOOST_TEST(describe_membership(add.result.membership) == add.text);
+}
+
+BOOST_AUTO_TEST_CASE(ids_that_name_a_person_are_canonical_in_every_form) {
+  auto r = render(
+      "<quote author=\"bob\" authorname=\"Bob\">x</quote><at id=\"alice\">Alice</at> "
+      "<at id=\" https://host/v1/users/ME/contacts/8:live:.cid.d0d1 \"></at> "
+      "<at id=\"*\">all</at>");
+  BOOST_TEST(r.result.quote.author_id == "8:bob");
+  BOOST_REQUIRE(r.result.mentions.size() == 3u);
+  BOOST_TEST(r.result.mentions[0].id == "8:alice");
+  BOOST_TEST(r.result.mentions[1].id == "8:live:.cid.d0d1");
+  BOOST_TEST(r.result.mentions[2].id == "*");
+  BOOST_TEST(r.text == "@Alice @live:.cid.d0d1 @all");
+  auto call = render(
+      "<partlist type=\"ended\"><part identity=\"username\"></part>"
+      "<part identity=\"28:bot\"><name>Bot</name></part></partlist>");
+  BOOST_TEST(call.result.call.participants[0].id == "8:username");
+  BOOST_TEST(call.result.call.participants[1].id == "28:bot");
+  BOOST_TEST(call.text == "Call ended: 8:username, Bot");
+  auto add = render(
+      "<addmember><initiator>live:.cid.0123</initiator><target>8:live:.cid.d0d1</target>"
+      "<target>carol</target><target>4:+15551234</target></addmember>");
+  BOOST_TEST(add.result.membership.initiator == "8:live:.cid.0123");
+  const std::vector<std::string> targets{"8:live:.cid.d0d1", "8:carol", "4:+15551234"};
+  BOOST_TEST(add.result.membership.targets == targets, boost::test_tools::per_element());
+  BOOST_TEST(add.text == "8:live:.cid.0123 added 8:live:.cid.d0d1, 8:carol, 4:+15551234");
+  auto role = render("<roleupdate><target><id>dave</id><role>admin</role></target></roleupdate>");
+  BOOST_TEST(role.result.membership.targets.at(0) == "8:dave");
+}
+
+BOOST_AUTO_TEST_CASE(incomplete_membership_events_say_so) {
+  auto empty = render("<addmember/>");
+  BOOST_REQUIRE(empty.result.has_membership);
+  BOOST_TEST(empty.result.membership.initiator.empty());
+  BOOST_TEST(empty.result.membership.targets.empty());
+  BOOST_TEST(empty.text == "Membership change with no details in the export");
+  BOOST_TEST(render("<deletemember><eventtime>1</eventtime></deletemember>").text ==
+             "Membership change with no details in the export");
+  BOOST_TEST(render("<addmember><target>8:b</target></addmember>").text ==
+             "Added to the conversation: 8:b");
+  BOOST_TEST(render("<deletemember><initiator>8:a</initiator></deletemember>").text ==
+             "8:a removed members not named in the export");
+  BOOST_TEST(render("<topicupdate><value>Trip</value></topicupdate>").text ==
+             "The topic was changed to: Trip");
+  BOOST_TEST(render("<topicupdate></topicupdate>").text ==
+             "Topic change with no details in the export");
+  BOOST_TEST(render("<pictureupdate/>").text == "The conversation picture was changed");
+  BOOST_TEST(render("<roleupdate/>").text == "Role change with no details in the export");
+  BOOST_TEST(render("<historydisclosedupdate/>").text ==
+             "History setting change with no details in the export");
+  BOOST_TEST(render("<joiningenabledupdate><value>true</value></joiningenabledupdate>").text ==
+             "The setting joining enabled was set to true");
+  for (const char* text : {"<addmember/>", "<deletemember></deletemember>", "<roleupdate/>"})
+    BOOST_TEST(render(text).text.find("Someone") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(membership_text_names_people_where_names_are_known) {
+  MembershipInfo add;
+  add.kind = "add_member";
+  add.initiator = "8:live:.cid.0123";
+  add.targets = {"8:live:.cid.d0d1", "8:carol"};
+  const NameOf names = [](std::string_view id) -> std::string {
+    if (id == "8:live:.cid.0123") return "Ann";
+    if (id == "8:live:.cid.d0d1") return "Dan";
+    return {};
+  };
+  BOOST_TEST(describe_membership(add, names) == "Ann added Dan, 8:carol");
+  BOOST_TEST(describe_membership(add) == "8:live:.cid.0123 added 8:live:.cid.d0d1, 8:carol");
+  add.targets = {"8:live:.cid.0123"};
+  BOOST_TEST(describe_membership(add, names) == "Ann joined");
+  MembershipInfo joined;
+  joined.kind = "member_joined";
+  BOOST_TEST(describe_membership(joined) == "Membership change with no details in the export");
+  joined.targets = {"8:live:.cid.d0d1", "8:carol"};
+  BOOST_TEST(describe_membership(joined, names) == "Dan, 8:carol joined");
+  joined.kind = "member_left";
+  joined.targets.clear();
+  joined.initiator = "8:live:.cid.0123";
+  BOOST_TEST(describe_membership(joined, names) == "Ann left");
+  MembershipInfo other;
+  other.kind = "member_renamed";
+  BOOST_TEST(describe_membership(other) == "Member renamed with no details in the export");
+  other.targets = {"8:live:.cid.d0d1"};
+  BOOST_TEST(describe_membership(other, names) == "Member renamed Dan");
 }
 
 BOOST_AUTO_TEST_CASE(named_entities) {

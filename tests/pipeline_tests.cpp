@@ -35,6 +35,26 @@ long long count(st::TestDatabase& db, const std::string& table) {
   return db.scalar("SELECT count(*) FROM skype." + table);
 }
 
+/// A message object: `from` and `display_name` as JSON values written verbatim ("null",
+/// "\"Bob\""), `content` the inside of a JSON string (already escaped). `n` orders them:
+/// sent at 2024-01-01 00:00:n.
+std::string message(int n, const std::string& from, const std::string& display_name,
+                    const std::string& content, const std::string& type = "RichText") {
+  const std::string second = (n < 10 ? "0" : "") + std::to_string(n);
+  return "{\"id\":\"" + std::to_string(1000 + n) + "\",\"displayName\":" + display_name +
+         ",\"originalarrivaltime\":\"2024-01-01T00:00:" + second + ".000Z\",\"messagetype\":\"" +
+         type + "\",\"version\":" + std::to_string(1000 + n) + ".0,\"content\":\"" + content +
+         "\",\"from\":" + from + "}";
+}
+
+/// Rows of `sql` (every column as text, '|' between them), one per line.
+std::string rows(st::TestDatabase& db, const std::string& sql) {
+  return db.text(
+      "SELECT coalesce(string_agg(concat_ws('|', VARIADIC ARRAY(SELECT x FROM "
+      "json_each_text(row_to_json(r)) AS j(k, x))), E'\\n'), '') FROM (" +
+      sql + ") r");
+}
+
 /// Everything a user would read back, as one digest, to compare two loads.
 std::string content_digest(st::TestDatabase& db) {
   return db.text(
@@ -84,7 +104,13 @@ BOOST_AUTO_TEST_CASE(sample_export_loads_with_exact_counts_and_phase_statistics)
   BOOST_TEST(count(db, "exports") == 1);
   BOOST_TEST(count(db, "conversations") == 3);
   BOOST_TEST(count(db, "messages") == 8);
-  BOOST_TEST(db.text("SELECT account_id FROM skype.accounts") == "live:.cid.sample0wner");
+  BOOST_TEST(db.text("SELECT account_id FROM skype.accounts") == "8:live:.cid.sample0wner");
+  BOOST_TEST(db.text("SELECT string_agg(conversation_id, ',' ORDER BY conversation_id) FROM "
+                     "skype.participants WHERE is_owner") ==
+             "19:a1b2c3d4e5f6@thread.skype,8:anna.k");
+  // "mikko" wrote without his prefix; the event names him with it: one person, named.
+  BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_type = "
+                     "'ThreadActivity/AddMember'") == "Anna added Mikko");
   // The owner's messages carry the display name given on the command line.
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE sender_name = 'Sample Owner'") ==
              3);
@@ -95,6 +121,147 @@ BOOST_AUTO_TEST_CASE(sample_export_loads_with_exact_counts_and_phase_statistics)
                        "'19:a1b2c3d4e5f6@thread.skype'") == 4);
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE is_deleted") == 1);
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.attachments") == 1);
+}
+
+// Issue 14: one identity per person, whatever form the export writes an id in.
+BOOST_AUTO_TEST_CASE(one_identity_per_person_whatever_form_the_export_writes) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  // Members as strings with and without their prefix, as an object, as a contacts URL, and
+  // the thread itself.
+  const std::string team = st::conversation_json(
+      "19:team@thread.skype",
+      {message(9, "\"19:team@thread.skype\"", "\"Team\"",
+               "<topicupdate><initiator>bob</initiator><value>Plans</value></topicupdate>",
+               "ThreadActivity/TopicUpdate"),
+       message(8, "\"https://host/v1/users/ME/contacts/8:bob\"", "\"Bob\"", "via url"),
+       message(7, "\"bob\"", "\"Bob\"", "bare"), message(6, "\"8:bob\"", "\"Bob\"", "prefixed"),
+       message(5, "\"live:.cid.0123\"", "null", "mine, bare"),
+       message(4, "\" 8:live:.cid.0123\"", "null", "mine, spaced"),
+       message(3, "\"8:live:.cid.0123\"", "null",
+               "<at id=\\\"carol\\\">Carol</at> <quote author=\\\"bob\\\">q</quote>hi")},
+      R"("threadProperties":{"membercount":5,"members":"[\"8:live:.cid.0123\",\"bob\",)"
+      R"({\"MemberMri\":\"8:carol\"},\"https://host/v1/users/ME/contacts/8:dave\",)"
+      R"(\"19:team@thread.skype\"]","topic":"Team"})");
+  const std::string one_to_one =
+      st::conversation_json("8:bob", {message(2, "\"bob\"", "\"Bob B\"", "hello"),
+                                      message(1, "\"8:live:.cid.0123\"", "null", "hi bob")});
+  st::write_file(dir / "a.json", st::export_json({team, one_to_one}, "8:live:.cid.0123"));
+  se::PipelineOptions options;
+  options.user_display_name = "Me";
+  auto a = run(db, {dir / "a.json"}, true, 2, options);
+  BOOST_TEST_INFO(a.dump(2).substr(0, 2000));
+  BOOST_REQUIRE(a["success"].get<bool>());
+
+  BOOST_TEST(rows(db, "SELECT account_id FROM skype.accounts") == "8:live:.cid.0123");
+  BOOST_TEST(rows(db, "SELECT DISTINCT account_id FROM skype.conversations") == "8:live:.cid.0123");
+  // Who talks most: each person once; the thread's own message keeps its sender.
+  const std::string talkers =
+      "SELECT sender_id, count(*) FROM skype.messages GROUP BY 1 ORDER BY 2 DESC, 1";
+  BOOST_TEST(rows(db, talkers) == "8:bob|4\n8:live:.cid.0123|4\n19:team@thread.skype|1");
+  // Members in every form, senders, each once; the thread is none; the owner is marked.
+  BOOST_TEST(rows(db,
+                  "SELECT participant_id, is_owner, coalesce(display_name, '') FROM "
+                  "skype.participants WHERE conversation_id = '19:team@thread.skype' "
+                  "ORDER BY 1") ==
+             "8:bob|false|Bob\n8:carol|false|\n8:dave|false|\n8:live:.cid.0123|true|Me");
+  BOOST_TEST(rows(db,
+                  "SELECT participant_id, is_owner FROM skype.participants WHERE "
+                  "conversation_id = '8:bob' ORDER BY 1") == "8:bob|false\n8:live:.cid.0123|true");
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.participants WHERE participant_id LIKE "
+                       "'19:%'") == 0);
+  // Ids inside details join with participants.
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages m JOIN skype.participants p ON "
+                       "p.account_id = m.account_id AND p.conversation_id = m.conversation_id "
+                       "AND p.participant_id IN (m.details->'mentions'->0->>'id', "
+                       "m.details->'quote'->>'author_id') WHERE m.message_id = '1003'") == 2);
+  BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1009'") ==
+             "Bob changed the topic to: Plans");
+  // The form the file wrote, where it was another; the userId as written.
+  BOOST_TEST(rows(db,
+                  "SELECT message_id, sender_raw FROM skype.messages WHERE sender_raw IS "
+                  "NOT NULL ORDER BY 1") ==
+             "1002|bob\n1004| 8:live:.cid.0123\n1005|live:.cid.0123\n1007|bob\n"
+             "1008|https://host/v1/users/ME/contacts/8:bob");
+  BOOST_TEST(db.text("SELECT user_id FROM skype.accounts") == "8:live:.cid.0123");
+
+  // A later export of the same account whose userId lacks the prefix: the same account.
+  std::string later = st::export_json(
+      {st::conversation_json("8:bob", {message(10, "\"bob\"", "\"Bob B\"", "again")})},
+      "live:.cid.0123");
+  later.replace(later.find("2025-04-30T10:13"), 16, "2025-05-30T10:13");
+  st::write_file(dir / "b.json", later);
+  auto b = run(db, {dir / "b.json"}, true, 2, options);
+  BOOST_REQUIRE(b["success"].get<bool>());
+  BOOST_TEST(rows(db, "SELECT account_id FROM skype.accounts") == "8:live:.cid.0123");
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = "
+                       "'skype.messages'::regclass") == 1);
+  BOOST_TEST(rows(db, talkers) == "8:bob|5\n8:live:.cid.0123|4\n19:team@thread.skype|1");
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.participants WHERE is_owner") == 2);
+  // The userId as the newest export wrote it.
+  BOOST_TEST(db.text("SELECT user_id FROM skype.accounts") == "live:.cid.0123");
+}
+
+// Issue 14: membership messages name people by the names the export gives them anywhere,
+// whichever batch brought them.
+BOOST_AUTO_TEST_CASE(membership_text_names_people_known_from_other_batches) {
+  st::TempDir dir;
+  const std::string club = st::conversation_json(
+      "19:club@thread.skype",
+      {message(9, "\"19:club@thread.skype\"", "null", "<addmember/>", "ThreadActivity/AddMember"),
+       message(8, "\"live:.cid.d0d1\"", "\"Dan\"",
+               "<deletemember><initiator>live:.cid.d0d1</initiator><target>8:live:.cid.d0d1"
+               "</target></deletemember>",
+               "ThreadActivity/DeleteMember"),
+       message(7, "\"8:live:.cid.0123\"", "null",
+               "<addmember><eventtime>1704067207000</eventtime><initiator>8:live:.cid.0123"
+               "</initiator><target>8:live:.cid.d0d1</target><target>erin</target><target>"
+               "frank</target></addmember>",
+               "ThreadActivity/AddMember"),
+       message(3, "\"live:.cid.d0d1\"", "\"Dan\"", "hello all"),
+       message(2, "\"live:.cid.0123\"", "null", "welcome")});
+  // Frank is named only in another conversation; Dan has another name there, seen later.
+  const std::string other = st::conversation_json(
+      "19:other@thread.skype", {message(12, "\"8:live:.cid.d0d1\"", "\"Daniel\"", "x"),
+                                message(1, "\"frank\"", "\"Frank\"", "y")});
+  st::write_file(dir / "m.json", st::export_json({club, other}, "live:.cid.0123"));
+  se::PipelineOptions options;
+  options.user_display_name = "Me";
+  const std::string events =
+      "SELECT message_id, content_text, details->'membership' FROM skype.messages WHERE "
+      "details ? 'membership' ORDER BY 1";
+  std::string texts_of_one_message_batches;
+  for (const std::size_t batch_size : {1, 2, 100}) {
+    BOOST_TEST_CONTEXT("batch size " << batch_size) {
+      st::TestDatabase db;
+      auto r = run(db, {dir / "m.json"}, true, batch_size, options);
+      BOOST_REQUIRE(r["success"].get<bool>());
+      BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1007'") ==
+                 "Me added Dan, 8:erin, Frank");
+      BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1008'") ==
+                 "Dan left");
+      BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1009'") ==
+                 "Membership change with no details in the export");
+      // Ids stay canonical in details; the names used are beside them.
+      const auto added = nlohmann::json::parse(
+          db.text("SELECT details->'membership' FROM skype.messages WHERE message_id = '1007'"));
+      BOOST_TEST(added["initiator"] == "8:live:.cid.0123");
+      BOOST_TEST(added["targets"] ==
+                 nlohmann::json::parse(R"(["8:live:.cid.d0d1", "8:erin", "8:frank"])"));
+      BOOST_TEST(added["names"] == nlohmann::json::parse(
+                                       R"({"8:live:.cid.0123": "Me", "8:live:.cid.d0d1": "Dan",
+                                           "8:frank": "Frank"})"));
+      const auto empty = nlohmann::json::parse(
+          db.text("SELECT details->'membership' FROM skype.messages WHERE message_id = '1009'"));
+      BOOST_TEST(!empty.contains("initiator"));
+      BOOST_TEST(!empty.contains("names"));
+      // The same text whatever the batches were.
+      if (texts_of_one_message_batches.empty())
+        texts_of_one_message_batches = rows(db, events);
+      else
+        BOOST_TEST(rows(db, events) == texts_of_one_message_batches);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(several_files_in_one_run_and_reloading_changes_nothing) {

@@ -2,11 +2,16 @@
 #include <boost/test/unit_test.hpp>
 
 #include <future>
+#include <random>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
+#include "core/identity.hpp"
 #include "load/pg_connection.hpp"
 #include "load/schema.hpp"
 #include "skype_etl/errors.hpp"
+#include "support/identity_cases.hpp"
 #include "support/test_database.hpp"
 
 using skype_etl::DatabaseError;
@@ -15,6 +20,7 @@ using skype_etl::detail::current_schema_version;
 using skype_etl::detail::ensure_schema;
 using skype_etl::detail::latest_schema_version;
 using skype_etl::detail::PgConnection;
+using skype_etl::detail::PgResult;
 using skype_etl::test::TestDatabase;
 
 BOOST_AUTO_TEST_SUITE(schema_tests)
@@ -213,6 +219,229 @@ BOOST_AUTO_TEST_CASE(migration_7_leads_the_primary_key_with_message_id_in_every_
       "message_id) DO UPDATE SET content_text = excluded.content_text");
   BOOST_TEST(db.text("SELECT string_agg(content_text, ',' ORDER BY conversation_id) FROM "
                      "skype.messages WHERE account_id = 'b'") == "Hey,Ho");
+}
+
+BOOST_AUTO_TEST_CASE(the_sql_canonical_id_agrees_with_the_loaders) {
+  TestDatabase db;
+  PgConnection conn(db.conninfo());
+  ensure_schema(conn);
+  // The shared cases, then random strings of the characters the rule looks at.
+  std::vector<std::string> raw;
+  for (const auto& c : skype_etl::test::k_identity_cases) raw.emplace_back(c.raw);
+  const std::vector<std::string> pieces = {"8",     "28",
+                                           "4",     "19",
+                                           "0",     ":",
+                                           "/",     "//",
+                                           "h",     "http",
+                                           "HTTPS", "s",
+                                           "://",   "guest",
+                                           "Guest", "*",
+                                           " ",     "\t",
+                                           "\n",    "\v",
+                                           "\f",    "\r",
+                                           "a",     "live",
+                                           ".cid.", "@thread.skype",
+                                           "é",     "+1"};
+  std::mt19937 rng(14);
+  for (int i = 0; i < 3000; ++i) {
+    std::string s;
+    const int n = static_cast<int>(rng() % 7);
+    for (int k = 0; k < n; ++k) s += pieces[rng() % pieces.size()];
+    raw.push_back(s);
+  }
+  const nlohmann::json list(raw);
+  PgResult r = conn.exec_params(
+      "SELECT skype.canonical_id(v) FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY "
+      "AS t(v, n) ORDER BY n",
+      std::vector<std::string>{list.dump()});
+  BOOST_REQUIRE_EQUAL(r.rows(), static_cast<int>(raw.size()));
+  int disagreements = 0;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    const std::string cpp = skype_etl::detail::canonical_person_id(raw[i]);
+    if (std::string(r.text(static_cast<int>(i), 0)) != cpp && ++disagreements <= 10)
+      BOOST_ERROR("'" << raw[i] << "': SQL '" << r.text(static_cast<int>(i), 0) << "', C++ '" << cpp
+                      << "'");
+  }
+  BOOST_TEST(disagreements == 0);
+  BOOST_TEST(db.text("SELECT skype.canonical_id(NULL)").empty());
+}
+
+// What a load of schema version 7 or older left: the owner's id without "8:", senders and
+// participants as the file wrote them, the thread among the participants.
+void insert_version_7_rows(PgConnection& conn) {
+  conn.exec(R"sql(
+INSERT INTO skype.accounts (account_id, display_name) VALUES ('live:.cid.0123', 'Me'),
+  ('28:bot', NULL);
+INSERT INTO skype.exports (export_id, account_id, file_name, file_size, file_digest, status)
+  VALUES (1, 'live:.cid.0123', 'a.tar', 1, 'sha256:a', 'loaded'),
+         (2, '28:bot', 'b.tar', 1, 'sha256:b', 'loaded');
+INSERT INTO skype.conversations (account_id, conversation_id) VALUES
+  ('live:.cid.0123', '19:team@thread.skype'), ('live:.cid.0123', '8:bob'), ('28:bot', '8:bob');
+INSERT INTO skype.participants (account_id, conversation_id, participant_id, display_name,
+                                is_owner, last_seen_at) VALUES
+  ('live:.cid.0123', '19:team@thread.skype', 'live:.cid.0123', NULL, false, NULL),
+  ('live:.cid.0123', '19:team@thread.skype', '8:live:.cid.0123', 'Me', false, '2024-01-02'),
+  ('live:.cid.0123', '19:team@thread.skype', 'bob', 'Bobby', false, '2024-01-01'),
+  ('live:.cid.0123', '19:team@thread.skype', '8:bob', 'Bob', false, '2024-01-03'),
+  ('live:.cid.0123', '19:team@thread.skype', '19:team@thread.skype', 'Team', false, '2024-01-04'),
+  ('live:.cid.0123', '8:bob', 'bob', 'Bob', false, NULL),
+  ('28:bot', '8:bob', '28:bot', NULL, false, NULL);
+-- The account's partition as a load created it: named after the account, with indexes
+-- named after it (the loader's) and some named by ATTACH.
+DO $$
+DECLARE
+  n text := 'messages_' || left(trim(both '_' FROM regexp_replace(lower('live:.cid.0123'),
+            '[^a-z0-9]+', '_', 'g')), 20) || '_' || left(md5('live:.cid.0123'), 8);
+BEGIN
+  EXECUTE format('CREATE TABLE skype.%I (LIKE skype.messages INCLUDING ALL EXCLUDING INDEXES)', n);
+  EXECUTE format('CREATE UNIQUE INDEX %I ON skype.%I (message_id, conversation_id, account_id)',
+                 n || '_pkey', n);
+  EXECUTE format('ALTER TABLE skype.%I ADD CONSTRAINT %I PRIMARY KEY USING INDEX %I', n,
+                 n || '_pkey', n || '_pkey');
+  EXECUTE format('CREATE INDEX %I ON skype.%I (conversation_id, sent_at)',
+                 n || '_conversation_time_idx', n);
+  EXECUTE format('ALTER TABLE skype.messages ATTACH PARTITION skype.%I FOR VALUES IN (%L)', n,
+                 'live:.cid.0123');
+END $$;
+-- A partition of several accounts (as the table from before partitions became).
+CREATE TABLE skype.messages_shared PARTITION OF skype.messages FOR VALUES IN ('28:bot', 'alice.old');
+INSERT INTO skype.messages (account_id, conversation_id, message_id, sender_id, content_text,
+                            details, export_id) VALUES
+  ('live:.cid.0123', '19:team@thread.skype', '1', 'bob', 'hi', '{"mentions": [{"id": "alice",
+   "name": "A"}, {"id": "*", "name": "all"}], "quote": {"author_id": "bob", "text": "q"},
+   "call": {"state": "ended", "participants": [{"id": "live:.cid.0123", "name": "Me"}]},
+   "contacts": [{"id": "dave", "name": "D", "type": "s"}, {"id": "+1555", "type": "p"}],
+   "links": ["https://x"]}', 1),
+  ('live:.cid.0123', '19:team@thread.skype', '2', '8:bob', 'ho', NULL, 1),
+  ('live:.cid.0123', '19:team@thread.skype', '3', 'https://h/v1/users/ME/contacts/8:bob', 'hu',
+   NULL, 1),
+  ('live:.cid.0123', '19:team@thread.skype', '4', '19:team@thread.skype', 'Someone added',
+   '{"membership": {"kind": "add_member", "initiator": "", "targets": []}}', 1),
+  ('live:.cid.0123', '19:team@thread.skype', '5', 'live:.cid.0123',
+   'live:.cid.0123 added bob', '{"membership": {"kind": "add_member", "initiator":
+   "live:.cid.0123", "targets": ["bob", "8:carol"]}}', 1),
+  ('live:.cid.0123', '8:bob', '6', NULL, 'x', NULL, 1),
+  ('28:bot', '8:bob', '1', '28:bot', 'beep', NULL, 2),
+  ('alice.old', 'c', '1', 'alice.old', 'old', NULL, 2);
+INSERT INTO skype.attachments (account_id, conversation_id, message_id, ordinal) VALUES
+  ('live:.cid.0123', '19:team@thread.skype', '1', 0);
+)sql");
+}
+
+BOOST_AUTO_TEST_CASE(migration_8_makes_every_stored_id_canonical) {
+  TestDatabase db;
+  PgConnection conn(db.conninfo());
+  apply_migrations(conn, 7);
+  insert_version_7_rows(conn);
+  const std::string old_partition = db.text(
+      "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE "
+      "i.inhparent = 'skype.messages'::regclass AND c.relname <> 'messages_shared'");
+  BOOST_TEST(apply_migrations(conn, 8) == 7);
+
+  auto rows = [&db](const std::string& sql) {
+    return db.text("SELECT string_agg(r::text, ';' ORDER BY r::text) FROM (" + sql + ") r");
+  };
+  BOOST_TEST(rows("SELECT account_id, display_name FROM skype.accounts") ==
+             "(28:bot,);(8:live:.cid.0123,Me)");
+  BOOST_TEST(rows("SELECT export_id, account_id FROM skype.exports") ==
+             "(1,8:live:.cid.0123);(2,28:bot)");
+  BOOST_TEST(rows("SELECT account_id, conversation_id FROM skype.conversations") ==
+             "(28:bot,8:bob);(8:live:.cid.0123,19:team@thread.skype);(8:live:.cid.0123,8:bob)");
+  BOOST_TEST(rows("SELECT account_id, message_id FROM skype.attachments") ==
+             "(8:live:.cid.0123,1)");
+  // One row per person (the name of the latest seen), no thread, the owner marked.
+  BOOST_TEST(rows("SELECT account_id, conversation_id, participant_id, display_name, is_owner, "
+                  "last_seen_at::date FROM skype.participants") ==
+             "(28:bot,8:bob,28:bot,,t,);"
+             "(8:live:.cid.0123,19:team@thread.skype,8:bob,Bob,f,2024-01-03);"
+             "(8:live:.cid.0123,19:team@thread.skype,8:live:.cid.0123,Me,t,2024-01-02);"
+             "(8:live:.cid.0123,8:bob,8:bob,Bob,f,)");
+  // Senders canonical; who talks most lists bob once.
+  BOOST_TEST(rows("SELECT account_id, conversation_id, message_id, sender_id FROM "
+                  "skype.messages") ==
+             "(28:bot,8:bob,1,28:bot);"
+             "(8:alice.old,c,1,8:alice.old);"
+             "(8:live:.cid.0123,19:team@thread.skype,1,8:bob);"
+             "(8:live:.cid.0123,19:team@thread.skype,2,8:bob);"
+             "(8:live:.cid.0123,19:team@thread.skype,3,8:bob);"
+             "(8:live:.cid.0123,19:team@thread.skype,4,19:team@thread.skype);"
+             "(8:live:.cid.0123,19:team@thread.skype,5,8:live:.cid.0123);"
+             "(8:live:.cid.0123,8:bob,6,)");
+  BOOST_TEST(rows("SELECT sender_id, count(*) FROM skype.messages WHERE sender_id LIKE '8:b%' "
+                  "GROUP BY 1") == "(8:bob,3)");
+  // Ids inside details.
+  const auto details = nlohmann::json::parse(
+      db.text("SELECT details FROM skype.messages WHERE account_id = '8:live:.cid.0123' AND "
+              "message_id = '1'"));
+  BOOST_TEST(details == nlohmann::json::parse(R"({"mentions": [{"id": "8:alice", "name": "A"},
+    {"id": "*", "name": "all"}], "quote": {"author_id": "8:bob", "text": "q"},
+    "call": {"state": "ended", "participants": [{"id": "8:live:.cid.0123", "name": "Me"}]},
+    "contacts": [{"id": "8:dave", "name": "D", "type": "s"}, {"id": "+1555", "type": "p"}],
+    "links": ["https://x"]})"));
+  BOOST_TEST(db.text("SELECT details::text FROM skype.messages WHERE message_id = '4'") ==
+             R"({"membership": {"kind": "add_member", "targets": []}})");
+  BOOST_TEST(db.text("SELECT details::text FROM skype.messages WHERE message_id = '5'") ==
+             R"({"membership": {"kind": "add_member", "targets": ["8:bob", "8:carol"], )"
+             R"("initiator": "8:live:.cid.0123"}})");
+  // Partitions: the bounds follow the ids; the account's own partition and its indexes
+  // have the names a load gives the new id, the shared one keeps its name.
+  const std::string new_partition = db.text(
+      "SELECT 'messages_' || left(trim(both '_' FROM regexp_replace(lower('8:live:.cid.0123'), "
+      "'[^a-z0-9]+', '_', 'g')), 20) || '_' || left(md5('8:live:.cid.0123'), 8)");
+  BOOST_TEST(old_partition != new_partition);
+  BOOST_TEST(rows("SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+                  "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = "
+                  "'skype.messages'::regclass") ==
+             "(" + new_partition +
+                 ",\"FOR VALUES IN ('8:live:.cid.0123')\");"
+                 "(messages_shared,\"FOR VALUES IN ('28:bot', '8:alice.old')\")");
+  BOOST_TEST(
+      db.scalar("SELECT count(*) FROM pg_class WHERE relname LIKE '" + old_partition + "%'") == 0);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_indexes WHERE tablename = '" + new_partition +
+                       "' AND indexname LIKE '" + new_partition + "\\_%'") >= 2);
+  BOOST_TEST(db.text("SELECT conname FROM pg_constraint WHERE conrelid = 'skype." + new_partition +
+                     "'::regclass AND contype = 'p'") == new_partition + "_pkey");
+  // Every index of the partitions is still the parent's.
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = "
+                       "i.inhrelid WHERE c.relkind = 'i' AND i.inhparent IN (SELECT indexrelid "
+                       "FROM pg_index WHERE indrelid = 'skype.messages'::regclass)") == 10);
+  // The foreign keys are back.
+  BOOST_TEST(db.scalar("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace "
+                       "= 'skype'::regnamespace") == 3);
+  BOOST_CHECK_THROW(conn.exec("INSERT INTO skype.exports (account_id, file_name, file_size, "
+                              "file_digest, status) VALUES ('live:.cid.0123', 'c', 1, 'c', 'x')"),
+                    DatabaseError);
+  // The account's new rows go to its partition.
+  conn.exec(
+      "INSERT INTO skype.messages (account_id, conversation_id, message_id, export_id) "
+      "VALUES ('8:live:.cid.0123', 'c', 'new', 3)");
+  BOOST_TEST(db.text("SELECT tableoid::regclass::text FROM skype.messages WHERE message_id = "
+                     "'new'") == "skype." + new_partition);
+  // The new columns: the sender id as stored where it differed; userIds as written are
+  // unknown until the account's next export.
+  BOOST_TEST(rows("SELECT account_id, message_id, sender_raw FROM skype.messages WHERE "
+                  "sender_raw IS NOT NULL") ==
+             "(8:alice.old,1,alice.old);"
+             "(8:live:.cid.0123,1,bob);"
+             "(8:live:.cid.0123,3,https://h/v1/users/ME/contacts/8:bob);"
+             "(8:live:.cid.0123,5,live:.cid.0123)");
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.accounts WHERE user_id IS NULL") == 2);
+  BOOST_TEST(db.text("SELECT skype.canonical_id('https://host/contacts/live:x')") == "8:live:x");
+  BOOST_TEST(db.text("SELECT to_regprocedure('pg_temp.canonical_details(jsonb)')::text").empty());
+}
+
+BOOST_AUTO_TEST_CASE(migration_8_stops_at_two_accounts_that_are_one_person) {
+  TestDatabase db;
+  PgConnection conn(db.conninfo());
+  apply_migrations(conn, 7);
+  conn.exec("INSERT INTO skype.accounts (account_id) VALUES ('alice'), ('8:alice')");
+  BOOST_CHECK_EXCEPTION(ensure_schema(conn), DatabaseError, [](const DatabaseError& e) {
+    const std::string what = e.what();
+    BOOST_TEST_MESSAGE(what);
+    return what.find("'8:alice' and 'alice'") != std::string::npos;
+  });
+  BOOST_TEST(current_schema_version(conn) == 7);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.accounts") == 2);
 }
 
 BOOST_AUTO_TEST_CASE(a_failing_migration_leaves_the_old_version) {

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/identity.hpp"
 #include "transform/markup.hpp"
 #include "transform/transformer.hpp"
 
@@ -215,28 +216,39 @@ BOOST_AUTO_TEST_CASE(deletions) {
 }
 
 BOOST_AUTO_TEST_CASE(owner_recognised_with_and_without_prefix) {
-  for (std::string owner_setting : {"alice", "8:alice"}) {
+  for (std::string owner_setting : {"alice", "8:alice", " https://h/contacts/8:alice"}) {
     BatchBuilder b;
     b.add("RichText", "one", "8:alice", std::nullopt);
     b.add("RichText", "two", "alice", std::nullopt);
     b.add("RichText", "three", "8:bob", std::nullopt);
     b.add("RichText", "four", "bob", "Bob");
     b.add("RichText", "five", "https://host/v1/users/ME/contacts/8:alice", std::nullopt);
-    b.run({normalize_account_id(owner_setting), "Me Myself"});
+    b.add("RichText", "six", "bob", "Bob");
+    b.add("RichText", "seven", "live:.cid.0123", "Lee");
+    b.run({owner_setting, "Me Myself"});
     const auto& m = b.batch.messages;
     BOOST_TEST(m[0].sender_id == "8:alice");
+    BOOST_TEST(m[0].sender_raw.empty());  // as written: NULL in the database
+    BOOST_TEST(b.owns(m[0].sender_id));   // a view of the input, no copy
     BOOST_TEST(m[0].sender_name.value_or("?") == "Me Myself");
-    BOOST_TEST(m[1].sender_id == "alice");  // no invented prefix
+    BOOST_TEST(m[1].sender_id == "8:alice");  // one id per person
+    BOOST_TEST(m[1].sender_raw == "alice");
     BOOST_TEST(m[1].sender_name.value_or("?") == "Me Myself");
     BOOST_TEST(!m[2].sender_name.has_value());
-    BOOST_TEST(m[3].sender_id == "bob");
+    BOOST_TEST(m[3].sender_id == "8:bob");
+    BOOST_TEST(m[3].sender_raw == "bob");
     BOOST_TEST(m[3].sender_name.value_or("?") == "Bob");
     BOOST_TEST(m[4].sender_id == "8:alice");
+    BOOST_TEST(m[4].sender_raw == "https://host/v1/users/ME/contacts/8:alice");
+    BOOST_TEST(b.owns(m[4].sender_id));  // the URL's end, no copy
     BOOST_TEST(m[4].sender_name.value_or("?") == "Me Myself");
+    BOOST_TEST(m[5].sender_id == "8:bob");
+    BOOST_TEST(m[6].sender_id == "8:live:.cid.0123");
+    BOOST_TEST(m[6].sender_raw == "live:.cid.0123");
     BOOST_TEST(!b.owns(*m[0].sender_name));  // stored in the batch's arena
   }
-  BOOST_TEST(normalize_account_id("8:live:.cid.0123") == "live:.cid.0123");
-  BOOST_TEST(normalize_account_id("live:.cid.0123") == "live:.cid.0123");
+  BOOST_TEST(canonical_person_id("8:live:.cid.0123") == "8:live:.cid.0123");
+  BOOST_TEST(canonical_person_id("live:.cid.0123") == "8:live:.cid.0123");
   // The settings may carry the prefix too.
   BatchBuilder b;
   b.add("RichText", "x", "alice", std::nullopt);
@@ -342,6 +354,26 @@ BOOST_AUTO_TEST_CASE(thread_activity_membership) {
   BOOST_TEST(d["membership"]["targets"][0] == "8:username2");
   BOOST_TEST(d["membership"]["time"] == "2020-07-11T11:33:25.492Z");
   BOOST_TEST(m.content_text == "8:username added 8:username2");
+
+  // An empty event says so, and names no initiator.
+  BatchBuilder e;
+  e.add("ThreadActivity/AddMember", "<addmember/>", "19:test@thread.skype", "");
+  const Message& empty = e.run();
+  auto ed = details(empty);
+  BOOST_TEST(ed["membership"]["kind"] == "add_member");
+  BOOST_TEST(!ed["membership"].contains("initiator"));
+  BOOST_TEST(ed["membership"]["targets"].empty());
+  BOOST_TEST(empty.content_text == "Membership change with no details in the export");
+  // Ids in bare form come out canonical, in details and text alike.
+  BatchBuilder c;
+  c.add("ThreadActivity/DeleteMember",
+        "<deletemember><initiator>live:.cid.0123</initiator><target>bob</target>"
+        "</deletemember>");
+  const Message& del = c.run();
+  auto dd = details(del);
+  BOOST_TEST(dd["membership"]["initiator"] == "8:live:.cid.0123");
+  BOOST_TEST(dd["membership"]["targets"][0] == "8:bob");
+  BOOST_TEST(del.content_text == "8:live:.cid.0123 removed 8:bob");
 }
 
 BOOST_AUTO_TEST_CASE(contacts_location_files_details) {
@@ -356,7 +388,7 @@ BOOST_AUTO_TEST_CASE(contacts_location_files_details) {
   b.run();
   const auto& m = b.batch.messages;
   auto c = details(m[0]);
-  BOOST_TEST(c["contacts"][0]["id"] == "username2");
+  BOOST_TEST(c["contacts"][0]["id"] == "8:username2");
   BOOST_TEST(c["contacts"][0]["name"] == "Display Name");
   auto l = details(m[1]);
   BOOST_TEST(l["location"]["latitude"].get<double>() == 59.43681,
@@ -627,10 +659,18 @@ BOOST_AUTO_TEST_CASE(conversation_rows) {
   auto group = b.conversation("19:abc@thread.skype");
   group->display_name = "<b>Family</b> &amp; friends";
   group->topic = "Topic <i>x</i>";
-  group->members = {"8:usernameC", "usernameA", "8:usernameA", " usernameC "};
+  group->members = {"8:usernameC",
+                    "usernameA",
+                    "8:usernameA",
+                    " usernameC ",
+                    "https://host/v1/users/ME/contacts/8:usernameE",
+                    "19:abc@thread.skype"};
   group->properties_json = R"({"conversationblocked":false})";
   group->thread_properties_json = R"({"membercount":3})";
   b.add("RichText", "hi", "8:usernameD", "D");
+  b.add("ThreadActivity/TopicUpdate", "<topicupdate><value>x</value></topicupdate>",
+        "19:abc@thread.skype", "Family");  // the thread itself: no member
+  b.add("RichText", "hi", "usernameE", "E");
   auto topic_only = b.conversation("19:def@thread.skype");
   topic_only->topic = "Only &amp; topic";
   b.add("RichText", "x");
@@ -654,7 +694,8 @@ BOOST_AUTO_TEST_CASE(conversation_rows) {
   BOOST_TEST(rows[0].topic == "Topic x");
   BOOST_TEST(rows[0].properties_json == group->properties_json);
   BOOST_TEST(rows[0].thread_properties_json == group->thread_properties_json);
-  const std::vector<std::string> members{"8:usernameC", "8:usernameA", "8:usernameD"};
+  const std::vector<std::string> members{"8:usernameC", "8:usernameA", "8:usernameE",
+                                         "8:usernameD"};
   BOOST_TEST(rows[0].members == members, boost::test_tools::per_element());
   BOOST_TEST(rows[1].display_name.value_or("?") == "Only & topic");
   BOOST_TEST(rows[2].conversation_type == "one_to_one");

@@ -93,7 +93,8 @@ Data generate(const Options& o) {
     meta->id = c % 3 == 0 ? "8:contact" + std::to_string(c)
                           : "19:" + std::to_string(rng()) + "@thread.skype";
     meta->display_name = "Conversation " + std::to_string(c);
-    meta->members = {"live:bench", "alice" + std::to_string(c), "bob" + std::to_string(c)};
+    // Canonical ids, as the transform gives them.
+    meta->members = {"8:live:bench", "8:alice" + std::to_string(c), "8:bob" + std::to_string(c)};
     d.metas.push_back(meta);
     bool first = true;
     std::size_t left = std::min(per_conversation, o.rows - made);
@@ -123,7 +124,8 @@ Data generate(const Options& o) {
         m.version = t / 1000;
         m.sent_at_us = t;
         const unsigned who = static_cast<unsigned>(rng() % 3);
-        m.sender_id = batch->arena.store(who == 0 ? std::string("live:bench") : meta->members[who]);
+        m.sender_id =
+            batch->arena.store(who == 0 ? std::string("8:live:bench") : meta->members[who]);
         m.sender_name = batch->arena.store(who == 0 ? "Bench" : "Person " + std::to_string(who));
         m.message_type = rng() % 10 == 0 ? "Text" : "RichText";
         text.clear();
@@ -198,7 +200,7 @@ std::string render_final_rows(const Data& d) {
       for (std::size_t i = chunk.first_message; i < chunk.first_message + chunk.message_count;
            ++i) {
         const Message& m = batch->messages[i];
-        b.text("live:bench");
+        b.text("8:live:bench");
         b.text(chunk.conversation->id);
         append_message_columns(b, m);
         b.integer(std::int64_t{1});
@@ -208,9 +210,9 @@ std::string render_final_rows(const Data& d) {
 }
 
 constexpr const char* final_columns =
-    "(account_id, conversation_id, message_id, version, sent_at, sender_id, sender_name, "
-    "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, deleted_at, "
-    "is_server_generated, properties, details, export_id)";
+    "(account_id, conversation_id, message_id, version, sent_at, sender_id, sender_raw, "
+    "sender_name, message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
+    "deleted_at, is_server_generated, properties, details, export_id)";
 
 /// COPY of the pre-rendered rows into skype.messages (with or without its indexes), sent
 /// in 1 MiB pieces with PQputCopyData, in one transaction.

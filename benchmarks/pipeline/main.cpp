@@ -131,7 +131,7 @@ Line transform_stage(const Config& config) {
   auto source = se::detail::InputSource::open(config.file);
   se::detail::ExportReader reader(source, 0, reader_options(config));
   se::detail::TransformSettings settings;
-  settings.owner_id = se::detail::normalize_account_id(reader.info()->user_id);
+  settings.owner_id = reader.info()->user_id;
   const se::detail::Transformer transformer(std::move(settings));
   std::uint64_t messages = 0, batches = 0, content_text_bytes = 0;
   double transform_seconds = 0, transform_cpu_seconds = 0;
@@ -169,7 +169,7 @@ Line load_stage(const Config& config) {
   auto source = se::detail::InputSource::open(config.file);
   se::detail::ExportReader reader(source, 0, reader_options(config));
   se::detail::TransformSettings settings;
-  settings.owner_id = se::detail::normalize_account_id(reader.info()->user_id);
+  settings.owner_id = reader.info()->user_id;
   const se::detail::Transformer transformer(std::move(settings));
 
   double begin_seconds = 0, copy_seconds = 0, merge_seconds = 0, prepare_seconds = 0;

@@ -134,7 +134,8 @@ struct Message {
   std::string_view message_id;
   std::optional<std::int64_t> version;
   std::optional<std::int64_t> sent_at_us;       ///< microseconds since the Unix epoch, UTC
-  std::string_view sender_id;                   ///< normalised
+  std::string_view sender_id;                   ///< canonical MRI ("8:alice"); "" when none
+  std::string_view sender_raw;                  ///< `from` as written when it differs, else ""
   std::optional<std::string_view> sender_name;  ///< nullopt when the file gives none (null)
   std::string_view message_type;
   std::string_view content_raw;
@@ -159,7 +160,7 @@ struct ConversationRow {
   std::string topic;
   std::string_view properties_json;
   std::string_view thread_properties_json;
-  std::vector<std::string> members;  ///< normalised participant ids
+  std::vector<std::string> members;  ///< canonical ids of members and senders, no thread
 };
 
 /// Where a message is in its export, for warnings.

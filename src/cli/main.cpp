@@ -284,9 +284,12 @@ int run_main(int argc, char** argv) {
   search_cmd->add_option("words", query.words, "words to find (\"a phrase\", or, -word)")
       ->required();
   search_cmd->add_option("--conversation", query.conversation_id, "only this conversation id");
-  search_cmd->add_option("--from", query.sender_id, "only messages sent by this id");
+  search_cmd->add_option(
+      "--from", query.sender_id,
+      "only messages sent by this id (any form: 8:alice, alice, a contacts URL)");
   search_cmd->add_option("--since", query.since, "only messages sent since DATE");
-  search_cmd->add_option("--account", query.account_id, "only this account (export owner)");
+  search_cmd->add_option("--account", query.account_id,
+                         "only this account (export owner; its id in any form)");
   search_cmd->add_option("--limit", query.limit, "at most N matches")->check(CLI::PositiveNumber);
   add_db_options(*search_cmd, search_db);
 

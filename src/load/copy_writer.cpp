@@ -403,6 +403,7 @@ void append_message_columns(CopyBuffer& row, const Message& m) {
   b.integer(m.version);
   b.timestamp_us(m.sent_at_us);
   b.text_or_null(m.sender_id);
+  b.text_or_null(m.sender_raw);
   b.nullable_text(m.sender_name);
   b.text_or_null(m.message_type);
   b.text(m.content_raw);

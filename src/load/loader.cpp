@@ -14,8 +14,10 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/identity.hpp"
 #include "load/copy_writer.hpp"
 #include "load/id_seen_filter.hpp"
+#include "load/membership_text.hpp"
 #include "load/parallel_copy.hpp"
 #include "load/pg_connection.hpp"
 #include "load/schema.hpp"
@@ -30,8 +32,8 @@ namespace {
 constexpr const char* create_staging_sql = R"sql(
 CREATE TEMP TABLE stage_messages (
   seq bigint, conversation_id text COLLATE "C", message_id text COLLATE "C", version bigint,
-  sent_at timestamptz, sender_id text, sender_name text, message_type text, content_raw text,
-  content_text text,
+  sent_at timestamptz, sender_id text, sender_raw text, sender_name text, message_type text,
+  content_raw text, content_text text,
   is_edited boolean, edited_at timestamptz, is_deleted boolean, deleted_at timestamptz,
   is_server_generated boolean, properties jsonb, details jsonb) ON COMMIT DROP;
 CREATE TEMP TABLE stage_attachments (
@@ -53,9 +55,9 @@ CREATE TEMP TABLE stage_derived (
 // The columns of a side table's rows: a message row as staged (source_position is the
 // staging table's seq), then the two the merge would add.
 constexpr const char* side_columns =
-    "source_position, conversation_id, message_id, version, sent_at, sender_id, sender_name, "
-    "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, deleted_at, "
-    "is_server_generated, properties, details, account_id, export_id";
+    "source_position, conversation_id, message_id, version, sent_at, sender_id, sender_raw, "
+    "sender_name, message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
+    "deleted_at, is_server_generated, properties, details, account_id, export_id";
 
 // Settings of every connection of a loader (the side table's streams too).
 constexpr const char* session_sql =
@@ -111,11 +113,6 @@ const char* copy_sql(Stage stage) {
 /// ensure_schema that the table is an orphan.
 std::string side_lock_sql(const char* function) {
   return std::string("SELECT ") + function + "(hashtextextended('skype-etl load table ' || $1, 0))";
-}
-
-std::string normalize_account(std::string_view user_id) {
-  if (user_id.substr(0, 2) == "8:") user_id.remove_prefix(2);
-  return std::string(user_id);
 }
 
 bool parse_digits(std::string_view text, std::size_t at, std::size_t count, int& out) {
@@ -211,6 +208,9 @@ struct Loader::Impl {
   std::string senders_conversation;
   std::unordered_map<std::string, SenderInfo> senders;
   CopyBuffer participants;  // members and senders, staged as they come
+  // Messages whose details may hold a membership event: their text is written again once
+  // the export is merged, with the names of its participants (describe_membership_rows).
+  std::vector<MessageKey> membership_messages;
 
   // Repeats: messages whose id may have been seen before in their conversation, found
   // from 64-bit hashes of the ids (in at most 1.5 MiB however large the conversation;
@@ -272,6 +272,7 @@ struct Loader::Impl {
     undescribed.clear();
     senders_conversation.clear();
     senders.clear();
+    membership_messages.clear();
     dup_conversation.clear();
     dup_hashes.clear();
     dup_conversation_returned = false;
@@ -753,7 +754,7 @@ struct Loader::Impl {
     // loaded again, all unchanged: 15.2 s -> 2.0 s (benchmarks/README.md).
     const std::string select =
         std::string("SELECT ") + (dedupe ? "DISTINCT ON (conversation_id, message_id) " : "") +
-        "$1, conversation_id, message_id, version, sent_at, sender_id, sender_name, "
+        "$1, conversation_id, message_id, version, sent_at, sender_id, sender_raw, sender_name, "
         "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
         "deleted_at, is_server_generated, properties, details, $2::bigint, " +
         (side_rows.empty() ? "seq FROM stage_messages" : "source_position FROM " + side_rows) +
@@ -765,13 +766,14 @@ struct Loader::Impl {
     PgResult r = conn.exec_params(
         "WITH upserted AS (INSERT INTO " + partition +
             " AS m (account_id, conversation_id, "
-            "message_id, version, sent_at, sender_id, sender_name, message_type, content_raw, "
-            "content_text, is_edited, edited_at, is_deleted, deleted_at, is_server_generated, "
-            "properties, details, export_id, source_position) " +
+            "message_id, version, sent_at, sender_id, sender_raw, sender_name, message_type, "
+            "content_raw, content_text, is_edited, edited_at, is_deleted, deleted_at, "
+            "is_server_generated, properties, details, export_id, source_position) " +
             select +
             " ON CONFLICT (account_id, conversation_id, message_id) DO UPDATE SET "
             "version = excluded.version, sent_at = excluded.sent_at, "
-            "sender_id = excluded.sender_id, sender_name = excluded.sender_name, "
+            "sender_id = excluded.sender_id, sender_raw = excluded.sender_raw, "
+            "sender_name = excluded.sender_name, "
             "message_type = excluded.message_type, content_raw = excluded.content_raw, "
             "content_text = excluded.content_text, is_edited = excluded.is_edited, "
             "edited_at = excluded.edited_at, is_deleted = excluded.is_deleted, "
@@ -832,7 +834,7 @@ BeginResult Loader::begin_export(const ExportInfo& info, const std::string& owne
   s.reset_export();
   s.in_export = true;
   try {
-    s.account_id = normalize_account(info.user_id);
+    s.account_id = canonical_person_id(info.user_id);
     s.name_partition();
     // A large export of an account without a partition is a side-table load; of one with
     // a partition of its own not much larger than the file, if its first batch is mostly
@@ -893,7 +895,10 @@ void Loader::load_batch(const Batch& batch) {
         const Message& m = batch.messages[i];
         const std::uint64_t seq = s.staged_messages++;
         s.stage_message(seq, meta.id, m, s.is_repeat(m.message_id));
-        if (!m.sender_id.empty()) {
+        if (may_hold_membership(m.details_json))
+          s.membership_messages.emplace_back(meta.id, m.message_id);
+        // A thread is no participant: its system messages carry its id as their sender.
+        if (!m.sender_id.empty() && !is_thread_id(m.sender_id)) {
           const std::int64_t at = m.sent_at_us.value_or(INT64_MIN);
           Impl::ChunkSender* sender = nullptr;
           for (Impl::ChunkSender& c : chunk_senders)
@@ -1004,18 +1009,22 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
     std::uint64_t conversations_updated = 0, participants_written = 0;
     bool conversations_done = false;
     auto upsert_conversations = [&] {
-      // The account; its display name comes from the newest export.
+      // The account; its display name and userId as written come from the newest export.
       std::vector<const char*> account_params{
           a.c_str(), s.owner_display_name.empty() ? nullptr : s.owner_display_name.c_str(),
-          s.export_date.empty() ? nullptr : s.export_date.c_str()};
+          s.export_date.empty() ? nullptr : s.export_date.c_str(), s.info.user_id.c_str()};
+      const std::string newest =
+          "(x.last_export_date IS NULL OR excluded.last_export_date IS NULL OR "
+          "excluded.last_export_date >= x.last_export_date)";
       c.exec_params(
-          "INSERT INTO skype.accounts AS x (account_id, display_name, last_export_date) "
-          "VALUES ($1, $2, $3::timestamptz) ON CONFLICT (account_id) DO UPDATE SET "
+          "INSERT INTO skype.accounts AS x (account_id, display_name, last_export_date, "
+          "user_id) VALUES ($1, $2, $3::timestamptz, $4) ON CONFLICT (account_id) DO UPDATE SET "
           "last_loaded_at = now(), display_name = CASE WHEN excluded.display_name IS NOT NULL "
-          "AND (x.last_export_date IS NULL OR excluded.last_export_date IS NULL OR "
-          "excluded.last_export_date >= x.last_export_date) THEN excluded.display_name ELSE "
-          "x.display_name END, last_export_date = greatest(x.last_export_date, "
-          "excluded.last_export_date)",
+          "AND " +
+              newest + " THEN excluded.display_name ELSE x.display_name END, user_id = CASE WHEN " +
+              newest +
+              " THEN excluded.user_id ELSE x.user_id END, last_export_date = "
+              "greatest(x.last_export_date, excluded.last_export_date)",
           account_params);
 
       // Conversations: descriptive columns from the newest export that describes them.
@@ -1054,7 +1063,8 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
           "ON CONFLICT (account_id, conversation_id, participant_id) DO UPDATE SET "
           "display_name = CASE WHEN excluded.display_name IS NOT NULL AND (p.last_seen_at IS "
           "NULL OR excluded.last_seen_at >= p.last_seen_at) THEN excluded.display_name ELSE "
-          "p.display_name END, last_seen_at = greatest(p.last_seen_at, excluded.last_seen_at)",
+          "p.display_name END, last_seen_at = greatest(p.last_seen_at, excluded.last_seen_at), "
+          "is_owner = excluded.is_owner",
           std::vector<std::string>{a});
       conversations_updated = std::strtoull(PQcmdTuples(conv.get()), nullptr, 10);
       participants_written = std::strtoull(PQcmdTuples(parts.get()), nullptr, 10);
@@ -1287,6 +1297,11 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
       upsert_conversations();
       mark("conversations");
     }
+    // Now that the export's messages and participants are merged, its membership messages
+    // name people by the names every batch brought.
+    const std::uint64_t membership_described =
+        describe_membership_rows(c, target, a, e, s.membership_messages);
+    mark("membership_text");
     // Derived columns. An attached or rewritten partition is aggregated in one scan of it.
     // Otherwise from what the merge did: a conversation that only gained rows adds them up (a small
     // export into a large account no longer scans all of its rows: 0.5 s for 20 k messages beside 2
@@ -1360,6 +1375,7 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
         {"conversations_updated", conversations_updated},
         {"participants", participants_written},
         {"attachments", attachments_written},
+        {"membership_texts", membership_described},
         {"batches", s.batches},
         {"index_rebuild", attached},
         {"side_table", side_load ? nlohmann::json{{"streams", s.options.copy_streams},

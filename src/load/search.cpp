@@ -1,5 +1,6 @@
 #include "load/search.hpp"
 
+#include "core/identity.hpp"
 #include "load/pg_connection.hpp"
 #include "skype_etl/errors.hpp"
 
@@ -7,14 +8,14 @@ namespace skype_etl::detail {
 
 std::vector<SearchHit> search_messages(PgConnection& conn, const SearchQuery& query) {
   if (query.words.empty()) throw std::invalid_argument("search: no words given");
-  std::string sender = query.sender_id;
-  std::string sender_short = sender.compare(0, 2, "8:") == 0 ? sender.substr(2) : sender;
+  // Stored ids are canonical: so is what the user typed, in whichever form.
+  const std::string account = canonical_person_id(query.account_id);
+  const std::string sender = canonical_person_id(query.sender_id);
   const std::string limit = std::to_string(query.limit == 0 ? 50 : query.limit);
   std::vector<const char*> params{query.words.c_str(),
-                                  query.account_id.c_str(),
+                                  account.c_str(),
                                   query.conversation_id.c_str(),
                                   sender.c_str(),
-                                  sender_short.c_str(),
                                   query.since.empty() ? nullptr : query.since.c_str(),
                                   limit.c_str()};
   // The 'simple' configuration here must match the one of the content_tsv column,
@@ -28,9 +29,9 @@ std::vector<SearchHit> search_messages(PgConnection& conn, const SearchQuery& qu
       "AND c.conversation_id = m.conversation_id "
       "WHERE m.content_tsv @@ websearch_to_tsquery('simple'::regconfig, $1) "
       "AND ($2 = '' OR m.account_id = $2) AND ($3 = '' OR m.conversation_id = $3) "
-      "AND ($4 = '' OR m.sender_id IN ($4, $5, '8:' || $5)) "
-      "AND ($6::timestamptz IS NULL OR m.sent_at >= $6::timestamptz) "
-      "ORDER BY m.sent_at DESC NULLS LAST, m.conversation_id, m.message_id LIMIT $7::bigint",
+      "AND ($4 = '' OR m.sender_id = $4) "
+      "AND ($5::timestamptz IS NULL OR m.sent_at >= $5::timestamptz) "
+      "ORDER BY m.sent_at DESC NULLS LAST, m.conversation_id, m.message_id LIMIT $6::bigint",
       params);
   std::vector<SearchHit> hits;
   hits.reserve(static_cast<std::size_t>(r.rows()));

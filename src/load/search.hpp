@@ -15,9 +15,11 @@ struct SearchQuery {
   /// Words to find, in websearch_to_tsquery syntax: words (all must occur), "a phrase",
   /// `or`, -excluded. Matched with the 'simple' configuration (no stemming).
   std::string words;
+  /// Ids in any form an export writes ("8:bob", "bob", a contact URL): compared in their
+  /// canonical form (core/identity.hpp), as stored.
   std::string account_id;       ///< empty: every account
   std::string conversation_id;  ///< empty: every conversation
-  std::string sender_id;        ///< empty: every sender; "8:bob" and "bob" are the same
+  std::string sender_id;        ///< empty: every sender
   std::string since;            ///< empty, or a date/timestamp PostgreSQL understands
   std::size_t limit = 50;
 };

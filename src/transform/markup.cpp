@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/identity.hpp"
 #include "transform/timestamps.hpp"
 
 namespace skype_etl::detail {
@@ -598,6 +599,17 @@ class Renderer {
     return value;
   }
 
+  /// How text shows a Skype user named by id only: without the "8:" every such id has.
+  static std::string_view shown_id(std::string_view id) noexcept {
+    if (id.size() > 2 && id.substr(0, 2) == "8:") id.remove_prefix(2);
+    return id;
+  }
+
+  /// Attribute `name`, an id that names a person, in its canonical form.
+  std::string person_attr(std::string_view attrs, std::string_view name) {
+    return canonical_person_id(attr(attrs, name));
+  }
+
   /// Handles the '<' at p; returns where to continue.
   const char* tag(const char* p, const char* end) {
     const char* q = p + 1;
@@ -770,6 +782,9 @@ class Renderer {
         contact.id = attr(attrs, "s");
         contact.name = attr(attrs, "f");
         contact.type = attr(attrs, "t");
+        // t="s" is a Skype contact; other types may hold other kinds of ids.
+        if (contact.type.empty() || contact.type == "s")
+          contact.id = canonical_person_id(contact.id);
         if (!contact.id.empty() || !contact.name.empty())
           m_r.contacts.push_back(std::move(contact));
         return;
@@ -867,7 +882,7 @@ class Renderer {
         break;
       case Kind::call_part: {
         CallParticipant part;
-        part.id = attr(attrs, "identity");
+        part.id = person_attr(attrs, "identity");
         m_r.call.participants.push_back(std::move(part));
         break;
       }
@@ -954,12 +969,10 @@ class Renderer {
         std::string_view written = std::string_view(m_out).substr(f.out_start);
         if (!written.empty() && written.front() == '@') written.remove_prefix(1);
         std::string name(trim_ascii(written));
-        std::string id = attr(f.attrs, "id");
+        std::string id = person_attr(f.attrs, "id");
         if (name.empty() && !id.empty() && m_suppress == 0) {
           // <at id="8:bob"></at>: show the id rather than a lone '@'.
-          std::string_view shown = id;
-          if (shown.size() > 2 && shown.substr(0, 2) == "8:") shown.remove_prefix(2);
-          m_out.append(shown);
+          m_out.append(shown_id(id));
         }
         if (m_quote_depth == 0) m_r.mentions.push_back(Mention{std::move(id), std::move(name)});
         break;
@@ -980,7 +993,7 @@ class Renderer {
         --m_quote_depth;
         if (m_quote_depth == 0 && !m_r.has_quote) {
           m_r.has_quote = true;
-          m_r.quote.author_id = attr(f.attrs, "author");
+          m_r.quote.author_id = person_attr(f.attrs, "author");
           m_r.quote.author_name = attr(f.attrs, "authorname");
           if (auto ts = find_attribute(f.attrs, "timestamp"))
             m_r.quote.time_us = parse_epoch_text_us(*ts, true);
@@ -1050,7 +1063,7 @@ class Renderer {
           for (const auto& c : m_r.contacts) {
             if (!first) m_out.append(", ");
             first = false;
-            m_out.append(c.name.empty() ? c.id : c.name);
+            m_out.append(c.name.empty() ? shown_id(c.id) : std::string_view(c.name));
           }
         }
         break;
@@ -1071,7 +1084,7 @@ class Renderer {
         --m_membership_depth;
         m_out.resize(f.out_start);
         if (m_membership_depth == 0 && m_suppress == 0)
-          m_out.append(membership_text(m_r.membership));
+          m_out.append(describe_membership(m_r.membership));
         break;
       }
       case Kind::ev_time: {
@@ -1081,12 +1094,12 @@ class Renderer {
       }
       case Kind::ev_initiator: {
         std::string text = take(f.out_start);
-        if (m_r.membership.initiator.empty()) m_r.membership.initiator = std::move(text);
+        if (m_r.membership.initiator.empty()) m_r.membership.initiator = canonical_person_id(text);
         break;
       }
       case Kind::ev_target:
       case Kind::ev_id:
-        add_target(take(f.out_start));
+        add_target(canonical_person_id(take(f.out_start)));
         break;
       case Kind::ev_value: {
         std::string text = take(f.out_start);
@@ -1116,36 +1129,6 @@ class Renderer {
     }
   }
 
- public:
-  /// The line of a membership event (also of one read from a JSON body).
-  static std::string membership_text(const MembershipInfo& m) {
-    std::string targets;
-    for (const auto& t : m.targets) {
-      if (!targets.empty()) targets += ", ";
-      targets += t;
-    }
-    const std::string who = m.initiator.empty() ? std::string("Someone") : m.initiator;
-    if (m.kind == "add_member") {
-      if (!m.targets.empty() && m.targets.size() == 1 && m.targets[0] == m.initiator)
-        return who + " joined";
-      return who + " added " + targets;
-    }
-    if (m.kind == "delete_member") {
-      if (!m.targets.empty() && m.targets.size() == 1 && m.targets[0] == m.initiator)
-        return who + " left";
-      return who + " removed " + targets;
-    }
-    if (m.kind == "topic_update") return who + " changed the topic to: " + m.value;
-    if (m.kind == "picture_update") return who + " changed the conversation picture";
-    if (m.kind == "role_update") return who + " made " + targets + " " + m.role;
-    if (m.kind == "history_disclosed_update") return who + " set history disclosed to " + m.value;
-    if (m.kind == "joining_enabled_update") return who + " set joining enabled to " + m.value;
-    if (m.kind == "member_joined") return (targets.empty() ? who : targets) + " joined";
-    if (m.kind == "member_left") return (targets.empty() ? who : targets) + " left";
-    return who + " " + m.kind;
-  }
-
- private:
   std::string& m_out;
   MarkupResult& m_r;
   std::array<Frame, kMaxDepth> m_stack;
@@ -1358,10 +1341,6 @@ std::optional<std::string_view> find_attribute(std::string_view attrs,
 void render_markup(std::string_view input, std::string& out, MarkupResult& result) {
   Renderer renderer(out, result);
   renderer.run(input);
-}
-
-std::string membership_text(const MembershipInfo& membership) {
-  return Renderer::membership_text(membership);
 }
 
 std::string poll_text(const PollInfo& poll) {

@@ -10,9 +10,14 @@
 #include <string_view>
 #include <vector>
 
+#include "core/membership.hpp"
 #include "skype_etl/model.hpp"
 
 namespace skype_etl::detail {
+
+// Ids that name a person (mentions, quote authors, call participants, contacts of type "s",
+// membership initiators and targets) are canonical (core/identity.hpp) as soon as they are
+// read, so that the text shown for them and details agree.
 
 struct Mention {
   std::string id;    ///< "8:alice", or "*" for everyone
@@ -39,19 +44,8 @@ struct CallInfo {
   std::vector<CallParticipant> participants;
 };
 
-struct MembershipInfo {
-  /// add_member, delete_member, topic_update, picture_update, role_update, ...; from JSON
-  /// bodies also member_joined, member_left.
-  std::string kind;
-  std::string initiator;
-  std::vector<std::string> targets;
-  std::string value;  ///< topic, picture URL (without "URL@"), or flag value
-  std::string role;
-  std::optional<std::int64_t> time_us;
-};
-
 struct ContactInfo {
-  std::string id;    ///< s attribute
+  std::string id;    ///< s attribute (canonical when the type is "s" or absent)
   std::string name;  ///< f attribute
   std::string type;  ///< t attribute
 };
@@ -136,9 +130,6 @@ std::string_view trim_ascii(std::string_view s) noexcept;
 /// text; nullopt when absent.
 std::optional<std::string_view> find_attribute(std::string_view attributes,
                                                std::string_view name) noexcept;
-
-/// The readable line of a membership event ("8:a added 8:b", "8:b joined", ...).
-std::string membership_text(const MembershipInfo& membership);
 
 /// The readable line of a poll: "Poll: <question> (<option>, <option>)".
 std::string poll_text(const PollInfo& poll);

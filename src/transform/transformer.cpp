@@ -4,10 +4,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <unordered_set>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
+#include "core/identity.hpp"
 #include "transform/json_body.hpp"
 #include "transform/markup.hpp"
 #include "transform/timestamps.hpp"
@@ -93,16 +95,6 @@ std::string conversation_type_of(std::string_view id) {
   if (starts_with(id, "4:")) return "phone";
   if (starts_with(id, "guest:")) return "guest";
   return "unknown";
-}
-
-/// "https://host/v1/users/ME/contacts/8:alice" -> "8:alice"; otherwise the trimmed id.
-std::string_view strip_contact_url(std::string_view id) noexcept {
-  id = trim_ascii(id);
-  if (starts_with(id, "http")) {
-    const auto slash = id.rfind('/');
-    if (slash != std::string_view::npos) id.remove_prefix(slash + 1);
-  }
-  return id;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -301,6 +293,10 @@ struct Work {
   MarkupResult markup;
   std::optional<std::string_view> owner_name;
   nlohmann::json body;  ///< the message's content when it is a JSON body, else null
+  // The last sender id that had to be rewritten and its canonical form: the messages of a
+  // bare-id sender come in runs, and their id is stored in the arena once per run.
+  std::string_view rewritten_from;
+  std::string_view rewritten_sender;
 };
 
 /// `s` when clean, else a cleaned copy in the arena; counts what was removed.
@@ -358,10 +354,16 @@ std::optional<std::string_view> owner_display_name(Work& w) {
   return w.owner_name;
 }
 
-bool is_owner(std::string_view sender, const std::string& owner_id) noexcept {
-  if (owner_id.empty()) return false;
-  if (sender == owner_id) return true;
-  return starts_with(sender, "8:") && sender.substr(2) == owner_id;
+/// The canonical sender id of `from` (already clean): a view of it in the usual case, else
+/// stored in the arena.
+std::string_view canonical_sender(std::string_view from, Work& w) {
+  const PersonId id = parse_person_id(from);
+  if (id.in_place()) return id.tail;
+  if (from != w.rewritten_from || w.rewritten_sender.empty()) {
+    w.rewritten_from = from;
+    w.rewritten_sender = canonical_person_id(from, w.batch.arena);
+  }
+  return w.rewritten_sender;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -397,7 +399,7 @@ std::string json_body_text(const RawMessage& raw, const KnownType* type, Work& w
   w.markup.clear();
   if (membership_from_json(raw.message_type, w.body, w.markup.membership)) {
     w.markup.has_membership = true;
-    return membership_text(w.markup.membership);
+    return describe_membership(w.markup.membership);
   }
   if (type && type->cls == TypeClass::poll) return poll_text(poll_info_from_json(w.body));
   return readable_json_text(w.body);
@@ -469,14 +471,16 @@ void write_details(const RawMessage& raw, Message& m, const KnownType* type, boo
       c.finish();
     }
     if (r.has_membership) {
+      // Stored canonical whatever read the event (markup makes its ids canonical already;
+      // other readers of membership events need not). No initiator when none is named.
       ObjectWriter mb(obj.key("membership"));
       mb.str("kind", r.membership.kind);
-      mb.str("initiator", r.membership.initiator);
+      mb.str_if("initiator", canonical_person_id(r.membership.initiator));
       std::string& o = mb.key("targets");
       o.push_back('[');
       for (std::size_t i = 0; i < r.membership.targets.size(); ++i) {
         if (i) o.push_back(',');
-        append_json_string(o, r.membership.targets[i]);
+        append_json_string(o, canonical_person_id(r.membership.targets[i]));
       }
       o.push_back(']');
       mb.str_if("value", r.membership.value);
@@ -645,11 +649,13 @@ void transform_message(const RawMessage& raw, Message& m, Work& w) {
   m.message_type = clean_view(raw.message_type, w);
   m.sent_at_us = parse_iso8601_us(raw.original_arrival_time);
   if (!m.sent_at_us) note_invalid_timestamp(raw, w);
-  m.sender_id = clean_view(strip_contact_url(raw.from), w);
+  const std::string_view from = clean_view(raw.from, w);
+  m.sender_id = canonical_sender(from, w);
+  if (m.sender_id != from) m.sender_raw = from;
   // "" is a name as the file gives it; only a null name may be the owner's.
   if (raw.display_name)
     m.sender_name = clean_view(*raw.display_name, w);
-  else if (is_owner(m.sender_id, w.settings.owner_id))
+  else if (!m.sender_id.empty() && m.sender_id == w.settings.owner_id)
     m.sender_name = owner_display_name(w);
   m.is_server_generated = raw.is_server_generated;
   m.properties_json = clean_json_view(raw.properties_json, w);
@@ -733,24 +739,24 @@ void transform_message(const RawMessage& raw, Message& m, Work& w) {
   write_details(raw, m, type, rendered, w);
 }
 
-void add_member(std::vector<std::string>& members, std::string_view id, TransformCounters& c) {
-  id = strip_contact_url(id);
-  if (id.empty()) return;
-  std::string member = clean_string(id, c);
-  const std::string key = normalize_account_id(member);
-  for (auto& existing : members) {
-    if (normalize_account_id(existing) == key) {
-      // Prefer the prefixed form ("8:alice" over "alice").
-      if (starts_with(member, "8:") && !starts_with(existing, "8:")) existing = std::move(member);
-      return;
-    }
-  }
-  members.push_back(std::move(member));
+/// Adds person `id` (clean, any form) to `row.members` in its canonical form, once, unless
+/// it is a thread. `seen` holds views that live as long as the batch: an id already
+/// canonical (every sender's) costs no allocation unless it is new.
+void add_member(ConversationRow& row, std::unordered_set<std::string_view>& seen,
+                std::string_view id, Work& w) {
+  const std::string_view member = canonical_person_id(id, w.batch.arena);
+  if (member.empty() || is_thread_id(member) || !seen.insert(member).second) return;
+  row.members.emplace_back(member);
+}
+
+/// The name a one-to-one conversation shows when nothing names it: the other party's id
+/// without the "8:" every Skype user's id has.
+std::string_view shown_party(std::string_view id) noexcept {
+  return starts_with(id, "8:") ? id.substr(2) : id;
 }
 
 ConversationRow conversation_row(const ConversationChunk& chunk, Work& w) {
   const ConversationMeta& meta = *chunk.conversation;
-  auto& counters = w.batch.counters;
   ConversationRow row;
   row.conversation_id = clean_view(meta.id, w);
   row.conversation_type = conversation_type_of(row.conversation_id);
@@ -764,37 +770,31 @@ ConversationRow conversation_row(const ConversationChunk& chunk, Work& w) {
     row.display_name = row.topic;
   } else if (row.conversation_type == "one_to_one") {
     // The other party's displayName on one of their messages, else their id.
-    const std::string party = normalize_account_id(row.conversation_id);
+    const std::string party = canonical_person_id(row.conversation_id);
     for (std::size_t i = first; i < last && !row.display_name; ++i) {
       const RawMessage& raw = w.batch.raw[i];
       if (raw.display_name && !raw.display_name->empty() &&
-          normalize_account_id(raw.from) == party) {
+          w.batch.messages[i].sender_id == party) {
         std::string name = markup_to_text(*raw.display_name);
         if (!name.empty()) row.display_name = std::move(name);
       }
     }
-    if (!row.display_name && !party.empty()) row.display_name = party;
+    if (!row.display_name && !party.empty()) row.display_name = std::string(shown_party(party));
   }
   row.properties_json = clean_json_view(meta.properties_json, w);
   row.thread_properties_json = clean_json_view(meta.thread_properties_json, w);
-  for (const auto& member : meta.members) add_member(row.members, member, counters);
-  // Senders' NULs were counted with their messages already.
-  TransformCounters counted_elsewhere;
+  std::unordered_set<std::string_view> seen;
+  for (const auto& member : meta.members) add_member(row, seen, clean_view(member, w), w);
+  // Senders: canonical and clean already.
   for (std::size_t i = first; i < last; ++i)
-    add_member(row.members, w.batch.raw[i].from, counted_elsewhere);
+    add_member(row, seen, w.batch.messages[i].sender_id, w);
   return row;
 }
 
 }  // namespace
 
-std::string normalize_account_id(std::string_view user_id) {
-  std::string_view id = strip_contact_url(user_id);
-  if (starts_with(id, "8:")) id.remove_prefix(2);
-  return std::string(id);
-}
-
 Transformer::Transformer(TransformSettings settings) : m_settings(std::move(settings)) {
-  m_settings.owner_id = normalize_account_id(m_settings.owner_id);
+  m_settings.owner_id = canonical_person_id(m_settings.owner_id);
   TransformCounters ignored;
   m_settings.owner_display_name = clean_string(m_settings.owner_display_name, ignored);
 }
@@ -804,7 +804,7 @@ void Transformer::transform(Batch& batch) const {
   batch.messages.resize(batch.raw.size());
   batch.conversations.clear();
   batch.counters = TransformCounters{};
-  Work w{batch, m_settings, {}, {}, {}, std::nullopt};
+  Work w{batch, m_settings, {}, {}, {}, std::nullopt, {}, {}};
   for (std::size_t i = 0; i < batch.raw.size(); ++i)
     transform_message(batch.raw[i], batch.messages[i], w);
   for (const auto& chunk : batch.chunks) {

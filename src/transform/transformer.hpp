@@ -11,12 +11,9 @@ namespace skype_etl::detail {
 
 /// Per-export settings of the transform.
 struct TransformSettings {
-  std::string owner_id;            ///< normalise_account_id(userId)
+  std::string owner_id;            ///< userId, in any form (made canonical by Transformer)
   std::string owner_display_name;  ///< --user-display-name (may be empty)
 };
-
-/// "8:live:x" and "live:x" name the same owner: returns the id without a leading "8:".
-std::string normalize_account_id(std::string_view user_id);
 
 /// The plain text of a markup string (conversation display names, topics): tags removed,
 /// entities decoded, whitespace trimmed; valid UTF-8 without NUL. Thread-safe.
@@ -24,6 +21,8 @@ std::string normalize_account_id(std::string_view user_id);
 std::string markup_to_text(std::string_view markup);
 
 /// Stateless apart from its settings; transform() may run on many batches at once.
+/// Every id that names a person (senders, members, ids in details) comes out canonical
+/// (core/identity.hpp); threads are never members.
 class Transformer {
  public:
   explicit Transformer(TransformSettings settings);
