@@ -286,9 +286,9 @@ nlohmann::json RunState::export_entry(const ExportInfo& info, const ExportProgre
   entry["transform"] = std::move(transform);
   if (stored) {
     nlohmann::json load = nlohmann::json::object();
-    for (const char* key :
-         {"conversations_updated", "participants", "attachments", "batches", "index_rebuild",
-          "side_table", "merge_seconds", "nul_bytes_removed", "json_nul_escapes_replaced"}) {
+    for (const char* key : {"conversations_updated", "participants", "attachments",
+                            "membership_texts", "batches", "index_rebuild", "side_table",
+                            "merge_seconds", "nul_bytes_removed", "json_nul_escapes_replaced"}) {
       const auto found = loaded.find(key);
       if (found != loaded.end()) load[key] = *found;
     }
