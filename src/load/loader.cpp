@@ -47,6 +47,8 @@ CREATE TEMP TABLE stage_conversations (
 CREATE TEMP TABLE stage_participants (
   conversation_id text, participant_id text, display_name text,
   last_seen_at timestamptz) ON COMMIT DROP;
+CREATE TEMP TABLE stage_membership (
+  conversation_id text COLLATE "C", message_id text COLLATE "C") ON COMMIT DROP;
 CREATE TEMP TABLE stage_derived (
   conversation_id text COLLATE "C", inserted bigint, updated bigint, first_at timestamptz,
   last_at timestamptz) ON COMMIT DROP;
@@ -71,7 +73,7 @@ constexpr const char* side_load_allowed_sql =
     "AND NOT EXISTS (SELECT 1 FROM pg_publication_rel WHERE prrelid = "
     "'skype.messages'::regclass)";
 
-enum class Stage { none, messages, attachments, conversations, participants };
+enum class Stage { none, messages, attachments, conversations, participants, membership };
 
 // Of several rows of one id in stage_messages, the export's own winner comes first: the
 // highest version, then the latest edit, then the last in the file.
@@ -103,6 +105,8 @@ const char* copy_sql(Stage stage) {
       return "COPY stage_conversations FROM STDIN";
     case Stage::participants:
       return "COPY stage_participants FROM STDIN";
+    case Stage::membership:
+      return "COPY stage_membership FROM STDIN";
     case Stage::none:
       break;
   }
@@ -208,9 +212,11 @@ struct Loader::Impl {
   std::string senders_conversation;
   std::unordered_map<std::string, SenderInfo> senders;
   CopyBuffer participants;  // members and senders, staged as they come
-  // Messages whose details may hold a membership event: their text is written again once
-  // the export is merged, with the names of its participants (describe_membership_rows).
-  std::vector<MessageKey> membership_messages;
+  // Messages whose details may hold a membership event, staged into stage_membership: their
+  // text is written again once the export is merged, with the names of its participants
+  // (describe_membership_rows). Staged, not held: memory stays flat however many there are.
+  CopyBuffer membership;
+  std::uint64_t membership_staged = 0;
 
   // Repeats: messages whose id may have been seen before in their conversation, found
   // from 64-bit hashes of the ids (in at most 1.5 MiB however large the conversation;
@@ -272,7 +278,8 @@ struct Loader::Impl {
     undescribed.clear();
     senders_conversation.clear();
     senders.clear();
-    membership_messages.clear();
+    membership = CopyBuffer();
+    membership_staged = 0;
     dup_conversation.clear();
     dup_hashes.clear();
     dup_conversation_returned = false;
@@ -895,8 +902,12 @@ void Loader::load_batch(const Batch& batch) {
         const Message& m = batch.messages[i];
         const std::uint64_t seq = s.staged_messages++;
         s.stage_message(seq, meta.id, m, s.is_repeat(m.message_id));
-        if (may_hold_membership(m.details_json))
-          s.membership_messages.emplace_back(meta.id, m.message_id);
+        if (may_hold_membership(m.details_json)) {
+          s.membership.text(meta.id);
+          s.membership.text(m.message_id);
+          s.membership.end_row();
+          ++s.membership_staged;
+        }
         // A thread is no participant: its system messages carry its id as their sender.
         if (!m.sender_id.empty() && !is_thread_id(m.sender_id)) {
           const std::int64_t at = m.sent_at_us.value_or(INT64_MIN);
@@ -933,6 +944,7 @@ void Loader::load_batch(const Batch& batch) {
       s.send(Stage::conversations, s.conversations);
     if (s.participants.size() >= s.options.copy_flush_bytes)
       s.send(Stage::participants, s.participants);
+    if (s.membership.size() >= s.options.copy_flush_bytes) s.send(Stage::membership, s.membership);
     if (s.attachments.size() >= s.options.copy_flush_bytes) {
       s.send(Stage::messages, s.messages);
       s.send(Stage::attachments, s.attachments);
@@ -985,6 +997,7 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
     s.send(Stage::attachments, s.attachments);
     s.send(Stage::conversations, s.conversations);
     s.send(Stage::participants, s.participants);
+    s.send(Stage::membership, s.membership);
     s.end_open_copy();
     // Seconds per merge step, reported in the result (the benchmark prints them).
     nlohmann::json timings = nlohmann::json::object();
@@ -1300,7 +1313,7 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
     // Now that the export's messages and participants are merged, its membership messages
     // name people by the names every batch brought.
     const std::uint64_t membership_described =
-        describe_membership_rows(c, target, a, e, s.membership_messages);
+        s.membership_staged > 0 ? describe_membership_rows(c, target, a, e) : 0;
     mark("membership_text");
     // Derived columns. An attached or rewritten partition is aggregated in one scan of it.
     // Otherwise from what the merge did: a conversation that only gained rows adds them up (a small
