@@ -210,6 +210,9 @@ class ETLContext {
   void store_resource(const std::string& key, std::shared_ptr<void> resource,
                       const std::type_info& type);
   std::shared_ptr<void> find_resource(const std::string& key, const std::type_info& type) const;
+  /// The index of the only phase in progress; throws std::invalid_argument("<action>: ...")
+  /// when none or several are.
+  int only_phase_in_progress(const char* action) const;
   /// Counts an update in phase `index` if it is in progress; false (nothing counted) if not.
   bool try_update(int index, std::uint64_t conversations, std::uint64_t messages) noexcept;
   /// Sets the status bits of phase `index` (m_mutex held), keeping its updater count.

@@ -251,24 +251,28 @@ void ETLContext::start_phase(std::string_view phase, std::uint64_t total_convers
   m_looks_at_start[index] = store_status(index, k_running | k_in_progress) >> k_look_shift;
 }
 
-nlohmann::json ETLContext::end_phase(std::optional<nlohmann::json> result) {
-  std::lock_guard lock(m_mutex);
+int ETLContext::only_phase_in_progress(const char* action) const {
   int index = -1;
   int count = 0;
   for (int i = 0; i < 3; ++i) {
-    if (m_status[i].load(std::memory_order_relaxed) & k_in_progress) {
+    if (m_status[i].load(std::memory_order_acquire) & k_in_progress) {
       if (index < 0) index = i;
       ++count;
     }
   }
   if (count == 0) {
-    throw std::invalid_argument("Cannot end phase: No phase is currently in progress");
+    throw std::invalid_argument(std::string(action) + ": No phase is currently in progress");
   }
   if (count > 1) {
-    throw std::invalid_argument("Cannot end phase: more than one phase is in progress (" +
+    throw std::invalid_argument(std::string(action) + ": more than one phase is in progress (" +
                                 in_progress_list(m_status) + "); name the phase");
   }
-  return end_phase_locked(index, result);
+  return index;
+}
+
+nlohmann::json ETLContext::end_phase(std::optional<nlohmann::json> result) {
+  std::lock_guard lock(m_mutex);
+  return end_phase_locked(only_phase_in_progress("Cannot end phase"), result);
 }
 
 nlohmann::json ETLContext::end_phase(std::string_view phase, std::optional<nlohmann::json> result) {
@@ -358,23 +362,7 @@ bool ETLContext::try_update(int index, std::uint64_t conversations,
 
 void ETLContext::update_progress(std::uint64_t conversations, std::uint64_t messages) {
   // Hot path: no lock, no allocation unless it throws.
-  while (true) {
-    int index = -1;
-    int count = 0;
-    for (int i = 0; i < 3; ++i) {
-      if (m_status[i].load(std::memory_order_acquire) & k_in_progress) {
-        if (index < 0) index = i;
-        ++count;
-      }
-    }
-    if (count == 0) {
-      throw std::invalid_argument("Cannot update progress: No phase is currently in progress");
-    }
-    if (count > 1) {
-      throw std::invalid_argument("Cannot update progress: more than one phase is in progress (" +
-                                  in_progress_list(m_status) + "); name the phase");
-    }
-    if (try_update(index, conversations, messages)) break;
+  while (!try_update(only_phase_in_progress("Cannot update progress"), conversations, messages)) {
     // That phase ended meanwhile: the update belongs to whatever runs now, if anything.
   }
   // As in the seed; rate-limited, so this is usually one clock read.
