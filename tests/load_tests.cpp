@@ -1049,6 +1049,69 @@ BOOST_DATA_TEST_CASE(same_id_rows_resolve_alike_in_both_paths, boost::unit_test:
                        "'skype.messages'::regclass AND contype = 'p'") == 1);
 }
 
+BOOST_DATA_TEST_CASE(membership_texts_name_people_known_from_any_batch_in_both_paths,
+                     boost::unit_test::data::make(modes), mode) {
+  // Membership events wait until the export's names are all staged; a side load's then go
+  // into its table before the indexes are built, a repeat's through the merge.
+  TestDatabase db;
+  auto event = [](const std::string& id, std::int64_t version, const std::string& initiator,
+                  const std::string& target) {
+    TestMessage m;
+    m.id = id;
+    m.version = version;
+    m.sent_us = base_us + version;
+    m.sender = "19:team@thread.skype";  // the thread itself sends system messages
+    m.sender_name = std::nullopt;
+    m.type = "ThreadActivity/AddMember";
+    m.content = initiator + " added " + target;
+    m.details_json = R"({"membership":{"kind":"add_member","initiator":")" + initiator +
+                     R"(","targets":[")" + target + R"("]}})";
+    return m;
+  };
+  TestConversation c;
+  c.id = "19:team@thread.skype";
+  c.messages.push_back(event("e1", 1, "8:alice", "8:carol"));
+  c.messages.push_back(event("e2", 2, "8:live:owner", "8:dave"));  // the owner: "Owner"
+  c.messages.push_back(event("e3", 3, "8:bob", "8:zed"));          // zed: never named
+  std::vector<TestMessage> chat = numbered(1, 30);  // Alice and Bob, in later batches
+  c.messages.insert(c.messages.end(), chat.begin(), chat.end());
+  TestMessage carol = numbered(31, 31)[0];
+  carol.sender = "8:carol";
+  carol.sender_name = "Carol";
+  c.messages.push_back(carol);
+  c.messages.push_back(event("e1", 5, "8:alice", "8:carol"));  // e1 again, newer: wins
+  const nlohmann::json r = load_all(db, make_info("members"), {c}, 4, options_for(mode));
+  BOOST_TEST_INFO(r.dump());
+  BOOST_TEST(r["messages_staged"] == 35);
+  BOOST_TEST(r["messages"] == 34);
+  BOOST_TEST(r["superseded"] == 1);
+  BOOST_TEST(r["membership_texts"] == 4);  // each held row whose text changed, repeats too
+  BOOST_TEST(count(db, "messages") == 34);
+  BOOST_TEST(r["index_rebuild"] == (mode == std::string("side")));
+  BOOST_TEST(side_tables(db) == 0);
+  auto text = [&](const std::string& id) {
+    return db.text("SELECT content_text FROM skype.messages WHERE message_id = '" + id + "'");
+  };
+  BOOST_TEST(text("e1") == "Alice added Carol");
+  BOOST_TEST(db.scalar("SELECT version FROM skype.messages WHERE message_id = 'e1'") == 5);
+  BOOST_TEST(text("e2") == "Owner added 8:dave");
+  BOOST_TEST(text("e3") == "Bob added 8:zed");
+  BOOST_TEST(db.text("SELECT details->'membership'->'names' FROM skype.messages WHERE "
+                     "message_id = 'e1'") == R"({"8:alice": "Alice", "8:carol": "Carol"})");
+  // Full-text search finds the names.
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE content_tsv @@ "
+                       "to_tsquery('simple', 'carol')") >= 1);
+  BOOST_TEST(conversations_disagreeing_with_messages(db) == 0);
+
+  // A later export: its event names people by what the stored participants say.
+  TestConversation later;
+  later.id = c.id;
+  later.messages.push_back(event("e9", 9, "8:carol", "8:bob"));
+  load_all(db, make_info("members-later", "8:live:owner", "2025-05-30T10:13"), {later}, 4,
+           options_for(mode));
+  BOOST_TEST(text("e9") == "Carol added Bob");
+}
+
 BOOST_AUTO_TEST_CASE(a_side_load_attaches_a_partition_defined_like_a_staged_one) {
   TestDatabase staged;
   TestDatabase side;

@@ -397,6 +397,14 @@ void CopyBuffer::end_row() {
   ++m_rows;
 }
 
+void CopyBuffer::append_rows(std::string_view encoded, std::uint64_t count) {
+  if (m_field_open) throw std::logic_error("CopyBuffer::append_rows: a row is open");
+  ensure(encoded.size());
+  std::memcpy(m_data + m_size, encoded.data(), encoded.size());
+  m_size += encoded.size();
+  m_rows += count;
+}
+
 void append_message_columns(CopyBuffer& row, const Message& m) {
   CopyBuffer& b = row;
   b.text(m.message_id);

@@ -100,6 +100,9 @@ class CopyBuffer {
   /// rejects) is replaced by \ufffd and counted in json_nul_escapes_replaced().
   void json(std::string_view value);
   void end_row();
+  /// Appends `count` whole rows already encoded in this buffer's format (e.g. read from a
+  /// COPY ... TO STDOUT of the same columns).
+  void append_rows(std::string_view encoded, std::uint64_t count);
 
   std::string_view view() const noexcept { return {m_data, m_size}; }
   std::size_t size() const noexcept { return m_size; }

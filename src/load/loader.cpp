@@ -47,8 +47,8 @@ CREATE TEMP TABLE stage_conversations (
 CREATE TEMP TABLE stage_participants (
   conversation_id text, participant_id text, display_name text,
   last_seen_at timestamptz) ON COMMIT DROP;
-CREATE TEMP TABLE stage_membership (
-  conversation_id text COLLATE "C", message_id text COLLATE "C") ON COMMIT DROP;
+CREATE TEMP TABLE stage_membership_rows (LIKE stage_messages, is_repeat boolean)
+  ON COMMIT DROP;
 CREATE TEMP TABLE stage_derived (
   conversation_id text COLLATE "C", inserted bigint, updated bigint, first_at timestamptz,
   last_at timestamptz) ON COMMIT DROP;
@@ -60,6 +60,12 @@ constexpr const char* side_columns =
     "source_position, conversation_id, message_id, version, sent_at, sender_id, sender_raw, "
     "sender_name, message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
     "deleted_at, is_server_generated, properties, details, account_id, export_id";
+
+// The columns of stage_messages (stage_membership_rows has them too).
+constexpr const char* staged_columns =
+    "seq, conversation_id, message_id, version, sent_at, sender_id, sender_raw, sender_name, "
+    "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, deleted_at, "
+    "is_server_generated, properties, details";
 
 // Settings of every connection of a loader (the side table's streams too).
 constexpr const char* session_sql =
@@ -106,7 +112,7 @@ const char* copy_sql(Stage stage) {
     case Stage::participants:
       return "COPY stage_participants FROM STDIN";
     case Stage::membership:
-      return "COPY stage_membership FROM STDIN";
+      return "COPY stage_membership_rows FROM STDIN (FORMAT binary)";
     case Stage::none:
       break;
   }
@@ -212,11 +218,12 @@ struct Loader::Impl {
   std::string senders_conversation;
   std::unordered_map<std::string, SenderInfo> senders;
   CopyBuffer participants;  // members and senders, staged as they come
-  // Messages whose details may hold a membership event, staged into stage_membership: their
-  // text is written again once the export is merged, with the names of its participants
-  // (describe_membership_rows). Staged, not held: memory stays flat however many there are.
-  CopyBuffer membership;
-  std::uint64_t membership_staged = 0;
+  // Messages whose details may hold a membership event wait in stage_membership_rows (not
+  // in memory: it stays flat however many there are) until finish_export knows the names
+  // every batch brought; with their text written (describe_membership_rows) they join the
+  // others, before the merge and before a side table's indexes are built.
+  CopyBuffer membership{CopyFormat::binary};
+  std::uint64_t membership_held = 0;
 
   // Repeats: messages whose id may have been seen before in their conversation, found
   // from 64-bit hashes of the ids (in at most 1.5 MiB however large the conversation;
@@ -278,8 +285,8 @@ struct Loader::Impl {
     undescribed.clear();
     senders_conversation.clear();
     senders.clear();
-    membership = CopyBuffer();
-    membership_staged = 0;
+    membership = CopyBuffer(CopyFormat::binary);
+    membership_held = 0;
     dup_conversation.clear();
     dup_hashes.clear();
     dup_conversation_returned = false;
@@ -690,12 +697,48 @@ struct Loader::Impl {
     chunk.clear();
   }
 
-  /// Stages message `m` at position `seq`: into the side table unless this is a staged
-  /// load or the message a repeat, else into stage_messages.
+  /// Before the side table's COPYs end: sends the held membership rows that are no repeats
+  /// (their text written by now) to its streams, read back from stage_membership_rows in
+  /// COPY's binary format, row by row (memory stays flat). Returns the rows sent.
+  std::uint64_t forward_membership_rows() {
+    char* account = PQescapeLiteral(conn.get(), account_id.data(), account_id.size());
+    if (!account) throw DatabaseError("could not quote account id '" + account_id + "'");
+    const std::string quoted_account(account);
+    PQfreemem(account);
+    // The side table's columns, in side_columns' order and types.
+    const std::string sql = "COPY (SELECT " + std::string(staged_columns) + ", " + quoted_account +
+                            "::text, " + export_id +
+                            "::bigint FROM stage_membership_rows WHERE NOT is_repeat) TO STDOUT "
+                            "(FORMAT binary)";
+    const std::string_view header = binary_copy_header();
+    const std::string_view trailer = binary_copy_trailer();
+    CopyBuffer rows(CopyFormat::binary);
+    std::uint64_t sent = 0;
+    bool first = true;
+    conn.copy_out(sql, [&](std::string_view data) {
+      if (first) {
+        first = false;
+        if (data.substr(0, header.size()) != header)
+          throw DatabaseError("COPY TO STDOUT of membership rows did not begin with its header");
+        data.remove_prefix(header.size());
+      }
+      if (data.empty() || data == trailer) return;
+      rows.append_rows(data, 1);
+      ++sent;
+      if (rows.size() >= options.copy_flush_bytes) streams->send(rows);
+    });
+    if (!rows.empty()) streams->send(rows);
+    return sent;
+  }
+
+  /// Stages message `m` at position `seq`: a membership event into stage_membership_rows,
+  /// else into the side table unless this is a staged load or the message a repeat, else
+  /// into stage_messages.
   void stage_message(std::uint64_t seq, std::string_view conversation_id, const Message& m,
                      bool repeat) {
-    const bool to_side = side && !repeat;
-    CopyBuffer& b = to_side ? side_rows : messages;
+    const bool held = may_hold_membership(m.details_json);
+    const bool to_side = side && !repeat && !held;
+    CopyBuffer& b = held ? membership : to_side ? side_rows : messages;
     b.integer(static_cast<std::int64_t>(seq));
     b.text(conversation_id);
     append_message_columns(b, m);
@@ -703,6 +746,10 @@ struct Loader::Impl {
       b.text(account_id);
       b.integer(export_number);
       ++side_row_count;
+    }
+    if (held) {
+      b.boolean(repeat);
+      ++membership_held;
     }
     b.end_row();
     std::int32_t ordinal = 0;
@@ -902,12 +949,6 @@ void Loader::load_batch(const Batch& batch) {
         const Message& m = batch.messages[i];
         const std::uint64_t seq = s.staged_messages++;
         s.stage_message(seq, meta.id, m, s.is_repeat(m.message_id));
-        if (may_hold_membership(m.details_json)) {
-          s.membership.text(meta.id);
-          s.membership.text(m.message_id);
-          s.membership.end_row();
-          ++s.membership_staged;
-        }
         // A thread is no participant: its system messages carry its id as their sender.
         if (!m.sender_id.empty() && !is_thread_id(m.sender_id)) {
           const std::int64_t at = m.sent_at_us.value_or(INT64_MIN);
@@ -1017,6 +1058,18 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
     // No ANALYZE of the staging tables: it samples wide rows for about a second per 100k
     // messages, and every plan below is a sequential scan of them anyway.
 
+    // Membership events: their text names people as the merge will (every batch's names
+    // are staged now), and they join the others: into stage_messages, but for a side load's
+    // first occurrences, which go to its table (below) before its indexes are built. Written
+    // after the indexes, they cost 2.6 s at 5 M messages.
+    std::uint64_t membership_described = 0;
+    if (s.membership_held > 0) {
+      membership_described = describe_membership_rows(c, a, s.owner_display_name);
+      c.exec(std::string("INSERT INTO stage_messages (") + staged_columns + ") SELECT " +
+             staged_columns + " FROM stage_membership_rows" + (s.side ? " WHERE is_repeat" : ""));
+      mark("membership_text");
+    }
+
     // The account, its conversations and their participants: they need nothing of the
     // messages, so a side load writes them while a stream's connection analyzes its table.
     std::uint64_t conversations_updated = 0, participants_written = 0;
@@ -1095,6 +1148,7 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
     if (s.side) {
       // The side table's COPYs end (and commit) once their backends have stored every row.
       s.send_side_rows();
+      if (s.membership_held > 0) s.side_row_count += s.forward_membership_rows();
       s.streams->finish();
       mark("copy_wait");
       s.lock_account();
@@ -1310,11 +1364,6 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
       upsert_conversations();
       mark("conversations");
     }
-    // Now that the export's messages and participants are merged, its membership messages
-    // name people by the names every batch brought.
-    const std::uint64_t membership_described =
-        s.membership_staged > 0 ? describe_membership_rows(c, target, a, e) : 0;
-    mark("membership_text");
     // Derived columns. An attached or rewritten partition is aggregated in one scan of it.
     // Otherwise from what the merge did: a conversation that only gained rows adds them up (a small
     // export into a large account no longer scans all of its rows: 0.5 s for 20 k messages beside 2

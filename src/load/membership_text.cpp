@@ -48,8 +48,11 @@ struct Names {
   std::set<std::string> loaded;
 };
 
-/// Adds the names of `ids` not looked up yet to `names`.
-void load_names(PgConnection& conn, const std::string& account_id,
+/// Adds the names of `wanted` ids not looked up yet to `names`: as skype.participants will
+/// have them once the export's staged participants are merged (the loader's upsert: a
+/// staged name wins when it is seen no earlier than the stored one), and for the owner the
+/// name the account will have.
+void load_names(PgConnection& conn, const std::string& account_id, const std::string& owner_name,
                 const std::set<std::string>& wanted, Names& names) {
   std::set<std::string> ids;
   for (const std::string& id : wanted)
@@ -58,10 +61,22 @@ void load_names(PgConnection& conn, const std::string& account_id,
   nlohmann::json id_list = nlohmann::json::array();
   for (const std::string& id : ids) id_list.push_back(id);
   const PgResult r = conn.exec_params(
-      "SELECT p.participant_id, p.conversation_id, p.display_name FROM skype.participants p "
-      "WHERE p.account_id = $1 AND p.participant_id IN (SELECT jsonb_array_elements_text("
-      "$2::jsonb)) AND coalesce(p.display_name, '') <> '' "
-      "ORDER BY p.last_seen_at DESC NULLS LAST, p.conversation_id",
+      "WITH ids AS (SELECT jsonb_array_elements_text($2::jsonb) AS id), "
+      "staged AS (SELECT conversation_id, participant_id, (array_agg(display_name ORDER BY "
+      "last_seen_at DESC NULLS LAST) FILTER (WHERE display_name IS NOT NULL))[1] AS "
+      "display_name, max(last_seen_at) AS last_seen_at FROM stage_participants WHERE "
+      "participant_id IN (SELECT id FROM ids) GROUP BY 1, 2), "
+      "stored AS (SELECT conversation_id, participant_id, display_name, last_seen_at FROM "
+      "skype.participants WHERE account_id = $1 AND participant_id IN (SELECT id FROM ids)), "
+      "merged AS (SELECT coalesce(s.participant_id, p.participant_id) AS participant_id, "
+      "coalesce(s.conversation_id, p.conversation_id) AS conversation_id, CASE WHEN "
+      "s.display_name IS NOT NULL AND (p.last_seen_at IS NULL OR s.last_seen_at >= "
+      "p.last_seen_at) THEN s.display_name ELSE p.display_name END AS display_name, "
+      "greatest(s.last_seen_at, p.last_seen_at) AS last_seen_at FROM staged s FULL JOIN "
+      "stored p ON p.conversation_id = s.conversation_id AND p.participant_id = "
+      "s.participant_id) "
+      "SELECT participant_id, conversation_id, display_name FROM merged WHERE "
+      "coalesce(display_name, '') <> '' ORDER BY last_seen_at DESC NULLS LAST, conversation_id",
       std::vector<std::string>{account_id, dump(id_list)});
   for (int i = 0; i < r.rows(); ++i) {
     std::string id(r.text(i, 0));
@@ -70,6 +85,10 @@ void load_names(PgConnection& conn, const std::string& account_id,
     names.in_account.emplace(std::move(id), std::move(name));  // the first: seen last
   }
   if (ids.count(account_id) > 0 && names.in_account.count(account_id) == 0) {
+    if (!owner_name.empty()) {
+      names.in_account.emplace(account_id, owner_name);
+      return;
+    }
     const PgResult owner = conn.exec_params(
         "SELECT coalesce(display_name, '') FROM skype.accounts WHERE account_id = $1",
         std::vector<std::string>{account_id});
@@ -84,24 +103,15 @@ bool may_hold_membership(const std::string& details_json) noexcept {
   return !details_json.empty() && details_json.find("\"membership\":") != std::string::npos;
 }
 
-std::uint64_t describe_membership_rows(PgConnection& conn, const std::string& partition,
-                                       const std::string& account_id,
-                                       const std::string& export_id) {
-  const std::vector<std::string> params{account_id, export_id};
-  // This export's stored rows of the staged keys (a message may come several times in an
-  // export, as repeats of its id: once here) with a membership event.
-  const std::string events =
-      "SELECT m.conversation_id, m.message_id, m.content_text, m.details->'membership' AS e "
-      "FROM (SELECT DISTINCT conversation_id, message_id FROM stage_membership) k JOIN " +
-      partition +
-      " m ON m.conversation_id = k.conversation_id AND m.message_id = k.message_id WHERE "
-      "m.account_id = $1 AND m.export_id = $2::bigint AND "
-      "jsonb_typeof(m.details->'membership') = 'object'";
-
+std::uint64_t describe_membership_rows(PgConnection& conn, const std::string& account_id,
+                                       const std::string& owner_name) {
   // A chunk at a time (a cursor), so that memory stays flat however many events an export
   // holds: the names of the people a chunk names are looked up (once per person), then its
-  // new texts are written before the next chunk is read.
-  conn.exec_params("DECLARE skype_etl_membership NO SCROLL CURSOR FOR " + events, params);
+  // new texts are written before the next chunk is read. (The cursor does not see them.)
+  conn.exec(
+      "DECLARE skype_etl_membership NO SCROLL CURSOR FOR SELECT seq, conversation_id, "
+      "content_text, details->'membership' FROM stage_membership_rows WHERE "
+      "jsonb_typeof(details->'membership') = 'object'");
   constexpr int k_chunk = 2000;
   std::uint64_t changed = 0;
   Names names;
@@ -119,12 +129,12 @@ std::uint64_t describe_membership_rows(PgConnection& conn, const std::string& pa
       if (!event.initiator.empty()) ids.insert(event.initiator);
       ids.insert(event.targets.begin(), event.targets.end());
     }
-    load_names(conn, account_id, ids, names);
+    load_names(conn, account_id, owner_name, ids, names);
     nlohmann::json changes = nlohmann::json::array();
     for (int i = 0; i < rows.rows(); ++i) {
       if (!chunk[static_cast<std::size_t>(i)]) continue;
       const MembershipInfo& event = *chunk[static_cast<std::size_t>(i)];
-      const std::string conversation_id(rows.text(i, 0));
+      const std::string conversation_id(rows.text(i, 1));
       nlohmann::json used = nlohmann::json::object();
       const NameOf name_of = [&](std::string_view id) -> std::string {
         const std::string key(id);
@@ -140,19 +150,17 @@ std::uint64_t describe_membership_rows(PgConnection& conn, const std::string& pa
       };
       std::string line = describe_membership(event, name_of);
       if (line == rows.text(i, 2) && used.empty()) continue;
-      nlohmann::json change = {
-          {"c", conversation_id}, {"m", std::string(rows.text(i, 1))}, {"t", std::move(line)}};
+      nlohmann::json change = {{"s", std::stoll(std::string(rows.text(i, 0)))},
+                               {"t", std::move(line)}};
       if (!used.empty()) change["n"] = std::move(used);  // absent: NULL
       changes.push_back(std::move(change));
     }
     if (!changes.empty()) {
       const PgResult updated = conn.exec_params(
-          "UPDATE " + partition +
-              " m SET content_text = v.t, details = CASE WHEN v.n IS NULL THEN m.details ELSE "
-              "jsonb_set(m.details, '{membership,names}', v.n) END FROM jsonb_to_recordset("
-              "$3::jsonb) AS v(c text, m text, t text, n jsonb) WHERE m.account_id = $1 AND "
-              "m.export_id = $2::bigint AND m.conversation_id = v.c AND m.message_id = v.m",
-          std::vector<std::string>{account_id, export_id, dump(changes)});
+          "UPDATE stage_membership_rows r SET content_text = v.t, details = CASE WHEN v.n IS "
+          "NULL THEN r.details ELSE jsonb_set(r.details, '{membership,names}', v.n) END FROM "
+          "jsonb_to_recordset($1::jsonb) AS v(s bigint, t text, n jsonb) WHERE r.seq = v.s",
+          std::vector<std::string>{dump(changes)});
       changed += std::strtoull(PQcmdTuples(updated.get()), nullptr, 10);
     }
     if (rows.rows() < k_chunk) break;

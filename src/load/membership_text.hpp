@@ -1,9 +1,9 @@
-// The text of membership messages ("Alice added Bob"), written again once an export is
-// merged, with the display names its participants then have.
+// The text of membership messages ("Alice added Bob"), written again at the end of an
+// export's load, with the display names its participants have once it is merged.
 //
 // The transform names people by id: it runs on batches in parallel and out of order, so a
-// name it knew would depend on where the batches happened to end. After the merge, in the
-// export's transaction, the names every batch brought are in skype.participants.
+// name it knew would depend on where the batches happened to end. When the export's load
+// finishes, the names every batch brought are staged.
 #pragma once
 
 #include <cstdint>
@@ -17,15 +17,16 @@ class PgConnection;
 /// False positives cost one lookup; a message with details.membership is never missed.
 bool may_hold_membership(const std::string& details_json) noexcept;
 
-/// Inside the export's transaction, once its messages and participants are merged: for the
-/// messages in temporary table stage_membership (conversation_id, message_id; repeats
-/// allowed) whose stored row in `partition` (the account's) is export `export_id`'s and has
-/// an object details->'membership', sets content_text to describe_membership() of
-/// it, naming each id by the display name its participant has in the message's
-/// conversation, else its latest one in the account, else (the owner) the account's; ids
-/// without a name stay ids. The names used go into details.membership.names ({id: name}).
-/// Returns how many rows changed.
-std::uint64_t describe_membership_rows(PgConnection& conn, const std::string& partition,
-                                       const std::string& account_id, const std::string& export_id);
+/// Inside the export's transaction, before its messages are merged: gives every row of the
+/// temporary table stage_membership_rows (this export's messages whose details may hold a
+/// membership event, held back from the others) whose details->'membership' is an object
+/// the content_text describe_membership() makes of it. Each id is named by the display name
+/// its participant will have once the export is merged (this export's, staged in
+/// stage_participants, over the stored one as the merge decides): in the message's
+/// conversation first, else its latest in the account, else (the owner, `account_id`)
+/// `owner_name` or the account's stored name; an id without a name stays an id. The names
+/// used go into details.membership.names ({id: name}). Returns how many rows changed.
+std::uint64_t describe_membership_rows(PgConnection& conn, const std::string& account_id,
+                                       const std::string& owner_name);
 
 }  // namespace skype_etl::detail

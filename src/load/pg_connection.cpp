@@ -1,5 +1,7 @@
 #include "load/pg_connection.hpp"
 
+#include <memory>
+
 #include <cctype>
 #include <charconv>
 #include <utility>
@@ -185,6 +187,33 @@ void PgConnection::end_copy() {
   // The COPY's own result, then whatever follows (nothing) until NULL.
   PGresult* result = PQgetResult(m_conn);
   PgResult first = check(result, m_copy_sql);
+  while (PGresult* extra = PQgetResult(m_conn)) PQclear(extra);
+}
+
+void PgConnection::copy_out(const std::string& sql,
+                            const std::function<void(std::string_view)>& on_data) {
+  PGresult* started = PQexec(m_conn, sql.c_str());
+  if (!started || PQresultStatus(started) != PGRES_COPY_OUT) {
+    if (started && PQresultStatus(started) == PGRES_COMMAND_OK) {
+      PQclear(started);
+      throw DatabaseError("'" + statement_head(sql) + "' did not start a COPY TO STDOUT");
+    }
+    fail(sql, started);
+  }
+  PQclear(started);
+  while (true) {
+    char* buffer = nullptr;
+    const int n = PQgetCopyData(m_conn, &buffer, 0);
+    if (n > 0) {
+      std::unique_ptr<char, void (*)(void*)> owned(buffer, PQfreemem);
+      on_data(std::string_view(buffer, static_cast<std::size_t>(n)));
+      continue;
+    }
+    if (n == -2) fail(sql);
+    break;  // -1: done
+  }
+  PGresult* end = PQgetResult(m_conn);
+  PgResult done = check(end, sql);
   while (PGresult* extra = PQgetResult(m_conn)) PQclear(extra);
 }
 

@@ -2,6 +2,7 @@
 // libpqxx 6.4 does not offer (its stream_to sends one row at a time).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -59,6 +60,10 @@ class PgConnection {
   void put_copy_data(std::string_view data);
   /// Ends the COPY; throws when the server rejected the data.
   void end_copy();
+  /// Runs `COPY ... TO STDOUT`, handing each piece of its data (libpq gives one row per
+  /// piece; a binary COPY's header comes with the first, its trailer alone last) to
+  /// `on_data` as it arrives.
+  void copy_out(const std::string& sql, const std::function<void(std::string_view)>& on_data);
   /// Aborts a COPY in progress (the transaction becomes failed). Never throws.
   void cancel_copy() noexcept;
   bool in_copy() const noexcept { return m_in_copy; }
