@@ -49,6 +49,8 @@ CREATE TEMP TABLE stage_participants (
   last_seen_at timestamptz) ON COMMIT DROP;
 CREATE TEMP TABLE stage_membership_rows (LIKE stage_messages, is_repeat boolean)
   ON COMMIT DROP;
+CREATE TEMP TABLE stage_membership_text (seq bigint, content_text text, names jsonb)
+  ON COMMIT DROP;
 CREATE TEMP TABLE stage_derived (
   conversation_id text COLLATE "C", inserted bigint, updated bigint, first_at timestamptz,
   last_at timestamptz) ON COMMIT DROP;
@@ -66,6 +68,17 @@ constexpr const char* staged_columns =
     "seq, conversation_id, message_id, version, sent_at, sender_id, sender_raw, sender_name, "
     "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, deleted_at, "
     "is_server_generated, properties, details";
+
+// The held membership rows as stage_messages' columns, with the text and names that
+// describe_membership_rows wrote for them (in stage_membership_text).
+constexpr const char* held_rows_select =
+    "SELECT r.seq, r.conversation_id, r.message_id, r.version, r.sent_at, r.sender_id, "
+    "r.sender_raw, r.sender_name, r.message_type, r.content_raw, coalesce(t.content_text, "
+    "r.content_text), r.is_edited, r.edited_at, r.is_deleted, r.deleted_at, "
+    "r.is_server_generated, r.properties, CASE WHEN t.names IS NULL THEN r.details ELSE "
+    "jsonb_set(r.details, '{membership,names}', t.names) END";
+constexpr const char* held_rows_from =
+    " FROM stage_membership_rows r LEFT JOIN stage_membership_text t ON t.seq = r.seq";
 
 // Settings of every connection of a loader (the side table's streams too).
 constexpr const char* session_sql =
@@ -706,9 +719,9 @@ struct Loader::Impl {
     const std::string quoted_account(account);
     PQfreemem(account);
     // The side table's columns, in side_columns' order and types.
-    const std::string sql = "COPY (SELECT " + std::string(staged_columns) + ", " + quoted_account +
-                            "::text, " + export_id +
-                            "::bigint FROM stage_membership_rows WHERE NOT is_repeat) TO STDOUT "
+    const std::string sql = "COPY (" + std::string(held_rows_select) + ", " + quoted_account +
+                            "::text, " + export_id + "::bigint" + held_rows_from +
+                            " WHERE NOT r.is_repeat) TO STDOUT "
                             "(FORMAT binary)";
     const std::string_view header = binary_copy_header();
     const std::string_view trailer = binary_copy_trailer();
@@ -1065,8 +1078,8 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
     std::uint64_t membership_described = 0;
     if (s.membership_held > 0) {
       membership_described = describe_membership_rows(c, a, s.owner_display_name);
-      c.exec(std::string("INSERT INTO stage_messages (") + staged_columns + ") SELECT " +
-             staged_columns + " FROM stage_membership_rows" + (s.side ? " WHERE is_repeat" : ""));
+      c.exec(std::string("INSERT INTO stage_messages (") + staged_columns + ") " +
+             held_rows_select + held_rows_from + (s.side ? " WHERE r.is_repeat" : ""));
       mark("membership_text");
     }
 

@@ -107,7 +107,8 @@ std::uint64_t describe_membership_rows(PgConnection& conn, const std::string& ac
                                        const std::string& owner_name) {
   // A chunk at a time (a cursor), so that memory stays flat however many events an export
   // holds: the names of the people a chunk names are looked up (once per person), then its
-  // new texts are written before the next chunk is read. (The cursor does not see them.)
+  // new texts are written (to stage_membership_text, read where the rows go on) before the
+  // next chunk is read.
   conn.exec(
       "DECLARE skype_etl_membership NO SCROLL CURSOR FOR SELECT seq, conversation_id, "
       "content_text, details->'membership' FROM stage_membership_rows WHERE "
@@ -156,12 +157,11 @@ std::uint64_t describe_membership_rows(PgConnection& conn, const std::string& ac
       changes.push_back(std::move(change));
     }
     if (!changes.empty()) {
-      const PgResult updated = conn.exec_params(
-          "UPDATE stage_membership_rows r SET content_text = v.t, details = CASE WHEN v.n IS "
-          "NULL THEN r.details ELSE jsonb_set(r.details, '{membership,names}', v.n) END FROM "
-          "jsonb_to_recordset($1::jsonb) AS v(s bigint, t text, n jsonb) WHERE r.seq = v.s",
+      const PgResult written = conn.exec_params(
+          "INSERT INTO stage_membership_text (seq, content_text, names) SELECT v.s, v.t, v.n "
+          "FROM jsonb_to_recordset($1::jsonb) AS v(s bigint, t text, n jsonb)",
           std::vector<std::string>{dump(changes)});
-      changed += std::strtoull(PQcmdTuples(updated.get()), nullptr, 10);
+      changed += std::strtoull(PQcmdTuples(written.get()), nullptr, 10);
     }
     if (rows.rows() < k_chunk) break;
   }
