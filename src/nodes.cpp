@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/clock.hpp"
+#include "core/json_text.hpp"
 #include "extract/export_reader.hpp"
 #include "extract/media_writer.hpp"
 #include "load/loader.hpp"
@@ -32,13 +33,6 @@ void store_max(std::atomic<std::int64_t>& target, std::int64_t value) noexcept {
   std::int64_t seen = target.load(std::memory_order_relaxed);
   while (value > seen && !target.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
   }
-}
-
-/// `text` with invalid UTF-8 replaced (paths are bytes; the result must dump()).
-std::string valid_utf8(const std::string& text) {
-  return nlohmann::json::parse(
-             nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
-      .get<std::string>();
 }
 
 /// One export's share of a phase, in the shape of the context's phase statistics.

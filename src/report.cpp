@@ -1,6 +1,7 @@
 #include "report.hpp"
 
 #include "core/civil_time.hpp"
+#include "core/json_text.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -38,10 +39,11 @@ std::string number(double value, int decimals = 0) {
   return buffer;
 }
 
-std::string json_text(const nlohmann::json& value) {
+/// A JSON value as it reads in a page: strings without their quotes, null as nothing.
+std::string shown(const nlohmann::json& value) {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_null()) return "";
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return json_text(value);
 }
 
 /// object[key], or null when `object` is not an object or has no such key. (json::value()
@@ -54,7 +56,7 @@ const nlohmann::json& member(const nlohmann::json& object, const char* key) {
 }
 
 std::string text_of(const nlohmann::json& object, const char* key) {
-  return json_text(member(object, key));
+  return shown(member(object, key));
 }
 
 double number_of(const nlohmann::json& object, const char* key, double fallback = 0) {
@@ -258,9 +260,7 @@ std::string render_html_report(const nlohmann::json& run) {
               escape_html(text_of(e, "error_message")) + "</li>\n";
     html += "</ul>\n";
   }
-  html += "<h2>Statistics</h2>\n<pre>" +
-          escape_html(statistics.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)) +
-          "</pre>\n";
+  html += "<h2>Statistics</h2>\n<pre>" + escape_html(json_text(statistics, 2)) + "</pre>\n";
   html += "</body></html>\n";
   return html;
 }

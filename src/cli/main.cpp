@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/json_text.hpp"
 #include "core/local_db.hpp"
 #include "load/search.hpp"
 #include "report.hpp"
@@ -158,7 +159,7 @@ int run_command(const RunOptions& o) {
     const bool html = std::filesystem::path(report).extension() == ".html";
     std::ofstream out(report);
     out << (html ? se::detail::render_html_report(result)
-                 : result.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+                 : se::detail::json_text(result, 2) + "\n");
     out.close();
     if (!out) print_error("cannot write report '" + report + "'");
   }
@@ -195,8 +196,7 @@ int run_command(const RunOptions& o) {
                 " of conversation " + std::to_string(first->value("conversation_index", 0)) + " (" +
                 first->value("conversation_id", "") + ") at byte " +
                 std::to_string(first->value("byte_offset", 0ULL)) + ": " +
-                nlohmann::json(first->value("raw_value", ""))
-                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+                se::detail::json_text(first->value("raw_value", ""));
       }
       std::fprintf(stderr,
                    "skype-etl: warning: %s: %llu messages have no valid timestamp "

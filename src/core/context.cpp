@@ -30,6 +30,7 @@
 #include <libpq-fe.h>
 
 #include "core/clock.hpp"
+#include "core/json_text.hpp"
 #include "core/local_db.hpp"
 #include "skype_etl/errors.hpp"
 
@@ -140,18 +141,6 @@ void merge_into(nlohmann::json& target, const nlohmann::json& values) {
   } else {
     target = values;
   }
-}
-
-/// `value` with every string (and key) valid UTF-8: invalid bytes become U+FFFD. Strings
-/// reach the context from paths, exports and error messages, and one invalid byte stored in
-/// m_statistics would make every later dump() throw.
-nlohmann::json valid_utf8(const nlohmann::json& value) {
-  return nlohmann::json::parse(
-      value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-}
-
-std::string valid_utf8(const std::string& text) {
-  return valid_utf8(nlohmann::json(text)).get<std::string>();
 }
 
 /// what() of `error`, then those of the exceptions nested in it, ": "-separated.
@@ -310,7 +299,7 @@ nlohmann::json ETLContext::end_phase_locked(int index,
     }
   }
   // Copied before anything changes: sanitizing may throw (bad_alloc) only here.
-  const nlohmann::json caller = has_result ? valid_utf8(*result) : nlohmann::json::object();
+  const nlohmann::json caller = has_result ? detail::valid_utf8(*result) : nlohmann::json::object();
 
   // Refuse updates from now on, then wait for those already accepted (see the top of the
   // file): each of them is counted in the figures taken below.
@@ -409,8 +398,8 @@ nlohmann::json ETLContext::record_error_entry(std::string_view phase, std::strin
                                               std::string message) {
   const int index = index_of(parse_phase(phase));
   nlohmann::json entry = nlohmann::json::object();
-  entry["error_type"] = valid_utf8(type);
-  entry["error_message"] = valid_utf8(message);
+  entry["error_type"] = detail::valid_utf8(type);
+  entry["error_message"] = detail::valid_utf8(message);
   entry["timestamp"] = detail::format_utc_us(detail::now_us());
   entry["phase"] = phase_string(index);
 
@@ -513,8 +502,8 @@ nlohmann::json ETLContext::statistics() const {
 }
 
 void ETLContext::add_statistics(const std::string& key, const nlohmann::json& values) {
-  const nlohmann::json valid = valid_utf8(values);
-  const std::string valid_key = valid_utf8(key);
+  const nlohmann::json valid = detail::valid_utf8(values);
+  const std::string valid_key = detail::valid_utf8(key);
   std::lock_guard lock(m_mutex);
   auto found = m_statistics.find(valid_key);
   if (found == m_statistics.end()) {

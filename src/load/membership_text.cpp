@@ -10,15 +10,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_text.hpp"
 #include "core/membership.hpp"
 #include "load/pg_connection.hpp"
 
 namespace skype_etl::detail {
 namespace {
-
-std::string dump(const nlohmann::json& value) {
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
 
 std::string string_of(const nlohmann::json& object, const char* key) {
   const auto it = object.find(key);
@@ -77,7 +74,7 @@ void load_names(PgConnection& conn, const std::string& account_id, const std::st
       "s.participant_id) "
       "SELECT participant_id, conversation_id, display_name FROM merged WHERE "
       "coalesce(display_name, '') <> '' ORDER BY last_seen_at DESC NULLS LAST, conversation_id",
-      std::vector<std::string>{account_id, dump(id_list)});
+      std::vector<std::string>{account_id, json_text(id_list)});
   for (int i = 0; i < r.rows(); ++i) {
     std::string id(r.text(i, 0));
     std::string name(r.text(i, 2));
@@ -160,7 +157,7 @@ std::uint64_t describe_membership_rows(PgConnection& conn, const std::string& ac
       const PgResult written = conn.exec_params(
           "INSERT INTO stage_membership_text (seq, content_text, names) SELECT v.s, v.t, v.n "
           "FROM jsonb_to_recordset($1::jsonb) AS v(s bigint, t text, n jsonb)",
-          std::vector<std::string>{dump(changes)});
+          std::vector<std::string>{json_text(changes)});
       changed += std::strtoull(PQcmdTuples(written.get()), nullptr, 10);
     }
     if (rows.rows() < k_chunk) break;
