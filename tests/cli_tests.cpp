@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,8 +39,10 @@ std::string slurp(const std::filesystem::path& path) {
   return s.str();
 }
 
-/// Runs the skype-etl binary with `args`, capturing its output and exit code.
-Output run_cli(const std::vector<std::string>& args) {
+/// Runs the skype-etl binary with `args`, capturing its output and exit code. A run that
+/// takes longer than `timeout` is killed (code 128 + SIGKILL) and fails the test.
+Output run_cli(const std::vector<std::string>& args,
+               std::chrono::seconds timeout = std::chrono::seconds(600)) {
   st::TempDir dir;
   std::fflush(nullptr);  // or the child repeats what the parent had buffered
   const pid_t pid = ::fork();
@@ -54,7 +57,16 @@ Output run_cli(const std::vector<std::string>& args) {
     std::_Exit(127);
   }
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      BOOST_ERROR("skype-etl did not finish within " << timeout.count() << " s");
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   Output o;
   o.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   o.out = slurp(dir / "out");
@@ -407,6 +419,27 @@ BOOST_AUTO_TEST_CASE(every_place_reports_the_same_counts) {
       BOOST_TEST(stored["phases"][phase]["end_time"].is_string());
     }
   }
+}
+
+// Issue 15: a FIFO given as the export, or as messages.json of an unpacked export, used to
+// wait forever for a writer. It is refused at once: exit 3, one line.
+BOOST_AUTO_TEST_CASE(a_fifo_is_refused_at_once_not_waited_on) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  BOOST_REQUIRE(::mkfifo((dir / "pipe.tar").c_str(), 0600) == 0);
+  std::filesystem::create_directory(dir / "unpacked");
+  BOOST_REQUIRE(::mkfifo((dir / "unpacked" / "messages.json").c_str(), 0600) == 0);
+  for (const auto& input : {dir / "pipe.tar", dir / "unpacked"}) {
+    BOOST_TEST_CONTEXT(input) {
+      const auto run =
+          run_cli({"run", input.string(), "--db", db.conninfo()}, std::chrono::seconds(20));
+      BOOST_TEST(run.code == 3, run.err);
+      BOOST_TEST(lines(run.err) == 1U, run.err);
+      BOOST_TEST(run.err.find("not a regular file: a named pipe (FIFO)") != std::string::npos,
+                 run.err);
+    }
+  }
+  BOOST_TEST(messages(db) == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

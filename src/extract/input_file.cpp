@@ -182,6 +182,18 @@ std::unique_ptr<char[]> gunzip(std::string_view in, const std::string& name,
   return buffer;
 }
 
+/// What a file that is not a regular file is, for the error that refuses it.
+std::string not_regular_file(mode_t mode) {
+  const char* what = S_ISDIR(mode)    ? "a directory"
+                     : S_ISFIFO(mode) ? "a named pipe (FIFO)"
+                     : S_ISSOCK(mode) ? "a socket"
+                     : S_ISCHR(mode)  ? "a character device"
+                     : S_ISBLK(mode)  ? "a block device"
+                                      : "not a file";
+  return std::string("not a regular file: ") + what +
+         " (give the export's .tar, its messages.json, or an unpacked export directory)";
+}
+
 std::string base_name(const std::string& entry) {
   const auto slash = entry.rfind('/');
   return slash == std::string::npos ? entry : entry.substr(slash + 1);
@@ -191,12 +203,14 @@ std::string base_name(const std::string& entry) {
 
 MappedFile::MappedFile(const std::filesystem::path& path) {
   Fd fd;
-  fd.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO (or a device) for reading must not wait for a writer; what
+  // is not a regular file is refused just below. It changes nothing for a regular file.
+  fd.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd.fd < 0) throw InputError(path.string(), "cannot open: " + errno_text(errno));
   struct stat st {};
   if (::fstat(fd.fd, &st) != 0)
     throw InputError(path.string(), "cannot stat: " + errno_text(errno));
-  if (!S_ISREG(st.st_mode)) throw InputError(path.string(), "not a regular file");
+  if (!S_ISREG(st.st_mode)) throw InputError(path.string(), not_regular_file(st.st_mode));
   m_size = static_cast<std::size_t>(st.st_size);
   const std::size_t page = page_size();
   // Reserve the file's pages plus padding as zero-filled anonymous memory, then map the file
