@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/clock.hpp"
+#include "core/file_name.hpp"
 #include "core/json_text.hpp"
 #include "extract/export_reader.hpp"
 #include "extract/media_writer.hpp"
@@ -240,7 +241,7 @@ nlohmann::json RunState::export_entry(const ExportInfo& info, const ExportProgre
                                       const nlohmann::json& loaded,
                                       std::int64_t load_end_us) const {
   const bool stored = loaded.is_object() && loaded.contains("export_id");
-  nlohmann::json entry{{"file", valid_utf8(info.path.string())},
+  nlohmann::json entry{{"file", escape_file_name(info.path.string())},
                        {"kind", info.kind},
                        {"file_size", info.file_size},
                        {"user_id", valid_utf8(info.user_id)},

@@ -442,4 +442,27 @@ BOOST_AUTO_TEST_CASE(a_fifo_is_refused_at_once_not_waited_on) {
   BOOST_TEST(messages(db) == 0);
 }
 
+// Issue 15: an export whose file name is not UTF-8 (byte 0xFF) failed with exit 4, as the
+// name could not be stored in skype.exports. It is stored escaped, losslessly.
+BOOST_AUTO_TEST_CASE(a_file_name_that_is_not_utf8_is_stored_escaped) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  const auto tar = dir /
+                   "n\xFF"
+                   "ame\\x.tar";
+  st::write_file(
+      tar,
+      st::make_tar({{"messages.json", st::export_json({st::numbered_conversation("8:bob", 2)})}}));
+  const auto run = run_cli(
+      {"run", tar.string(), "--db", db.conninfo(), "--report", (dir / "report.json").string()});
+  BOOST_TEST(run.code == 0, run.err);
+  BOOST_TEST(run.err.empty(), run.err);
+  const std::string escaped = "n\\xFFame\\\\x.tar";
+  BOOST_TEST(db.text("SELECT file_name FROM skype.exports") == escaped);
+  const auto report = nlohmann::json::parse(slurp(dir / "report.json"));
+  BOOST_TEST(report["exports"][0]["file"] == (dir / escaped).string());
+  BOOST_TEST(run.out.find((dir / escaped).string() + ": loaded") == 0U, run.out);
+  BOOST_TEST(messages(db) == 2);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

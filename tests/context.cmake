@@ -11,3 +11,5 @@ skype_etl_add_test(memory_monitor_tests SOURCES memory_monitor_tests.cpp
 # Needs the PostgreSQL server named by the PG* environment.
 skype_etl_add_test(context_db_tests SOURCES context_db_tests.cpp
   LIBS skype_etl_core LABELS "db")
+skype_etl_add_test(file_name_tests SOURCES file_name_tests.cpp
+  LIBS skype_etl_core LABELS "unit")

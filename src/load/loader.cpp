@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/file_name.hpp"
 #include "core/identity.hpp"
 #include "load/copy_writer.hpp"
 #include "load/id_seen_filter.hpp"
@@ -1475,10 +1476,12 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
     std::string fixed;
     if (replace_json_nul_escapes(stats_text, fixed)) stats_text = std::move(fixed);
     const std::string file_size = std::to_string(s.info.file_size);
+    // A file name is bytes; the column is text: stored escaped, losslessly.
+    const std::string file_name = escape_file_name(s.info.file_name);
     std::vector<const char*> export_params{e.c_str(),
                                            a.c_str(),
                                            s.export_date.empty() ? nullptr : s.export_date.c_str(),
-                                           s.info.file_name.c_str(),
+                                           file_name.c_str(),
                                            file_size.c_str(),
                                            s.info.digest.get().c_str(),
                                            stats_text.empty() ? nullptr : stats_text.c_str()};
