@@ -116,6 +116,13 @@ void RunState::open_next_input() {
   reader_options.batch_size = m_context.batch_size();
   reader_options.with_media = m_options.with_media;
   m_reader = std::make_unique<ExportReader>(std::move(source), index, reader_options);
+  if (const auto& media = m_reader->media()) {
+    m_progress[index].media = media;
+    if (media->ignored > 0)
+      m_context.add_statistics("extract",
+                               nlohmann::json{{"media_metadata_ignored", media->ignored}});
+    m_context.memory_monitor().check_memory();
+  }
   TransformSettings settings;
   settings.owner_id = m_reader->info()->user_id;  // made canonical by the Transformer
   settings.owner_display_name = m_options.user_display_name;
@@ -279,6 +286,13 @@ nlohmann::json RunState::export_entry(const ExportInfo& info, const ExportProgre
                                             {"raw_value", valid_utf8(place.raw_value)}};
   }
   entry["transform"] = std::move(transform);
+  if (stored && progress.media) {
+    nlohmann::json media{{"metadata_ignored", progress.media->ignored}};
+    if (progress.media->ignored > 0)
+      media["first_ignored"] = {{"entry", valid_utf8(progress.media->first_ignored)},
+                                {"reason", progress.media->first_ignored_reason}};
+    entry["media"] = std::move(media);
+  }
   if (stored) {
     nlohmann::json load = nlohmann::json::object();
     for (const char* key : {"conversations_updated", "participants", "attachments",

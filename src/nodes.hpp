@@ -89,6 +89,7 @@ class RunState {
     std::uint64_t messages_loaded = 0;
     nlohmann::json transform = nlohmann::json::object();  // summed TransformCounters
     std::optional<MessagePlace> first_invalid_timestamp;
+    std::shared_ptr<const MediaIndex> media;  // with --with-media: what the reader read
   };
 
   void open_next_input();

@@ -465,4 +465,39 @@ BOOST_AUTO_TEST_CASE(a_file_name_that_is_not_utf8_is_stored_escaped) {
   BOOST_TEST(messages(db) == 2);
 }
 
+// Issue 15: a 1 MB tar whose 1,000 messages name one 1 MiB media/<docid>.json took a GB with
+// --with-media, and --memory-limit-mb fired only far above the limit. The metadata is too
+// large to be real: ignored, with a warning line, and memory stays flat.
+BOOST_AUTO_TEST_CASE(an_oversized_media_metadata_file_is_ignored_with_a_warning) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  std::vector<std::string> messages;
+  for (int i = 0; i < 1000; ++i)
+    messages.push_back(st::message_json(
+        std::to_string(i), "file",
+        R"("messagetype":"RichText/Media_GenericFile","amsreferences":["0-big"])"));
+  const std::string big = R"({"filename":"big.png","pad":")" + std::string(1 << 20, 'x') + "\"}";
+  st::write_file(
+      dir / "e.tar",
+      st::make_tar({{"messages.json", st::export_json({st::conversation_json("8:x", messages)})},
+                    {"media/0-big.json", big}}));
+  const auto run =
+      run_cli({"run", (dir / "e.tar").string(), "--db", db.conninfo(), "--with-media",
+               "--memory-limit-mb", "200", "--report", (dir / "report.json").string()});
+  BOOST_TEST(run.code == 0, run.err);
+  BOOST_TEST(lines(run.err) == 1U, run.err);
+  const std::string expected =
+      "skype-etl: warning: " + (dir / "e.tar").string() +
+      ": 1 media metadata files (media/<docid>.json) ignored, their attachments stored without "
+      "name and content type; the first, media/0-big.json, is larger than 64 KiB (" +
+      std::to_string(big.size()) + " bytes)\n";
+  BOOST_TEST(run.err == expected);
+  const auto report = nlohmann::json::parse(slurp(dir / "report.json"));
+  BOOST_TEST(report["statistics"]["memory"]["peak_mb"].get<double>() < 100.0);
+  BOOST_TEST(report["statistics"]["extract"]["media_metadata_ignored"] == 1);
+  BOOST_TEST(report["exports"][0]["media"]["metadata_ignored"] == 1);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.attachments WHERE doc_id = '0-big' AND name "
+                       "IS NULL") == 1000);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -353,12 +353,15 @@ BOOST_AUTO_TEST_CASE(media_metadata_is_joined_through_amsreferences) {
   sd::ExportReader reader(source, 0, {100, true});
   auto batch = reader.next();
   BOOST_REQUIRE(batch);
-  const auto media = nlohmann::json::parse(batch->raw[0].media_json);
-  BOOST_TEST(media[0]["doc_id"] == "0-weu-d1-abc");
-  BOOST_TEST(media[0]["metadata"]["filename"] == "route.jpg");
-  BOOST_TEST(media[0]["size"] == 1234);
-  BOOST_TEST(media[0]["files"][0] == "media/0-weu-d1-abc.1.jpg");
-  BOOST_TEST(batch->raw[1].media_json.empty());
+  // Read once per export, shared by its batches: what attachments use, by doc id.
+  BOOST_REQUIRE(batch->media);
+  BOOST_TEST(batch->media == reader.media());
+  const auto& item = batch->media->by_doc_id.at("0-weu-d1-abc");
+  BOOST_TEST(item.file_name == "route.jpg");
+  BOOST_TEST(item.content_type == "image/jpeg");
+  BOOST_TEST(item.size.value() == 1234);
+  BOOST_TEST(batch->media->by_doc_id.count("0-unknown") == 0U);
+  BOOST_TEST(batch->media->ignored == 0U);
 }
 
 BOOST_AUTO_TEST_CASE(shared_samples_read_with_exact_counts) {

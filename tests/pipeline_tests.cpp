@@ -434,6 +434,91 @@ BOOST_AUTO_TEST_CASE(media_metadata_reaches_attachments_and_files_the_output_dir
              1234U);
 }
 
+// Issue 15: every message naming a media/<docid>.json used to get a copy of the metadata's
+// text, parsed again per message: a 2 MB tar took 2 GB. The metadata is now read once per
+// export and shared, so many messages naming a large (accepted) metadata file cost nothing
+// more than any other messages.
+BOOST_AUTO_TEST_CASE(media_metadata_named_by_many_messages_is_read_once) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  const std::string metadata =
+      R"({"filename":"the \"route\" map.pdf","contents":{"1":{"type":"application/pdf"}},)"
+      R"("padding":")" +
+      std::string(60 * 1024, 'x') + "\"}";
+  BOOST_REQUIRE(metadata.size() < 64 * 1024);
+  constexpr int k_messages = 6000;
+  std::vector<std::string> messages;
+  for (int i = 0; i < k_messages; ++i)
+    messages.push_back(st::message_json(
+        std::to_string(i), "file",
+        R"("messagetype":"RichText/Media_GenericFile","amsreferences":["0-big"])"));
+  st::write_file(
+      dir / "e.tar",
+      st::make_tar({{"messages.json", st::export_json({st::conversation_json("8:x", messages)})},
+                    {"media/0-big.json", metadata},
+                    {"media/0-big.1.pdf", std::string(77, 'x')}}));
+  se::ETLContext context(se::DbConfig{db.conninfo()}, 2000, std::nullopt, true);
+  se::PipelineOptions options;
+  options.with_media = true;
+  const std::size_t before = se::MemoryMonitor::read_rss_anon_bytes();
+  const auto result = se::run_etl_pipeline({dir / "e.tar"}, options, context);
+  BOOST_TEST_INFO(result.dump(2).substr(0, 3000));
+  BOOST_REQUIRE(result["success"].get<bool>());
+  // 6,000 copies of 60 KiB would be 360 MB; three batches of them at once, 120 MB each.
+  const double grown_mb =
+      (static_cast<double>(context.memory_monitor().peak_bytes()) - static_cast<double>(before)) /
+      (1 << 20);
+  BOOST_TEST(grown_mb < 40.0);
+  BOOST_TEST(count(db, "attachments") == k_messages);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.attachments WHERE name = 'the \"route\" "
+                       "map.pdf' AND content_type = 'application/pdf' AND size = 77") ==
+             k_messages);
+  BOOST_TEST(result["exports"][0]["media"]["metadata_ignored"] == 0);
+}
+
+// Issue 15: metadata that cannot be used was ignored silently, and a file name with a '"'
+// lost its attachment's metadata (pasted unescaped into JSON). Names are kept as they are;
+// what is ignored is counted and named.
+BOOST_AUTO_TEST_CASE(unusable_media_metadata_is_counted_and_quoted_names_are_kept) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  std::vector<std::string> messages;
+  int n = 0;
+  for (const char* doc : {"0-bad", "0-big", "0-array", "0-ok"})
+    messages.push_back(st::message_json(
+        std::to_string(++n), "file",
+        std::string(R"("messagetype":"RichText/Media_GenericFile","amsreferences":[")") + doc +
+            "\"]"));
+  st::write_file(
+      dir / "e.tar",
+      st::make_tar({{"messages.json", st::export_json({st::conversation_json("8:x", messages)})},
+                    {"media/0-bad.json", R"({"filename": "broken.png",)"},
+                    {"media/0-bad.1.png", "PNG"},
+                    {"media/0-big.json",
+                     R"({"filename":"big.png","pad":")" + std::string(2 << 20, 'x') + "\"}"},
+                    {"media/0-array.json", R"(["not", "an", "object"])"},
+                    {"media/0-ok.json",
+                     R"({"filename":"say \"cheese\".jpg","contents":{"1":{"type":"image/jpeg"}}})"},
+                    {"media/0-ok.1.jpg", "JPEG!"}}));
+  se::ETLContext context(se::DbConfig{db.conninfo()}, 100, std::nullopt, true);
+  se::PipelineOptions options;
+  options.with_media = true;
+  const auto result = se::run_etl_pipeline({dir / "e.tar"}, options, context);
+  BOOST_TEST_INFO(result.dump(2).substr(0, 3000));
+  BOOST_REQUIRE(result["success"].get<bool>());
+  BOOST_TEST(rows(db,
+                  "SELECT doc_id, coalesce(name, '-'), coalesce(content_type, '-'), "
+                  "coalesce(size::text, '-') FROM skype.attachments ORDER BY doc_id") ==
+             "0-array|-|-|-\n0-bad|-|-|3\n0-big|-|-|-\n0-ok|say \"cheese\".jpg|image/jpeg|5");
+  const auto& media = result["exports"][0]["media"];
+  BOOST_TEST(media["metadata_ignored"] == 3);
+  BOOST_TEST(media["first_ignored"]["entry"] == "media/0-array.json");
+  BOOST_TEST(media["first_ignored"]["reason"] == "not a JSON object, but array");
+  BOOST_TEST(result["statistics"]["extract"]["media_metadata_ignored"] == 3);
+  const auto stored = nlohmann::json::parse(db.text("SELECT statistics FROM skype.exports"));
+  BOOST_TEST(stored["media"] == media);
+}
+
 // Issue 14: quirks of real exports, each record right in the database.
 BOOST_AUTO_TEST_CASE(records_of_real_export_quirks_reach_the_database_right) {
   st::TestDatabase db;

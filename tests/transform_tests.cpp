@@ -320,8 +320,11 @@ BOOST_AUTO_TEST_CASE(media_attachments) {
       "<OriginalName v=\"f.txt\"></OriginalName><FileSize v=\"447\"></FileSize></URIObject>");
   auto& r = b.add("RichText/Media_Video", "");
   r.ams_references_json = b.keep(R"(["0-doc-1"])");
-  r.media_json =
-      b.keep(R"([{"doc_id":"0-doc-1","filename":"clip.mp4","content_type":"video/mp4"}])");
+  // --with-media: the export's metadata, shared by its batches, looked up by doc id.
+  auto media = std::make_shared<MediaIndex>();
+  media->by_doc_id["0-doc-1"] = MediaMetadata{"clip.mp4", "video/mp4", 2048};
+  media->by_doc_id["0-d3"] = MediaMetadata{"other.txt", "text/plain", 9};
+  b.batch.media = media;
   b.add("RichText/Media_CallRecording",
         "<URIObject type=\"Video.2/CallRecording.1\" uri=\"u\" "
         "duration=\"61.5\"/>");
@@ -332,11 +335,14 @@ BOOST_AUTO_TEST_CASE(media_attachments) {
   BOOST_TEST(m[0].attachments[0].name == "f.txt");
   BOOST_TEST(m[0].attachments[0].size.value() == 447);
   BOOST_TEST(m[0].content_text == "f.txt");
+  // The message's own markup wins; the metadata fills what it leaves out.
+  BOOST_TEST(m[0].attachments[0].content_type == "text/plain");
   BOOST_REQUIRE(m[1].attachments.size() == 1u);
   BOOST_TEST(m[1].attachments[0].kind == "video");
   BOOST_TEST(m[1].attachments[0].doc_id == "0-doc-1");
   BOOST_TEST(m[1].attachments[0].name == "clip.mp4");
   BOOST_TEST(m[1].attachments[0].content_type == "video/mp4");
+  BOOST_TEST(m[1].attachments[0].size.value() == 2048);
   BOOST_REQUIRE(m[2].attachments.size() == 1u);
   BOOST_TEST(m[2].attachments[0].kind == "call_recording");
   BOOST_TEST(m[2].attachments[0].duration_seconds.value() == 61.5);

@@ -109,10 +109,28 @@ struct RawMessage {
   bool is_server_generated = false;      ///< properties.isserversidegenerated true or "True"
   std::string_view emotions_json;        ///< raw JSON of properties.emotions (may be a string)
   std::string_view ams_references_json;  ///< raw JSON array of amsreferences
-  std::string_view media_json;           ///< with --with-media: JSON array of media metadata
   std::string_view extra_json;           ///< unknown keys as a JSON object text, or empty
   std::uint32_t position = 0;            ///< index in the conversation's MessageList
   std::uint64_t offset = 0;              ///< byte offset of the message object in the input
+};
+
+/// What a tar's media/<docid>.json says about one shared file, with the size of the file
+/// itself. Read once per export (--with-media) and shared by every message naming the doc id.
+struct MediaMetadata {
+  std::string file_name;             ///< "filename"; "" when the metadata gives none
+  std::string content_type;          ///< "contents"."1"."type" (or "content_type"); or ""
+  std::optional<std::int64_t> size;  ///< bytes of media/<docid>.1.<ext>, when the tar has it
+};
+
+/// An export's media metadata by doc id, and what of it was ignored. Immutable once read:
+/// every batch of the export shares it (Batch::media).
+struct MediaIndex {
+  std::map<std::string, MediaMetadata, std::less<>> by_doc_id;
+  /// media/<docid>.json files not used: larger than the reader accepts, not JSON, or not a
+  /// JSON object. Their doc ids keep the file's size, without name or content type.
+  std::uint64_t ignored = 0;
+  std::string first_ignored;         ///< the first such entry's name in the tar
+  std::string first_ignored_reason;  ///< why it was ignored
 };
 
 /// A shared file or media item found in a message.
@@ -200,6 +218,9 @@ struct Batch {
   std::vector<ConversationChunk> chunks;
   std::vector<RawMessage> raw;  ///< every chunk's messages, in input order
   TextArena arena;
+  /// With --with-media: the export's media metadata, the same object for all its batches
+  /// (attachments look their doc ids up in it); null otherwise.
+  std::shared_ptr<const MediaIndex> media;
 
   // Filled by transform:
   std::vector<Message> messages;               ///< parallel to raw

@@ -204,6 +204,17 @@ int run_command(const RunOptions& o) {
                    "details.original_arrival_time%s\n",
                    file.c_str(), n("invalid_timestamps"), where.c_str());
     }
+    const auto media = e.value("media", nlohmann::json::object());
+    const auto ignored = media.value("metadata_ignored", std::uint64_t{0});
+    if (ignored > 0 && !o.quiet) {
+      const auto first = media.value("first_ignored", nlohmann::json::object());
+      std::fprintf(stderr,
+                   "skype-etl: warning: %s: %llu media metadata files (media/<docid>.json) "
+                   "ignored, their attachments stored without name and content type; the "
+                   "first, %s, is %s\n",
+                   file.c_str(), static_cast<unsigned long long>(ignored),
+                   first.value("entry", "").c_str(), first.value("reason", "").c_str());
+    }
   }
   if (!result["success"].get<bool>()) {
     print_error(result["error"].get<std::string>());

@@ -13,6 +13,7 @@
 
 #include "extract/json_error_position.hpp"
 #include "extract/json_scanner.hpp"
+#include "extract/media_index.hpp"
 #include "skype_etl/errors.hpp"
 
 namespace skype_etl::detail {
@@ -102,6 +103,8 @@ struct ExportReader::Impl {
   ReaderOptions options;
   od::parser parser;
   od::parser side_parser;  // for values parsed while `parser` iterates a message
+  // With with_media: the tar's media metadata, read once and shared by every batch.
+  std::shared_ptr<const MediaIndex> media;
 
   // Where the containers an error may name as never closing open.
   std::size_t top_begin = 0;            // the top-level '{'
@@ -748,38 +751,6 @@ struct ExportReader::Impl {
       extra += '}';
       m.extra_json = batch.arena.store(extra);
     }
-    if (options.with_media && !m.ams_references_json.empty()) attach_media(batch, m);
-  }
-
-  /// Joins media/<docid>.json metadata of the tar to a message through amsreferences.
-  void attach_media(Batch& batch, RawMessage& m) {
-    const auto& media = source->media();
-    if (media.empty()) return;
-    simdjson::padded_string refs(m.ams_references_json);
-    od::document doc;
-    od::array array;
-    if (side_parser.iterate(refs).get(doc) || doc.get_array().get(array)) return;
-    std::string out;
-    for (auto element : array) {
-      std::string_view doc_id;
-      if (element.get_string().get(doc_id)) continue;
-      const auto found = media.find(doc_id);
-      if (found == media.end()) continue;
-      const MediaEntry& entry = found->second;
-      out += out.empty() ? "[" : ",";
-      out += "{\"doc_id\":\"";
-      out += doc_id;  // doc ids are [A-Za-z0-9-]; escaped by the source JSON already
-      out += "\",\"metadata_path\":\"" + entry.metadata_path + "\",\"metadata\":";
-      out += entry.metadata_json.empty() ? "null" : entry.metadata_json;
-      out += ",\"files\":[";
-      for (std::size_t i = 0; i < entry.file_paths.size(); ++i)
-        out += (i ? ",\"" : "\"") + entry.file_paths[i] + "\"";
-      out += "],\"size\":" + std::to_string(entry.file_size) + "}";
-    }
-    if (!out.empty()) {
-      out += ']';
-      m.media_json = batch.arena.store(out);
-    }
   }
 
   /// Reads messages of the current conversation into `batch` until it holds `limit`.
@@ -834,6 +805,7 @@ ExportReader::ExportReader(std::shared_ptr<InputSource> source, std::size_t expo
   impl.offsets_of = source->json_offsets_of();
   impl.options = options;
   if (impl.options.batch_size == 0) impl.options.batch_size = 1;
+  if (impl.options.with_media) impl.media = read_media_index(*source);
 
   auto info = std::make_shared<ExportInfo>();
   info->path = source->path();
@@ -869,12 +841,17 @@ ExportReader::ExportReader(std::shared_ptr<InputSource> source, std::size_t expo
 
 ExportReader::~ExportReader() = default;
 
+const std::shared_ptr<const MediaIndex>& ExportReader::media() const noexcept {
+  return m_impl->media;
+}
+
 BatchPtr ExportReader::next() {
   Impl& impl = *m_impl;
   if (impl.emitted_last) return nullptr;
   auto batch = std::make_shared<Batch>();
   batch->source = m_info;
   batch->input = impl.source;
+  batch->media = impl.media;
   batch->export_sequence = impl.export_sequence++;
   const std::size_t limit = impl.options.batch_size;
   batch->raw.reserve(std::min<std::size_t>(limit, 4096));

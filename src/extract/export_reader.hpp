@@ -14,7 +14,7 @@ namespace skype_etl::detail {
 
 struct ReaderOptions {
   std::size_t batch_size = 100;
-  bool with_media = false;  ///< attach media/<docid>.json metadata to RawMessage::media_json
+  bool with_media = false;  ///< read media/<docid>.json metadata into Batch::media
 };
 
 /// Not thread-safe: one reader is driven by one (serial) input node.
@@ -45,6 +45,9 @@ class ExportReader {
   /// at least one batch (possibly empty) so that its end is always seen downstream.
   BatchPtr next();
 
+  /// With ReaderOptions::with_media, the export's media metadata (read by the constructor,
+  /// shared by every batch); null otherwise.
+  const std::shared_ptr<const MediaIndex>& media() const noexcept;
   std::uint64_t conversations_read() const noexcept { return m_conversations_read; }
   std::uint64_t messages_read() const noexcept { return m_messages_read; }
   bool finished() const noexcept { return m_finished; }

@@ -329,7 +329,7 @@ std::shared_ptr<InputSource> InputSource::open(const std::filesystem::path& path
         MediaEntry& entry = source->m_media[doc_id];
         if (base.compare(dot, std::string::npos, ".json") == 0) {
           entry.metadata_path = m.name;
-          entry.metadata_json.assign(bytes.data() + m.offset, m.size);
+          entry.metadata = bytes.substr(m.offset, m.size);  // a view: read only if used
         } else {
           entry.file_paths.push_back(m.name);
           if (base.compare(dot, 3, ".1.") == 0) entry.file_size = m.size;

@@ -44,7 +44,7 @@ class MappedFile {
 
 /// One media item of a tar export (media/<docid>.json metadata and its files).
 struct MediaEntry {
-  std::string metadata_json;            ///< the bytes of media/<docid>.json
+  std::string_view metadata;            ///< the bytes of media/<docid>.json, in archive()
   std::string metadata_path;            ///< entry name of the metadata
   std::vector<std::string> file_paths;  ///< media/<docid>.<n>.<ext> entry names
   std::uint64_t file_size = 0;          ///< size of the .1 (content) file, if present

@@ -566,7 +566,7 @@ void write_details(const RawMessage& raw, Message& m, const KnownType* type, boo
 }
 
 /// Media messages without a <URIObject>: one attachment per amsreferences doc id; with
-/// --with-media, names and content types from media_json.
+/// --with-media, names, content types and sizes from the export's media metadata.
 void media_attachments(const RawMessage& raw, Message& m, const KnownType& type, Work& w) {
   if (m.attachments.empty() && !absent(raw.ams_references_json)) {
     auto refs = nlohmann::json::parse(raw.ams_references_json.begin(),
@@ -583,37 +583,15 @@ void media_attachments(const RawMessage& raw, Message& m, const KnownType& type,
   }
   for (auto& a : m.attachments)
     if (a.kind.empty()) a.kind = std::string(type.media_kind);
-  if (absent(raw.media_json) || m.attachments.empty()) return;
-  auto media = nlohmann::json::parse(raw.media_json.begin(), raw.media_json.end(), nullptr, false);
-  if (!media.is_array()) return;
-  auto text = [&w](const nlohmann::json& o, const char* key) -> std::string {
-    auto it = o.find(key);
-    if (it == o.end() || !it->is_string()) return {};
-    return clean_string(it->get_ref<const std::string&>(), w.batch.counters);
-  };
-  for (const auto& entry : media) {
-    if (!entry.is_object()) continue;
-    // The reader nests media/<docid>.json under "metadata"; flat objects are accepted too.
-    const auto nested = entry.find("metadata");
-    const nlohmann::json& item = nested != entry.end() && nested->is_object() ? *nested : entry;
-    std::string doc_id = text(entry, "doc_id");
-    if (doc_id.empty()) doc_id = text(item, "docid");
-    if (doc_id.empty()) doc_id = text(item, "id");
-    for (auto& a : m.attachments) {
-      if (a.doc_id != doc_id) continue;
-      if (a.name.empty()) a.name = text(item, "filename");
-      if (!a.size && entry.contains("size") && entry["size"].is_number_integer() &&
-          entry["size"].get<std::int64_t>() > 0)
-        a.size = entry["size"].get<std::int64_t>();
-      if (a.content_type.empty()) a.content_type = text(item, "content_type");
-      if (a.content_type.empty()) {
-        auto contents = item.find("contents");
-        if (contents != item.end() && contents->is_object()) {
-          auto first = contents->find("1");
-          if (first != contents->end() && first->is_object()) a.content_type = text(*first, "type");
-        }
-      }
-    }
+  if (!w.batch.media) return;
+  const auto& media = w.batch.media->by_doc_id;
+  for (auto& a : m.attachments) {
+    const auto found = media.find(a.doc_id);
+    if (found == media.end()) continue;
+    const MediaMetadata& item = found->second;
+    if (a.name.empty()) a.name = clean_string(item.file_name, w.batch.counters);
+    if (a.content_type.empty()) a.content_type = clean_string(item.content_type, w.batch.counters);
+    if (!a.size && item.size) a.size = item.size;
   }
 }
 
