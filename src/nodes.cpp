@@ -67,6 +67,9 @@ RunState::RunState(std::vector<std::filesystem::path> inputs, PipelineOptions op
 
 RunState::~RunState() = default;
 
+RunState::ExportProgress::ExportProgress() = default;
+RunState::ExportProgress::~ExportProgress() = default;
+
 void RunState::check_can_start() {
   if (m_started)
     throw std::logic_error(
@@ -107,11 +110,7 @@ void RunState::open_next_input() {
   const std::size_t index = m_next_input++;
   m_progress[index].extract_start_us = now_us();
   auto source = InputSource::open(m_inputs[index]);
-  if (m_options.with_media && m_context.output_dir() && !source->media_members().empty()) {
-    const std::size_t written = write_media_files(
-        *source, *m_context.output_dir() / m_inputs[index].filename().replace_extension());
-    m_context.add_statistics("extract", nlohmann::json{{"media_files_written", written}});
-  }
+  m_source = source;
   ReaderOptions reader_options;
   reader_options.batch_size = m_context.batch_size();
   reader_options.with_media = m_options.with_media;
@@ -171,6 +170,7 @@ BatchPtr RunState::read_next() {
         batch->sequence = m_sequence++;
         batch->last_of_export = true;
         m_reader.reset();
+        m_source.reset();
         note_batch_read(*batch);
         return batch;
       }
@@ -181,12 +181,38 @@ BatchPtr RunState::read_next() {
       continue;
     }
     batch->sequence = m_sequence++;
-    if (batch->last_of_export) m_reader.reset();
+    if (batch->last_of_export) {
+      // messages.json is read whole and valid: now its media, before the load can commit.
+      stage_media(batch->source->index);
+      m_reader.reset();
+      m_source.reset();
+    }
     note_batch_read(*batch);
     m_context.update_progress("extract", conversations_ended(*batch), batch->raw.size());
     m_context.memory_monitor().check_memory();
     return batch;
   }
+}
+
+void RunState::stage_media(std::size_t index) {
+  if (!m_options.with_media || !m_context.output_dir() || !m_source ||
+      m_source->media_members().empty())
+    return;
+  auto staging = std::make_unique<MediaStaging>(
+      *m_context.output_dir(), media_directory_name(m_inputs[index], m_media_names));
+  staging->write(*m_source);
+  m_progress[index].media_staging = std::move(staging);
+}
+
+void RunState::finish_media(ExportProgress& progress, bool stored) {
+  if (!progress.media_staging) return;
+  if (!stored) {  // already loaded: nothing of it is written
+    progress.media_staging.reset();
+    return;
+  }
+  progress.media_staging->publish();
+  m_context.add_statistics(
+      "extract", nlohmann::json{{"media_files_written", progress.media_staging->files_written()}});
 }
 
 void RunState::note_batch_read(const Batch& batch) {
@@ -291,6 +317,10 @@ nlohmann::json RunState::export_entry(const ExportInfo& info, const ExportProgre
     if (progress.media->ignored > 0)
       media["first_ignored"] = {{"entry", valid_utf8(progress.media->first_ignored)},
                                 {"reason", progress.media->first_ignored_reason}};
+    if (progress.media_staging) {
+      media["directory"] = escape_file_name(progress.media_staging->target().string());
+      media["files_written"] = progress.media_staging->files_written();
+    }
     entry["media"] = std::move(media);
   }
   if (stored) {
@@ -361,8 +391,12 @@ void RunState::load_batch(const Batch& batch) {
       entry["status"] = "already loaded";
     }
     entry["digest"] = info.digest.get();
-    std::lock_guard<std::mutex> lock(m_result_mutex);
-    m_exports.push_back(std::move(entry));
+    const bool stored = entry.value("status", "") == "loaded";
+    {
+      std::lock_guard<std::mutex> lock(m_result_mutex);
+      m_exports.push_back(std::move(entry));
+    }
+    finish_media(progress, stored);
   }
   m_in_flight.fetch_sub(1, std::memory_order_relaxed);
   if (m_observer) m_observer(batch);
@@ -393,6 +427,8 @@ void RunState::abort() noexcept {
   m_failed.store(true);
   if (m_loader) m_loader->abort_export();
   m_export_open = false;
+  // Media of exports not committed are removed (those committed were published already).
+  for (std::size_t i = 0; i < m_inputs.size(); ++i) m_progress[i].media_staging.reset();
   // Every phase this run left in progress ends, as failed: the context can run again.
   for (const Phase phase : all_phases) {
     try {

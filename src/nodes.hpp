@@ -16,6 +16,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -27,6 +29,8 @@
 namespace skype_etl::detail {
 
 class ExportReader;
+class InputSource;
+class MediaStaging;
 class Transformer;
 class Loader;
 class PgConnection;
@@ -90,9 +94,19 @@ class RunState {
     nlohmann::json transform = nlohmann::json::object();  // summed TransformCounters
     std::optional<MessagePlace> first_invalid_timestamp;
     std::shared_ptr<const MediaIndex> media;  // with --with-media: what the reader read
+    // With --with-media and an output directory: the export's media files, staged by the
+    // reader once messages.json is read whole, published by the load node once the export
+    // is committed, removed otherwise.
+    std::unique_ptr<MediaStaging> media_staging;
+    ExportProgress();
+    ~ExportProgress();
   };
 
   void open_next_input();
+  /// Writes the media of the input just read into a staging directory (see ExportProgress).
+  void stage_media(std::size_t index);
+  /// After the export's last batch: publishes its media when it was stored, else drops them.
+  void finish_media(ExportProgress& progress, bool stored);
   /// True when skype.exports already holds the export (false when that cannot be told).
   bool already_loaded(const ExportInfo& info);
   /// Counts a batch leaving the reader: its transform is pending until transform_batch.
@@ -115,6 +129,8 @@ class RunState {
   // Reader side.
   std::size_t m_next_input = 0;
   std::unique_ptr<ExportReader> m_reader;
+  std::shared_ptr<InputSource> m_source;   // m_reader's input, for its media
+  std::set<std::string> m_media_names;     // directories given to this run's inputs
   bool m_reader_fresh = false;             // m_reader has yielded nothing yet
   std::unique_ptr<PgConnection> m_lookup;  // the reader's own short queries
   std::uint64_t m_sequence = 0;

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -498,6 +499,32 @@ BOOST_AUTO_TEST_CASE(an_oversized_media_metadata_file_is_ignored_with_a_warning)
   BOOST_TEST(report["exports"][0]["media"]["metadata_ignored"] == 1);
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.attachments WHERE doc_id = '0-big' AND name "
                        "IS NULL") == 1000);
+}
+
+// Issue 15: media go to a directory named after the input, and an input named "...tar" gave
+// "..": its files landed beside --output-dir. Every input's directory is inside it.
+BOOST_AUTO_TEST_CASE(media_never_land_outside_the_output_directory) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  std::filesystem::create_directories(dir / "in");
+  for (const char* name : {"...tar", "..tar"})
+    st::write_file(
+        dir / "in" / name,
+        st::make_tar({{"messages.json",
+                       st::export_json({st::numbered_conversation(std::string("8:") + name, 2)})},
+                      {"media/0-abc.1.png", name}}));
+  const auto run =
+      run_cli({"run", (dir / "in" / "...tar").string(), (dir / "in" / "..tar").string(), "--db",
+               db.conninfo(), "--with-media", "--output-dir", (dir / "out" / "sub").string()});
+  BOOST_TEST(run.code == 0, run.err);
+  std::vector<std::string> found;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir.path()))
+    if (e.is_regular_file()) found.push_back(std::filesystem::relative(e.path(), dir.path()));
+  std::sort(found.begin(), found.end());
+  const std::vector<std::string> expected{"in/...tar", "in/..tar", "out/sub/_/media/0-abc.1.png",
+                                          "out/sub/__/media/0-abc.1.png"};
+  BOOST_TEST(found == expected, boost::test_tools::per_element());
+  BOOST_TEST(slurp(dir / "out" / "sub" / "__" / "media" / "0-abc.1.png") == "...tar");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

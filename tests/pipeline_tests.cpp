@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE pipeline_tests
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 
@@ -517,6 +518,80 @@ BOOST_AUTO_TEST_CASE(unusable_media_metadata_is_counted_and_quoted_names_are_kep
   BOOST_TEST(result["statistics"]["extract"]["media_metadata_ignored"] == 3);
   const auto stored = nlohmann::json::parse(db.text("SELECT statistics FROM skype.exports"));
   BOOST_TEST(stored["media"] == media);
+}
+
+// Issue 15: media files were written before messages.json was read, and again for an export
+// already loaded, so a rejected export left them behind. They now appear in the output
+// directory only once the export is committed.
+BOOST_AUTO_TEST_CASE(media_are_written_only_for_an_export_that_is_committed) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  const auto entries = [](const std::string& json, const std::string& file) {
+    return std::vector<st::TarEntry>{{"messages.json", json},
+                                     {"media/0-abc.json", R"({"filename":")" + file + "\"}"},
+                                     {"media/0-abc.1.png", file}};
+  };
+  const std::string good = st::export_json({st::numbered_conversation("8:x", 30)});
+  // Files (and staging directories) anywhere below `out`.
+  const auto entries_below = [&dir] {
+    std::vector<std::string> found;
+    if (!std::filesystem::exists(dir / "out")) return found;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir / "out"))
+      found.push_back(std::filesystem::relative(e.path(), dir / "out").string());
+    std::sort(found.begin(), found.end());
+    return found;
+  };
+  const auto load = [&](const std::string& name, se::PipelineOptions options = {}) {
+    se::ETLContext context(se::DbConfig{db.conninfo()}, 10, std::nullopt, true, dir / "out");
+    options.with_media = true;
+    try {
+      return se::run_etl_pipeline({dir / name}, options, context);
+    } catch (const std::exception& error) {
+      return nlohmann::json{{"success", false}, {"error", error.what()}};
+    }
+  };
+
+  // Invalid JSON in the last conversation: nothing loaded, nothing written.
+  std::string broken = good;
+  broken.insert(broken.rfind(']'), ",{\"id\":}");
+  st::write_file(dir / "bad.tar", st::make_tar(entries(broken, "bad.png")));
+  BOOST_TEST(load("bad.tar")["success"] == false);
+  BOOST_TEST(entries_below().empty());
+
+  // A failure in the load, after batches were stored in the export's transaction.
+  st::write_file(dir / "e.tar", st::make_tar(entries(good, "a.png")));
+  se::PipelineOptions failing;
+  failing.fail_after_batches = 2;
+  BOOST_TEST(load("e.tar", failing)["success"] == false);
+  BOOST_TEST(entries_below().empty());
+  BOOST_TEST(count(db, "messages") == 0);
+
+  // Committed: published, and nothing staged is left.
+  auto result = load("e.tar");
+  BOOST_REQUIRE(result["success"].get<bool>());
+  const std::vector<std::string> published{"e", "e/media", "e/media/0-abc.1.png",
+                                           "e/media/0-abc.json"};
+  BOOST_TEST(entries_below() == published, boost::test_tools::per_element());
+  BOOST_TEST(result["exports"][0]["media"]["files_written"] == 2);
+  BOOST_TEST(result["exports"][0]["media"]["directory"] == (dir / "out" / "e").string());
+
+  // Already loaded: nothing written, even where the earlier media were removed.
+  std::filesystem::remove_all(dir / "out");
+  result = load("e.tar");
+  BOOST_TEST(result["exports"][0]["status"] == "already loaded");
+  BOOST_TEST(entries_below().empty());
+
+  // A later export of the same name replaces the earlier one's directory whole.
+  st::write_file(
+      dir / "e.tar",
+      st::make_tar({{"messages.json", st::export_json({st::numbered_conversation("8:y", 3)})},
+                    {"media/0-new.1.jpg", "JPEG"}}));
+  std::filesystem::create_directories(dir / "out" / "e" / "media");
+  st::write_file(dir / "out" / "e" / "media" / "0-abc.1.png", "earlier");
+  result = load("e.tar");
+  BOOST_REQUIRE(result["success"].get<bool>());
+  const std::vector<std::string> replaced{"e", "e/media", "e/media/0-new.1.jpg"};
+  BOOST_TEST(entries_below() == replaced, boost::test_tools::per_element());
 }
 
 // Issue 14: quirks of real exports, each record right in the database.
