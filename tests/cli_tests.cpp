@@ -490,7 +490,7 @@ BOOST_AUTO_TEST_CASE(an_oversized_media_metadata_file_is_ignored_with_a_warning)
   const std::string expected =
       "skype-etl: warning: " + (dir / "e.tar").string() +
       ": 1 media metadata files (media/<docid>.json) ignored, their attachments stored without "
-      "name and content type; the first, media/0-big.json, is larger than 64 KiB (" +
+      "name and content type; the first, \"media/0-big.json\", is larger than 64 KiB (" +
       std::to_string(big.size()) + " bytes)\n";
   BOOST_TEST(run.err == expected);
   const auto report = nlohmann::json::parse(slurp(dir / "report.json"));

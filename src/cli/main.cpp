@@ -208,12 +208,14 @@ int run_command(const RunOptions& o) {
     const auto ignored = media.value("metadata_ignored", std::uint64_t{0});
     if (ignored > 0 && !o.quiet) {
       const auto first = media.value("first_ignored", nlohmann::json::object());
+      // The entry's name comes from the archive: quoted as JSON, it stays on one line.
       std::fprintf(stderr,
                    "skype-etl: warning: %s: %llu media metadata files (media/<docid>.json) "
                    "ignored, their attachments stored without name and content type; the "
                    "first, %s, is %s\n",
                    file.c_str(), static_cast<unsigned long long>(ignored),
-                   first.value("entry", "").c_str(), first.value("reason", "").c_str());
+                   se::detail::json_text(first.value("entry", "")).c_str(),
+                   first.value("reason", "").c_str());
     }
   }
   if (!result["success"].get<bool>()) {
