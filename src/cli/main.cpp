@@ -281,7 +281,9 @@ int run_main(int argc, char** argv) {
                     "whole export in memory)");
   run_cmd->add_flag("--with-media", run.with_media,
                     "join media/<docid>.json metadata of the tar to messages");
-  run_cmd->add_option("--output-dir", run.output_dir, "directory for media and reports");
+  run_cmd->add_option("--output-dir", run.output_dir,
+                      "with --with-media: write each export's media files to DIR/<name>, "
+                      "once the export is stored");
   run_cmd->add_option("--report", run.reports,
                       "write the run's statistics to FILE: JSON, or an HTML page with a "
                       "timeline of the phases when FILE ends in .html (may be repeated)");
