@@ -111,7 +111,11 @@ void RunState::start_phases(std::initializer_list<Phase> phases) {
 void RunState::open_next_input() {
   const std::size_t index = m_next_input++;
   m_progress[index].extract_start_us = now_us();
-  auto source = InputSource::open(m_inputs[index]);
+  InputOptions input_options;
+  input_options.temp_dir = m_options.temp_dir;
+  input_options.max_gzip_ratio = m_options.max_gzip_ratio;
+  input_options.memory = &m_context.memory_monitor();
+  auto source = InputSource::open(m_inputs[index], input_options);
   if (m_options.with_media && m_context.output_dir() && !source->media_members().empty()) {
     const std::size_t written = write_media_files(
         *source, *m_context.output_dir() / m_inputs[index].filename().replace_extension());

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -28,6 +29,15 @@ struct PipelineOptions {
   std::size_t copy_streams = 2;
   /// Join media/<docid>.json metadata from the tar to messages.
   bool with_media = false;
+  /// Directory where a gzip-compressed export (.tar.gz, .json.gz) is inflated, into an
+  /// unlinked temporary file that is memory-mapped (file-backed pages, not private memory)
+  /// and freed when the export is read. Empty: $TMPDIR, else /tmp. It needs the inflated size
+  /// free (and keeps 1 GiB, or 5% of its file system, free besides).
+  std::filesystem::path temp_dir;
+  /// Refuse gzip data that inflates to more than this many times its compressed size (plus
+  /// 64 MiB): real exports inflate about 5-15 times (a chat of nothing but near-identical
+  /// call events: 45), gzip bombs about 1000 times. 0: no limit (for a genuine file beyond it).
+  std::uint64_t max_gzip_ratio = 100;
   /// Test hook: throw after this many batches were loaded (simulates a crash mid-load).
   std::optional<std::size_t> fail_after_batches;
 };
