@@ -124,6 +124,8 @@ void RunState::open_next_input() {
   ReaderOptions reader_options;
   reader_options.batch_size = m_context.batch_size();
   reader_options.with_media = m_options.with_media;
+  reader_options.batch_max_bytes = m_options.batch_max_bytes;
+  reader_options.memory = &m_context.memory_monitor();
   m_reader = std::make_unique<ExportReader>(std::move(source), index, reader_options);
   TransformSettings settings;
   settings.owner_id = m_reader->info()->user_id;  // made canonical by the Transformer

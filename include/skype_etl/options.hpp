@@ -27,6 +27,10 @@ struct PipelineOptions {
   /// work); 1 = one at a time, 0 = load it like a later export of the account (staged, then
   /// merged).
   std::size_t copy_streams = 2;
+  /// A batch ends at the context's batch size or once its messages span this many bytes of
+  /// messages.json, whichever comes first (0: no byte limit): batches of large messages stay
+  /// small, so what batches in flight hold stays bounded (README: "Resources").
+  std::size_t batch_max_bytes = std::size_t{1} << 20U;
   /// Join media/<docid>.json metadata from the tar to messages.
   bool with_media = false;
   /// Directory where a gzip-compressed export (.tar.gz, .json.gz) is inflated, into an
