@@ -109,11 +109,17 @@ void RunState::start_phases(std::initializer_list<Phase> phases) {
 void RunState::open_next_input() {
   const std::size_t index = m_next_input++;
   m_progress[index].extract_start_us = now_us();
-  auto source = InputSource::open(m_inputs[index]);
+  InputOptions input_options;
+  input_options.temp_dir = m_options.temp_dir;
+  input_options.max_gzip_ratio = m_options.max_gzip_ratio;
+  input_options.memory = &m_context.memory_monitor();
+  auto source = InputSource::open(m_inputs[index], input_options);
   m_source = source;
   ReaderOptions reader_options;
   reader_options.batch_size = m_context.batch_size();
   reader_options.with_media = m_options.with_media;
+  reader_options.batch_max_bytes = m_options.batch_max_bytes;
+  reader_options.memory = &m_context.memory_monitor();
   m_reader = std::make_unique<ExportReader>(std::move(source), index, reader_options);
   if (const auto& media = m_reader->media()) {
     m_progress[index].media = media;

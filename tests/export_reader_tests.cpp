@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "extract/export_reader.hpp"
+#include "skype_etl/context.hpp"
 #include "skype_etl/errors.hpp"
 #include "support/export_builder.hpp"
 #include "support/tar_writer.hpp"
@@ -362,6 +363,57 @@ BOOST_AUTO_TEST_CASE(media_metadata_is_joined_through_amsreferences) {
   BOOST_TEST(item.size.value() == 1234);
   BOOST_TEST(batch->media->by_doc_id.count("0-unknown") == 0U);
   BOOST_TEST(batch->media->ignored == 0U);
+}
+
+BOOST_AUTO_TEST_CASE(batches_of_large_messages_end_at_the_byte_budget) {
+  st::TempDir dir;
+  const std::string text(300 * 1000, 'x');
+  std::vector<std::string> large;
+  for (int i = 0; i < 10; ++i) large.push_back(st::message_json(std::to_string(i), text));
+  st::write_file(dir / "m.json", st::export_json({st::conversation_json("8:large", large),
+                                                  st::numbered_conversation("8:small", 5)}));
+  const auto sizes = [&](std::size_t max_bytes) {
+    sd::ReaderOptions options{100, false};
+    options.batch_max_bytes = max_bytes;
+    sd::ExportReader reader(sd::InputSource::open(dir / "m.json"), 0, options);
+    std::vector<std::size_t> out;
+    while (auto batch = reader.next()) out.push_back(batch->raw.size());
+    return out;
+  };
+  // A batch ends with the message that takes it to 1 MiB or past it (4 x 300 KB).
+  BOOST_TEST(sizes(std::size_t{1} << 20U) == (std::vector<std::size_t>{4, 4, 7}),
+             boost::test_tools::per_element());
+  BOOST_TEST(sizes(0) == (std::vector<std::size_t>{15}), boost::test_tools::per_element());
+  BOOST_TEST(sd::ReaderOptions{}.batch_max_bytes == se::PipelineOptions{}.batch_max_bytes);
+}
+
+BOOST_AUTO_TEST_CASE(the_memory_limit_is_checked_before_a_large_message_is_read) {
+  st::TempDir dir;
+  st::write_file(dir / "m.json",
+                 st::export_json({st::conversation_json(
+                     "8:big", {st::message_json("1", "small"),
+                               st::message_json("2", std::string(2 << 20U, 'x'))})}));
+  const std::size_t in_use = se::MemoryMonitor::read_rss_anon_bytes();
+  // Room for the message itself, not for what reading and loading it costs (24 x 2 MB).
+  se::MemoryMonitor limited((in_use >> 20U) + 16);
+  sd::ReaderOptions options{100, false};
+  options.memory = &limited;
+  sd::ExportReader reader(sd::InputSource::open(dir / "m.json"), 0, options);
+  try {
+    reader.next();
+    BOOST_FAIL("no MemoryLimitExceeded");
+  } catch (const se::MemoryLimitExceeded& error) {
+    const std::string what = error.what();
+    BOOST_TEST(what.find("Memory usage would exceed limit (") == 0U, what);
+    BOOST_TEST(what.find("): conversation 0 (8:big), message 1 at byte 313 (3 MB) needs about "
+                         "49 MB more, ") != std::string::npos,
+               what);
+  }
+  // With room, the same message reads.
+  se::MemoryMonitor roomy((in_use >> 20U) + 256);
+  options.memory = &roomy;
+  sd::ExportReader again(sd::InputSource::open(dir / "m.json"), 0, options);
+  BOOST_TEST(again.next()->raw.size() == 2U);
 }
 
 BOOST_AUTO_TEST_CASE(shared_samples_read_with_exact_counts) {

@@ -105,6 +105,38 @@ BOOST_AUTO_TEST_CASE(no_limit_or_high_limit_does_not_throw) {
   BOOST_CHECK_NO_THROW(high.check_memory());
 }
 
+BOOST_AUTO_TEST_CASE(check_allocation_refuses_what_would_pass_the_limit_before_it_is_allocated) {
+  const std::size_t in_use = MemoryMonitor::read_rss_anon_bytes();
+  // A limit 64 MB above what is in use, and a rate limit that would hide a fresh read.
+  const std::size_t limit_mb = in_use / k_mib + 64;
+  MemoryMonitor monitor(limit_mb, std::chrono::hours(1));
+  monitor.check_memory();
+  BOOST_CHECK_NO_THROW(monitor.check_allocation(16 * k_mib, "a message"));
+  try {
+    monitor.check_allocation(96 * k_mib, "conversation 0 (8:bob), message 3 (16 MB)");
+    BOOST_FAIL("no MemoryLimitExceeded");
+  } catch (const MemoryLimitExceeded& error) {
+    const std::string what = error.what();
+    BOOST_TEST(what.find("Memory usage would exceed limit (" + std::to_string(limit_mb) +
+                         " MB): conversation 0 (8:bob), message 3 (16 MB) needs about 96 MB "
+                         "more, ") == 0U,
+               what);
+    BOOST_TEST(what.find(" MB in use") == what.size() - 10, what);
+    BOOST_TEST(error.limit_mb() == limit_mb);
+    BOOST_TEST(error.usage_mb() > limit_mb);
+  }
+  // It reads /proc for a large allocation whatever the rate limit: memory taken since the
+  // last sample counts.
+  {
+    TouchedBlock block(48 * k_mib);
+    BOOST_CHECK_THROW(monitor.check_allocation(32 * k_mib, "a value"), MemoryLimitExceeded);
+  }
+  // Small sizes are left to the sampled check; no limit, no refusal.
+  BOOST_CHECK_NO_THROW(monitor.check_allocation(MemoryMonitor::large_allocation - 1, "x"));
+  MemoryMonitor unlimited({});
+  BOOST_CHECK_NO_THROW(unlimited.check_allocation(std::size_t{1} << 40U, "a terabyte"));
+}
+
 BOOST_AUTO_TEST_CASE(peak_increases_after_touching_64_mb) {
   MemoryMonitor monitor({}, std::chrono::milliseconds(0));
   monitor.check_memory();

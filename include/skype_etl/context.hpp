@@ -82,6 +82,14 @@ class MemoryMonitor {
   /// Samples (rate-limited), tracks the peak, and throws MemoryLimitExceeded
   /// ("Memory usage (X MB) exceeds limit (Y MB)") when above the limit.
   void check_memory();
+  /// Call before allocating about `bytes` at once for one value of the input (a copy, a
+  /// parser's buffers): with a limit, and `bytes` of at least large_allocation, samples now
+  /// and throws MemoryLimitExceeded when RssAnon plus `bytes` would exceed the limit, so that
+  /// the limit holds before the allocation rather than after it. `what` names the value in
+  /// the message ("a message of 120 MB"). Smaller sizes: check_memory().
+  void check_allocation(std::size_t bytes, const std::string& what);
+  /// From this size up, check_allocation reads /proc each time.
+  static constexpr std::size_t large_allocation = std::size_t{1} << 20U;
   /// Samples now, ignoring the rate limit; returns RssAnon in bytes.
   std::size_t sample() noexcept;
   std::size_t peak_bytes() const noexcept { return m_peak_bytes.load(std::memory_order_relaxed); }

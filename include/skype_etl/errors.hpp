@@ -65,10 +65,16 @@ class DatabaseError : public Error {
   std::string m_sqlstate;
 };
 
-/// Private memory (RssAnon) went above --memory-limit-mb.
+/// Private memory (RssAnon) went above --memory-limit-mb, or an allocation would take it
+/// there.
 class MemoryLimitExceeded : public Error {
  public:
+  /// "Memory usage (X MB) exceeds limit (Y MB)".
   MemoryLimitExceeded(std::size_t usage_mb, std::size_t limit_mb);
+  /// Before an allocation: "Memory usage would exceed limit (Y MB): <what> needs about N MB
+  /// more, X MB in use"; usage_mb() is X + N.
+  MemoryLimitExceeded(std::size_t in_use_mb, std::size_t needed_mb, std::size_t limit_mb,
+                      const std::string& what);
   std::size_t usage_mb() const noexcept { return m_usage_mb; }
   std::size_t limit_mb() const noexcept { return m_limit_mb; }
 

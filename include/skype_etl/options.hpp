@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -26,8 +27,21 @@ struct PipelineOptions {
   /// work); 1 = one at a time, 0 = load it like a later export of the account (staged, then
   /// merged).
   std::size_t copy_streams = 2;
+  /// A batch ends at the context's batch size or once its messages span this many bytes of
+  /// messages.json, whichever comes first (0: no byte limit): batches of large messages stay
+  /// small, so what batches in flight hold stays bounded (README: "Resources").
+  std::size_t batch_max_bytes = std::size_t{1} << 20U;
   /// Join media/<docid>.json metadata from the tar to messages.
   bool with_media = false;
+  /// Directory where a gzip-compressed export (.tar.gz, .json.gz) is inflated, into an
+  /// unlinked temporary file that is memory-mapped (file-backed pages, not private memory)
+  /// and freed when the export is read. Empty: $TMPDIR, else /tmp. It needs the inflated size
+  /// free (and keeps 1 GiB, or 5% of its file system, free besides).
+  std::filesystem::path temp_dir;
+  /// Refuse gzip data that inflates to more than this many times its compressed size (plus
+  /// 64 MiB): real exports inflate about 5-15 times (a chat of nothing but near-identical
+  /// call events: 45), gzip bombs about 1000 times. 0: no limit (for a genuine file beyond it).
+  std::uint64_t max_gzip_ratio = 100;
   /// Test hook: throw after this many batches were loaded (simulates a crash mid-load).
   std::optional<std::size_t> fail_after_batches;
 };

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -91,6 +92,8 @@ struct RunOptions {
   std::size_t copy_streams = 2;
   bool sequential = false;
   bool with_media = false;
+  std::string temp_dir;
+  std::uint64_t max_gzip_ratio = se::PipelineOptions{}.max_gzip_ratio;
   std::string output_dir;
   std::vector<std::string> reports;
   bool quiet = false;
@@ -106,6 +109,8 @@ void load_exports(const RunOptions& o, se::ETLContext& context, nlohmann::json& 
   options.batches_in_flight = o.batches_in_flight;
   options.copy_streams = o.copy_streams;
   options.with_media = o.with_media;
+  options.temp_dir = o.temp_dir;
+  options.max_gzip_ratio = o.max_gzip_ratio;
   options.fail_after_batches = o.fail_after_batches;
 
   std::vector<std::filesystem::path> inputs(o.inputs.begin(), o.inputs.end());
@@ -284,6 +289,14 @@ int run_main(int argc, char** argv) {
   run_cmd->add_option("--output-dir", run.output_dir,
                       "with --with-media: write each export's media files to DIR/<name>, "
                       "once the export is stored");
+  run_cmd->add_option("--temp-dir", run.temp_dir,
+                      "directory where a .tar.gz or .json.gz is decompressed, into a temporary "
+                      "file deleted when read (default: $TMPDIR, else /tmp)");
+  run_cmd
+      ->add_option("--max-gzip-ratio", run.max_gzip_ratio,
+                   "refuse gzip data that inflates to more than N times its compressed size "
+                   "(plus 64 MiB); 0: no limit")
+      ->capture_default_str();
   run_cmd->add_option("--report", run.reports,
                       "write the run's statistics to FILE: JSON, or an HTML page with a "
                       "timeline of the phases when FILE ends in .html (may be repeated)");

@@ -38,6 +38,14 @@ MemoryLimitExceeded::MemoryLimitExceeded(std::size_t usage_mb, std::size_t limit
       m_usage_mb(usage_mb),
       m_limit_mb(limit_mb) {}
 
+MemoryLimitExceeded::MemoryLimitExceeded(std::size_t in_use_mb, std::size_t needed_mb,
+                                         std::size_t limit_mb, const std::string& what)
+    : Error("Memory usage would exceed limit (" + std::to_string(limit_mb) + " MB): " + what +
+            " needs about " + std::to_string(needed_mb) + " MB more, " + std::to_string(in_use_mb) +
+            " MB in use"),
+      m_usage_mb(in_use_mb + needed_mb),
+      m_limit_mb(limit_mb) {}
+
 ExitCode exit_code_for(const std::exception& error) noexcept {
   if (dynamic_cast<const InputError*>(&error)) return ExitCode::input;
   if (dynamic_cast<const DatabaseError*>(&error)) return ExitCode::database;

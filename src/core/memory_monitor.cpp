@@ -95,6 +95,19 @@ void MemoryMonitor::check_memory() {
   }
 }
 
+void MemoryMonitor::check_allocation(std::size_t bytes, const std::string& what) {
+  if (!m_limit_mb || bytes < large_allocation) {
+    check_memory();
+    return;
+  }
+  // Rare (one large value): read /proc now, whatever the rate limit says.
+  const std::size_t in_use = sample();
+  const std::size_t limit = *m_limit_mb * k_mib;
+  if (in_use <= limit && bytes <= limit - in_use) return;
+  throw MemoryLimitExceeded((in_use + k_mib - 1) / k_mib, (bytes + k_mib - 1) / k_mib, *m_limit_mb,
+                            what);
+}
+
 nlohmann::json MemoryMonitor::statistics() const {
   // A rare path: read now rather than report a stale (or never taken) sample. The read is
   // not stored (const), but the peak reported includes it.

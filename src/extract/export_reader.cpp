@@ -14,6 +14,7 @@
 #include "extract/json_error_position.hpp"
 #include "extract/json_scanner.hpp"
 #include "extract/media_index.hpp"
+#include "skype_etl/context.hpp"
 #include "skype_etl/errors.hpp"
 
 namespace skype_etl::detail {
@@ -135,6 +136,18 @@ struct ExportReader::Impl {
 
   bool emitted_last = false;
   std::uint64_t export_sequence = 0;
+  std::size_t batch_bytes = 0;  // of the input, spanned by the batch being filled
+
+  /// Before reading a value of `size` bytes, which the reader, the transform and the load
+  /// copy a few times over: the memory limit holds before those allocations, not after.
+  /// `what()` names the value (called only for a large one).
+  template <typename What>
+  void check_value_memory(std::size_t size, const What& what) const {
+    if (!options.memory || size < MemoryMonitor::large_allocation) return;
+    options.memory->check_allocation(
+        size * value_memory_factor,
+        what() + " (" + std::to_string((size + (1U << 20U) - 1) >> 20U) + " MB)");
+  }
 
   /// Throws the InputError for a problem at json[pos]: `pos` is the bad byte itself (see
   /// InputError::offset), never past the end of json.
@@ -462,6 +475,7 @@ struct ExportReader::Impl {
   void read_conversation_field(std::string_view key, std::size_t begin, std::size_t end,
                                std::string& extra) {
     const std::string where = where_conversation();
+    check_value_memory(end - begin, [&] { return where + ", \"" + std::string(key) + "\""; });
     if (key == "id") {
       conv->id = scalar_text(begin, end, "conversation id", where);
     } else if (key == "displayName") {
@@ -757,7 +771,7 @@ struct ExportReader::Impl {
   /// Returns true when the conversation's MessageList is exhausted.
   bool read_messages(Batch& batch, std::size_t limit) {
     if (list_end == 0) return true;
-    while (batch.raw.size() < limit) {
+    while (batch.raw.size() < limit && batch_bytes < options.batch_max_bytes) {
       std::size_t pos = skip_space(json, msg_pos);
       if (pos >= list_end) {
         if (msg_index > 0 && json[msg_pos - 1] == ',')
@@ -775,6 +789,11 @@ struct ExportReader::Impl {
         next_span = message_spans.size();  // out of step: scan from here on
         end = scan_message_value(pos, 3);
       }
+      batch_bytes += end - pos;
+      check_value_memory(end - pos, [&] {
+        return where_message(pos) + " at byte " + std::to_string(base + pos) +
+               (offsets_of.empty() ? "" : " of " + offsets_of);
+      });
       RawMessage& m = batch.raw.emplace_back();
       m.position = msg_index;
       m.offset = base + pos;
@@ -806,6 +825,7 @@ ExportReader::ExportReader(std::shared_ptr<InputSource> source, std::size_t expo
   impl.options = options;
   if (impl.options.batch_size == 0) impl.options.batch_size = 1;
   if (impl.options.with_media) impl.media = read_media_index(*source);
+  if (impl.options.batch_max_bytes == 0) impl.options.batch_max_bytes = SIZE_MAX;
 
   auto info = std::make_shared<ExportInfo>();
   info->path = source->path();
@@ -855,7 +875,9 @@ BatchPtr ExportReader::next() {
   batch->export_sequence = impl.export_sequence++;
   const std::size_t limit = impl.options.batch_size;
   batch->raw.reserve(std::min<std::size_t>(limit, 4096));
-  while (batch->raw.size() < limit && batch->chunks.size() < limit) {
+  impl.batch_bytes = 0;
+  while (batch->raw.size() < limit && batch->chunks.size() < limit &&
+         impl.batch_bytes < impl.options.batch_max_bytes) {
     if (!impl.conv) {
       if (impl.conversations_done || !impl.open_conversation()) break;
     }

@@ -9,12 +9,32 @@
 
 #include "extract/input_file.hpp"
 #include "skype_etl/model.hpp"
+#include "skype_etl/options.hpp"
+
+namespace skype_etl {
+class MemoryMonitor;
+}
 
 namespace skype_etl::detail {
+
+/// What reading one value of the input (a message, a conversation's header value) of S
+/// bytes may cost in private memory at most, in multiples of S, from the reader to the load
+/// (parser buffers, unescaped strings, the transform's texts and parsed JSON, the COPY rows):
+/// the memory limit is checked for this much before such a value is read. Measured
+/// (benchmarks/README.md, "Hostile input"): about 4 for a message of text, 21 for one whose
+/// JSON body or properties hold millions of empty arrays.
+inline constexpr std::size_t value_memory_factor = 24;
 
 struct ReaderOptions {
   std::size_t batch_size = 100;
   bool with_media = false;  ///< read media/<docid>.json metadata into Batch::media
+  /// A batch also ends once its messages span this many bytes of the input (0: no limit),
+  /// so that batches of large messages stay small (PipelineOptions::batch_max_bytes).
+  std::size_t batch_max_bytes = PipelineOptions{}.batch_max_bytes;
+  /// Asked before a value of MemoryMonitor::large_allocation bytes or more is read
+  /// (check_allocation for value_memory_factor times its size); may be null. Must outlive
+  /// the reader.
+  MemoryMonitor* memory = nullptr;
 };
 
 /// Not thread-safe: one reader is driven by one (serial) input node.

@@ -3,17 +3,21 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <system_error>
 
 #include <openssl/evp.h>
 
 #include "extract/tar.hpp"
+#include "skype_etl/context.hpp"
 #include "skype_etl/errors.hpp"
 
 namespace skype_etl::detail {
@@ -101,22 +105,154 @@ void require_json_object(std::string_view bytes, const std::string& name, std::u
                    base + i, {}, offsets_of);
 }
 
-/// Inflates a gzip stream (possibly several members) into a padded buffer. Error offsets are
-/// of the compressed file: for data that ends early, the start of the member that never
-/// ends; for corrupt data, the last byte zlib read before it gave up (it reads some fields,
-/// e.g. a stored block's lengths, several bytes at a time).
-std::unique_ptr<char[]> gunzip(std::string_view in, const std::string& name,
-                               std::size_t& out_size) {
-  // ISIZE (the last 4 bytes) is the uncompressed size mod 2^32: a good first guess.
-  std::size_t capacity = std::max<std::size_t>(in.size() * 4, 1U << 16U);
-  if (in.size() >= 18) {
-    std::uint32_t isize = 0;
-    std::memcpy(&isize, in.data() + in.size() - 4, 4);
-    if (isize > in.size()) capacity = static_cast<std::size_t>(isize) + 1;
+constexpr std::uint64_t k_mib = std::uint64_t{1} << 20U;
+
+/// "12 MB" (rounded up), or "3 KB" / "22 bytes" below a MB, for messages.
+std::string size_text(std::uint64_t bytes) {
+  if (bytes >= k_mib) return std::to_string((bytes + k_mib - 1) / k_mib) + " MB";
+  if (bytes >= 1024) return std::to_string((bytes + 1023) / 1024) + " KB";
+  return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
+}
+
+std::filesystem::path temp_directory(const InputOptions& options) {
+  if (!options.temp_dir.empty()) return options.temp_dir;
+  const char* env = std::getenv("TMPDIR");
+  return env && *env ? std::filesystem::path(env) : std::filesystem::path("/tmp");
+}
+
+/// What the messages about a temporary file that cannot be written end with.
+const char* const k_disk_advice =
+    ": free some space there, point --temp-dir (or TMPDIR) at a disk with room for the "
+    "inflated export, or gunzip it elsewhere and load the result";
+
+/// A file in `dir` that no directory lists (O_TMPFILE, else mkstemp and unlink), open for
+/// reading and writing: its blocks are freed when it is closed and no longer mapped, also
+/// when the process dies.
+int create_unlinked_file(const std::filesystem::path& dir, const std::string& name) {
+#ifdef O_TMPFILE
+  const int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0) return fd;
+  const int error = errno;
+  // File systems without O_TMPFILE say EOPNOTSUPP (old kernels EISDIR): use a named file.
+  if (error != EOPNOTSUPP && error != EISDIR && error != EINVAL)
+    throw InputError(name, "cannot create a temporary file in '" + dir.string() +
+                               "' to decompress into: " + errno_text(error) +
+                               " (set --temp-dir or TMPDIR to a writable directory)");
+#endif
+  std::string path = (dir / "skype-etl-inflate-XXXXXX").string();
+  const int named = ::mkostemp(path.data(), O_CLOEXEC);
+  if (named < 0) {
+    const int mkstemp_error = errno;
+    throw InputError(name, "cannot create a temporary file in '" + dir.string() +
+                               "' to decompress into: " + errno_text(mkstemp_error) +
+                               " (set --temp-dir or TMPDIR to a writable directory)");
   }
-  auto buffer = std::make_unique<char[]>(capacity + input_padding);
+  ::unlink(path.c_str());
+  return named;
+}
+
+/// Where inflated bytes go: the unlinked file, written in bounded steps. Refuses (InputError)
+/// to write past the gzip ratio limit or into the disk's reserve, and samples private memory
+/// (MemoryLimitExceeded) as it goes.
+class InflateSink {
+ public:
+  InflateSink(int fd, std::filesystem::path dir, const std::string& name,
+              const InputOptions& options)
+      : m_fd(fd), m_dir(std::move(dir)), m_name(name), m_options(options) {}
+
+  std::uint64_t size() const noexcept { return m_written; }
+
+  /// Appends `data`; `compressed_read` is how much of the gzip file produced it and what
+  /// came before.
+  void write(const char* data, std::size_t size, std::uint64_t compressed_read) {
+    if (size == 0) return;
+    if (m_options.memory) m_options.memory->check_memory();
+    check_ratio(m_written + size, compressed_read);
+    check_free_space(size);
+    while (size > 0) {
+      const ssize_t n = ::write(m_fd, data, size);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) fail_write(errno);
+      data += n;
+      size -= static_cast<std::size_t>(n);
+      m_written += static_cast<std::uint64_t>(n);
+    }
+  }
+
+ private:
+  void check_ratio(std::uint64_t total, std::uint64_t compressed_read) const {
+    const std::uint64_t ratio = m_options.max_gzip_ratio;
+    if (ratio == 0) return;
+    const std::uint64_t allowed = compressed_read > (UINT64_MAX - gzip_ratio_allowance) / ratio
+                                      ? UINT64_MAX
+                                      : compressed_read * ratio + gzip_ratio_allowance;
+    if (total <= allowed) return;
+    throw InputError(m_name, "gzip data inflates to more than " + std::to_string(ratio) +
+                                 " times its compressed size (" + size_text(total) +
+                                 " from the first " + size_text(compressed_read) +
+                                 "), which no real export does: refused as a likely gzip "
+                                 "bomb; if the file is genuine, load it with "
+                                 "--max-gzip-ratio 0, or gunzip it and load the result");
+  }
+
+  /// Keeps the reserve free on the temporary file's file system, so that a large export (or
+  /// a bomb under the ratio) fails here with a clear message rather than filling the disk
+  /// under other programs, the database server perhaps among them.
+  void check_free_space(std::size_t size) {
+    struct statvfs fs {};
+    if (::fstatvfs(m_fd, &fs) != 0) return;  // nothing to go by: write() will say ENOSPC
+    const std::uint64_t block = fs.f_frsize ? fs.f_frsize : fs.f_bsize;
+    if (!m_keep_free) {
+      m_keep_free = m_options.keep_free_bytes.value_or(
+          std::min<std::uint64_t>(std::uint64_t{1} << 30U, fs.f_blocks * block / 20));
+    }
+    const std::uint64_t available = fs.f_bavail * block;
+    if (available >= *m_keep_free && available - *m_keep_free >= size) return;
+    throw InputError(m_name, "cannot decompress into '" + m_dir.string() +
+                                 "': its disk has too little free space for the inflated "
+                                 "export (" +
+                                 size_text(m_written) + " written, " + size_text(available) +
+                                 " free, " + size_text(*m_keep_free) + " kept free)" +
+                                 k_disk_advice);
+  }
+
+  [[noreturn]] void fail_write(int error) const {
+    const std::string why = error == ENOSPC || error == EDQUOT
+                                ? "its disk is full (" + errno_text(error) + ")"
+                                : errno_text(error);
+    throw InputError(m_name, "cannot decompress into '" + m_dir.string() + "': " + why + " after " +
+                                 size_text(m_written) + " of inflated data" + k_disk_advice);
+  }
+
+  int m_fd;
+  std::filesystem::path m_dir;
+  std::string m_name;
+  const InputOptions& m_options;
+  std::uint64_t m_written = 0;
+  std::optional<std::uint64_t> m_keep_free;
+};
+
+/// zlib's inflate state, ended however the function using it leaves.
+struct Inflater {
   z_stream z{};
+  bool live = false;
+  ~Inflater() {
+    if (live) inflateEnd(&z);
+  }
+};
+
+/// Inflates a gzip stream (possibly several members) into `sink`, through a buffer of fixed
+/// size (never sized by the trailer's ISIZE, which a file can forge). Error offsets are of
+/// the compressed file: for data that ends early, the start of the member that never ends;
+/// for corrupt data, the last byte zlib read before it gave up (it reads some fields, e.g. a
+/// stored block's lengths, several bytes at a time).
+void gunzip(std::string_view in, const std::string& name, InflateSink& sink) {
+  constexpr std::size_t out_chunk = std::size_t{1} << 20U;
+  auto out = std::make_unique<char[]>(out_chunk);
+  Inflater inflater;
+  z_stream& z = inflater.z;
   if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) throw InputError(name, "cannot start gzip decoder");
+  inflater.live = true;
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   z.avail_in = 0;
   std::size_t consumed = 0;
@@ -128,13 +264,11 @@ std::unique_ptr<char[]> gunzip(std::string_view in, const std::string& name,
   // zlib reads a member's method and flags bytes together: check the method on its own so
   // that the offset names its byte.
   const auto check_method = [&](std::size_t member) {
-    if (in.size() > member + 2 && static_cast<unsigned char>(in[member + 2]) != Z_DEFLATED) {
-      inflateEnd(&z);
+    if (in.size() > member + 2 && static_cast<unsigned char>(in[member + 2]) != Z_DEFLATED)
       throw InputError(name, "corrupt gzip data: unknown compression method", member + 2);
-    }
   };
   check_method(0);
-  out_size = 0;
+  std::size_t pending = 0;  // bytes of `out` not yet written
   while (true) {
     if (z.avail_in == 0 && consumed < in.size()) {
       const std::size_t chunk = std::min<std::size_t>(in.size() - consumed, 1U << 30U);
@@ -142,18 +276,14 @@ std::unique_ptr<char[]> gunzip(std::string_view in, const std::string& name,
       z.avail_in = static_cast<uInt>(chunk);
       consumed += chunk;
     }
-    if (out_size == capacity) {
-      const std::size_t grown = capacity * 2;
-      auto bigger = std::make_unique<char[]>(grown + input_padding);
-      std::memcpy(bigger.get(), buffer.get(), out_size);
-      buffer = std::move(bigger);
-      capacity = grown;
+    if (pending == out_chunk) {
+      sink.write(out.get(), pending, read_up_to());
+      pending = 0;
     }
-    const std::size_t room = std::min<std::size_t>(capacity - out_size, 1U << 30U);
-    z.next_out = reinterpret_cast<Bytef*>(buffer.get() + out_size);
-    z.avail_out = static_cast<uInt>(room);
+    z.next_out = reinterpret_cast<Bytef*>(out.get() + pending);
+    z.avail_out = static_cast<uInt>(out_chunk - pending);
     const int rc = inflate(&z, Z_NO_FLUSH);
-    out_size += room - z.avail_out;
+    pending = out_chunk - z.avail_out;
     if (rc == Z_STREAM_END) {
       const std::size_t left = z.avail_in + (in.size() - consumed);
       const std::size_t at = in.size() - left;
@@ -165,21 +295,16 @@ std::unique_ptr<char[]> gunzip(std::string_view in, const std::string& name,
       }
       break;
     }
-    if (rc == Z_BUF_ERROR && z.avail_in == 0 && consumed == in.size()) {
-      inflateEnd(&z);
+    if (rc == Z_BUF_ERROR && z.avail_in == 0 && consumed == in.size())
       throw InputError(name, "truncated gzip data: the member starting here never ends",
                        member_start);
-    }
     if (rc != Z_OK && rc != Z_BUF_ERROR) {
       const std::string why = z.msg ? z.msg : "invalid compressed data";
       const std::size_t read = read_up_to();
-      inflateEnd(&z);
       throw InputError(name, "corrupt gzip data: " + why, read > 0 ? read - 1 : 0);
     }
   }
-  inflateEnd(&z);
-  std::memset(buffer.get() + out_size, 0, input_padding);
-  return buffer;
+  sink.write(out.get(), pending, read_up_to());
 }
 
 /// What a file that is not a regular file is, for the error that refuses it.
@@ -207,24 +332,32 @@ MappedFile::MappedFile(const std::filesystem::path& path) {
   // is not a regular file is refused just below. It changes nothing for a regular file.
   fd.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd.fd < 0) throw InputError(path.string(), "cannot open: " + errno_text(errno));
+  map(fd.fd, path.string());
+}
+
+MappedFile::MappedFile(int fd, const std::string& name) {
+  map(fd, name);
+}
+
+void MappedFile::map(int fd, const std::string& name) {
   struct stat st {};
-  if (::fstat(fd.fd, &st) != 0)
-    throw InputError(path.string(), "cannot stat: " + errno_text(errno));
-  if (!S_ISREG(st.st_mode)) throw InputError(path.string(), not_regular_file(st.st_mode));
+  if (::fstat(fd, &st) != 0) throw InputError(name, "cannot stat: " + errno_text(errno));
+  if (!S_ISREG(st.st_mode)) throw InputError(name, not_regular_file(st.st_mode));
   m_size = static_cast<std::size_t>(st.st_size);
   const std::size_t page = page_size();
   // Reserve the file's pages plus padding as zero-filled anonymous memory, then map the file
   // over the front: reads past the end of the file land in the zero pages, not in SIGBUS.
   m_mapped = round_up(m_size, page) + round_up(input_padding, page);
   void* base = ::mmap(nullptr, m_mapped, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (base == MAP_FAILED) throw InputError(path.string(), "cannot map: " + errno_text(errno));
+  if (base == MAP_FAILED) throw InputError(name, "cannot map: " + errno_text(errno));
   m_data = static_cast<char*>(base);
   if (m_size > 0) {
-    void* file = ::mmap(base, m_size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd.fd, 0);
+    void* file = ::mmap(base, m_size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
     if (file == MAP_FAILED) {
       const int error = errno;
       ::munmap(base, m_mapped);
-      throw InputError(path.string(), "cannot map: " + errno_text(error));
+      m_data = nullptr;
+      throw InputError(name, "cannot map: " + errno_text(error));
     }
     ::madvise(base, m_size, MADV_SEQUENTIAL);
   }
@@ -256,7 +389,8 @@ std::shared_future<std::string> InputSource::digest_async() {
   return m_digest_task;
 }
 
-std::shared_ptr<InputSource> InputSource::open(const std::filesystem::path& path) {
+std::shared_ptr<InputSource> InputSource::open(const std::filesystem::path& path,
+                                               const InputOptions& options) {
   std::shared_ptr<InputSource> source(new InputSource());
   source->m_path = path;
   std::error_code ec;
@@ -290,9 +424,15 @@ std::shared_ptr<InputSource> InputSource::open(const std::filesystem::path& path
 
   bool compressed = false;
   if (is_gzip(bytes)) {
-    std::size_t size = 0;
-    source->m_buffer = gunzip(bytes, name, size);
-    bytes = std::string_view(source->m_buffer.get(), size);
+    // Inflated into a file and mapped like a plain export: private memory stays flat, and
+    // views into the content stay valid for as long as the source lives.
+    const std::filesystem::path dir = temp_directory(options);
+    Fd inflated;
+    inflated.fd = create_unlinked_file(dir, name);
+    InflateSink sink(inflated.fd, dir, name, options);
+    gunzip(bytes, name, sink);
+    source->m_inflated = std::make_unique<MappedFile>(inflated.fd, name);
+    bytes = source->m_inflated->bytes();
     compressed = true;
     if (bytes.empty()) throw InputError(name, "gzip data decompresses to nothing");
   }
@@ -390,8 +530,8 @@ const std::string& InputSource::digest() {
 }
 
 void InputSource::release_before(std::uint64_t json_position) noexcept {
-  if (m_buffer || !m_map) return;
-  m_map->release_before(m_json_offset + json_position);
+  MappedFile* map = m_inflated ? m_inflated.get() : m_map.get();
+  if (map) map->release_before(m_json_offset + json_position);
 }
 
 }  // namespace skype_etl::detail

@@ -7,11 +7,17 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "extract/tar.hpp"
+#include "skype_etl/options.hpp"
+
+namespace skype_etl {
+class MemoryMonitor;
+}
 
 namespace skype_etl::detail {
 
@@ -26,21 +32,48 @@ class MappedFile {
  public:
   /// Throws InputError naming `path` when it cannot be opened or mapped.
   explicit MappedFile(const std::filesystem::path& path);
+  /// Maps the open regular file `fd` as it is now (the caller keeps and closes `fd`: the
+  /// mapping holds the file, unlinked or not, until it goes). Throws InputError naming `name`.
+  MappedFile(int fd, const std::string& name);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
 
   std::string_view bytes() const noexcept { return {m_data, m_size}; }
+  std::size_t size() const noexcept { return m_size; }
   /// Tells the kernel the pages before `offset` are not needed again (keeps the page
   /// cache from holding the whole export in this process's RSS).
   void release_before(std::uint64_t offset) noexcept;
 
  private:
+  void map(int fd, const std::string& name);
+
   char* m_data = nullptr;
   std::size_t m_size = 0;
   std::size_t m_mapped = 0;
   std::uint64_t m_released = 0;
 };
+
+/// How an export is opened: where gzip content is inflated to, and the limits that keep a
+/// small hostile file from costing gigabytes (issue 15).
+struct InputOptions {
+  /// Directory of the unlinked temporary file that gzip content is inflated into (its pages
+  /// are file-backed, not private memory). Empty: $TMPDIR, else /tmp.
+  std::filesystem::path temp_dir;
+  /// Refuse gzip data that inflates to more than this many times the compressed bytes read so
+  /// far, plus gzip_ratio_allowance; 0: no limit. See PipelineOptions::max_gzip_ratio.
+  std::uint64_t max_gzip_ratio = PipelineOptions{}.max_gzip_ratio;
+  /// Stop inflating (InputError) before the file system of temp_dir has less than this many
+  /// bytes free. Empty: 1 GiB, or 5% of the file system when that is less.
+  std::optional<std::uint64_t> keep_free_bytes;
+  /// Sampled while inflating and asked before copies that grow with the input
+  /// (MemoryMonitor::check_allocation); may be null. Must outlive open().
+  MemoryMonitor* memory = nullptr;
+};
+
+/// What gzip data may inflate to beyond max_gzip_ratio times its compressed size: small
+/// files (a tar's headers and padding are mostly zeros) never come near the ratio.
+inline constexpr std::uint64_t gzip_ratio_allowance = std::uint64_t{64} << 20U;
 
 /// One media item of a tar export (media/<docid>.json metadata and its files).
 struct MediaEntry {
@@ -50,14 +83,20 @@ struct MediaEntry {
   std::uint64_t file_size = 0;          ///< size of the .1 (content) file, if present
 };
 
-/// An opened export. Holds the mapping (or the decompressed buffer) the batches' views
-/// point into; share it with std::shared_ptr for as long as any view is alive.
+/// An opened export. Holds the mappings the batches' views point into (of the file, and for
+/// gzip of its inflated content); share it with std::shared_ptr for as long as any view is
+/// alive.
 class InputSource {
  public:
   /// Detects the kind by content: a directory holding messages.json, a plain JSON
   /// document, a tar (ustar, GNU, PAX) holding messages.json anywhere, or either of the
-  /// latter compressed with gzip (decompressed into memory). Throws InputError.
-  static std::shared_ptr<InputSource> open(const std::filesystem::path& path);
+  /// latter compressed with gzip. Gzip content is inflated into an unlinked temporary file in
+  /// options.temp_dir, memory-mapped like a plain file, so private memory stays flat; the
+  /// file's disk space is freed when the source goes. Throws InputError (also when the disk
+  /// cannot hold the content or it inflates beyond options.max_gzip_ratio), or
+  /// MemoryLimitExceeded from options.memory.
+  static std::shared_ptr<InputSource> open(const std::filesystem::path& path,
+                                           const InputOptions& options = {});
   ~InputSource();
 
   const std::filesystem::path& path() const noexcept { return m_path; }
@@ -89,7 +128,7 @@ class InputSource {
   const std::vector<TarMember>& media_members() const noexcept { return m_media_members; }
   /// The tar's bytes (decompressed for tar.gz); empty for other kinds.
   std::string_view archive() const noexcept { return m_archive; }
-  /// See MappedFile::release_before; offsets are json()-relative. No-op for gzip.
+  /// See MappedFile::release_before; offsets are json()-relative.
   void release_before(std::uint64_t json_position) noexcept;
 
  private:
@@ -98,8 +137,8 @@ class InputSource {
   std::filesystem::path m_path;
   std::string m_kind;
   std::string m_json_name;
-  std::unique_ptr<MappedFile> m_map;
-  std::unique_ptr<char[]> m_buffer;  // decompressed gzip content, padded
+  std::unique_ptr<MappedFile> m_map;       // the file given (for a directory, messages.json)
+  std::unique_ptr<MappedFile> m_inflated;  // gzip: the inflated content's unlinked file
   std::string_view m_json;
   std::uint64_t m_json_offset = 0;
   std::string m_json_offsets_of;

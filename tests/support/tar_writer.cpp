@@ -267,6 +267,15 @@ std::string gzip(std::string_view data) {
   return out;
 }
 
+std::string gzip_bomb(std::string_view prefix, std::size_t filler_mib, char filler,
+                      std::string_view suffix) {
+  const std::string mib = gzip(std::string(std::size_t{1} << 20U, filler));
+  std::string out = gzip(prefix);
+  out.reserve(out.size() + mib.size() * filler_mib + 64);
+  for (std::size_t i = 0; i < filler_mib; ++i) out += mib;
+  return out + gzip(suffix);
+}
+
 TempDir::TempDir() {
   std::string pattern = (std::filesystem::temp_directory_path() / "skype-etl-test-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {

@@ -28,6 +28,12 @@ void write_file(const std::filesystem::path& path, std::string_view data);
 /// gzip-compresses `data` (zlib's gzip wrapper).
 std::string gzip(std::string_view data);
 
+/// A gzip bomb that is small to build and to store: gzip members, one after another (as
+/// `cat a.gz b.gz` makes), of `prefix`, then `filler_mib` MiB of `filler` bytes (the same
+/// member of 1 MiB repeated, about 1 KB each), then `suffix`. Inflates about 1000 times.
+std::string gzip_bomb(std::string_view prefix, std::size_t filler_mib, char filler,
+                      std::string_view suffix);
+
 /// A fresh empty directory under the system temp dir, removed by the destructor.
 class TempDir {
  public:
