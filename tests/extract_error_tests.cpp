@@ -506,6 +506,40 @@ BOOST_AUTO_TEST_CASE(error_positions_found_by_hand) {
   BOOST_TEST(sd::first_bad_escape(R"("ok\u12")", 0) == 3U);
 }
 
+// Issue 15: error texts quote the export's own text (keys, ids, tar member names) and the
+// server's: each part is escaped and bounded, so that a key of 1 MiB or a terminal escape
+// sequence never reaches the terminal as it is.
+BOOST_AUTO_TEST_CASE(error_texts_are_printable_and_bounded) {
+  BOOST_TEST(se::printable("a\x1b]0;x\x07"
+                           "b\x1b[2J") == "a\\x1b]0;x\\x07b\\x1b[2J");
+  BOOST_TEST(se::printable("line\nbreak\tand\r") == "line\\nbreak\\tand\\r");
+  BOOST_TEST(se::printable("\xff ok \xC3") == "\\xff ok \\xc3");  // invalid UTF-8
+  BOOST_TEST(se::printable("\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") ==
+             "\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  BOOST_TEST(se::printable("csi \xC2\x9B"
+                           "2J") == "csi \\u009b2J");  // C1 control
+  BOOST_TEST(se::printable("x\xE2\x80\xAEy\xE2\x80\xA8z") == "x\\u202ey\\u2028z");
+  BOOST_TEST(se::printable(std::string(5000, 'a')) == std::string(4096, 'a') + "... (5000 bytes)");
+  BOOST_TEST(se::quoted("say \"hi\" \\") == R"("say \"hi\" \\")");
+  BOOST_TEST(se::quoted(std::string(100, 'k')) ==
+             "\"" + std::string(64, 'k') + "...\" (100 bytes)");
+  BOOST_TEST(se::quoted(std::string(64, 'k')) == "\"" + std::string(64, 'k') + "\"");
+
+  const std::string problem = "bad key " + std::string(1 << 20, 'k') + "\x1b]0;t\x07";
+  const se::InputError input("x.tar:\x1b[31mmessages.json", problem, 12,
+                             "conversation 0 (\x1b[2J)");
+  const std::string what = input.what();
+  BOOST_TEST(what.size() < 6000U);
+  BOOST_TEST(what.find("x.tar:\\x1b[31mmessages.json") != std::string::npos, what);
+  BOOST_TEST(what.find("... (" + std::to_string(problem.size()) + " bytes)") != std::string::npos);
+  BOOST_TEST(what.find("(conversation 0 (\\x1b[2J))") != std::string::npos);
+  BOOST_TEST(input.where() == "conversation 0 (\\x1b[2J)");
+  for (const char c : what) BOOST_TEST_REQUIRE(static_cast<unsigned char>(c) >= 0x20);
+
+  const se::DatabaseError database("ERROR: x\nDETAIL: Key (id)=(\x1b[2J) exists\n", "23505");
+  BOOST_TEST(std::string(database.what()) == "ERROR: x DETAIL: Key (id)=(\\x1b[2J) exists");
+}
+
 BOOST_AUTO_TEST_CASE(unsafe_tar_member_names) {
   BOOST_TEST(sd::is_unsafe_member_name("/etc/passwd"));
   BOOST_TEST(sd::is_unsafe_member_name("media/../../x"));

@@ -1,10 +1,12 @@
 // Exception types thrown by skype-etl and the exit codes the CLI maps them to.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace skype_etl {
 
@@ -18,6 +20,17 @@ enum class ExitCode : int {
   memory_limit = 5,  ///< --memory-limit-mb exceeded (MemoryLimitExceeded)
 };
 
+/// `text` (untrusted: from an export, the database or the command line) made fit for a
+/// one-line message on a terminal: control characters (C0, DEL, C1), line and paragraph
+/// separators and bidirectional overrides are written as escapes (`\n`, `\x1b`, `\u202e`),
+/// and so are the bytes of invalid UTF-8 (`\xff`); past `max_bytes` bytes of `text` it is
+/// cut and `... (N bytes)` says how long it was.
+std::string printable(std::string_view text, std::size_t max_bytes = 4096);
+
+/// `text` as a quoted value in a message: `"text"`, escaped like printable() plus `\"` and
+/// `\\`, and past `max_bytes` bytes cut as `"start..." (N bytes)`.
+std::string quoted(std::string_view text, std::size_t max_bytes = 64);
+
 /// Base of every error skype-etl throws on purpose.
 class Error : public std::runtime_error {
  public:
@@ -27,7 +40,9 @@ class Error : public std::runtime_error {
 /// The export cannot be read: missing file, bad archive, bad JSON, wrong shape.
 /// what() is one line:
 /// `cannot read export '<file>': <problem> at byte <offset> of <offset_of> (<where>)`, each
-/// part after the problem left out when empty.
+/// part after the problem left out when empty. The parts may quote the export's own text:
+/// each is stored as printable() makes it (file and problem cut after 4096 bytes, where
+/// after 1024), so that no message carries control characters or grows with the input.
 class InputError : public Error {
  public:
   InputError(std::string file, std::string problem, std::optional<std::uint64_t> offset = {},
@@ -48,6 +63,13 @@ class InputError : public Error {
   const std::string& where() const noexcept { return m_where; }
 
  private:
+  struct Parts {
+    std::string file, problem;
+    std::optional<std::uint64_t> offset;
+    std::string where, offset_of;
+  };
+  explicit InputError(Parts parts);
+
   std::string m_file;
   std::string m_problem;
   std::optional<std::uint64_t> m_offset;
@@ -55,7 +77,8 @@ class InputError : public Error {
   std::string m_offset_of;
 };
 
-/// PostgreSQL failed. what() never contains a password.
+/// PostgreSQL failed. what() never contains a password, and is printable() (cut after 4096
+/// bytes): the server's messages quote the values it refused.
 class DatabaseError : public Error {
  public:
   explicit DatabaseError(const std::string& message, std::string sqlstate = {});

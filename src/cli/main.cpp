@@ -31,7 +31,8 @@ int code(se::ExitCode c) {
   return static_cast<int>(c);
 }
 
-/// Errors are one line: libpq's multi-line messages are folded.
+/// Errors are one line: libpq's multi-line messages are folded, and what is left of control
+/// characters (in a message quoting a file name, a value or a server's text) is escaped.
 void print_error(const std::string& message) {
   std::string line;
   line.reserve(message.size());
@@ -43,7 +44,7 @@ void print_error(const std::string& message) {
     }
   }
   while (!line.empty() && line.back() == ' ') line.pop_back();
-  std::fprintf(stderr, "skype-etl: error: %s\n", line.c_str());
+  std::fprintf(stderr, "skype-etl: error: %s\n", se::printable(line, 8192).c_str());
 }
 
 struct DbOptions {
@@ -197,30 +198,32 @@ int run_command(const RunOptions& o) {
       const auto& transform = e.value("transform", nlohmann::json::object());
       const auto first = transform.find("first_invalid_timestamp");
       if (first != transform.end() && first->is_object()) {
+        // The id and the value are the export's own text: escaped and cut.
         where = "; the first is message " + std::to_string(first->value("message_index", 0)) +
                 " of conversation " + std::to_string(first->value("conversation_index", 0)) + " (" +
-                first->value("conversation_id", "") + ") at byte " +
+                se::printable(first->value("conversation_id", ""), 64) + ") at byte " +
                 std::to_string(first->value("byte_offset", 0ULL)) + ": " +
-                se::detail::json_text(first->value("raw_value", ""));
+                se::quoted(first->value("raw_value", ""));
       }
       std::fprintf(stderr,
                    "skype-etl: warning: %s: %llu messages have no valid timestamp "
                    "(originalarrivaltime): stored with sent_at NULL and the value found in "
                    "details.original_arrival_time%s\n",
-                   file.c_str(), n("invalid_timestamps"), where.c_str());
+                   se::printable(file).c_str(), n("invalid_timestamps"), where.c_str());
     }
     const auto media = e.value("media", nlohmann::json::object());
     const auto ignored = media.value("metadata_ignored", std::uint64_t{0});
     if (ignored > 0 && !o.quiet) {
       const auto first = media.value("first_ignored", nlohmann::json::object());
-      // The entry's name comes from the archive: quoted as JSON, it stays on one line.
+      // The entry's name comes from the archive: quoted, escaped and cut, it stays on one
+      // short line.
       std::fprintf(stderr,
                    "skype-etl: warning: %s: %llu media metadata files (media/<docid>.json) "
                    "ignored, their attachments stored without name and content type; the "
                    "first, %s, is %s\n",
-                   file.c_str(), static_cast<unsigned long long>(ignored),
-                   se::detail::json_text(first.value("entry", "")).c_str(),
-                   first.value("reason", "").c_str());
+                   se::printable(file).c_str(), static_cast<unsigned long long>(ignored),
+                   se::quoted(first.value("entry", ""), 256).c_str(),
+                   se::printable(first.value("reason", ""), 256).c_str());
     }
   }
   if (!result["success"].get<bool>()) {

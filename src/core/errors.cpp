@@ -1,10 +1,131 @@
 #include "skype_etl/errors.hpp"
 
+#include <algorithm>
 #include <new>
 #include <stdexcept>
 
 namespace skype_etl {
 namespace {
+
+/// The code point of the valid UTF-8 sequence at text[i] and its length, or length 0.
+std::size_t decode_utf8(std::string_view text, std::size_t i, char32_t& cp) noexcept {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[i + k]); };
+  const unsigned c = byte(0);
+  std::size_t length = 0;
+  unsigned low = 0x80, high = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    length = 2;
+    cp = c & 0x1FU;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    length = 3;
+    cp = c & 0x0FU;
+    if (c == 0xE0) low = 0xA0;
+    if (c == 0xED) high = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    length = 4;
+    cp = c & 0x07U;
+    if (c == 0xF0) low = 0x90;
+    if (c == 0xF4) high = 0x8F;
+  } else {
+    return 0;
+  }
+  if (text.size() - i < length || byte(1) < low || byte(1) > high) return 0;
+  for (std::size_t k = 1; k < length; ++k) {
+    if ((byte(k) & 0xC0U) != 0x80U) return 0;
+    cp = (cp << 6U) | (byte(k) & 0x3FU);
+  }
+  return length;
+}
+
+/// Code points a terminal acts on or that reorder or break the line.
+bool is_invisible_control(char32_t cp) noexcept {
+  return (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C || cp == 0x200E || cp == 0x200F ||
+         (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+void append_escaped(std::string& out, std::string_view text, std::size_t max_bytes, bool quote) {
+  static const char* hex = "0123456789abcdef";
+  std::size_t i = 0;
+  while (i < text.size() && i < max_bytes) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7F) {
+      switch (c) {
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        default:
+          out += "\\x";
+          out += hex[c >> 4U];
+          out += hex[c & 15U];
+      }
+      ++i;
+    } else if (c < 0x80) {
+      if (quote && (c == '"' || c == '\\')) out += '\\';
+      out += static_cast<char>(c);
+      ++i;
+    } else {
+      char32_t cp = 0;
+      const std::size_t length = decode_utf8(text, i, cp);
+      if (length == 0) {
+        out += "\\x";
+        out += hex[c >> 4U];
+        out += hex[c & 15U];
+        ++i;
+      } else if (is_invisible_control(cp)) {
+        out += "\\u";
+        for (int shift = 12; shift >= 0; shift -= 4) out += hex[(cp >> shift) & 15U];
+        i += length;
+      } else {
+        out.append(text.data() + i, length);
+        i += length;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::string printable(std::string_view text, std::size_t max_bytes) {
+  std::string out;
+  out.reserve(std::min(text.size(), max_bytes) + 16);
+  append_escaped(out, text, max_bytes, false);
+  if (text.size() > max_bytes) out += "... (" + std::to_string(text.size()) + " bytes)";
+  return out;
+}
+
+std::string quoted(std::string_view text, std::size_t max_bytes) {
+  std::string out = "\"";
+  append_escaped(out, text, max_bytes, true);
+  if (text.size() > max_bytes)
+    out += "...\" (" + std::to_string(text.size()) + " bytes)";
+  else
+    out += '"';
+  return out;
+}
+
+namespace {
+
+/// libpq's and the server's messages run over several lines: one line, runs of line breaks
+/// and tabs made one space.
+std::string fold_lines(const std::string& message) {
+  std::string line;
+  line.reserve(message.size());
+  for (char c : message) {
+    if (c == '\n' || c == '\r' || c == '\t') {
+      if (!line.empty() && line.back() != ' ') line += ' ';
+    } else {
+      line += c;
+    }
+  }
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  return line;
+}
 
 std::string input_message(const std::string& file, const std::string& problem,
                           std::optional<std::uint64_t> offset, const std::string& where,
@@ -22,15 +143,19 @@ std::string input_message(const std::string& file, const std::string& problem,
 
 InputError::InputError(std::string file, std::string problem, std::optional<std::uint64_t> offset,
                        std::string where, std::string offset_of)
-    : Error(input_message(file, problem, offset, where, offset_of)),
-      m_file(std::move(file)),
-      m_problem(std::move(problem)),
-      m_offset(offset),
-      m_where(std::move(where)),
-      m_offset_of(std::move(offset_of)) {}
+    : InputError(Parts{printable(file), printable(problem), offset, printable(where, 1024),
+                       printable(offset_of)}) {}
+
+InputError::InputError(Parts parts)
+    : Error(input_message(parts.file, parts.problem, parts.offset, parts.where, parts.offset_of)),
+      m_file(std::move(parts.file)),
+      m_problem(std::move(parts.problem)),
+      m_offset(parts.offset),
+      m_where(std::move(parts.where)),
+      m_offset_of(std::move(parts.offset_of)) {}
 
 DatabaseError::DatabaseError(const std::string& message, std::string sqlstate)
-    : Error(message), m_sqlstate(std::move(sqlstate)) {}
+    : Error(printable(fold_lines(message))), m_sqlstate(std::move(sqlstate)) {}
 
 MemoryLimitExceeded::MemoryLimitExceeded(std::size_t usage_mb, std::size_t limit_mb)
     : Error("Memory usage (" + std::to_string(usage_mb) + " MB) exceeds limit (" +
