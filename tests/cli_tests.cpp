@@ -527,4 +527,94 @@ BOOST_AUTO_TEST_CASE(media_never_land_outside_the_output_directory) {
   BOOST_TEST(slurp(dir / "out" / "sub" / "__" / "media" / "0-abc.1.png") == "...tar");
 }
 
+// Issue 15: files a fuzzer made that loaded as if valid (exit 0) or failed in the database
+// (exit 4). Each fails with exit 3 and one short, printable line; nothing reaches the
+// database.
+BOOST_AUTO_TEST_CASE(hostile_input_fails_with_one_printable_line_and_stores_nothing) {
+  st::TempDir dir;
+  const auto message = [](const std::string& id, const std::string& rest = "") {
+    return R"({"id":)" + id +
+           R"(,"originalarrivaltime":"2024-01-02T03:04:05Z","messagetype":"RichText",)"
+           R"("version":1.0,"content":"c","from":"8:a")" +
+           rest + "}";
+  };
+  const auto conversation = [](const std::string& id, const std::vector<std::string>& messages,
+                               const std::string& rest = "") {
+    std::string c =
+        R"({"id":)" + id + R"(,"displayName":null,"version":1.0,)" + rest + R"("MessageList":[)";
+    for (std::size_t i = 0; i < messages.size(); ++i) c += (i ? "," : "") + messages[i];
+    return c + "]}";
+  };
+  const auto file = [](const std::vector<std::string>& conversations, const std::string& tail = "",
+                       const std::string& user = R"("8:me")") {
+    std::string e =
+        R"({"userId":)" + user + R"(,"exportDate":"2025-01-01T00:00","conversations":[)";
+    for (std::size_t i = 0; i < conversations.size(); ++i) e += (i ? "," : "") + conversations[i];
+    return e + "]" + tail + "}";
+  };
+  const std::string a = R"("19:a@thread.skype")";
+  const std::string huge_key(1 << 20, 'k');
+  struct Case {
+    std::string name;
+    std::string json;
+    std::string expected;  // fragment of the error line
+  };
+  const std::vector<Case> cases{
+      {"damaged MessageList key",
+       file({conversation(a, {message(R"("1")")}),
+             R"({"id":"19:b@thread.skype","MessageList\u0000":[)" + message(R"("2")") + "]}"}),
+       R"(damaged key "MessageList\x00")"},
+      {"messages without ids",
+       file({conversation(a, {R"({"content":"a"})", R"({"content":"b"})"})}),
+       "message has no \"id\""},
+      {"conversations without ids",
+       file({R"({"MessageList":[)" + message(R"("1")") + "]}",
+             R"({"MessageList":[)" + message(R"("1")") + "]}"}),
+       "conversation has no \"id\""},
+      {"null message id", file({conversation(a, {message("null")})}), "message id is null"},
+      {"second conversations key",
+       file({conversation(a, {message(R"("1")")})}, ",\"conversations\":[garbage \xff"),
+       "duplicate key \"conversations\""},
+      {"bad literal in a kept value", file({conversation(a, {message(R"("1")", R"(,"x":nuhl)")})}),
+       "invalid literal"},
+      {"lone surrogate in properties",
+       file({conversation(a, {message(R"("1")", R"(,"properties":{"x":"\ud800"})")})}),
+       "invalid JSON in properties"},
+      {"bad escape in the topic",
+       file({conversation(a, {message(R"("1")")}, R"("threadProperties":{"topic":"a\qb"},)")}),
+       "invalid escape"},
+      {"conversation id too long", file({conversation("\"" + std::string(4096, 'x') + "\"", {})}),
+       "is longer than 512 bytes"},
+      {"version of 20 digits",
+       file({conversation(a, {R"({"id":"1","version":12345678901234567890})"})}),
+       "\"version\" is not a number"},
+      {"userId an object", file({conversation(a, {message(R"("1")")})}, "", R"({"a":1})"),
+       "\"userId\" is an object"},
+      {"userId without its account", file({conversation(a, {message(R"("1")")})}, "", R"("8:")"),
+       "names no account"},
+      {"terminal escapes in a key",
+       file({conversation(a, {message(R"("1")", ",\"\x1b]0;owned\x07\x1b[2J\":1")})}),
+       "unescaped characters"},
+      {"terminal escapes in an id",
+       file({conversation(R"("\u001b]0;owned\u0007")", {message(R"("1")")})}),
+       R"("\x1b]0;owned\x07" holds a control character)"},
+      {"a 1 MiB key", file({conversation(a, {message(R"("1")", ",\"" + huge_key + "\":nuhl")})}),
+       "invalid literal"},
+  };
+  st::TestDatabase db;
+  for (const Case& c : cases) {
+    BOOST_TEST_CONTEXT(c.name) {
+      st::write_file(dir / "m.json", c.json);
+      const auto run = run_cli({"run", (dir / "m.json").string(), "--db", db.conninfo()});
+      BOOST_TEST(run.code == 3, run.err.substr(0, 500));
+      BOOST_TEST(lines(run.err) == 1U, run.err.substr(0, 500));
+      BOOST_TEST(run.err.find(c.expected) != std::string::npos, run.err.substr(0, 500));
+      BOOST_TEST(run.err.size() < 1000U);
+      for (const char ch : run.err.substr(0, run.err.size() - 1))
+        BOOST_TEST_REQUIRE((static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7F), run.err);
+      BOOST_TEST(messages(db) == 0);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

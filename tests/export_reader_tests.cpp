@@ -218,7 +218,8 @@ BOOST_AUTO_TEST_CASE(quirks_of_real_exports_are_tolerated) {
       R"("properties":{"conversationstatus":null},"threadProperties":{"membercount":3,"members":"[\"8:a\",\"b\",\"8:c\"]","topic":"Topic \u00e9"},"extraConv":true})";
   const std::string conv_b =
       R"({"id":"19:objects@thread.skype","threadProperties":{"members":[{"MemberMri":"8:x"},{"id":"y"},"8:z"]},"MessageList":null})";
-  const std::string conv_c = R"({"id":"8:nolist","properties":null,"threadProperties":null})";
+  const std::string conv_c =
+      R"({"id":"8:nolist","properties":null,"threadProperties":null,"MessageList":[]})";
   // conversations comes before userId: the header is still read first.
   const std::string json = "{\"conversations\":[" + conv_a + "," + conv_b + "," + conv_c +
                            "],\"userId\":\"usernameA\",\"exportDate\":\"2021-09-02T07:13\"}";
@@ -262,6 +263,48 @@ BOOST_AUTO_TEST_CASE(quirks_of_real_exports_are_tolerated) {
   BOOST_TEST((objects.members == std::vector<std::string>{"8:x", "y", "8:z"}));
   BOOST_TEST(batch.chunks[1].message_count == 0U);
   BOOST_TEST(batch.chunks[2].conversation->id == "8:nolist");
+}
+
+// Issue 15: unknown keys are kept raw at every level (the top level's reach the last
+// batch, those after the conversations array included); a key spelt with escapes is the key
+// it spells; a value of a type its field never has is kept too.
+BOOST_AUTO_TEST_CASE(unknown_keys_are_kept_raw_at_every_level) {
+  st::TempDir dir;
+  const std::string json =
+      R"({"userId":"8:me","first":[1,{"a":null}],"exportDate":"2025-01-01T00:00",)"
+      R"("conversations":[{"i\u0064":"8:bob","properties":"text","extraConv":{"k":"\u00e9"},)"
+      R"("MessageList":[{"\u0069d":"1","content":"a","x-y":-1.5e3,"amsreferences":{"o":1}},)"
+      R"({"id":"2","properties":null,"amsreferences":null}]},)"
+      R"({"id":"8:carol","MessageList":null}],"last":"\u0001"})";
+  st::write_file(dir / "m.json", json);
+  const auto r = read_all(dir / "m.json", 1);
+  BOOST_TEST(r.conversation_ids == (std::vector<std::string>{"8:bob", "8:carol"}));
+  BOOST_TEST(r.message_ids == (std::vector<std::string>{"1", "2"}));
+  const auto& bob = *r.batches[0]->chunks[0].conversation;
+  BOOST_TEST(bob.extra_json == R"({"properties":"text","extraConv":{"k":"\u00e9"}})");
+  BOOST_TEST(bob.properties_json.empty());
+  const auto& m1 = r.batches[0]->raw[0];
+  BOOST_TEST(m1.extra_json == R"({"x-y":-1.5e3,"amsreferences":{"o":1}})");
+  BOOST_TEST(m1.ams_references_json.empty());
+  BOOST_TEST(r.batches[1]->raw[0].extra_json.empty());
+  for (std::size_t i = 0; i + 1 < r.batches.size(); ++i)
+    BOOST_TEST(r.batches[i]->export_extra_json.empty());
+  BOOST_TEST(r.batches.back()->last_of_export);
+  BOOST_TEST(r.batches.back()->export_extra_json == R"({"first":[1,{"a":null}],"last":"\u0001"})");
+}
+
+// Issue 15: a message id written as a number is taken as its digits (FORMAT.md: numbers
+// where strings are expected); huge versions are refused rather than overflowing.
+BOOST_AUTO_TEST_CASE(numeric_message_ids_are_their_digits) {
+  st::TempDir dir;
+  st::write_file(dir / "m.json", st::export_json({st::conversation_json(
+                                     "8:bob", {R"({"id":1630565395224,"version":999999999999999})",
+                                               R"({"id":"7","version":"123456789012345678"})"})}));
+  const auto r = read_all(dir / "m.json");
+  BOOST_TEST(r.message_ids == (std::vector<std::string>{"1630565395224", "7"}));
+  BOOST_TEST(r.batches[0]->raw[0].version.value_or(0) == 999999999999999LL);
+  // 18 digits: past a double's exact integers, read as the nearest double.
+  BOOST_TEST(r.batches[0]->raw[1].version.value_or(0) == 123456789012345680LL);
 }
 
 BOOST_AUTO_TEST_CASE(display_name_empty_is_told_apart_from_null_and_missing) {

@@ -165,6 +165,7 @@ struct Message {
   bool is_server_generated = false;
   std::string_view properties_json;  ///< raw JSON or empty
   std::string details_json;          ///< structured fields as a JSON object text, or empty
+  std::string_view extra_json;       ///< the message's unknown keys as a JSON object, or empty
   std::vector<Attachment> attachments;
 };
 
@@ -178,6 +179,7 @@ struct ConversationRow {
   std::string topic;
   std::string_view properties_json;
   std::string_view thread_properties_json;
+  std::string_view extra_json;       ///< the conversation's unknown keys as a JSON object, or empty
   std::vector<std::string> members;  ///< canonical ids of members and senders, no thread
 };
 
@@ -215,6 +217,9 @@ struct Batch {
   std::uint64_t sequence = 0;         ///< global order across the run (sequencer_node)
   std::uint64_t export_sequence = 0;  ///< order inside its export, from 0
   bool last_of_export = false;        ///< nothing of this export follows
+  /// On the batch marked last_of_export: the top-level object's unknown keys as a JSON
+  /// object text (those after the conversations array are known only then), or empty.
+  std::string export_extra_json;
   std::vector<ConversationChunk> chunks;
   std::vector<RawMessage> raw;  ///< every chunk's messages, in input order
   TextArena arena;

@@ -25,6 +25,12 @@ namespace skype_etl::detail {
 /// JSON body or properties hold millions of empty arrays.
 inline constexpr std::size_t value_memory_factor = 24;
 
+/// Longest identifier accepted, in bytes once unescaped: userId, conversation and message
+/// ids, a message's `from`, `messagetype` and `conversationid`, and member ids. They are
+/// keys of btree indexes, whose entries PostgreSQL limits to about 2,700 bytes (three of
+/// them in the messages' primary key); Skype's own ids are below 200 bytes.
+inline constexpr std::size_t max_id_bytes = 512;
+
 struct ReaderOptions {
   std::size_t batch_size = 100;
   bool with_media = false;  ///< read media/<docid>.json metadata into Batch::media
@@ -48,9 +54,21 @@ struct ReaderOptions {
 /// Errors: every failure is an InputError naming the file, the byte offset of the bad byte
 /// itself (the unexpected token, the invalid character or escape, the value of the wrong
 /// type; for data that ends too early, the opening of the innermost string or container left
-/// open), and the conversation/message index with the message's own start. Offsets count as
-/// InputSource::json_offset says. A single malformed message fails the whole export (see
-/// README: nothing partial is loaded, nothing is dropped silently).
+/// open; for a missing key, the opening of its object), and the conversation/message index
+/// with the message's own start. Offsets count as InputSource::json_offset says. A single
+/// malformed message fails the whole export (see README: nothing partial is loaded, nothing
+/// is dropped silently).
+///
+/// Validation: every byte of messages.json is checked, by simdjson for the values the
+/// reader parses and by skip_value (json_scanner.hpp) for those it keeps raw or skips.
+/// Besides JSON itself the reader refuses what would load as if valid but lose or merge
+/// records: a conversation without "id" or "MessageList", a message without "id", ids that
+/// are not strings (a message id may be a positive integer, written as digits), empty or
+/// longer than max_id_bytes or holding control characters, a userId that names no account,
+/// a version that is not a number within +-9e18, a key given twice in one object of the
+/// export's own (top level, conversation, message), and a key that spells a known one with
+/// other characters or case ("MessageList\u0000", "ID"). Unknown keys are kept raw in
+/// `extra_json` (ConversationMeta, RawMessage, Batch::export_extra_json).
 class ExportReader {
  public:
   /// Reads the export header (userId, exportDate) and computes the input's digest.

@@ -6,11 +6,23 @@ namespace skype_etl::test {
 
 std::string message_json(const std::string& id, const std::string& content_escaped,
                          const std::string& extra_members) {
-  std::string m =
-      "{\"id\":\"" + id +
-      "\",\"displayName\":\"Tester\",\"originalarrivaltime\":\"2024-01-02T03:04:05.678Z\","
-      "\"messagetype\":\"RichText\",\"version\":1700000000000.0,\"content\":\"" +
-      content_escaped + "\",\"from\":\"8:tester\"";
+  // A member of extra_members replaces the default of its key: the reader refuses a key
+  // given twice.
+  const auto overridden = [&](const std::string& key) {
+    const std::string member = "\"" + key + "\":";
+    return extra_members.compare(0, member.size(), member) == 0 ||
+           extra_members.find("," + member) != std::string::npos;
+  };
+  std::string m = "{\"id\":\"" + id + "\"";
+  const auto add = [&](const std::string& key, const std::string& value) {
+    if (!overridden(key)) m += ",\"" + key + "\":" + value;
+  };
+  add("displayName", "\"Tester\"");
+  add("originalarrivaltime", "\"2024-01-02T03:04:05.678Z\"");
+  add("messagetype", "\"RichText\"");
+  add("version", "1700000000000.0");
+  add("content", "\"" + content_escaped + "\"");
+  add("from", "\"8:tester\"");
   if (!extra_members.empty()) m += "," + extra_members;
   return m + "}";
 }

@@ -10,7 +10,9 @@
 namespace skype_etl::test {
 
 /// A message object's JSON with the given id/content (content is a JSON string literal's
-/// inside, already escaped) and extra members appended verbatim.
+/// inside, already escaped) and extra members appended verbatim; a default member
+/// (displayName, originalarrivaltime, messagetype, version, content, from) whose key
+/// extra_members gives is left out.
 std::string message_json(const std::string& id, const std::string& content_escaped,
                          const std::string& extra_members = "");
 
