@@ -895,7 +895,8 @@ BOOST_AUTO_TEST_CASE(binary_and_text_copy_store_the_same_message_rows) {
       "timestamptz, sender_id text, sender_raw text, sender_name text, message_type text, "
       "content_raw text, "
       "content_text text, is_edited boolean, edited_at timestamptz, is_deleted boolean, "
-      "deleted_at timestamptz, is_server_generated boolean, properties jsonb, details jsonb)";
+      "deleted_at timestamptz, is_server_generated boolean, properties jsonb, details jsonb, "
+      "extra jsonb)";
   conn.exec("CREATE TABLE by_text " + columns + "; CREATE TABLE by_binary " + columns);
 
   std::vector<skype_etl::Message> messages(4);
@@ -923,6 +924,7 @@ BOOST_AUTO_TEST_CASE(binary_and_text_copy_store_the_same_message_rows) {
   messages[2].sent_at_us = -62135596800000001LL;  // out of range: NULL in both
   messages[2].deleted_at_us = 0;
   messages[2].properties_json = "null";
+  messages[2].extra_json = R"({"mystery":{"x":[1,"\u00e9"]}})";
   messages[3].sent_at_us = 1709210096789012LL;
 
   auto send = [&](CopyFormat format, const std::string& table) {
@@ -961,6 +963,9 @@ BOOST_AUTO_TEST_CASE(binary_and_text_copy_store_the_same_message_rows) {
   BOOST_TEST(db.text("SELECT details->'quote'->>'text' FROM by_binary WHERE position = 1") ==
              "\xef\xbf\xbd and \"q\"");
   BOOST_TEST(db.scalar("SELECT version FROM by_binary WHERE position = 1") == -5);
+  BOOST_TEST(db.text("SELECT extra->'mystery'->'x'->>1 FROM by_binary WHERE position = 2") ==
+             "\xC3\xA9");
+  BOOST_TEST(db.scalar("SELECT count(*) FROM by_binary WHERE extra IS NULL") == 3);
   BOOST_TEST(db.text("SELECT concat(is_edited, is_deleted, is_server_generated) FROM by_binary "
                      "WHERE position = 3") == "tft");
 }

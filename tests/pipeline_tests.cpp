@@ -335,6 +335,58 @@ BOOST_AUTO_TEST_CASE(bad_input_after_good_batches_reaches_nothing) {
   BOOST_TEST(count(db, "exports") == 0);
 }
 
+// Issue 15: what PostgreSQL refused (exit 4: a lone surrogate in properties, an id longer
+// than an index entry holds) is refused by the reader now, after good batches, with exit 3
+// and nothing stored.
+BOOST_AUTO_TEST_CASE(input_the_database_would_refuse_fails_in_extract_and_stores_nothing) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  const std::vector<std::string> bad_messages{
+      st::message_json("2", "x", R"("properties":{"a":"\udc00"})"),
+      st::message_json(std::string(3000, '7'), "x"),
+      st::message_json("2", "x", R"("from":")" + std::string(3000, 'f') + "\""),
+  };
+  for (const std::string& bad : bad_messages) {
+    const std::string json =
+        st::export_json({st::numbered_conversation("19:big@thread.skype", 60),
+                         st::conversation_json("8:b", {st::message_json("1", "ok"), bad})});
+    st::write_file(dir / "m.json", json);
+    auto result = run(db, {dir / "m.json"}, true, 5);
+    BOOST_TEST(!result["success"].get<bool>());
+    BOOST_TEST(result["exit_code"] == 3, result["error"]);
+    BOOST_TEST(result["statistics"]["errors"][0]["error_type"] == "skype_etl::InputError");
+    BOOST_TEST(count(db, "messages") == 0);
+    BOOST_TEST(count(db, "exports") == 0);
+  }
+}
+
+// Issue 15: keys skype-etl does not model are kept as the export has them, at every level
+// (the top level's after the conversations array too), and a message id written as a number
+// is stored as its digits.
+BOOST_AUTO_TEST_CASE(unknown_keys_reach_extra_at_every_level) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  const std::string json =
+      R"({"userId":"8:me","before":{"a":[1,2]},"exportDate":"2025-01-01T00:00","conversations":[)"
+      R"({"id":"19:x@thread.skype","displayName":null,"future":"v\u0000w","properties":[1],)"
+      R"("MessageList":[)" +
+      st::message_json("1", "a", R"("mystery":{"x":null},"amsreferences":"doc")") + "," +
+      st::message_json("2", "b") + "," + R"({"id":1630565395224,"content":"c","from":"8:a"})" +
+      R"(]}],"after":true})";
+  st::write_file(dir / "m.json", json);
+  const auto result = run(db, {dir / "m.json"}, true, 2);
+  BOOST_TEST_INFO(result.dump(2).substr(0, 2000));
+  BOOST_REQUIRE(result["success"].get<bool>());
+  BOOST_TEST(rows(db, "SELECT message_id, extra FROM skype.messages ORDER BY message_id") ==
+             "1|{\"mystery\": {\"x\": null}, \"amsreferences\": \"doc\"}\n1630565395224\n2");
+  // The NUL PostgreSQL cannot store is removed and counted, as elsewhere.
+  BOOST_TEST(db.text("SELECT extra::text FROM skype.conversations") ==
+             R"({"future": "vw", "properties": [1]})");
+  BOOST_TEST(db.text("SELECT extra::text FROM skype.exports") ==
+             R"({"after": true, "before": {"a": [1, 2]}})");
+  BOOST_TEST(result["statistics"]["transform"]["nul_characters_removed"] == 1);
+}
+
 BOOST_AUTO_TEST_CASE(parallel_and_sequential_load_the_same_rows) {
   st::TestDatabase parallel_db;
   st::TestDatabase sequential_db;

@@ -212,7 +212,7 @@ std::string render_final_rows(const Data& d) {
 constexpr const char* final_columns =
     "(account_id, conversation_id, message_id, version, sent_at, sender_id, sender_raw, "
     "sender_name, message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
-    "deleted_at, is_server_generated, properties, details, export_id)";
+    "deleted_at, is_server_generated, properties, details, extra, export_id)";
 
 /// COPY of the pre-rendered rows into skype.messages (with or without its indexes), sent
 /// in 1 MiB pieces with PQputCopyData, in one transaction.

@@ -423,6 +423,7 @@ void append_message_columns(CopyBuffer& row, const Message& m) {
   b.boolean(m.is_server_generated);
   b.json(m.properties_json);
   b.json(m.details_json);
+  b.json(m.extra_json);
 }
 
 }  // namespace skype_etl::detail

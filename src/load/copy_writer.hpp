@@ -23,9 +23,9 @@ std::string format_timestamp_us(std::int64_t us);
 
 class CopyBuffer;
 
-/// Appends the columns message_id .. details of a message row (message_id, version, sent_at,
-/// sender_id, sender_raw, sender_name, ..., details), in the order the loader's staging
-/// table and column lists use.
+/// Appends the columns message_id .. extra of a message row (message_id, version, sent_at,
+/// sender_id, sender_raw, sender_name, ..., details, extra), in the order the loader's
+/// staging table and column lists use.
 void append_message_columns(CopyBuffer& row, const Message& m);
 
 /// The two COPY formats a CopyBuffer writes.

@@ -36,7 +36,7 @@ CREATE TEMP TABLE stage_messages (
   sent_at timestamptz, sender_id text, sender_raw text, sender_name text, message_type text,
   content_raw text, content_text text,
   is_edited boolean, edited_at timestamptz, is_deleted boolean, deleted_at timestamptz,
-  is_server_generated boolean, properties jsonb, details jsonb) ON COMMIT DROP;
+  is_server_generated boolean, properties jsonb, details jsonb, extra jsonb) ON COMMIT DROP;
 CREATE TEMP TABLE stage_attachments (
   msg_seq bigint, conversation_id text COLLATE "C", message_id text COLLATE "C",
   ordinal integer, kind text, name text, content_type text, uri text, thumbnail_uri text,
@@ -44,7 +44,7 @@ CREATE TEMP TABLE stage_attachments (
   ON COMMIT DROP;
 CREATE TEMP TABLE stage_conversations (
   conversation_id text, described boolean, conversation_type text, display_name text,
-  topic text, properties jsonb, thread_properties jsonb) ON COMMIT DROP;
+  topic text, properties jsonb, thread_properties jsonb, extra jsonb) ON COMMIT DROP;
 CREATE TEMP TABLE stage_participants (
   conversation_id text, participant_id text, display_name text,
   last_seen_at timestamptz) ON COMMIT DROP;
@@ -62,13 +62,13 @@ CREATE TEMP TABLE stage_derived (
 constexpr const char* side_columns =
     "source_position, conversation_id, message_id, version, sent_at, sender_id, sender_raw, "
     "sender_name, message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
-    "deleted_at, is_server_generated, properties, details, account_id, export_id";
+    "deleted_at, is_server_generated, properties, details, extra, account_id, export_id";
 
 // The columns of stage_messages (stage_membership_rows has them too).
 constexpr const char* staged_columns =
     "seq, conversation_id, message_id, version, sent_at, sender_id, sender_raw, sender_name, "
     "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, deleted_at, "
-    "is_server_generated, properties, details";
+    "is_server_generated, properties, details, extra";
 
 // The held membership rows as stage_messages' columns, with the text and names that
 // describe_membership_rows wrote for them (in stage_membership_text).
@@ -77,7 +77,7 @@ constexpr const char* held_rows_select =
     "r.sender_raw, r.sender_name, r.message_type, r.content_raw, coalesce(t.content_text, "
     "r.content_text), r.is_edited, r.edited_at, r.is_deleted, r.deleted_at, "
     "r.is_server_generated, r.properties, CASE WHEN t.names IS NULL THEN r.details ELSE "
-    "jsonb_set(r.details, '{membership,names}', t.names) END";
+    "jsonb_set(r.details, '{membership,names}', t.names) END, r.extra";
 constexpr const char* held_rows_from =
     " FROM stage_membership_rows r LEFT JOIN stage_membership_text t ON t.seq = r.seq";
 
@@ -206,6 +206,7 @@ struct Loader::Impl {
   std::string export_date;         // timestamptz text or ""
   ExportInfo info;
   std::string owner_display_name;
+  std::string export_extra;  // the top-level object's unknown keys (Batch::export_extra_json)
 
   // Message rows go in COPY's binary format (the server's share of their COPY is the
   // bottleneck of reading an export); the other tables in text. `messages` feeds
@@ -312,6 +313,7 @@ struct Loader::Impl {
     side_row_count = side_nul_bytes_removed = side_json_nul_escapes_replaced = 0;
     side_check.clear();
     side_plan = IndexPlan();
+    export_extra.clear();
   }
 
   /// Takes the digest's lock for the rest of the transaction (two processes loading the
@@ -824,7 +826,7 @@ struct Loader::Impl {
         std::string("SELECT ") + (dedupe ? "DISTINCT ON (conversation_id, message_id) " : "") +
         "$1, conversation_id, message_id, version, sent_at, sender_id, sender_raw, sender_name, "
         "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
-        "deleted_at, is_server_generated, properties, details, $2::bigint, " +
+        "deleted_at, is_server_generated, properties, details, extra, $2::bigint, " +
         (side_rows.empty() ? "seq FROM stage_messages" : "source_position FROM " + side_rows) +
         " s WHERE NOT EXISTS (SELECT 1 FROM " + partition +
         " o WHERE o.account_id = $1 AND o.conversation_id = s.conversation_id AND "
@@ -836,7 +838,7 @@ struct Loader::Impl {
             " AS m (account_id, conversation_id, "
             "message_id, version, sent_at, sender_id, sender_raw, sender_name, message_type, "
             "content_raw, content_text, is_edited, edited_at, is_deleted, deleted_at, "
-            "is_server_generated, properties, details, export_id, source_position) " +
+            "is_server_generated, properties, details, extra, export_id, source_position) " +
             select +
             " ON CONFLICT (account_id, conversation_id, message_id) DO UPDATE SET "
             "version = excluded.version, sent_at = excluded.sent_at, "
@@ -848,7 +850,8 @@ struct Loader::Impl {
             "deleted_at = excluded.deleted_at, "
             "is_server_generated = excluded.is_server_generated, "
             "properties = excluded.properties, details = excluded.details, "
-            "export_id = excluded.export_id, source_position = excluded.source_position "
+            "extra = excluded.extra, export_id = excluded.export_id, "
+            "source_position = excluded.source_position "
             "WHERE " +
             replaces("excluded", "m") +
             " RETURNING conversation_id, sent_at, (xmax = 0) AS inserted), "
@@ -871,6 +874,7 @@ struct Loader::Impl {
     b.text_or_null(row.topic);
     b.json(row.properties_json);
     b.json(row.thread_properties_json);
+    b.json(row.extra_json);
     b.end_row();
     for (const std::string& member : row.members) {
       participants.text(row.conversation_id);
@@ -988,6 +992,7 @@ void Loader::load_batch(const Batch& batch) {
       }
       s.flush_chunk_senders(meta.id, chunk_senders);
     }
+    if (!batch.export_extra_json.empty()) s.export_extra = batch.export_extra_json;
     for (const ConversationRow& row : batch.conversations) {
       const std::string id(row.conversation_id);
       s.conversation_seen[id] = true;
@@ -1045,6 +1050,7 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
       b.text_or_null(meta ? std::string_view(meta->topic) : std::string_view());
       b.json(meta ? std::string_view(meta->properties_json) : std::string_view());
       b.json(meta ? std::string_view(meta->thread_properties_json) : std::string_view());
+      b.json(meta ? std::string_view(meta->extra_json) : std::string_view());
       b.end_row();
     }
     s.stage_senders();
@@ -1112,23 +1118,24 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
                                            s.export_date.empty() ? nullptr : s.export_date.c_str()};
       const PgResult conv = c.exec_params(
           "INSERT INTO skype.conversations AS x (account_id, conversation_id, conversation_type, "
-          "display_name, topic, properties, thread_properties, source_export_date, export_id) "
-          "SELECT DISTINCT ON (conversation_id) $1, conversation_id, conversation_type, "
-          "display_name, topic, properties, thread_properties, $3::timestamptz, $2::bigint "
+          "display_name, topic, properties, thread_properties, extra, source_export_date, "
+          "export_id) SELECT DISTINCT ON (conversation_id) $1, conversation_id, "
+          "conversation_type, display_name, topic, properties, thread_properties, extra, "
+          "$3::timestamptz, $2::bigint "
           "FROM stage_conversations WHERE described ORDER BY conversation_id "
           "ON CONFLICT (account_id, conversation_id) DO UPDATE SET "
           "conversation_type = excluded.conversation_type, display_name = excluded.display_name, "
           "topic = excluded.topic, properties = excluded.properties, "
-          "thread_properties = excluded.thread_properties, "
+          "thread_properties = excluded.thread_properties, extra = excluded.extra, "
           "source_export_date = excluded.source_export_date, export_id = excluded.export_id "
           "WHERE x.source_export_date IS NULL OR excluded.source_export_date IS NULL OR "
           "excluded.source_export_date >= x.source_export_date",
           conv_params);
       c.exec_params(
           "INSERT INTO skype.conversations (account_id, conversation_id, conversation_type, "
-          "display_name, topic, properties, thread_properties, export_id) "
+          "display_name, topic, properties, thread_properties, extra, export_id) "
           "SELECT DISTINCT ON (conversation_id) $1, conversation_id, conversation_type, "
-          "display_name, topic, properties, thread_properties, $2::bigint "
+          "display_name, topic, properties, thread_properties, extra, $2::bigint "
           "FROM stage_conversations WHERE NOT described ORDER BY conversation_id "
           "ON CONFLICT (account_id, conversation_id) DO NOTHING",
           ae);
@@ -1478,17 +1485,19 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
     const std::string file_size = std::to_string(s.info.file_size);
     // A file name is bytes; the column is text: stored escaped, losslessly.
     const std::string file_name = escape_file_name(s.info.file_name);
-    std::vector<const char*> export_params{e.c_str(),
-                                           a.c_str(),
-                                           s.export_date.empty() ? nullptr : s.export_date.c_str(),
-                                           file_name.c_str(),
-                                           file_size.c_str(),
-                                           s.info.digest.get().c_str(),
-                                           stats_text.empty() ? nullptr : stats_text.c_str()};
+    std::vector<const char*> export_params{
+        e.c_str(),
+        a.c_str(),
+        s.export_date.empty() ? nullptr : s.export_date.c_str(),
+        file_name.c_str(),
+        file_size.c_str(),
+        s.info.digest.get().c_str(),
+        stats_text.empty() ? nullptr : stats_text.c_str(),
+        s.export_extra.empty() ? nullptr : s.export_extra.c_str()};
     c.exec_params(
         "INSERT INTO skype.exports (export_id, account_id, export_date, file_name, file_size, "
-        "file_digest, status, statistics) VALUES ($1::bigint, $2, $3::timestamptz, $4, "
-        "$5::bigint, $6, 'loaded', $7::jsonb)",
+        "file_digest, status, statistics, extra) VALUES ($1::bigint, $2, $3::timestamptz, $4, "
+        "$5::bigint, $6, 'loaded', $7::jsonb, $8::jsonb)",
         export_params);
     c.exec("COMMIT");
     s.end_side_table();

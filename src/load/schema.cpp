@@ -449,6 +449,23 @@ END $$)sql",
            "DROP FUNCTION pg_temp.canonical_details(jsonb)",
            "DROP FUNCTION pg_temp.canonical_ids(jsonb, text)",
        }},
+      {9,
+       "extra: the keys of messages, conversations and the export's top level that skype-etl "
+       "does not model",
+       {
+           // Nullable without a default: adding them rewrites no row (on a partitioned
+           // table, none of any partition).
+           "ALTER TABLE skype.messages ADD COLUMN extra jsonb",
+           "ALTER TABLE skype.conversations ADD COLUMN extra jsonb",
+           "ALTER TABLE skype.exports ADD COLUMN extra jsonb",
+           "COMMENT ON COLUMN skype.messages.extra IS 'the message object''s keys that skype-etl "
+           "does not model, with their values as the export has them'",
+           "COMMENT ON COLUMN skype.conversations.extra IS 'the conversation object''s keys "
+           "that skype-etl does not model (and properties or threadProperties neither an "
+           "object nor null), as the export has them'",
+           "COMMENT ON COLUMN skype.exports.extra IS 'the keys of the export''s top-level "
+           "object that skype-etl does not model, as the export has them'",
+       }},
   };
   return migrations;
 }

@@ -637,6 +637,7 @@ void transform_message(const RawMessage& raw, Message& m, Work& w) {
     m.sender_name = owner_display_name(w);
   m.is_server_generated = raw.is_server_generated;
   m.properties_json = clean_json_view(raw.properties_json, w);
+  m.extra_json = clean_json_view(raw.extra_json, w);
 
   const KnownType* type = classify(raw.message_type);
   if (!type) {
@@ -761,6 +762,7 @@ ConversationRow conversation_row(const ConversationChunk& chunk, Work& w) {
   }
   row.properties_json = clean_json_view(meta.properties_json, w);
   row.thread_properties_json = clean_json_view(meta.thread_properties_json, w);
+  row.extra_json = clean_json_view(meta.extra_json, w);
   std::unordered_set<std::string_view> seen;
   for (const auto& member : meta.members) add_member(row, seen, clean_view(member, w), w);
   // Senders: canonical and clean already.
@@ -789,6 +791,8 @@ void Transformer::transform(Batch& batch) const {
     if (chunk.starts_conversation && chunk.conversation)
       batch.conversations.push_back(conversation_row(chunk, w));
   }
+  if (!batch.export_extra_json.empty())
+    batch.export_extra_json = std::string(clean_json_view(batch.export_extra_json, w));
 }
 
 }  // namespace skype_etl::detail
