@@ -722,6 +722,25 @@ BOOST_AUTO_TEST_CASE(memory_limit_stops_the_run_cleanly) {
   BOOST_TEST(count(db, "messages") == 0);
 }
 
+BOOST_AUTO_TEST_CASE(a_text_too_long_for_a_search_vector_loads_and_is_found_by_its_beginning) {
+  // 200,000 distinct words (1.6 MB of lexemes): PostgreSQL's tsvector holds at most 1 MB,
+  // and such a message used to fail its whole export (54000, exit 4).
+  st::TestDatabase db;
+  st::TempDir dir;
+  std::string text = "trailhead";
+  for (int i = 0; i < 200000; ++i) text += " w" + std::to_string(i * 7919 + 1000003);
+  st::write_file(dir / "m.json",
+                 st::export_json({st::conversation_json(
+                     "8:b", {st::message_json("1", text), st::message_json("2", "short")})}));
+  const auto result = run(db, {dir / "m.json"});
+  BOOST_TEST_INFO(result.dump().substr(0, 2000));
+  BOOST_REQUIRE(result["success"].get<bool>());
+  BOOST_TEST(db.scalar("SELECT length(content_text) FROM skype.messages WHERE message_id = '1'") ==
+             static_cast<long long>(text.size()));
+  BOOST_TEST(db.text("SELECT message_id FROM skype.messages WHERE content_tsv @@ "
+                     "to_tsquery('simple', 'trailhead')") == "1");
+}
+
 BOOST_AUTO_TEST_CASE(a_context_with_a_phase_in_progress_is_refused_untouched) {
   // Used to crash (SIGSEGV): start_phase threw after the graph's edges were made, and the
   // graph's destructor ran a task on nodes already destroyed.

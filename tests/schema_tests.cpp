@@ -444,6 +444,40 @@ BOOST_AUTO_TEST_CASE(migration_8_stops_at_two_accounts_that_are_one_person) {
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.accounts") == 2);
 }
 
+BOOST_AUTO_TEST_CASE(migration_10_indexes_the_beginning_of_any_text) {
+  // A message whose text makes a tsvector over 1 MB failed its export (54000); since
+  // version 10 the full-text column takes the first 100,000 characters.
+  TestDatabase db;
+  PgConnection conn(db.conninfo());
+  apply_migrations(conn, 9);
+  conn.exec("CREATE TABLE skype.messages_a PARTITION OF skype.messages FOR VALUES IN ('8:a')");
+  conn.exec(
+      "INSERT INTO skype.messages (account_id, conversation_id, message_id, content_text, "
+      "export_id) VALUES ('8:a', 'c', '1', 'hello trailhead', 1)");
+  // 200,000 distinct words of 8 to 12 letters: about 2 MB of lexemes.
+  const std::string huge = "SELECT string_agg(md5(g::text), ' ') FROM generate_series(1, 200000) g";
+  BOOST_CHECK_THROW(conn.exec("INSERT INTO skype.messages (account_id, conversation_id, "
+                              "message_id, content_text, export_id) VALUES ('8:a', 'c', '2', (" +
+                              huge + "), 1)"),
+                    DatabaseError);
+  BOOST_TEST(apply_migrations(conn, 10) == 9);
+  conn.exec(
+      "INSERT INTO skype.messages (account_id, conversation_id, message_id, content_text, "
+      "export_id) VALUES ('8:a', 'c', '2', 'first ' || (" +
+      huge + "), 1)");
+  BOOST_TEST(db.scalar("SELECT length(content_text) FROM skype.messages WHERE message_id = '2'") >
+             6'000'000);
+  // The stored rows got their vector again, the new row its beginning's, and the index is
+  // there on every partition, under the names a load gives it.
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE content_tsv @@ "
+                       "to_tsquery('simple', 'trailhead')") == 1);
+  BOOST_TEST(db.text("SELECT message_id FROM skype.messages WHERE content_tsv @@ "
+                     "to_tsquery('simple', 'first')") == "2");
+  BOOST_TEST(db.text("SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_inherits i "
+                     "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = "
+                     "'skype.messages_content_tsv_idx'::regclass") == "messages_a_content_tsv_idx");
+}
+
 BOOST_AUTO_TEST_CASE(a_failing_migration_leaves_the_old_version) {
   TestDatabase db;
   PgConnection conn(db.conninfo());

@@ -466,6 +466,24 @@ END $$)sql",
            "COMMENT ON COLUMN skype.exports.extra IS 'the keys of the export''s top-level "
            "object that skype-etl does not model, as the export has them'",
        }},
+      {10,
+       "content_tsv indexes the first 100,000 characters of content_text",
+       {
+           // A tsvector holds at most 1 MB of lexemes: a message whose text made a larger one
+           // failed its whole export in PostgreSQL (54000, exit 4). 100,000 characters make
+           // at most about 400 KB; a longer message is stored whole and found by its first
+           // 100,000 characters. The column is made anew (PostgreSQL 15 cannot change a
+           // generated column's expression), which writes every partition again and builds
+           // its full-text index.
+           "DROP INDEX skype.messages_content_tsv_idx",
+           "ALTER TABLE skype.messages DROP COLUMN content_tsv",
+           "ALTER TABLE skype.messages ADD COLUMN content_tsv tsvector GENERATED ALWAYS AS "
+           "(to_tsvector('simple'::regconfig, left(coalesce(content_text, ''), 100000))) STORED",
+           "COMMENT ON COLUMN skype.messages.content_tsv IS 'to_tsvector(''simple'', the first "
+           "100,000 characters of content_text): no stemming, so every language and script is "
+           "searchable; a tsvector cannot hold more than 1 MB'",
+           "CREATE INDEX messages_content_tsv_idx ON skype.messages USING gin (content_tsv)",
+       }},
   };
   return migrations;
 }
