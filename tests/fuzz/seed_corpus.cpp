@@ -1,0 +1,246 @@
+// skype-etl-fuzz-seeds OUT_DIR [SAMPLES_DIR]: writes the fuzzers' seed corpus, one folder per
+// fuzzer (OUT_DIR/export_reader_fuzzer, markup_fuzzer, tar_fuzzer), from what the test
+// suites build: the exports of tests/support/export_builder, archives of every dialect of
+// tests/support/tar_writer, small exports of benchmarks/generator, and the sample files of
+// ../shared/samples (or SAMPLES_DIR) when present. Nothing here is committed: the seeds
+// follow the fixtures as they change.
+//
+// Each seed is a valid input that reads to its end, so that mutations start deep inside
+// the reader rather than at its first check.
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "generator/generator.hpp"
+#include "support/export_builder.hpp"
+#include "support/tar_writer.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace st = skype_etl::test;
+
+/// Messages with what the reader treats apart: escapes, every properties key it reads,
+/// amsreferences, unknown keys, null and empty names, versions as text.
+std::string quirky_export() {
+  const std::string emotions =
+      R"("emotions":[{"key":"like","users":[{"mri":"8:alice","time":1700000000000,"value":"1"}]}])";
+  const std::vector<std::string> messages = {
+      st::message_json("1700000000001", R"(say \"hi\" \\ caf\u00e9 \ud83d\ude00\n<b>bold</b>)"),
+      st::message_json("1700000000002", "&lt;3 &amp; <at id=\\\"8:alice\\\">Alice</at>",
+                       R"("properties":{"edittime":"1700000000100","deletetime":1700000000200,)"
+                       R"("isserversidegenerated":"True",)" +
+                           emotions + "}"),
+      st::message_json("1700000000003", "photo",
+                       R"("amsreferences":["0-weu-d1-abc"],"skypeguid":"x","properties":null)"),
+      st::message_json("1700000000004", "",
+                       R"("properties":{"emotions":"[{\"key\":\"heart\",\"users\":[]}]"},)"
+                       R"("version":"1700000000004","displayName":null)"),
+      st::message_json("1700000000005", "edited",
+                       R"("displayName":"","amsreferences":null,"unknown":{"a":[1,2.5e3,true]})"),
+  };
+  const std::vector<std::string> conversations = {
+      st::conversation_json(
+          "19:group@thread.skype", messages,
+          R"("threadProperties":{"topic":"Trip &amp; <b>plans</b>",)"
+          R"("members":"[\"8:alice\",\"bob\",\"8:live:.cid.tester\"]"},"properties":{"x":1})"),
+      st::conversation_json(
+          "19:objects@thread.skype", {st::message_json("m1", "members as objects")},
+          R"("threadProperties":{"members":[{"id":"8:alice"},{"MemberMri":"8:bob"}]},)"
+          R"("properties":null,"extra":[null])"),
+      st::conversation_json("8:empty", {}),
+      st::numbered_conversation("8:bob", 3, "b"),
+  };
+  std::string json = st::export_json(conversations, "live:.cid.tester");
+  // A key after the conversations array, read once the array is done.
+  json.insert(json.rfind('}'), R"(,"exportVersion":{"v":[2]})");
+  return json;
+}
+
+struct Corpus {
+  fs::path root;
+  std::set<std::string> markup;  // distinct texts for markup_fuzzer
+  std::size_t files = 0;
+
+  void write(const std::string& fuzzer, const std::string& name, const std::string& data) {
+    st::write_file(root / fuzzer / name, data);
+    ++files;
+  }
+
+  /// messages.json `json` as the reader's seeds (alone, in a tar, gzip-compressed) and the
+  /// tar as the tar lister's; its texts as markup seeds.
+  void add_export(const std::string& name, const std::string& json) {
+    const std::string tar = st::make_tar({{"messages.json", json}});
+    write("export_reader_fuzzer", name + ".json", json);
+    write("export_reader_fuzzer", name + ".tar", tar);
+    write("export_reader_fuzzer", name + ".json.gz", st::gzip(json));
+    write("export_reader_fuzzer", name + ".tar.gz", st::gzip(tar));
+    write("tar_fuzzer", name + ".tar", tar);
+    collect_texts(json);
+  }
+
+  void collect_texts(const std::string& json) {
+    const auto doc = nlohmann::json::parse(json, nullptr, false);
+    if (!doc.is_object() || !doc.contains("conversations")) return;
+    const auto add = [&](const nlohmann::json& value) {
+      if (value.is_string() && !value.get<std::string>().empty())
+        markup.insert(value.get<std::string>());
+    };
+    for (const auto& conv : doc["conversations"]) {
+      if (!conv.is_object()) continue;
+      if (conv.contains("displayName")) add(conv["displayName"]);
+      if (conv.contains("threadProperties") && conv["threadProperties"].is_object() &&
+          conv["threadProperties"].contains("topic"))
+        add(conv["threadProperties"]["topic"]);
+      if (!conv.contains("MessageList") || !conv["MessageList"].is_array()) continue;
+      for (const auto& m : conv["MessageList"])
+        if (m.is_object() && m.contains("content")) add(m["content"]);
+    }
+  }
+};
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+void add_fixtures(Corpus& corpus) {
+  corpus.add_export("basic", st::export_json({st::numbered_conversation("19:one@thread.skype", 3),
+                                              st::numbered_conversation("8:bob", 2, "b")}));
+  corpus.add_export("empty-conversations", st::export_json({}));
+  const std::string quirky = quirky_export();
+  corpus.add_export("quirks", quirky);
+  corpus.add_export("bom-and-space", "\xEF\xBB\xBF \n" + quirky);
+
+  // Tar dialects, a messages.json below a folder, media the reader joins, other entries.
+  const std::string long_dir = "8_live_tester_export/" + std::string(110, 'd') + "/";
+  for (const auto& [dialect, name] :
+       {std::pair{st::TarDialect::ustar, "ustar"}, std::pair{st::TarDialect::gnu, "gnu"},
+        std::pair{st::TarDialect::pax, "pax"}}) {
+    const std::string tar = st::make_tar(
+        {{"8_live_tester_export/", "", '5'},
+         {long_dir + "messages.json", quirky},
+         {"8_live_tester_export/endpoints.json", R"({"endpoints":[]})"},
+         {"media/", "", '5'},
+         {"media/0-weu-d1-abc.json",
+          R"({"filename":"route.jpg","contents":{"1":{"type":"image/jpeg"}}})"},
+         {"media/0-weu-d1-abc.1.jpg", std::string(700, 'x')},
+         {"media/0-weu-d1-abc.2.jpg", "thumb"},
+         {"media/link", "", '2', "0-weu-d1-abc.1.jpg"},
+         {"media/hard", "", '1', "media/0-weu-d1-abc.2.jpg"}},
+        dialect);
+    corpus.write("export_reader_fuzzer", std::string("media-") + name + ".tar", tar);
+    corpus.write("tar_fuzzer", std::string("media-") + name + ".tar", tar);
+  }
+}
+
+void add_generated(Corpus& corpus) {
+  namespace gen = skype_etl::gen;
+  const fs::path scratch = corpus.root / ".generator";
+  for (const std::uint64_t messages : {12U, 60U}) {
+    for (const std::uint64_t seed : {1U, 2U}) {
+      for (const bool quirks : {true, false}) {
+        gen::GeneratorOptions options;
+        options.seed = seed;
+        options.messages = messages;
+        options.quirks = quirks;
+        const std::string name = "generated-" + std::to_string(messages) + "-seed" +
+                                 std::to_string(seed) + (quirks ? "-quirks" : "");
+        fs::create_directories(scratch);
+        gen::generate_export(options, scratch / "messages.json");
+        corpus.add_export(name, read_file(scratch / "messages.json"));
+      }
+    }
+  }
+  fs::remove_all(scratch);
+}
+
+/// Files of ../shared/samples (never copied into the repository): the exports, and the
+/// `content` of each line of a .jsonl as markup.
+void add_samples(Corpus& corpus, const fs::path& samples) {
+  if (!fs::is_directory(samples)) {
+    std::printf("fuzz-seeds: no samples folder at %s: left out\n", samples.string().c_str());
+    return;
+  }
+  std::vector<fs::path> paths;
+  for (const auto& entry : fs::directory_iterator(samples)) paths.push_back(entry.path());
+  std::sort(paths.begin(), paths.end());
+  for (const fs::path& path : paths) {
+    const std::string name = path.filename().string();
+    if (path.extension() == ".json" && name.find("messages") != std::string::npos) {
+      corpus.add_export("sample-" + path.stem().string(), read_file(path));
+    } else if (path.extension() == ".jsonl") {
+      std::ifstream in(path);
+      for (std::string line; std::getline(in, line);) {
+        const auto doc = nlohmann::json::parse(line, nullptr, false);
+        if (doc.is_object() && doc.contains("content") && doc["content"].is_string())
+          corpus.markup.insert(doc["content"].get<std::string>());
+      }
+    }
+  }
+}
+
+/// Markup the exports above hold little of: every element the renderer knows, entities.
+void add_markup(Corpus& corpus) {
+  for (const char* text : {
+           R"(<at id="8:alice">Alice</at> and <at id="*">all</at>: &amp; &lt; &#169; &#x1F600; &bogus; &)",
+           R"(<a href="https://example.com/a?b=c&amp;d">link</a> https://example.org/x <b>b</b><i>i</i><s>s</s><pre>p</pre>)",
+           R"(<quote author="8:bob" authorname="Bob" timestamp="1700000000"><legacyquote>[10:00] Bob: </legacyquote>quoted text<legacyquote>
+
+&lt;&lt;&lt; </legacyquote></quote>reply)",
+           R"(<partlist type="ended" alt="" callId="123"><part identity="8:alice"><name>Alice</name><duration>85.5</duration></part><part identity="bob"><name>Bob</name></part></partlist>)",
+           R"(<addmember><eventtime>1700000000000</eventtime><initiator>8:alice</initiator><target>8:bob</target><target>carol</target></addmember>)",
+           R"(<topicupdate><eventtime>1700000000000</eventtime><initiator>8:alice</initiator><value>New &amp; topic</value></topicupdate>)",
+           R"(<contacts><c t="s" s="8:alice" f="Alice"/><c t="p" p="+15551234" f="Phone"/></contacts>)",
+           R"(<location latitude="48858370" longitude="2294481" address="Paris" isUserLocation="false">Paris</location>)",
+           R"(<URIObject type="Picture.1" uri="https://api.asm.skype.com/v1/objects/0-weu-d1-abc" url_thumbnail="https://t" doc_id="0-weu-d1-abc"><OriginalName v="a.jpg"/><FileSize v="1234"/><meta type="photo" originalName="a.jpg"/></URIObject>)",
+           R"(<URIObject type="Poll" question="Where?" optionsEncoded="Here|There"/>)",
+           R"(<URIObject type="poll.1"><Question value="Q?"/><Answer value="A"/><Answer value="B"/><MultipleChoice value="true"/></URIObject>)",
+           R"(<URIObject type="SWIFT.1"><Swift b64="eyJ0eXBlIjoibWVzc2FnZS9jYXJkIn0="/></URIObject>)",
+           R"(<files><file size="10" index="0" tid="0" url="https://f">doc.pdf</file></files>)",
+           "<e_m ts=\"1700000000\" a=\"8:alice\" t=\"61\"/>edited <ss type=\"smile\">:)</ss> <b unclosed",
+       })
+    corpus.markup.insert(text);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || argc > 3) {
+    std::fprintf(stderr, "usage: skype-etl-fuzz-seeds OUT_DIR [SAMPLES_DIR]\n");
+    return 2;
+  }
+  try {
+    Corpus corpus;
+    corpus.root = argv[1];
+    const fs::path samples = argc > 2 ? fs::path(argv[2])
+                                      : fs::path(SKYPE_ETL_SOURCE_DIR) / ".." / "shared" / "samples";
+    for (const char* fuzzer : {"export_reader_fuzzer", "markup_fuzzer", "tar_fuzzer"}) {
+      fs::remove_all(corpus.root / fuzzer);
+      fs::create_directories(corpus.root / fuzzer);
+    }
+    add_fixtures(corpus);
+    add_generated(corpus);
+    add_samples(corpus, samples);
+    add_markup(corpus);
+    std::size_t n = 0;
+    for (const std::string& text : corpus.markup)
+      corpus.write("markup_fuzzer", "text-" + std::to_string(n++), text);
+    std::printf("fuzz-seeds: wrote %zu seeds in %s\n", corpus.files, corpus.root.string().c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "skype-etl-fuzz-seeds: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
