@@ -57,15 +57,23 @@ export UBSAN_OPTIONS="print_stacktrace=1 ${UBSAN_OPTIONS:-}"
 if [[ -z "${ASAN_SYMBOLIZER_PATH:-}" && -x /usr/lib/llvm-14/bin/llvm-symbolizer ]]; then
   export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
 fi
+# The export reader's fuzzer writes each input to a file (InputSource opens paths): keep
+# those, and what a crash leaves behind, inside the tree.
+export TMPDIR="$work/tmp"
+mkdir -p "$TMPDIR"
 passed=0
 failed=()
 for fuzzer in "${fuzzers[@]}"; do
   mkdir -p "$work/corpus/$fuzzer" "$work/crashes/$fuzzer" "$work/logs"
   log="$work/logs/$fuzzer.log"
   echo "fuzz: running $fuzzer for ${seconds} s (log: $log)"
+  dict=()
+  if [[ -f "$repo_root/tests/fuzz/$fuzzer.dict" ]]; then
+    dict=(-dict="$repo_root/tests/fuzz/$fuzzer.dict")
+  fi
   # The first folder receives what fuzzing finds; the seeds are only read.
   if "$build_dir/tests/fuzz/$fuzzer" -max_total_time="$seconds" -rss_limit_mb="$rss_mb" \
-    -timeout=20 -print_final_stats=1 -artifact_prefix="$work/crashes/$fuzzer/" \
+    -timeout=20 -print_final_stats=1 -artifact_prefix="$work/crashes/$fuzzer/" "${dict[@]}" \
     "${extra_args[@]}" "$work/corpus/$fuzzer" "$work/seeds/$fuzzer" >"$log" 2>&1; then
     passed=$((passed + 1))
     echo "fuzz: $fuzzer: no crash ($(grep -E '^Done [0-9]+ runs' "$log" || echo 'done'))"
