@@ -4,9 +4,10 @@
 // Each input is read twice: as the file given to skype-etl (its content decides the kind: a
 // messages.json, a tar, either gzip-compressed, or something refused), and as the
 // messages.json of a ustar archive. Besides not crashing (ASan, UBSan), every read checks
-// - only InputError escapes; it names a byte inside what offset_of() says offsets count
-//   (and so does where()'s "which starts at byte N"); an error of the reader names a byte of
-//   messages.json, counted as InputSource::json_offset says;
+// - only InputError escapes; it is one line (no control character); it names a byte inside
+//   what offset_of() says offsets count (and so does where()'s "which starts at byte N"); an
+//   error of the reader names a byte of messages.json, counted as InputSource::json_offset
+//   says;
 // - the batches: numbered in order, the last one marked and followed by nullptr; chunks
 //   covering the messages in order, a conversation starting and ending once; positions and
 //   offsets of messages increasing inside messages.json; every view inside messages.json or
@@ -135,7 +136,18 @@ std::optional<std::uint64_t> start_named_in(const std::string& where) {
   return std::stoull(digits);
 }
 
+/// README: "Every error is one line on stderr". A control character breaks the line, and a
+/// NUL cuts what() short (it is a C string).
+void check_one_line(const se::InputError& e) {
+  for (const std::string* part : {&e.file(), &e.problem(), &e.where()})
+    for (const char c : *part)
+      FUZZ_CHECK(static_cast<unsigned char>(c) >= 0x20 && c != 0x7f,
+                 "an error holds a control character: " + excerpt(e.problem() + " (" + e.where() +
+                                                                  ")"));
+}
+
 void check_error_bytes(const se::InputError& e, std::uint64_t limit, const std::string& counted) {
+  check_one_line(e);
   const std::string what = e.what();
   if (e.offset())
     FUZZ_CHECK(*e.offset() < limit, what + ": the offset is past the " + std::to_string(limit) +
@@ -148,6 +160,7 @@ void check_error_bytes(const se::InputError& e, std::uint64_t limit, const std::
 /// An error of InputSource::open: offsets count the file, or the tar or JSON it decompresses
 /// to; nothing else.
 void check_open_error(const se::InputError& e, const FileBytes& file) {
+  check_one_line(e);
   const std::string what = e.what();
   FUZZ_CHECK(starts_with(e.file(), file.path.string()), what);
   const std::string& of = e.offset_of();
