@@ -66,8 +66,7 @@ struct Outcome {
   std::string kind;
   std::string problem;  // of the InputError, when there was one
   std::optional<std::uint64_t> offset;
-  std::uint64_t json_offset = 0;  // of the source, to compare offsets across wrappings
-  std::string stream;             // everything read, in order, offsets json-relative
+  std::string stream;  // everything read, in order, offsets relative to messages.json
 };
 
 bool starts_with(std::string_view s, std::string_view prefix) {
@@ -141,17 +140,17 @@ std::optional<std::uint64_t> start_named_in(const std::string& where) {
 void check_one_line(const se::InputError& e) {
   for (const std::string* part : {&e.file(), &e.problem(), &e.where()})
     for (const char c : *part)
-      FUZZ_CHECK(static_cast<unsigned char>(c) >= 0x20 && c != 0x7f,
-                 "an error holds a control character: " + excerpt(e.problem() + " (" + e.where() +
-                                                                  ")"));
+      FUZZ_CHECK(
+          static_cast<unsigned char>(c) >= 0x20 && c != 0x7f,
+          "an error holds a control character: " + excerpt(e.problem() + " (" + e.where() + ")"));
 }
 
 void check_error_bytes(const se::InputError& e, std::uint64_t limit, const std::string& counted) {
   check_one_line(e);
   const std::string what = e.what();
   if (e.offset())
-    FUZZ_CHECK(*e.offset() < limit, what + ": the offset is past the " + std::to_string(limit) +
-                                        " bytes of " + counted);
+    FUZZ_CHECK(*e.offset() < limit,
+               what + ": the offset is past the " + std::to_string(limit) + " bytes of " + counted);
   if (const auto start = start_named_in(e.where()))
     FUZZ_CHECK(*start < limit, what + ": the start named is past the " + std::to_string(limit) +
                                    " bytes of " + counted);
@@ -185,7 +184,9 @@ void check_json_text(std::string_view text, const std::string& what) {
 class BatchChecker {
  public:
   BatchChecker(const sd::InputSource& source, std::size_t batch_size, std::string& stream)
-      : m_json(source.json()), m_base(source.json_offset()), m_batch_size(batch_size),
+      : m_json(source.json()),
+        m_base(source.json_offset()),
+        m_batch_size(batch_size),
         m_stream(stream) {}
 
   void check(const se::Batch& batch, const std::shared_ptr<const se::ExportInfo>& info,
@@ -249,9 +250,9 @@ class BatchChecker {
   void check_message(const se::Batch& batch, const se::RawMessage& m) {
     FUZZ_CHECK(m.position == m_position, "a message's position is not its index");
     ++m_position;
-    FUZZ_CHECK(m.offset >= m_base && m.offset - m_base < m_json.size() &&
-                   m_json[m.offset - m_base] == '{',
-               "a message's offset is not its '{' in messages.json");
+    FUZZ_CHECK(
+        m.offset >= m_base && m.offset - m_base < m_json.size() && m_json[m.offset - m_base] == '{',
+        "a message's offset is not its '{' in messages.json");
     FUZZ_CHECK(m_messages == 0 || m.offset > m_last_offset, "message offsets do not increase");
     m_last_offset = m.offset;
     ++m_messages;
@@ -281,8 +282,8 @@ class BatchChecker {
   void append_conversation(const se::ConversationMeta& c) {
     m_stream += "C";
     append_field(m_stream, c.id);
-    append_optional(m_stream, c.display_name ? std::optional<std::string_view>(*c.display_name)
-                                             : std::nullopt);
+    append_optional(
+        m_stream, c.display_name ? std::optional<std::string_view>(*c.display_name) : std::nullopt);
     m_stream += c.version ? std::to_string(*c.version) + ";" : "-;";
     append_field(m_stream, c.properties_json);
     append_field(m_stream, c.thread_properties_json);
@@ -336,7 +337,6 @@ Outcome read_export(const FileBytes& file, std::size_t batch_size) {
   }
   outcome.opened = true;
   outcome.kind = source->kind();
-  outcome.json_offset = source->json_offset();
   const std::string_view json = source->json();
   const std::uint64_t base = source->json_offset();
   if (source->kind() == "json" || source->kind() == "json.gz") {
@@ -370,8 +370,8 @@ Outcome read_export(const FileBytes& file, std::size_t batch_size) {
     FUZZ_CHECK(e.offset_of() == source->json_offsets_of(), what + ": offsets count another thing");
     FUZZ_CHECK(e.offset().has_value(), what + ": no byte named");
     FUZZ_CHECK(*e.offset() >= base && *e.offset() - base < json.size(),
-               what + ": the byte named is outside messages.json (" + std::to_string(base) +
-                   ", " + std::to_string(json.size()) + " bytes)");
+               what + ": the byte named is outside messages.json (" + std::to_string(base) + ", " +
+                   std::to_string(json.size()) + " bytes)");
     check_error_bytes(e, base + json.size(), "messages.json");
     outcome.problem = e.problem();
     outcome.offset = e.offset();
@@ -391,15 +391,14 @@ bool plain_json(std::string_view bytes) {
   if (is_gzip(bytes) || sd::looks_like_tar(bytes)) return false;
   for (const std::string_view magic :
        {std::string_view("PK\x03\x04", 4), std::string_view("PK\x05\x06", 4),
-        std::string_view("BZh"), std::string_view("\xFD" "7zXZ\x00", 6),
+        std::string_view("BZh"),
+        std::string_view("\xFD"
+                         "7zXZ\x00",
+                         6),
         std::string_view("7z\xBC\xAF\x27\x1C", 6), std::string_view("Rar!"),
         std::string_view("\x28\xB5\x2F\xFD", 4), std::string_view("SQLite format 3")})
     if (starts_with(bytes, magic)) return false;
   return true;
-}
-
-void write_bytes(const fs::path& path, std::string_view bytes) {
-  skype_etl::test::write_file(path, bytes);
 }
 
 }  // namespace
@@ -416,12 +415,12 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   const FileBytes direct{scratch_dir / "export", bytes};
-  write_bytes(direct.path, bytes);
+  skype_etl::test::write_file(direct.path, bytes);
   const Outcome as_file = read_export(direct, 100);
 
   const std::string tar = skype_etl::test::make_tar({{"messages.json", std::string(bytes)}});
   const FileBytes wrapped{scratch_dir / "export.tar", tar};
-  write_bytes(wrapped.path, tar);
+  skype_etl::test::write_file(wrapped.path, tar);
   // Small batches for the second reading: the result must not depend on where they end.
   const std::size_t batch_size = 1 + size % 3;
   const Outcome in_tar = read_export(wrapped, batch_size);

@@ -18,10 +18,10 @@ namespace skype_etl::fuzz {
   std::abort();
 }
 
-#define FUZZ_CHECK(condition, detail)                                                     \
-  do {                                                                                    \
-    if (!(condition))                                                                     \
-      ::skype_etl::fuzz::broken(std::string(#condition) + " (" + __FILE__ + ":" +         \
+#define FUZZ_CHECK(condition, detail)                                                    \
+  do {                                                                                   \
+    if (!(condition))                                                                    \
+      ::skype_etl::fuzz::broken(std::string(#condition) + " (" + __FILE__ + ":" +        \
                                 std::to_string(__LINE__) + "): " + std::string(detail)); \
   } while (false)
 

@@ -99,8 +99,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   result.clear();
   std::string again = prefix;  // what out holds matters (a block after text starts a line)
   sd::render_markup(input, again, result);
-  FUZZ_CHECK(again == out, "a second rendering differs: " + excerpt(out) + " then " +
-                               excerpt(again));
+  FUZZ_CHECK(again == out,
+             "a second rendering differs: " + excerpt(out) + " then " + excerpt(again));
 
   const std::string plain = sd::markup_to_text(input);
   check_clean(plain, "markup_to_text");

@@ -128,18 +128,18 @@ void add_fixtures(Corpus& corpus) {
   for (const auto& [dialect, name] :
        {std::pair{st::TarDialect::ustar, "ustar"}, std::pair{st::TarDialect::gnu, "gnu"},
         std::pair{st::TarDialect::pax, "pax"}}) {
-    const std::string tar = st::make_tar(
-        {{"8_live_tester_export/", "", '5'},
-         {long_dir + "messages.json", quirky},
-         {"8_live_tester_export/endpoints.json", R"({"endpoints":[]})"},
-         {"media/", "", '5'},
-         {"media/0-weu-d1-abc.json",
-          R"({"filename":"route.jpg","contents":{"1":{"type":"image/jpeg"}}})"},
-         {"media/0-weu-d1-abc.1.jpg", std::string(700, 'x')},
-         {"media/0-weu-d1-abc.2.jpg", "thumb"},
-         {"media/link", "", '2', "0-weu-d1-abc.1.jpg"},
-         {"media/hard", "", '1', "media/0-weu-d1-abc.2.jpg"}},
-        dialect);
+    const std::string tar =
+        st::make_tar({{"8_live_tester_export/", "", '5'},
+                      {long_dir + "messages.json", quirky},
+                      {"8_live_tester_export/endpoints.json", R"({"endpoints":[]})"},
+                      {"media/", "", '5'},
+                      {"media/0-weu-d1-abc.json",
+                       R"({"filename":"route.jpg","contents":{"1":{"type":"image/jpeg"}}})"},
+                      {"media/0-weu-d1-abc.1.jpg", std::string(700, 'x')},
+                      {"media/0-weu-d1-abc.2.jpg", "thumb"},
+                      {"media/link", "", '2', "0-weu-d1-abc.1.jpg"},
+                      {"media/hard", "", '1', "media/0-weu-d1-abc.2.jpg"}},
+                     dialect);
     corpus.write("export_reader_fuzzer", std::string("media-") + name + ".tar", tar);
     corpus.write("tar_fuzzer", std::string("media-") + name + ".tar", tar);
   }
@@ -192,26 +192,29 @@ void add_samples(Corpus& corpus, const fs::path& samples) {
 }
 
 /// Markup the exports above hold little of: every element the renderer knows, entities.
-void add_markup(Corpus& corpus) {
-  for (const char* text : {
-           R"(<at id="8:alice">Alice</at> and <at id="*">all</at>: &amp; &lt; &#169; &#x1F600; &bogus; &)",
-           R"(<a href="https://example.com/a?b=c&amp;d">link</a> https://example.org/x <b>b</b><i>i</i><s>s</s><pre>p</pre>)",
-           R"(<quote author="8:bob" authorname="Bob" timestamp="1700000000"><legacyquote>[10:00] Bob: </legacyquote>quoted text<legacyquote>
+// clang-format off
+const char* const markup_seeds[] = {
+    R"(<at id="8:alice">Alice</at> and <at id="*">all</at>: &amp; &lt; &#169; &#x1F600; &bogus; &)",
+    R"(<a href="https://example.com/a?b=c&amp;d">link</a> https://example.org/x <b>b</b><i>i</i><s>s</s><pre>p</pre>)",
+    R"(<quote author="8:bob" authorname="Bob" timestamp="1700000000"><legacyquote>[10:00] Bob: </legacyquote>quoted text<legacyquote>
 
 &lt;&lt;&lt; </legacyquote></quote>reply)",
-           R"(<partlist type="ended" alt="" callId="123"><part identity="8:alice"><name>Alice</name><duration>85.5</duration></part><part identity="bob"><name>Bob</name></part></partlist>)",
-           R"(<addmember><eventtime>1700000000000</eventtime><initiator>8:alice</initiator><target>8:bob</target><target>carol</target></addmember>)",
-           R"(<topicupdate><eventtime>1700000000000</eventtime><initiator>8:alice</initiator><value>New &amp; topic</value></topicupdate>)",
-           R"(<contacts><c t="s" s="8:alice" f="Alice"/><c t="p" p="+15551234" f="Phone"/></contacts>)",
-           R"(<location latitude="48858370" longitude="2294481" address="Paris" isUserLocation="false">Paris</location>)",
-           R"(<URIObject type="Picture.1" uri="https://api.asm.skype.com/v1/objects/0-weu-d1-abc" url_thumbnail="https://t" doc_id="0-weu-d1-abc"><OriginalName v="a.jpg"/><FileSize v="1234"/><meta type="photo" originalName="a.jpg"/></URIObject>)",
-           R"(<URIObject type="Poll" question="Where?" optionsEncoded="Here|There"/>)",
-           R"(<URIObject type="poll.1"><Question value="Q?"/><Answer value="A"/><Answer value="B"/><MultipleChoice value="true"/></URIObject>)",
-           R"(<URIObject type="SWIFT.1"><Swift b64="eyJ0eXBlIjoibWVzc2FnZS9jYXJkIn0="/></URIObject>)",
-           R"(<files><file size="10" index="0" tid="0" url="https://f">doc.pdf</file></files>)",
-           "<e_m ts=\"1700000000\" a=\"8:alice\" t=\"61\"/>edited <ss type=\"smile\">:)</ss> <b unclosed",
-       })
-    corpus.markup.insert(text);
+    R"(<partlist type="ended" alt="" callId="123"><part identity="8:alice"><name>Alice</name><duration>85.5</duration></part><part identity="bob"><name>Bob</name></part></partlist>)",
+    R"(<addmember><eventtime>1700000000000</eventtime><initiator>8:alice</initiator><target>8:bob</target><target>carol</target></addmember>)",
+    R"(<topicupdate><eventtime>1700000000000</eventtime><initiator>8:alice</initiator><value>New &amp; topic</value></topicupdate>)",
+    R"(<contacts><c t="s" s="8:alice" f="Alice"/><c t="p" p="+15551234" f="Phone"/></contacts>)",
+    R"(<location latitude="48858370" longitude="2294481" address="Paris" isUserLocation="false">Paris</location>)",
+    R"(<URIObject type="Picture.1" uri="https://api.asm.skype.com/v1/objects/0-weu-d1-abc" url_thumbnail="https://t" doc_id="0-weu-d1-abc"><OriginalName v="a.jpg"/><FileSize v="1234"/><meta type="photo" originalName="a.jpg"/></URIObject>)",
+    R"(<URIObject type="Poll" question="Where?" optionsEncoded="Here|There"/>)",
+    R"(<URIObject type="poll.1"><Question value="Q?"/><Answer value="A"/><Answer value="B"/><MultipleChoice value="true"/></URIObject>)",
+    R"(<URIObject type="SWIFT.1"><Swift b64="eyJ0eXBlIjoibWVzc2FnZS9jYXJkIn0="/></URIObject>)",
+    R"(<files><file size="10" index="0" tid="0" url="https://f">doc.pdf</file></files>)",
+    "<e_m ts=\"1700000000\" a=\"8:alice\" t=\"61\"/>edited <ss type=\"smile\">:)</ss> <b unclosed",
+};
+// clang-format on
+
+void add_markup(Corpus& corpus) {
+  for (const char* text : markup_seeds) corpus.markup.insert(text);
 }
 
 }  // namespace
@@ -224,8 +227,8 @@ int main(int argc, char** argv) {
   try {
     Corpus corpus;
     corpus.root = argv[1];
-    const fs::path samples = argc > 2 ? fs::path(argv[2])
-                                      : fs::path(SKYPE_ETL_SOURCE_DIR) / ".." / "shared" / "samples";
+    const fs::path samples =
+        argc > 2 ? fs::path(argv[2]) : fs::path(SKYPE_ETL_SOURCE_DIR) / ".." / "shared" / "samples";
     for (const char* fuzzer : {"export_reader_fuzzer", "markup_fuzzer", "tar_fuzzer"}) {
       fs::remove_all(corpus.root / fuzzer);
       fs::create_directories(corpus.root / fuzzer);

@@ -50,9 +50,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const skype_etl::InputError& e) {
     FUZZ_CHECK(e.file() == file, e.what());
     FUZZ_CHECK(e.offset_of() == offsets_of, e.what());
-    FUZZ_CHECK(!e.offset() || *e.offset() < size,
-               std::string(e.what()) + ": the offset is past the archive's " +
-                   std::to_string(size) + " bytes");
+    FUZZ_CHECK(!e.offset() || *e.offset() < size, std::string(e.what()) +
+                                                      ": the offset is past the archive's " +
+                                                      std::to_string(size) + " bytes");
     return 0;
   } catch (const std::exception& e) {
     skype_etl::fuzz::broken(std::string("list_tar threw something else than InputError: ") +
