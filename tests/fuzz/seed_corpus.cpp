@@ -2,11 +2,12 @@
 // fuzzer (OUT_DIR/export_reader_fuzzer, markup_fuzzer, tar_fuzzer), from what the test
 // suites build: the exports of tests/support/export_builder, archives of every dialect of
 // tests/support/tar_writer, small exports of benchmarks/generator, and the sample files of
-// ../shared/samples (or SAMPLES_DIR) when present. Nothing here is committed: the seeds
-// follow the fixtures as they change.
+// ../shared/samples (or SAMPLES_DIR) when present, and the inputs of defects found before
+// (add_regressions). Nothing binary is committed: the seeds follow the fixtures as they
+// change.
 //
-// Each seed is a valid input that reads to its end, so that mutations start deep inside
-// the reader rather than at its first check.
+// Apart from the regressions, each seed is a valid input that reads to its end, so that
+// mutations start deep inside the reader rather than at its first check.
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -191,6 +192,61 @@ void add_samples(Corpus& corpus, const fs::path& samples) {
   }
 }
 
+/// The smallest inputs of the reader's defects found for issue 15, kept as seeds so that
+/// every fuzzing run tries them first: the run fails at once while one is not fixed, or
+/// when it comes back. Each comment says what the input requires.
+void add_regressions(Corpus& corpus) {
+  const std::string head = R"({"userId":"8:a","exportDate":"d","conversations":[)";
+  const auto add = [&](const std::string& name, const std::string& data) {
+    corpus.write("export_reader_fuzzer", "regression-" + name, data);
+  };
+  // The second reading (in a tar) uses batches of 1 + size % 3 messages: pad to a size
+  // that makes them 1, where a batch ends right after the last element.
+  const auto batches_of_one = [](std::string json) {
+    while (json.size() % 3 != 0) json += ' ';
+    return json;
+  };
+  // Values kept verbatim go to jsonb columns: they must be JSON, not only balanced UTF-8.
+  add("conversation-properties.json",
+      head + R"({"id":"c","properties":{"a":tru},"MessageList":[]}]})");
+  add("conversation-unknown-key.json", head + R"({"id":"c","x":[1,,2],"MessageList":[]}]})");
+  add("message-properties.json",
+      head + R"({"id":"c","MessageList":[{"id":"m","properties":{"x":[1,,2]}}]}]})");
+  add("message-unknown-key.json", head + R"({"id":"c","MessageList":[{"id":"m","foo":[1,,2]}]}]})");
+  add("top-level-key.json", R"({"userId":"8:a","exportDate":"d","x":[1,,2],"conversations":[]})");
+  // A second "conversations" key must be checked like the first, not skipped.
+  add("second-conversations-key.json",
+      R"({"userId":"8:a","exportDate":"d","conversations":[],"conversations":[{"id":"c",,}]})");
+  // A trailing comma must fail also when a batch ends right after the last element.
+  add("trailing-comma-conversations.json",
+      batches_of_one(head + R"({"id":"c","MessageList":[]},]})"));
+  add("trailing-comma-messages.json",
+      batches_of_one(head + R"({"id":"c","MessageList":[{"id":"m"},]}]})"));
+  // Conversations and messages need an id.
+  add("conversation-without-id.json", head + R"({"MessageList":[]}]})");
+  add("message-without-id.json", head + R"({"id":"c","MessageList":[{"content":"x"}]}]})");
+  // Versions of 19 digits and more must not overflow parse_plain_integer (signed: UB).
+  add("message-version-20-digits.json",
+      head + R"({"id":"c","MessageList":[{"id":"m","version":12345678901234567890}]}]})");
+  add("conversation-version-19-digits.json",
+      head + R"({"id":"c","version":"9999999999999999999","MessageList":[]}]})");
+  // An error naming a conversation id that holds a newline and a NUL stays one line.
+  add("error-names-id-with-newline.json",
+      head + R"({"id":"a\nb\u0000c","MessageList":[{"id":"m","content":tru}]}]})");
+  // The size a gzip trailer claims must not decide the allocation (4 GB for 22 bytes).
+  std::string gz = st::gzip("{}");
+  gz.replace(gz.size() - 4, 4, "\xff\xff\xff\xff");
+  add("gzip-size-4gb.json.gz", gz);
+  // Media metadata and media file names must give valid media_json.
+  const std::string with_media =
+      head + R"({"id":"c","MessageList":[{"id":"m","amsreferences":["d"]}]}]})";
+  add("media-metadata-not-json.tar",
+      st::make_tar({{"messages.json", with_media}, {"media/d.json", "{not json"}}));
+  add("media-file-name-with-quote.tar",
+      st::make_tar(
+          {{"messages.json", with_media}, {"media/d.json", "{}"}, {"media/d.1.x\"y", "z"}}));
+}
+
 /// Markup the exports above hold little of: every element the renderer knows, entities.
 // clang-format off
 const char* const markup_seeds[] = {
@@ -237,6 +293,7 @@ int main(int argc, char** argv) {
     add_generated(corpus);
     add_samples(corpus, samples);
     add_markup(corpus);
+    add_regressions(corpus);
     std::size_t n = 0;
     for (const std::string& text : corpus.markup)
       corpus.write("markup_fuzzer", "text-" + std::to_string(n++), text);
