@@ -20,7 +20,9 @@ build_dir=${SKYPE_ETL_BUILD_DIR:-build}
 [[ "$build_dir" = /* ]] || build_dir="$repo_root/$build_dir"
 jobs=${SKYPE_ETL_JOBS:-$(nproc 2>/dev/null || echo 2)}
 
-step() { echo; echo "==> test.sh: $*"; }
+# Each stage says when it starts (seconds since the script's start), so that a CI log shows
+# what each one costs.
+step() { echo; echo "==> test.sh: $* (at ${SECONDS} s)"; }
 
 if [[ "${SKYPE_ETL_SKIP_INSTALL:-}" != 1 ]]; then
   step "installing missing packages (scripts/install-deps.sh)"
