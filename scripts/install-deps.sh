@@ -9,6 +9,9 @@ packages=(
   libcli11-dev libspdlog-dev libfmt-dev zlib1g-dev libssl-dev
   postgresql-15 postgresql-client-15
   tar gzip
+  # The fuzzers (scripts/fuzz.sh): clang, its libFuzzer and sanitizer runtimes, and
+  # llvm-symbolizer (in llvm-14) so that their reports name functions and lines.
+  clang-14 libclang-rt-14-dev llvm-14
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then

@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds skype-etl in Release, starts a private PostgreSQL server
 # in a temporary directory, runs every ctest suite (labels unit and db) against it, then
-# builds the suites labelled `tsan` with ThreadSanitizer and runs them. Stops the server on
-# exit, whatever happens. Exits non-zero when anything fails.
+# (scripts/sanitize.sh) the suites labelled `tsan` built with ThreadSanitizer and every suite
+# built with ASan and UBSan, against the same server, and last (scripts/fuzz.sh) each
+# fuzzer for SKYPE_ETL_FUZZ_SECONDS (default 60) under ASan and UBSan. Stops the server on
+# exit, whatever happens. Exits non-zero when anything fails, a fuzzer's crash included.
 #
 # Environment: SKYPE_ETL_BUILD_DIR (default build), SKYPE_ETL_TSAN_BUILD_DIR (default
-# build-tsan), both relative to the repository root unless absolute; SKYPE_ETL_JOBS (build
-# parallelism, default nproc); SKYPE_ETL_SKIP_INSTALL=1 skips the package check.
+# build-tsan), SKYPE_ETL_ASAN_BUILD_DIR (default build-asan), SKYPE_ETL_FUZZ_BUILD_DIR
+# (default build-fuzz), all relative to the repository root unless absolute; SKYPE_ETL_JOBS
+# (build parallelism, default nproc); SKYPE_ETL_SKIP_INSTALL=1 skips the package check;
+# SKYPE_ETL_FUZZ_SECONDS=0 leaves the fuzzers out.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo_root"
 scripts="$repo_root/scripts"
 build_dir=${SKYPE_ETL_BUILD_DIR:-build}
-tsan_dir=${SKYPE_ETL_TSAN_BUILD_DIR:-build-tsan}
 [[ "$build_dir" = /* ]] || build_dir="$repo_root/$build_dir"
-[[ "$tsan_dir" = /* ]] || tsan_dir="$repo_root/$tsan_dir"
 jobs=${SKYPE_ETL_JOBS:-$(nproc 2>/dev/null || echo 2)}
 
-step() { echo; echo "==> test.sh: $*"; }
+# Each stage says when it starts (seconds since the script's start), so that a CI log shows
+# what each one costs.
+step() { echo; echo "==> test.sh: $* (at ${SECONDS} s)"; }
 
 if [[ "${SKYPE_ETL_SKIP_INSTALL:-}" != 1 ]]; then
   step "installing missing packages (scripts/install-deps.sh)"
@@ -31,7 +35,7 @@ SKYPE_ETL_JOBS=$jobs bash "$scripts/build.sh" Release "$build_dir"
 step "starting a private PostgreSQL server"
 pg_dir=$(mktemp -d /tmp/skype-etl-test-pg.XXXXXX)
 stop_server() {
-  # Quiet: ctest's summary must stay the last thing the script prints.
+  # Quiet: the last stage's summary must stay the last thing the script prints.
   bash "$scripts/pg-server.sh" stop "$pg_dir" >/dev/null 2>&1 || true
 }
 trap stop_server EXIT
@@ -44,29 +48,18 @@ eval "$(bash "$scripts/pg-server.sh" env "$pg_dir")"
 export PGHOST PGPORT PGUSER PGDATABASE
 echo "PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER PGDATABASE=$PGDATABASE"
 
-# The tsan suites are known before the ThreadSanitizer tree exists: the same CMake lists
-# both trees, and a test's executable is named like the test (skype_etl_add_test).
-mapfile -t tsan_tests < <(ctest --test-dir "$build_dir" -N -L tsan |
-  sed -n 's/^ *Test *#[0-9]*: *\([^ ]*\).*$/\1/p')
-
 step "running all suites (ctest in $build_dir)"
 ctest --test-dir "$build_dir" --output-on-failure -j2
 
-if ((${#tsan_tests[@]} == 0)); then
-  # Nothing to do: the summary just printed stays the final output.
-  exit 0
-fi
+step "ThreadSanitizer: the suites labelled tsan (scripts/sanitize.sh tsan)"
+SKYPE_ETL_JOBS=$jobs bash "$scripts/sanitize.sh" tsan
 
-step "building the ${#tsan_tests[@]} tsan suite(s) with ThreadSanitizer in $tsan_dir: ${tsan_tests[*]}"
-generator=()
-if [[ ! -f "$tsan_dir/CMakeCache.txt" ]] && command -v ninja >/dev/null 2>&1; then
-  generator=(-G Ninja)
-fi
-cmake -S "$repo_root" -B "$tsan_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_FLAGS="-fsanitize=thread" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" \
-  -DSKYPE_ETL_BUILD_BENCHMARKS=OFF -DSKYPE_ETL_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build "$tsan_dir" -j "$jobs" --target "${tsan_tests[@]}"
+step "AddressSanitizer and UndefinedBehaviorSanitizer: every suite (scripts/sanitize.sh asan)"
+SKYPE_ETL_JOBS=$jobs bash "$scripts/sanitize.sh" asan
 
-step "running the tsan suites under ThreadSanitizer (ctest -L tsan in $tsan_dir)"
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}" \
-  ctest --test-dir "$tsan_dir" --output-on-failure -j2 -L tsan
+fuzz_seconds=${SKYPE_ETL_FUZZ_SECONDS:-60}
+if ((fuzz_seconds > 0)); then
+  # Last: its closing line ("fuzz: N passed, N failed") is then the script's.
+  step "fuzzers, ${fuzz_seconds} s each under ASan and UBSan (scripts/fuzz.sh)"
+  SKYPE_ETL_JOBS=$jobs bash "$scripts/fuzz.sh" "$fuzz_seconds"
+fi

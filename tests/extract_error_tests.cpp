@@ -564,7 +564,7 @@ BOOST_AUTO_TEST_CASE(every_bad_input_gets_one_clear_line) {
          return tar.substr(0, 512 + good.size() / 2);
        },
        "truncated tar"},
-      {"zip renamed .tar", [] { return std::string("PK\x03\x04 rest of a zip", 20); },
+      {"zip renamed .tar", [] { return std::string("PK\x03\x04 rest of a zip"); },
        "is a zip archive", false},
       {"corrupt gzip",
        [] {

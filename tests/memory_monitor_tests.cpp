@@ -148,8 +148,9 @@ BOOST_AUTO_TEST_CASE(peak_increases_after_touching_64_mb) {
     BOOST_TEST(monitor.peak_bytes() >= before + 60 * k_mib);
   }
   const std::size_t peak = monitor.peak_bytes();
-  monitor.check_memory();  // the block is freed: the peak stays
-  BOOST_TEST(monitor.peak_bytes() == peak);
+  monitor.check_memory();  // the block is freed: the peak does not drop
+  // (>=, not ==: freeing can touch memory, e.g. AddressSanitizer poisons the freed block.)
+  BOOST_TEST(monitor.peak_bytes() >= peak);
 }
 
 BOOST_AUTO_TEST_CASE(check_memory_reads_proc_at_most_once_per_interval) {

@@ -35,6 +35,9 @@ class TextArena {
   char* allocate(std::size_t size);
   std::string_view commit(const char* begin, std::size_t used) noexcept;
   std::size_t bytes_used() const noexcept { return m_total; }
+  /// True when `text` lies inside what store() or commit() handed out (for checks of the
+  /// views' lifetimes, as in the fuzzers; linear in the number of blocks).
+  bool owns(std::string_view text) const noexcept;
 
  private:
   struct Block {

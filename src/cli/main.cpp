@@ -117,10 +117,10 @@ void load_exports(const RunOptions& o, se::ETLContext& context, nlohmann::json& 
   std::vector<std::filesystem::path> inputs(o.inputs.begin(), o.inputs.end());
   se::EtlGraph graph(inputs, options, context);
   if (o.pause_after_batches) {
-    // Test hook: stop in the middle of a load so a test can kill -9 the process.
-    std::size_t loaded = 0;
+    // Test hook: stop in the middle of a load so a test can kill -9 the process. The count
+    // lives in the callback: the graph calls it after this block has ended.
     const std::size_t pause = *o.pause_after_batches;
-    graph.on_batch_loaded([&loaded, pause](const se::Batch&) {
+    graph.on_batch_loaded([loaded = std::size_t{0}, pause](const se::Batch&) mutable {
       if (++loaded == pause) {
         std::fprintf(stderr, "skype-etl: paused after %zu batches\n", loaded);
         std::fflush(stderr);

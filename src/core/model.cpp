@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <functional>
 
 #include "skype_etl/model.hpp"
 
@@ -28,6 +29,17 @@ std::string_view TextArena::store(std::string_view text) {
   char* out = allocate(text.size());
   std::memcpy(out, text.data(), text.size());
   return commit(out, text.size());
+}
+
+bool TextArena::owns(std::string_view text) const noexcept {
+  // std::less orders pointers of unrelated blocks too, where `<` would not be specified.
+  const std::less<const char*> before;
+  for (const Block& block : m_blocks) {
+    const char* begin = block.data.get();
+    if (!before(text.data(), begin) && !before(begin + block.used, text.data() + text.size()))
+      return true;
+  }
+  return false;
 }
 
 Digest::Digest(std::string known) {

@@ -266,8 +266,12 @@ void CopyBuffer::append_binary_text(std::string_view value, std::string_view pre
   separator();
   const std::size_t length_at = m_size;
   char* out = m_data + m_size + 4;
-  std::memcpy(out, prefix.data(), prefix.size());
-  out += prefix.size();
+  // Most calls pass no prefix, whose data() is null: memcpy from null is undefined even
+  // for zero bytes (UBSan reports it).
+  if (!prefix.empty()) {
+    std::memcpy(out, prefix.data(), prefix.size());
+    out += prefix.size();
+  }
   const char* in = value.data();
   const char* end = in + value.size();
   while (in < end) {

@@ -33,6 +33,7 @@ struct HeaderFields {
 
 void put_field(char* field, std::size_t width, std::string_view value) {
   if (value.size() > width) throw std::invalid_argument("tar header field overflow");
+  if (value.empty()) return;  // data() may be null: memcpy from null is undefined
   std::memcpy(field, value.data(), value.size());
 }
 
