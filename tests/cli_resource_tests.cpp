@@ -181,6 +181,36 @@ BOOST_AUTO_TEST_CASE(a_gzip_bomb_is_refused_and_loads_flat_when_allowed) {
   BOOST_TEST(entries(temp.path()) == 0U);
 }
 
+BOOST_AUTO_TEST_CASE(media_metadata_named_by_every_message_costs_it_once) {
+  // 3,000 messages that all name one 60 KiB media/<id>.json (under the size at which the
+  // metadata is skipped): copied into every message once, that was 180 MB.
+  st::TestDatabase db;
+  st::TempDir dir;
+  st::TempDir out;
+  std::vector<std::string> list;
+  const std::string file_object =
+      R"(<URIObject type=\"File.1\" doc_id=\"0-big\">a file</URIObject>)";
+  for (int i = 0; i < 3000; ++i)
+    list.push_back(st::message_json(
+        std::to_string(i + 1), file_object,
+        R"("messagetype":"RichText/Media_GenericFile","amsreferences":["0-big"])"));
+  const std::string metadata =
+      R"({"filename":"big.pdf","contents":{"1":{"type":"application/pdf"}},"pad":")" +
+      std::string(60 * 1024, 'x') + R"("})";
+  st::write_file(
+      dir / "media.tar",
+      st::make_tar({{"messages.json", st::export_json({st::conversation_json("8:bob", list)})},
+                    {"media/0-big.json", metadata},
+                    {"media/0-big.1.pdf", std::string(100, 'p')}}));
+  const Run run = run_cli(
+      db, {(dir / "media.tar").string(), "--with-media", "--output-dir", out.path().string()});
+  BOOST_TEST(run.code == 0, run.err);
+  BOOST_TEST(messages(db) == 3000);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.attachments WHERE name = 'big.pdf'") == 3000);
+  BOOST_TEST(run.sampled_peak_mb < k_base_mb);
+  BOOST_TEST(report_peak_mb(run) < k_base_mb);
+}
+
 BOOST_AUTO_TEST_CASE(a_large_valid_json_gz_loads_in_the_memory_of_a_plain_file) {
   st::TestDatabase db;
   st::TempDir dir;
