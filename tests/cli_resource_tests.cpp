@@ -99,6 +99,22 @@ double report_peak_mb(const Run& run) {
   return run.report["statistics"]["memory"]["peak_mb"].get<double>();
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+// AddressSanitizer's redzones and its quarantine of freed blocks (256 MB) are private
+// memory of the run: the contract is the plain build's (scripts/test.sh runs this suite in
+// Release first, then under ASan for everything else it checks).
+constexpr bool k_memory_is_measured = false;
+#else
+constexpr bool k_memory_is_measured = true;
+#endif
+
+/// Both peaks of `run` (sampled from outside, and its report's) under `bound_mb`.
+void check_peak_within(const Run& run, double bound_mb) {
+  if (!k_memory_is_measured) return;
+  BOOST_TEST(run.sampled_peak_mb < bound_mb);
+  BOOST_TEST(report_peak_mb(run) < bound_mb);
+}
+
 std::size_t lines(const std::string& text) {
   std::size_t n = 0;
   for (char c : text) n += c == '\n';
@@ -148,8 +164,7 @@ BOOST_AUTO_TEST_CASE(a_forged_gzip_size_fails_at_once_in_one_line) {
   BOOST_TEST(run.code == 3, run.err);
   BOOST_TEST(lines(run.err) == 1U, run.err);
   BOOST_TEST(contains(run.err, "corrupt gzip data: incorrect length check"), run.err);
-  BOOST_TEST(run.sampled_peak_mb < k_base_mb);
-  BOOST_TEST(report_peak_mb(run) < k_base_mb);
+  check_peak_within(run, k_base_mb);
   BOOST_TEST(seconds < 5.0);
   BOOST_TEST(messages(db) == 0);
 }
@@ -167,8 +182,7 @@ BOOST_AUTO_TEST_CASE(a_gzip_bomb_is_refused_and_loads_flat_when_allowed) {
   BOOST_TEST(contains(refused.err, "inflates to more than 100 times its compressed size"),
              refused.err);
   BOOST_TEST(contains(refused.err, "load it with --max-gzip-ratio 0"), refused.err);
-  BOOST_TEST(refused.sampled_peak_mb < k_base_mb);
-  BOOST_TEST(report_peak_mb(refused) < k_base_mb);
+  check_peak_within(refused, k_base_mb);
 
   // What the message says: it loads (an export of no conversation), in flat memory, and the
   // temporary file is gone.
@@ -176,8 +190,7 @@ BOOST_AUTO_TEST_CASE(a_gzip_bomb_is_refused_and_loads_flat_when_allowed) {
                                    temp.path().string(), "--max-gzip-ratio", "0"});
   BOOST_TEST(allowed.code == 0, allowed.err);
   BOOST_TEST(allowed.report["exports"][0]["kind"] == "json.gz");
-  BOOST_TEST(allowed.sampled_peak_mb < k_base_mb);
-  BOOST_TEST(report_peak_mb(allowed) < k_base_mb);
+  check_peak_within(allowed, k_base_mb);
   BOOST_TEST(entries(temp.path()) == 0U);
 }
 
@@ -207,8 +220,7 @@ BOOST_AUTO_TEST_CASE(media_metadata_named_by_every_message_costs_it_once) {
   BOOST_TEST(run.code == 0, run.err);
   BOOST_TEST(messages(db) == 3000);
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.attachments WHERE name = 'big.pdf'") == 3000);
-  BOOST_TEST(run.sampled_peak_mb < k_base_mb);
-  BOOST_TEST(report_peak_mb(run) < k_base_mb);
+  check_peak_within(run, k_base_mb);
 }
 
 BOOST_AUTO_TEST_CASE(a_large_valid_json_gz_loads_in_the_memory_of_a_plain_file) {
@@ -224,8 +236,7 @@ BOOST_AUTO_TEST_CASE(a_large_valid_json_gz_loads_in_the_memory_of_a_plain_file) 
   BOOST_TEST(run.code == 0, run.err);
   BOOST_TEST(run.report["exports"][0]["kind"] == "json.gz");
   BOOST_TEST(run.report["exports"][0]["messages"]["read"] == 200000);
-  BOOST_TEST(run.sampled_peak_mb < k_base_mb);
-  BOOST_TEST(report_peak_mb(run) < k_base_mb);
+  check_peak_within(run, k_base_mb);
 }
 
 BOOST_AUTO_TEST_CASE(many_large_messages_stay_within_the_base) {
@@ -241,8 +252,7 @@ BOOST_AUTO_TEST_CASE(many_large_messages_stay_within_the_base) {
   const Run run = run_cli(db, {(dir / "m.json").string()});
   BOOST_TEST(run.code == 0, run.err);
   BOOST_TEST(messages(db) == 400);
-  BOOST_TEST(run.sampled_peak_mb < k_base_mb);
-  BOOST_TEST(report_peak_mb(run) < k_base_mb);
+  check_peak_within(run, k_base_mb);
 }
 
 BOOST_AUTO_TEST_CASE(the_memory_limit_fires_before_a_huge_message_is_read) {
@@ -263,14 +273,15 @@ BOOST_AUTO_TEST_CASE(the_memory_limit_fires_before_a_huge_message_is_read) {
              limited.err);
   BOOST_TEST(contains(limited.err, " of the decompressed JSON (16 MB) needs about 367 MB more"),
              limited.err);
-  BOOST_TEST(limited.sampled_peak_mb < k_base_mb);
+  if (k_memory_is_measured) BOOST_TEST(limited.sampled_peak_mb < k_base_mb);
   BOOST_TEST(messages(db) == 0);
 
   // Without a limit it loads, within the contract's bound for its largest message.
   const Run loaded = run_cli(db, {(dir / "m.json.gz").string()});
   BOOST_TEST(loaded.code == 0, loaded.err);
   BOOST_TEST(messages(db) == 2);
-  BOOST_TEST(loaded.sampled_peak_mb < k_base_mb + k_value_factor * message_mb);
+  if (k_memory_is_measured)
+    BOOST_TEST(loaded.sampled_peak_mb < k_base_mb + k_value_factor * message_mb);
   BOOST_TEST_MESSAGE("a 16 MB message: peak RssAnon " << loaded.sampled_peak_mb << " MB");
 }
 
