@@ -827,4 +827,39 @@ BOOST_AUTO_TEST_CASE(unsafe_tar_member_names) {
   BOOST_TEST(!sd::is_unsafe_member_name("media/..hidden"));
 }
 
+BOOST_AUTO_TEST_CASE(where_batches_end_changes_no_verdict) {
+  // The reader looks ahead when a batch is full (does the list or the array end here?);
+  // that look-ahead skipped the check for a ',' before the ']' (found by the fuzzer: with
+  // batches of one, both trailing commas loaded).
+  const std::string head = R"({"userId":"8:a","exportDate":"d","conversations":[)";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {head + R"({"id":"c","MessageList":[]},]})", "']' after ',' in conversations"},
+      {head + R"({"id":"c","MessageList":[{"id":"m"},]}]})", "']' after ',' in MessageList"},
+      {head + R"({"id":"c","MessageList":[{"id":"m"},{"id":"n"},]},{"id":"d","MessageList":[]}]})",
+       "']' after ',' in MessageList"},
+      {head + R"({"id":"c","MessageList":[{"id":"m"}]},{"id":"d","MessageList":[]},]})",
+       "']' after ',' in conversations"},
+  };
+  st::TempDir dir;
+  for (const auto& [json, expected] : cases) {
+    st::write_file(dir / "m.json", json);
+    for (const std::size_t batch_size : {1, 2, 3, 1000}) {
+      BOOST_TEST_CONTEXT(json << ", batches of " << batch_size) {
+        std::string what;
+        try {
+          sd::ExportReader reader(sd::InputSource::open(dir / "m.json"), 0, {batch_size, false});
+          while (reader.next()) {
+          }
+        } catch (const se::InputError& error) {
+          what = error.what();
+        }
+        BOOST_TEST(what.find(expected) != std::string::npos, what);
+        // At the ']' that follows the ','.
+        BOOST_TEST(what.find("at byte " + std::to_string(json.find(",]") + 1)) != std::string::npos,
+                   what);
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

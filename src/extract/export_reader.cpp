@@ -624,14 +624,19 @@ struct ExportReader::Impl {
     }
   }
 
+  /// The conversations array's ']' is at `pos` (next after conv_pos). An empty array is
+  /// fine; ']' right after a ',' is not JSON.
+  void close_conversations(std::size_t pos) {
+    if (json[conv_pos - 1] == ',') fail(pos, "invalid JSON: ']' after ',' in conversations");
+    after_conversation(pos);
+  }
+
   /// Opens the conversation at conv_pos; false when the array has ended.
   bool open_conversation() {
     std::size_t pos = skip_space(json, conv_pos);
     if (pos >= json.size()) fail_truncated(conversations_begin, "the conversations array");
     if (json[pos] == ']') {
-      // An empty array is fine; ']' right after a ',' is not JSON.
-      if (json[conv_pos - 1] == ',') fail(pos, "invalid JSON: ']' after ',' in conversations");
-      after_conversation(pos);
+      close_conversations(pos);
       return false;
     }
     conv = std::make_shared<ConversationMeta>();
@@ -1231,11 +1236,7 @@ struct ExportReader::Impl {
     if (list_end == 0) return true;
     while (batch.raw.size() < limit && batch_bytes < options.batch_max_bytes) {
       std::size_t pos = skip_space(json, msg_pos);
-      if (pos >= list_end) {
-        if (msg_index > 0 && json[msg_pos - 1] == ',')
-          fail(pos, "invalid JSON: ']' after ',' in MessageList", where_conversation());
-        return true;
-      }
+      if (pos >= list_end) return message_list_ends(pos);
       msg_begin = pos;
       if (json[pos] != '{')
         fail(pos, "wrong shape: message is not an object (found " + describe_byte(json, pos) + ")",
@@ -1267,7 +1268,18 @@ struct ExportReader::Impl {
       }
       msg_pos = pos;
     }
-    return skip_space(json, msg_pos) >= list_end;
+    // The batch is full: whether the list ends here (checked as if read on, so that where
+    // batches end changes nothing).
+    const std::size_t pos = skip_space(json, msg_pos);
+    return pos >= list_end && message_list_ends(pos);
+  }
+
+  /// The MessageList's ']' is at `pos` (next after msg_pos): true, unless a ',' came just
+  /// before it.
+  bool message_list_ends(std::size_t pos) const {
+    if (msg_index > 0 && json[msg_pos - 1] == ',')
+      fail(pos, "invalid JSON: ']' after ',' in MessageList", where_conversation());
+    return true;
   }
 };
 
@@ -1356,7 +1368,7 @@ BatchPtr ExportReader::next() {
   // Look ahead so the batch that ends the export says so.
   if (!impl.conv && !impl.conversations_done) {
     std::size_t pos = skip_space(impl.json, impl.conv_pos);
-    if (pos < impl.json.size() && impl.json[pos] == ']') impl.after_conversation(pos);
+    if (pos < impl.json.size() && impl.json[pos] == ']') impl.close_conversations(pos);
   }
   if (!impl.conv && impl.conversations_done) {
     batch->last_of_export = true;
