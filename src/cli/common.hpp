@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <stdexcept>
 #include <string>
 
 #include "core/local_db.hpp"
@@ -12,6 +13,12 @@
 namespace skype_etl::cli {
 
 int code(ExitCode c);
+
+/// A bad command line found after parsing (exit code 2).
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 /// Prints `message` as one line on stderr: "skype-etl: error: <message>".
 void print_error(const std::string& message);

@@ -35,7 +35,15 @@ int run_main(int argc, char** argv) {
   CLI::App* run_cmd = app.add_subcommand("run",
                                          "load exports (.tar, .tar.gz, messages.json, "
                                          "or an unpacked export directory)");
-  run_cmd->add_option("exports", run.inputs, "export files, loaded one after another")->required();
+  run_cmd->add_option("exports", run.inputs,
+                      "exports to load one after another: files (.tar, .tar.gz, .json, "
+                      ".json.gz), unpacked export directories, directories of exports, "
+                      "patterns (quoted), or - for a list on standard input");
+  run_cmd->add_option("--files-from", run.files_from,
+                      "also load the exports listed in FILE, one a line (- for standard input)");
+  run_cmd->add_flag("--fail-fast", run.fail_fast,
+                    "stop at the first export that fails (default: load the others, and exit "
+                    "with the first failure's code)");
   se::cli::add_db_options(*run_cmd, run.db);
   run_cmd->add_option("--user-display-name", run.user_display_name,
                       "name shown for your own messages (the export leaves it empty)");
@@ -70,9 +78,11 @@ int run_main(int argc, char** argv) {
                    "refuse gzip data that inflates to more than N times its compressed size "
                    "(plus 64 MiB); 0: no limit")
       ->capture_default_str();
-  run_cmd->add_option("--report", run.reports,
-                      "write the run's statistics to FILE: JSON, or an HTML page with a "
-                      "timeline of the phases when FILE ends in .html (may be repeated)");
+  run_cmd
+      ->add_option("--report", run.reports,
+                   "write the run's statistics to FILE: JSON, or an HTML page with a "
+                   "timeline of the phases when FILE ends in .html (may be repeated)")
+      ->allow_extra_args(false);  // --report FILE a.tar: a.tar is an export, not a report
   run_cmd->add_flag("-q,--quiet", run.quiet, "print only the final summary line");
   run_cmd->add_option("--debug-fail-after-batches", run.fail_after_batches)
       ->group("");  // test hook: fail the run after N loaded batches
