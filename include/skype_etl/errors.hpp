@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "skype_etl/export.hpp"
 namespace skype_etl {
 
 /// Exit codes of the `skype-etl` command (documented in README.md).
@@ -25,14 +26,14 @@ enum class ExitCode : int {
 /// separators and bidirectional overrides are written as escapes (`\n`, `\x1b`, `\u202e`),
 /// and so are the bytes of invalid UTF-8 (`\xff`); past `max_bytes` bytes of `text` it is
 /// cut and `... (N bytes)` says how long it was.
-std::string printable(std::string_view text, std::size_t max_bytes = 4096);
+SKYPE_ETL_API std::string printable(std::string_view text, std::size_t max_bytes = 4096);
 
 /// `text` as a quoted value in a message: `"text"`, escaped like printable() plus `\"` and
 /// `\\`, and past `max_bytes` bytes cut as `"start..." (N bytes)`.
-std::string quoted(std::string_view text, std::size_t max_bytes = 64);
+SKYPE_ETL_API std::string quoted(std::string_view text, std::size_t max_bytes = 64);
 
 /// Base of every error skype-etl throws on purpose.
-class Error : public std::runtime_error {
+class SKYPE_ETL_API Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
@@ -43,7 +44,7 @@ class Error : public std::runtime_error {
 /// part after the problem left out when empty. The parts may quote the export's own text:
 /// each is stored as printable() makes it (file and problem cut after 4096 bytes, where
 /// after 1024), so that no message carries control characters or grows with the input.
-class InputError : public Error {
+class SKYPE_ETL_API InputError : public Error {
  public:
   InputError(std::string file, std::string problem, std::optional<std::uint64_t> offset = {},
              std::string where = {}, std::string offset_of = {});
@@ -79,7 +80,7 @@ class InputError : public Error {
 
 /// PostgreSQL failed. what() never contains a password, and is printable() (cut after 4096
 /// bytes): the server's messages quote the values it refused.
-class DatabaseError : public Error {
+class SKYPE_ETL_API DatabaseError : public Error {
  public:
   explicit DatabaseError(const std::string& message, std::string sqlstate = {});
   const std::string& sqlstate() const noexcept { return m_sqlstate; }
@@ -90,7 +91,7 @@ class DatabaseError : public Error {
 
 /// Private memory (RssAnon) went above --memory-limit-mb, or an allocation would take it
 /// there.
-class MemoryLimitExceeded : public Error {
+class SKYPE_ETL_API MemoryLimitExceeded : public Error {
  public:
   /// "Memory usage (X MB) exceeds limit (Y MB)".
   MemoryLimitExceeded(std::size_t usage_mb, std::size_t limit_mb);
@@ -107,6 +108,6 @@ class MemoryLimitExceeded : public Error {
 };
 
 /// Maps an exception to the CLI's exit code.
-ExitCode exit_code_for(const std::exception& error) noexcept;
+SKYPE_ETL_API ExitCode exit_code_for(const std::exception& error) noexcept;
 
 }  // namespace skype_etl

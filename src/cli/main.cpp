@@ -29,7 +29,7 @@ int run_main(int argc, char** argv) {
   }
   CLI::App app{"skype-etl: load Skype chat-history exports into PostgreSQL"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "skype-etl 0.1.0");
+  app.set_version_flag("--version", "skype-etl " SKYPE_ETL_VERSION);
 
   se::cli::RunOptions run;
   CLI::App* run_cmd = app.add_subcommand("run",
