@@ -160,9 +160,16 @@ void ProgressMonitor::loop() {
 ProgressFigures ProgressMonitor::figures_of(const RunProgress::Export& e, std::int64_t now) {
   ProgressFigures f;
   f.peak_mb = static_cast<double>(m_context.memory_monitor().peak_bytes()) / (1024.0 * 1024.0);
-  // Messages read while the file is read; stored once it is read whole.
+  // Once the file is read whole, what is left are the load's steps: the rates are the
+  // export's own, from its start, rather than zeros.
   const bool read_whole = e.bytes_total > 0 && e.bytes_done >= e.bytes_total;
-  const std::uint64_t messages = read_whole ? e.messages_loaded : e.messages_read;
+  if (read_whole && e.start_us > 0 && now > e.start_us) {
+    const double seconds = static_cast<double>(now - e.start_us) / 1e6;
+    f.messages_per_second = static_cast<double>(e.messages_loaded) / seconds;
+    f.bytes_per_second = static_cast<double>(e.bytes_total) / seconds;
+    return f;
+  }
+  const std::uint64_t messages = e.messages_read;
   std::vector<Point>& history = m_history[e.index];
   if (!history.empty() &&
       (history.back().bytes > e.bytes_done || history.back().messages > messages))
