@@ -110,18 +110,43 @@ ProgressMode choose_progress_mode(const std::string& requested, bool quiet, bool
 
 std::string progress_line(const RunProgress::Export& e, const ProgressFigures& f,
                           std::size_t width) {
-  std::string line = short_name(e.file) + "  " + e.activity;
+  // Each field with its rank: on a narrow terminal the highest ranks go first, so that
+  // what matters most stays on the line, in the same order.
+  struct Field {
+    std::string text;
+    int rank;
+  };
+  std::vector<Field> fields{{short_name(e.file), 0}, {e.activity, 0}};
   if (e.bytes_total > 0) {
     const double percent =
         100.0 * static_cast<double>(e.bytes_done) / static_cast<double>(e.bytes_total);
-    line += "  " + format("%.0f%%", std::min(percent, 100.0)) + " of " + megabytes(e.bytes_total);
-    if (e.bytes_done < e.bytes_total && f.eta_seconds) line += "  ETA " + duration(*f.eta_seconds);
+    fields.push_back({format("%.0f%%", std::min(percent, 100.0)), 1});
+    fields.push_back({"of " + megabytes(e.bytes_total), 5});
+    if (e.bytes_done < e.bytes_total && f.eta_seconds)
+      fields.push_back({"ETA " + duration(*f.eta_seconds), 2});
   }
-  line += "  " + std::to_string(e.messages_read) + " read, " + std::to_string(e.messages_loaded) +
-          " stored";
-  line += "  " + format("%.0f msg/s", f.messages_per_second);
-  line += "  " + format("%.1f MB/s", f.bytes_per_second / 1e6);
-  line += "  peak mem " + format("%.1f MB", f.peak_mb);
+  fields.push_back(
+      {std::to_string(e.messages_read) + " read, " + std::to_string(e.messages_loaded) + " stored",
+       1});
+  fields.push_back({format("%.0f msg/s", f.messages_per_second), 2});
+  fields.push_back({format("%.1f MB/s", f.bytes_per_second / 1e6), 3});
+  fields.push_back({"peak mem " + format("%.1f MB", f.peak_mb), 4});
+  auto joined = [&fields](int max_rank) {
+    std::string line;
+    for (const Field& field : fields) {
+      if (field.rank > max_rank) continue;
+      // "86%" and "of 37.8 MB" read as one.
+      const bool glued = field.text.compare(0, 3, "of ") == 0;
+      if (!line.empty()) line += glued ? " " : "  ";
+      line += field.text;
+    }
+    return line;
+  };
+  std::string line;
+  for (int rank = 5; rank >= 0; --rank) {
+    line = joined(rank);
+    if (line.size() <= width) break;
+  }
   return fit(line, width);
 }
 
@@ -179,7 +204,7 @@ ProgressFigures ProgressMonitor::figures_of(const RunProgress::Export& e, std::i
     history.erase(history.begin());
   const Point& first = history.front();
   const double seconds = static_cast<double>(now - first.time_us) / 1e6;
-  if (seconds < 0.5) return f;
+  if (seconds < 0.09) return f;  // a tick at least
   f.messages_per_second = static_cast<double>(messages - first.messages) / seconds;
   f.bytes_per_second = static_cast<double>(e.bytes_done - first.bytes) / seconds;
   if (f.bytes_per_second > 0 && e.bytes_total > e.bytes_done)
