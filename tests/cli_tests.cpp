@@ -916,7 +916,7 @@ BOOST_AUTO_TEST_CASE(progress_only_where_asked_for) {
   }
   // --progress=plain: a line every --progress-interval seconds, without escape sequences.
   const auto plain = run_cli(
-      {"run", file, "--db", db3.conninfo(), "--progress=plain", "--progress-interval", "0.3"});
+      {"run", file, "--db", db3.conninfo(), "--progress=plain", "--progress-interval", "0.1"});
   BOOST_TEST(plain.code == 0, plain.err);
   BOOST_TEST(plain.err.find('\x1b') == std::string::npos, plain.err);
   BOOST_TEST(plain.err.find('\r') == std::string::npos, plain.err);
