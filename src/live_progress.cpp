@@ -76,7 +76,13 @@ void LiveProgress::loaded(std::size_t index, std::uint64_t messages) noexcept {
 void LiveProgress::done(std::size_t index) noexcept {
   Slot& slot = m_slots[index];
   slot.end_us.store(now_us(), relaxed);
-  slot.stage.store(finished, relaxed);
+  int stage = slot.stage.load(relaxed);
+  while (stage != failed_input && !slot.stage.compare_exchange_weak(stage, finished, relaxed)) {
+  }
+}
+
+void LiveProgress::failed(std::size_t index) noexcept {
+  m_slots[index].stage.store(failed_input, relaxed);
 }
 
 RunProgress LiveProgress::snapshot() const {
@@ -112,8 +118,11 @@ RunProgress LiveProgress::snapshot() const {
                          : "loading";
         break;
       }
-      default:
+      case finished:
         e.activity = "done";
+        break;
+      default:
+        e.activity = "failed";
     }
     if (stage == opening_input) {
       e.bytes_done = inflated;

@@ -44,14 +44,18 @@ class LiveProgress {
   void load_step(const char* step) noexcept;
   /// A batch of `messages` was loaded.
   void loaded(std::size_t index, std::uint64_t messages) noexcept;
-  /// The export's result is in.
+  /// The export's result is in (a failed one stays "failed").
   void done(std::size_t index) noexcept;
+
+  // Either thread, once per export.
+  /// The export failed (its error is reported with its result); the run goes on.
+  void failed(std::size_t index) noexcept;
 
   /// Every input, in order (batches_in_flight left for the caller).
   RunProgress snapshot() const;
 
  private:
-  enum Stage : int { waiting, opening_input, reading_input, read_input, finished };
+  enum Stage : int { waiting, opening_input, reading_input, read_input, finished, failed_input };
   struct Slot {
     std::filesystem::path path;  // set by the constructor, never changed
     std::string file;            // the same

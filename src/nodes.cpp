@@ -235,6 +235,7 @@ BatchPtr RunState::fail_export(std::size_t index, std::exception_ptr error) {
     named->index = index;
     info = std::move(named);
   }
+  m_live.failed(index);
   if (error) {
     progress.failure = std::move(error);
     progress.failure_phase = Phase::extract;
@@ -452,6 +453,7 @@ void RunState::load_batch(const Batch& batch) {
       progress.failure = std::current_exception();
       progress.failure_phase = Phase::load;
       progress.load_failed.store(true, std::memory_order_release);
+      m_live.failed(info.index);
     }
   } else {
     if (m_export_open) m_loader->abort_export();

@@ -38,7 +38,8 @@ struct RunProgress {
     /// being decompressed), "reading" (batches leaving the reader), "loading" (read whole;
     /// its last batches on their way to the database), then the step of the load's finish
     /// that runs ("copy_rest", "index_build", "messages", ..., "commit": the load steps of
-    /// the report), and "done" once its result is in. A failed run leaves it where it was.
+    /// the report), and "done" once its result is in; "failed" once it failed (the run goes
+    /// on with the next). A run that stops on an error leaves it where it was.
     std::string activity;
     std::uint64_t file_size = 0;  ///< bytes of the file given; 0 until it is opened
     /// Progress through bytes_total bytes: while inflating, the compressed bytes inflated so

@@ -85,7 +85,7 @@ void write_all(const std::string& text) {
 }
 
 bool running(const RunProgress::Export& e) {
-  return e.activity != "waiting" && e.activity != "done";
+  return e.activity != "waiting" && e.activity != "done" && e.activity != "failed";
 }
 
 }  // namespace
