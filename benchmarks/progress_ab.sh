@@ -4,8 +4,8 @@
 # `--progress=none` interleaved, ROUNDS times each (default 3), both on a pseudo-terminal
 # (`script -qfec`, so that only the bar differs), each into a fresh database of one private
 # PostgreSQL server (scripts/pg-server.sh: fsync off), with a CHECKPOINT before each run.
-# Prints one line per run: wall seconds of the whole command and the bytes the run wrote to
-# the terminal.
+# Prints one line per run: wall seconds of the whole command, CPU seconds (user + system) of
+# skype-etl (/usr/bin/time), and the bytes the run wrote to the terminal.
 set -euo pipefail
 
 (($# >= 2)) || {
@@ -34,13 +34,15 @@ for round in $(seq "$rounds"); do
       -c "CREATE DATABASE skype_progress" >/dev/null
     psql -q -c "CHECKPOINT" >/dev/null
     start=$(date +%s.%N)
-    if ! TERM=xterm script -qfec "'$exe' run '$export_file' --db dbname=skype_progress \
-        --progress=$mode" /dev/null >"$work/$mode.out" 2>&1 </dev/null; then
+    if ! TERM=xterm script -qfec "/usr/bin/time -o '$work/$mode.time' -f '%U %S' '$exe' run \
+        '$export_file' --db dbname=skype_progress --progress=$mode" /dev/null \
+        >"$work/$mode.out" 2>&1 </dev/null; then
       echo "$mode round $round failed: $(tail -n 3 "$work/$mode.out")"
       continue
     fi
     end=$(date +%s.%N)
-    printf '%-4s round %s: %.2f s, %s bytes to the terminal\n' "$mode" "$round" \
-      "$(awk -v s="$start" -v e="$end" 'BEGIN { print e - s }')" "$(wc -c <"$work/$mode.out")"
+    printf '%-4s round %s: %.2f s, %.2f CPU s, %s bytes to the terminal\n' "$mode" "$round" \
+      "$(awk -v s="$start" -v e="$end" 'BEGIN { print e - s }')" \
+      "$(awk '{ print $1 + $2 }' "$work/$mode.time")" "$(wc -c <"$work/$mode.out")"
   done
 done
