@@ -1,5 +1,7 @@
 #include "cli/progress_display.hpp"
 
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -84,6 +86,20 @@ void write_all(const std::string& text) {
   }
 }
 
+/// Put first among the default logger's sinks while a bar is drawn: a log line is written
+/// below the live lines' place, not across them.
+class ClearLinesSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit ClearLinesSink(ProgressMonitor& monitor) : m_monitor(monitor) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg&) override { m_monitor.clear_lines(); }
+  void flush_() override {}
+
+ private:
+  ProgressMonitor& m_monitor;
+};
+
 bool running(const RunProgress::Export& e) {
   return e.activity != "waiting" && e.activity != "done" && e.activity != "failed";
 }
@@ -154,6 +170,12 @@ ProgressMonitor::ProgressMonitor(detail::RunSampler& sampler, ETLContext& contex
                                  ProgressMode mode, std::chrono::milliseconds plain_interval)
     : m_sampler(sampler), m_context(context), m_mode(mode), m_plain_interval(plain_interval) {
   m_sampler.take(true);
+  if (m_mode == ProgressMode::bar) {
+    auto sink = std::make_shared<ClearLinesSink>(*this);
+    auto& sinks = spdlog::default_logger()->sinks();
+    sinks.insert(sinks.begin(), sink);
+    m_log_sink = sink;
+  }
   m_next_plain_us = detail::now_us() + static_cast<std::int64_t>(m_plain_interval.count()) * 1000;
   m_thread = std::thread([this] { loop(); });
 }
@@ -171,6 +193,15 @@ void ProgressMonitor::stop() {
   m_wake.notify_all();
   m_thread.join();
   tick(true);
+  if (m_log_sink) {
+    auto& sinks = spdlog::default_logger()->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), m_log_sink), sinks.end());
+    m_log_sink.reset();
+  }
+}
+
+void ProgressMonitor::clear_lines() {
+  draw({});
 }
 
 void ProgressMonitor::loop() {
@@ -240,6 +271,11 @@ void ProgressMonitor::tick(bool last) {
 }
 
 void ProgressMonitor::draw(const std::vector<std::string>& lines) {
+  std::lock_guard<std::mutex> lock(m_draw_mutex);
+  draw_locked(lines);
+}
+
+void ProgressMonitor::draw_locked(const std::vector<std::string>& lines) {
   // The cursor stays at the end of the last line drawn: back to the first, rewrite each,
   // and clear what is left below (a finished export's line).
   std::string frame;

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -14,6 +15,10 @@
 
 #include "run_sampler.hpp"
 #include "skype_etl/graph.hpp"
+
+namespace spdlog::sinks {
+class sink;
+}
 
 namespace skype_etl::cli {
 
@@ -45,6 +50,12 @@ std::string progress_line(const RunProgress::Export& e, const ProgressFigures& f
 /// running export on stderr (at most 10 times a second), with ProgressMode::plain prints
 /// those lines every `plain_interval`. stop() (or the destructor) ends the thread and
 /// clears the live lines, so that what is printed next starts on a clean line.
+///
+/// With a bar, what spdlog's default logger writes meanwhile (`-v`: phases starting and
+/// ending, ...) is written between frames: a sink put first in that logger's sinks, from
+/// construction to stop(), clears the live lines before the logger's own sinks write, and
+/// the next frame draws them again below. (Nothing else may change that logger's sinks
+/// while the monitor runs.)
 class ProgressMonitor {
  public:
   ProgressMonitor(detail::RunSampler& sampler, ETLContext& context, ProgressMode mode,
@@ -54,6 +65,9 @@ class ProgressMonitor {
   ProgressMonitor& operator=(const ProgressMonitor&) = delete;
 
   void stop();
+  /// Clears the live lines, if any: what is written to the terminal next starts on a clean
+  /// line. Any thread.
+  void clear_lines();
 
  private:
   struct Point {
@@ -65,13 +79,17 @@ class ProgressMonitor {
   void tick(bool last);
   ProgressFigures figures_of(const RunProgress::Export& e, std::int64_t now);
   void draw(const std::vector<std::string>& lines);
+  void draw_locked(const std::vector<std::string>& lines);
 
   detail::RunSampler& m_sampler;
   ETLContext& m_context;
   ProgressMode m_mode;
   std::chrono::milliseconds m_plain_interval;
   std::int64_t m_next_plain_us = 0;
+  std::mutex m_draw_mutex;  // guards m_lines_drawn and the writes of frames
   std::size_t m_lines_drawn = 0;
+  std::shared_ptr<spdlog::sinks::sink>
+      m_log_sink;  // the sink that calls clear_lines(), while it is in place
   std::map<std::size_t, std::vector<Point>> m_history;  // per export: the last few seconds
 
   std::mutex m_mutex;
