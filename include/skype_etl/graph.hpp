@@ -18,8 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "skype_etl/export.hpp"
 #include "skype_etl/context.hpp"
+#include "skype_etl/export.hpp"
 #include "skype_etl/model.hpp"
 #include "skype_etl/options.hpp"
 
