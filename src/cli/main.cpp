@@ -87,7 +87,18 @@ int run_main(int argc, char** argv) {
                    "write the run's statistics to FILE: JSON, or an HTML page with a "
                    "timeline of the phases when FILE ends in .html (may be repeated)")
       ->allow_extra_args(false);  // --report FILE a.tar: a.tar is an export, not a report
-  run_cmd->add_flag("-q,--quiet", run.quiet, "print only the final summary line");
+  run_cmd->add_flag("-q,--quiet", run.quiet, "print only the final summary line (and no progress)");
+  run_cmd
+      ->add_option("--progress", run.progress,
+                   "live progress on stderr: bar (one line per running export, redrawn; only "
+                   "on a terminal), plain (a line every --progress-interval seconds, for "
+                   "logs), none (default: bar on a terminal, none otherwise)")
+      ->check(CLI::IsMember({"none", "bar", "plain"}));
+  run_cmd
+      ->add_option("--progress-interval", run.progress_interval,
+                   "seconds between the lines of --progress=plain")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->capture_default_str();
   run_cmd->add_option("--debug-fail-after-batches", run.fail_after_batches)
       ->group("");  // test hook: fail the run after N loaded batches
   run_cmd->add_option("--debug-pause-after-batches", run.pause_after_batches)

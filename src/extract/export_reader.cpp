@@ -1336,6 +1336,11 @@ ExportReader::ExportReader(std::shared_ptr<InputSource> source, std::size_t expo
 
 ExportReader::~ExportReader() = default;
 
+std::uint64_t ExportReader::input_position() const noexcept {
+  const Impl& impl = *m_impl;
+  return impl.base + (impl.conv ? impl.msg_pos : impl.conv_pos);
+}
+
 const std::shared_ptr<const MediaIndex>& ExportReader::media() const noexcept {
   return m_impl->media;
 }
