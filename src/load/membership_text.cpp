@@ -1,6 +1,5 @@
 #include "load/membership_text.hpp"
 
-#include <cstdlib>
 #include <map>
 #include <optional>
 #include <set>
@@ -158,7 +157,7 @@ std::uint64_t describe_membership_rows(PgConnection& conn, const std::string& ac
           "INSERT INTO stage_membership_text (seq, content_text, names) SELECT v.s, v.t, v.n "
           "FROM jsonb_to_recordset($1::jsonb) AS v(s bigint, t text, n jsonb)",
           std::vector<std::string>{json_text(changes)});
-      changed += std::strtoull(PQcmdTuples(written.get()), nullptr, 10);
+      changed += written.affected_rows();
     }
     if (rows.rows() < k_chunk) break;
   }

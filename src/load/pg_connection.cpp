@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <utility>
 
 #include "skype_etl/errors.hpp"
@@ -45,6 +46,10 @@ long long PgResult::integer(int row, int column) const {
     throw DatabaseError("PostgreSQL returned '" + std::string(value) +
                         "' where an integer was expected");
   return out;
+}
+
+std::uint64_t PgResult::affected_rows() const noexcept {
+  return m_result ? std::strtoull(PQcmdTuples(m_result), nullptr, 10) : 0;
 }
 
 std::string statement_head(std::string_view sql) {
@@ -222,6 +227,20 @@ void PgConnection::cancel_copy() noexcept {
   m_in_copy = false;
   PQputCopyEnd(m_conn, "aborted by skype-etl");
   while (PGresult* result = PQgetResult(m_conn)) PQclear(result);
+}
+
+void PgConnection::rollback() noexcept {
+  if (is_ok()) PQclear(PQexec(m_conn, "ROLLBACK"));
+}
+
+std::string PgConnection::quote_literal(std::string_view text) const {
+  char* quoted = PQescapeLiteral(m_conn, text.data(), text.size());
+  if (!quoted)
+    throw DatabaseError("cannot quote '" + std::string(text) +
+                        "' as an SQL literal: " + PQerrorMessage(m_conn));
+  std::string out(quoted);
+  PQfreemem(quoted);
+  return out;
 }
 
 }  // namespace skype_etl::detail

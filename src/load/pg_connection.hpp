@@ -2,6 +2,7 @@
 // libpqxx 6.4 does not offer (its stream_to sends one row at a time).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,6 +31,8 @@ class PgResult {
   std::string_view text(int row, int column) const noexcept;
   /// Field as an integer (0 for NULL). Throws DatabaseError when it is not an integer.
   long long integer(int row, int column) const;
+  /// Rows an INSERT, UPDATE or DELETE wrote (PQcmdTuples; 0 for other statements).
+  std::uint64_t affected_rows() const noexcept;
   PGresult* get() const noexcept { return m_result; }
 
  private:
@@ -67,6 +70,12 @@ class PgConnection {
   /// Aborts a COPY in progress (the transaction becomes failed). Never throws.
   void cancel_copy() noexcept;
   bool in_copy() const noexcept { return m_in_copy; }
+  /// Ends the transaction with ROLLBACK, if the connection is still usable; for clean-up
+  /// paths, so it never throws (a failure leaves the connection to be dropped).
+  void rollback() noexcept;
+  /// `text` as an SQL string literal, quoted for this connection's encoding (for a
+  /// statement that cannot take parameters, such as COPY ... TO STDOUT).
+  std::string quote_literal(std::string_view text) const;
 
   /// The server process id of this connection (for pg_terminate_backend in tests).
   int backend_pid() const noexcept;
