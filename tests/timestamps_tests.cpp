@@ -65,4 +65,16 @@ BOOST_AUTO_TEST_CASE(format_round_trip) {
     BOOST_TEST(parse_iso8601_us(format_iso8601_utc(us)).value() == us);
 }
 
+BOOST_AUTO_TEST_CASE(export_dates) {
+  // exportDate: minute precision, no zone (UTC); seconds, fractions and a Z tolerated.
+  BOOST_TEST(parse_export_date_us("2021-09-02T06:49").value() == kBase - 55 * 1000000);
+  BOOST_TEST(parse_export_date_us("2021-09-02 06:49:55").value() == kBase);
+  BOOST_TEST(parse_export_date_us("2021-09-02T06:49:55.104Z").value() == kBase);
+  BOOST_TEST(parse_export_date_us("2021-09-02").value() ==
+             kBase - (6 * 3600 + 49 * 60 + 55) * std::int64_t{1000000});
+  for (const char* bad : {"", "2021", "2021-09", "2021-13-02T06:49", "2021-09-02X06:49",
+                          "2021-09-02T24:00", "2021-09-02T06:60", "yesterday"})
+    BOOST_TEST(!parse_export_date_us(bad).has_value(), bad);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

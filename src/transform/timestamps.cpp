@@ -200,4 +200,23 @@ std::string format_iso8601_utc(std::int64_t us) {
   return std::string(buffer, p);
 }
 
+std::optional<std::int64_t> parse_export_date_us(std::string_view text) noexcept {
+  unsigned year, month, day, hour = 0, minute = 0, second = 0;
+  if (!read_digits(text, 0, 4, year) || text.size() < 10 || text[4] != '-' ||
+      !read_digits(text, 5, 2, month) || text[7] != '-' || !read_digits(text, 8, 2, day))
+    return std::nullopt;
+  if (text.size() >= 16) {
+    if ((text[10] != 'T' && text[10] != ' ') || !read_digits(text, 11, 2, hour) ||
+        text[13] != ':' || !read_digits(text, 14, 2, minute))
+      return std::nullopt;
+    if (text.size() >= 19 && text[16] == ':' && !read_digits(text, 17, 2, second))
+      return std::nullopt;
+  }
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
+    return std::nullopt;
+  const std::int64_t seconds =
+      ((days_from_civil(year, month, day) * 24 + hour) * 60 + minute) * 60 + second;
+  return seconds * 1'000'000;
+}
+
 }  // namespace skype_etl::detail

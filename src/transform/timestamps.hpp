@@ -21,6 +21,11 @@ std::optional<std::int64_t> parse_iso8601_us(std::string_view text) noexcept;
 std::optional<std::int64_t> parse_epoch_text_us(std::string_view text,
                                                 bool unit_seconds = false) noexcept;
 
+/// The export's exportDate ("2025-04-30T10:13": minute precision, no zone = UTC; 'T' or ' ',
+/// seconds, fractions and a trailing Z tolerated, a date alone is midnight) -> microseconds
+/// since the Unix epoch, whole seconds. nullopt when unrecognisable.
+std::optional<std::int64_t> parse_export_date_us(std::string_view text) noexcept;
+
 /// Microseconds since the epoch -> "2021-09-02T06:49:55Z", or "...55.104Z" /
 /// "...55.104123Z" when there is a fraction.
 std::string format_iso8601_utc(std::int64_t us);
