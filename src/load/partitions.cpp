@@ -1,0 +1,157 @@
+#include "load/partitions.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "load/pg_connection.hpp"
+#include "skype_etl/errors.hpp"
+
+namespace skype_etl::detail {
+
+bool unless_taken(PgConnection& conn, const std::string& name, const std::function<void()>& body) {
+  conn.exec("SAVEPOINT " + name);
+  try {
+    body();
+  } catch (const DatabaseError& error) {
+    if (error.sqlstate() != "42P17" && error.sqlstate() != "42P07") throw;
+    conn.exec("ROLLBACK TO SAVEPOINT " + name);
+    return false;
+  }
+  conn.exec("RELEASE SAVEPOINT " + name);
+  return true;
+}
+
+void AccountPartition::set_account(const std::string& account_id) {
+  m_account_id = account_id;
+  m_name = std::string(
+      m_conn
+          .exec_params("SELECT 'messages_' || left(trim(both '_' from regexp_replace(lower($1), "
+                       "'[^a-z0-9]+', '_', 'g')), 20) || '_' || left(md5($1), 8)",
+                       std::vector<std::string>{account_id})
+          .text(0, 0));
+}
+
+std::string AccountPartition::find(bool route) {
+  std::string found(
+      m_conn
+          .exec_params(
+              "SELECT coalesce((SELECT inhrelid::regclass::text FROM pg_inherits WHERE "
+              "inhparent = 'skype.messages'::regclass AND inhrelid = to_regclass('skype.' || "
+              "$2)), (SELECT tableoid::regclass::text FROM skype.messages WHERE account_id = $1 "
+              "LIMIT 1), '')",
+              std::vector<std::string>{m_account_id, m_name})
+          .text(0, 0));
+  if (!found.empty() || !route) return found;
+  m_conn.exec("SAVEPOINT skype_etl_route");
+  try {
+    found = m_conn
+                .exec_params(
+                    "INSERT INTO skype.messages (account_id, conversation_id, message_id, "
+                    "export_id) VALUES ($1, '', '', 0) ON CONFLICT (account_id, "
+                    "conversation_id, message_id) DO UPDATE SET export_id = 0 "
+                    "RETURNING tableoid::regclass::text",
+                    std::vector<std::string>{m_account_id})
+                .text(0, 0);
+  } catch (const DatabaseError& error) {
+    if (error.sqlstate() != "23514") throw;  // no partition takes the account
+  }
+  m_conn.exec("ROLLBACK TO SAVEPOINT skype_etl_route");
+  m_conn.exec("RELEASE SAVEPOINT skype_etl_route");
+  return found;
+}
+
+std::string AccountPartition::ensure() {
+  std::string existing = find();
+  if (!existing.empty()) return existing;
+  const std::string table = own();
+  const bool created = unless_taken(m_conn, "skype_etl_partition", [&] {
+    m_conn.exec("CREATE TABLE " + table + " (LIKE skype.messages INCLUDING ALL EXCLUDING INDEXES)");
+    // Indexes of a form not planned are created by ATTACH, under names of its choosing.
+    IndexPlan plan;
+    if (plan_indexes(table, "", plan)) {
+      for (const std::string& sql : plan.build) m_conn.exec(sql);
+      for (const std::string& sql : plan.constraints) m_conn.exec(sql);
+    }
+    m_conn.exec(attach_sql());
+  });
+  // If not, the rows go to the partition that takes the account, found by routing a row.
+  return created ? table : find(true);
+}
+
+bool AccountPartition::plan_indexes(const std::string& table, const std::string& prefix,
+                                    IndexPlan& plan) {
+  PgResult r = m_conn.exec_params(
+      "SELECT ic.relname, pg_get_indexdef(i.indexrelid), con.conname IS NOT NULL, "
+      "pg_get_constraintdef(con.oid), quote_ident($1 || CASE WHEN ic.relname LIKE 'messages%' "
+      "THEN substr(ic.relname, 9) ELSE '_' || ic.relname END), am.amname FROM pg_index i "
+      "JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam "
+      "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND "
+      "con.conrelid = i.indrelid WHERE i.indrelid = 'skype.messages'::regclass "
+      "ORDER BY am.amname = 'gin' DESC, ic.relname",
+      std::vector<std::string>{m_name});
+  plan = IndexPlan();
+  for (int k = 0; k < r.rows(); ++k) {
+    const std::string parent_name(r.text(k, 0));
+    const std::string final_name(r.text(k, 4));
+    const std::string name = prefix.empty() ? final_name : prefix + "_" + std::to_string(k);
+    plan.parent_names.push_back(parent_name);
+    if (r.text(k, 2) == "t") {
+      // A key constraint gets its unique index built like the other indexes, then becomes
+      // the constraint (no scan: the columns are NOT NULL). ADD CONSTRAINT ... PRIMARY KEY
+      // would lock the table against the other builds while it sorts (CREATE INDEX takes a
+      // SHARE lock: the builds run side by side).
+      const std::string definition(r.text(k, 3));
+      std::string kind;
+      for (const char* key : {"PRIMARY KEY (", "UNIQUE ("})
+        if (definition.rfind(key, 0) == 0 && definition.back() == ')' &&
+            definition.find("DEFERRABLE") == std::string::npos)
+          kind = std::string(key, std::strlen(key) - 2);
+      if (kind.empty()) return false;
+      plan.constraints.push_back("ALTER TABLE skype." + m_name + " ADD CONSTRAINT " + name + " " +
+                                 kind + " USING INDEX " + name);
+      if (!prefix.empty())
+        plan.renames.push_back("ALTER TABLE skype." + m_name + " RENAME CONSTRAINT " + name +
+                               " TO " + final_name);
+    }
+    // "CREATE [UNIQUE] INDEX <name> ON ONLY skype.messages USING ..."
+    const std::string definition(r.text(k, 1));
+    const std::string on = " ON ONLY skype.messages USING ";
+    const std::size_t at = definition.find(on);
+    const std::string head = definition.substr(0, std::min(at, definition.size()));
+    std::string statement;
+    for (const char* create : {"CREATE INDEX ", "CREATE UNIQUE INDEX "})
+      if (at != std::string::npos && head.rfind(create, 0) == 0)
+        statement = create + name + " ON " + table + " USING " + definition.substr(at + on.size());
+    if (statement.empty()) return false;
+    plan.build.push_back(statement);
+    if (!prefix.empty() && r.text(k, 2) != "t")
+      plan.renames.push_back("ALTER INDEX skype." + name + " RENAME TO " + final_name);
+  }
+  return true;
+}
+
+std::string AccountPartition::attach_sql() {
+  return std::string(
+      m_conn
+          .exec_params("SELECT format('ALTER TABLE skype.messages ATTACH PARTITION skype.%I "
+                       "FOR VALUES IN (%L)', $1::text, $2::text)",
+                       std::vector<std::string>{m_name, m_account_id})
+          .text(0, 0));
+}
+
+bool AccountPartition::statistics_stale(const std::string& partition, std::uint64_t changed_rows) {
+  // A few rows change no plan; a tenth of the partition may.
+  if (changed_rows <= 1000) return false;
+  const double known_rows = std::strtod(
+      std::string(m_conn
+                      .exec_params("SELECT coalesce((SELECT reltuples FROM pg_class WHERE "
+                                   "oid = to_regclass($1)), 0)",
+                                   std::vector<std::string>{partition})
+                      .text(0, 0))
+          .c_str(),
+      nullptr);
+  return !partition.empty() && static_cast<double>(changed_rows) > known_rows * 0.1;
+}
+
+}  // namespace skype_etl::detail
