@@ -16,18 +16,7 @@ a_exe=$1
 b_exe=$2
 export_file=$3
 rounds=${4:-3}
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-
-pg_dir=$(mktemp -d /tmp/skype-ab-pg.XXXXXX)
-work=$(mktemp -d "${TMPDIR:-/tmp}/skype-ab.XXXXXX")
-cleanup() {
-  bash "$repo_root/scripts/pg-server.sh" stop "$pg_dir" >/dev/null 2>&1 || true
-  rm -rf -- "$work"
-}
-trap cleanup EXIT
-bash "$repo_root/scripts/pg-server.sh" start "$pg_dir" >/dev/null
-eval "$(bash "$repo_root/scripts/pg-server.sh" env "$pg_dir")"
-export PGHOST PGPORT PGUSER PGDATABASE
+source "$(dirname "${BASH_SOURCE[0]}")/common/private_pg.sh" ab
 
 for round in $(seq "$rounds"); do
   for side in A B; do

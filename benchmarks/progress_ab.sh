@@ -15,18 +15,7 @@ set -euo pipefail
 exe=$(realpath "$1")
 export_file=$(realpath "$2")
 rounds=${3:-3}
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-
-pg_dir=$(mktemp -d /tmp/skype-progress-pg.XXXXXX)
-work=$(mktemp -d "${TMPDIR:-/tmp}/skype-progress.XXXXXX")
-cleanup() {
-  bash "$repo_root/scripts/pg-server.sh" stop "$pg_dir" >/dev/null 2>&1 || true
-  rm -rf -- "$work" "$pg_dir"
-}
-trap cleanup EXIT
-bash "$repo_root/scripts/pg-server.sh" start "$pg_dir" >/dev/null
-eval "$(bash "$repo_root/scripts/pg-server.sh" env "$pg_dir")"
-export PGHOST PGPORT PGUSER PGDATABASE
+source "$(dirname "${BASH_SOURCE[0]}")/common/private_pg.sh" progress
 
 for round in $(seq "$rounds"); do
   for mode in bar none; do
