@@ -33,7 +33,7 @@ enum class CopyFormat {
   /// Tab-separated text: every column type, parsed by the server's input functions.
   text,
   /// PostgreSQL's binary format: the server takes integers, booleans and timestamps as they
-  /// are instead of parsing them (COPY of the message rows measured 30% less server time).
+  /// are instead of parsing them (less server time: benchmarks/README.md).
   /// The column types must match the table's exactly: integer() is a bigint here.
   binary,
 };

@@ -207,7 +207,7 @@ void update_derived_columns(PgConnection& conn, const MergedExport& x, const std
   const std::vector<std::string> a{x.account_id};
   if (whole_partition) {
     // Aggregated first into a table: an UPDATE's own scan gets no parallel workers, a
-    // CREATE TABLE AS does (benchmarks/README.md, "moved from code comments").
+    // CREATE TABLE AS does (benchmarks/README.md, "Figures that were in the code's comments").
     conn.exec_params(
         "CREATE TEMP TABLE stage_partition_derived ON COMMIT DROP AS SELECT "
         "m.conversation_id, min(m.sent_at) AS first_at, max(m.sent_at) AS last_at, "

@@ -130,7 +130,7 @@ const std::vector<Migration>& schema_migrations() {
        "conversation",
        {
            // Building these btrees is most of the time a large load spends after its COPY.
-           // Two things made them slow (measured on 1 M messages, benchmarks/README.md):
+           // Two things made them slow (benchmarks/README.md):
            // every comparison went through strcoll() of the database's collation, and the
            // leading account_id, the same in nearly every row, kept PostgreSQL's abbreviated
            // sort keys from deciding anything. Identifiers are machine strings, and under
@@ -177,9 +177,9 @@ const std::vector<Migration>& schema_migrations() {
            // One partition per account, so that an account's first large export is loaded
            // like one into an empty database: COPYed into a table of its own, indexed there,
            // then attached. Into one shared table its rows would go through five indexes
-           // one at a time (1 M messages beside another account's million: 40 s instead of
-           // 14 s, benchmarks/README.md). Attaching locks skype.messages only against
-           // other attaches, not against readers or writers of other partitions.
+           // one at a time, several times slower (benchmarks/README.md). Attaching locks
+           // skype.messages only against other attaches, not against readers or writers of other
+           // partitions.
            //
            // The old table keeps its rows and indexes and becomes the partition of the
            // accounts it holds (or is dropped when empty). Views on it would stay on that
@@ -249,8 +249,8 @@ END $$)sql",
            // Message ids are nearly unique (epoch milliseconds in real exports), so their
            // abbreviated sort keys decide almost every comparison of the primary key's build.
            // Led by conversation_id, every comparison within a conversation fell through to
-           // the full key and then to message_id: 5 M messages took 10-11 s to index instead
-           // of 5-6 s (benchmarks/README.md). Lookups by the whole key and ON CONFLICT do not
+           // the full key and then to message_id: the build took about twice as long
+           // (benchmarks/README.md). Lookups by the whole key and ON CONFLICT do not
            // care about the order; a conversation's messages are read through
            // messages_conversation_time_idx. Each partition's key index is rebuilt here.
            "ALTER TABLE skype.messages DROP CONSTRAINT messages_pkey",
@@ -268,7 +268,7 @@ END $$)sql",
            // rule (src/core/identity.cpp, and schema_tests checks that both agree), for
            // users' queries and for this migration.
            // One expression (not STRICT, no FROM) so that the planner inlines it into the
-           // queries that call it: over 300k rows 0.34 s instead of 0.93 s. What remains
+           // queries that call it, about three times faster (benchmarks/README.md). What remains
            // after removing everything up to a URL's last '/' is the id.
            R"sql(CREATE FUNCTION skype.canonical_id(raw text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -389,7 +389,7 @@ $$)sql",
            // canonical ids of the accounts it took. ALTER COLUMN ... TYPE ... USING writes the
            // partition anew and builds its indexes by sorting, keeping their names, its
            // constraints and grants; an UPDATE, a little slower, would leave every row's old
-           // version behind (300k messages: 4.3 s against 5.2 s, benchmarks/README.md). A
+           // version behind (benchmarks/README.md). A
            // partition a load created for one account is named after it: it gets the name a
            // load gives the new id, so that loads know it as the account's own.
            "SET LOCAL maintenance_work_mem = '256MB'",
