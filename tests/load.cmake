@@ -9,6 +9,8 @@ skype_etl_add_test(search_tests SOURCES search_tests.cpp
   LIBS skype_etl_load skype_etl_test_support LABELS db)
 skype_etl_add_test(id_seen_filter_tests SOURCES id_seen_filter_tests.cpp
   LIBS skype_etl_load LABELS unit)
+skype_etl_add_test(repeat_tracker_tests SOURCES repeat_tracker_tests.cpp
+  LIBS skype_etl_load LABELS unit)
 # Threads of its own: also under ThreadSanitizer.
 skype_etl_add_test(parallel_copy_tests SOURCES parallel_copy_tests.cpp
   LIBS skype_etl_load skype_etl_test_support LABELS "db;tsan")
