@@ -6,6 +6,8 @@
 #include <fstream>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "core/json_text.hpp"
 #include "report.hpp"
 #include "skype_etl/context.hpp"
@@ -50,7 +52,7 @@ void load_exports(const RunOptions& o, ETLContext& context, nlohmann::json& resu
     result["exports"] = graph.run()["exports"];
     result["success"] = true;
   } catch (const std::exception& error) {
-    result["error"] = error.what();
+    result["error"] = error_message(error);
     result["exit_code"] = code(exit_code_for(error));
     result["exports"] = graph.result()["exports"];
   }
@@ -59,18 +61,26 @@ void load_exports(const RunOptions& o, ETLContext& context, nlohmann::json& resu
 }  // namespace
 
 int run_command(const RunOptions& o) {
+  // A report that cannot be written is known before any work is done.
+  try {
+    for (const std::string& report : o.reports) check_writable("report", report);
+  } catch (const OutputError& error) {
+    print_error(error.what());
+    return code(ExitCode::output);
+  }
   const auto started = std::chrono::steady_clock::now();
   nlohmann::json result{{"success", false}, {"exports", nlohmann::json::array()}};
   std::optional<std::filesystem::path> output_dir;
   if (!o.output_dir.empty()) output_dir = o.output_dir;
   std::optional<ETLContext> context;
   try {
-    DbConfig db{resolve_conninfo(o.db)};
+    DbConfig db{resolve_conninfo(o.db, LocalCreate::allowed)};
     context.emplace(db, o.batch_size, o.memory_limit_mb, !o.sequential, output_dir);
+    context->set_logger(spdlog::default_logger());
     load_exports(o, *context, result);
   } catch (const std::exception& error) {
     // Before the run began (the local database would not start, ...).
-    result["error"] = error.what();
+    result["error"] = error_message(error);
     result["exit_code"] = code(exit_code_for(error));
   }
   const double seconds =
@@ -79,14 +89,23 @@ int run_command(const RunOptions& o) {
   result["seconds"] = seconds;
   result["totals"] = detail::summarize_exports(result["exports"]);
 
-  // Reports are written whatever happened: a failed run's report says why.
+  // Reports are written whatever happened: a failed run's report says why. One that cannot
+  // be written after all (the disk filled meanwhile) fails a run that had not failed.
   for (const std::string& report : o.reports) {
     // FILE.html: a page with the phases' timeline; anything else: the JSON.
-    const bool html = std::filesystem::path(report).extension() == ".html";
-    std::ofstream out(report);
-    out << (html ? detail::render_html_report(result) : detail::json_text(result, 2) + "\n");
-    out.close();
-    if (!out) print_error("cannot write report '" + report + "'");
+    try {
+      write_text_file("report", report,
+                      is_html_report(report) ? detail::render_html_report(result)
+                                             : detail::json_text(result, 2) + "\n");
+    } catch (const OutputError& error) {
+      print_error(error.what());
+      if (result["success"].get<bool>()) {
+        result["success"] = false;
+        result["exit_code"] = code(ExitCode::output);
+        result["error"] = error_message(error);
+        result["error_printed"] = true;
+      }
+    }
   }
   for (const auto& e : result["exports"]) {
     const std::string file = e.value("file", "");
@@ -146,7 +165,7 @@ int run_command(const RunOptions& o) {
     }
   }
   if (!result["success"].get<bool>()) {
-    print_error(result["error"].get<std::string>());
+    if (!result.value("error_printed", false)) print_error(result["error"].get<std::string>());
     return result["exit_code"].get<int>();
   }
   const auto& totals = result["totals"];
