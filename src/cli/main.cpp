@@ -64,8 +64,8 @@ std::optional<std::string> check_command_words(int argc, char** argv) {
     return "a command is needed: " + listed(k_commands) + " (see skype-etl --help)";
   }
   if (std::find(k_commands.begin(), k_commands.end(), *command) == k_commands.end()) {
-    return "unknown command " + se::quoted(*command) + ": the commands are " + listed(k_commands) +
-           " (see skype-etl --help)";
+    return "unknown command '" + se::printable(*command, 64) + "': the commands are " +
+           listed(k_commands) + " (see skype-etl --help)";
   }
   if (*command != "db") return std::nullopt;
   ++at;
@@ -75,7 +75,7 @@ std::optional<std::string> check_command_words(int argc, char** argv) {
     return "db needs a command: " + listed(k_db_commands) + " (see skype-etl db --help)";
   }
   if (std::find(k_db_commands.begin(), k_db_commands.end(), *db_command) == k_db_commands.end()) {
-    return "unknown command " + se::quoted("db " + *db_command) + ": the db commands are " +
+    return "unknown command 'db " + se::printable(*db_command, 64) + "': the db commands are " +
            listed(k_db_commands) + " (see skype-etl db --help)";
   }
   return std::nullopt;

@@ -131,7 +131,9 @@ int run_command(const RunOptions& o) {
         std::printf("\n");
       }
     }
-    if (n("invalid_timestamps") > 0 && !o.quiet) {
+    // Warnings obey the log level (-q, --log-level error) like every other line on stderr.
+    const bool warn = spdlog::default_logger()->should_log(spdlog::level::warn);
+    if (n("invalid_timestamps") > 0 && warn) {
       std::string where;
       const auto& transform = e.value("transform", nlohmann::json::object());
       const auto first = transform.find("first_invalid_timestamp");
@@ -151,7 +153,7 @@ int run_command(const RunOptions& o) {
     }
     const auto media = e.value("media", nlohmann::json::object());
     const auto ignored = media.value("metadata_ignored", std::uint64_t{0});
-    if (ignored > 0 && !o.quiet) {
+    if (ignored > 0 && warn) {
       const auto first = media.value("first_ignored", nlohmann::json::object());
       // The entry's name comes from the archive: quoted, escaped and cut, it stays on one
       // short line.
