@@ -108,6 +108,7 @@ void RunState::start_phases(std::initializer_list<Phase> phases) {
 
 void RunState::open_next_input() {
   const std::size_t index = m_next_input++;
+  m_current_input = index;
   m_progress[index].extract_start_us = now_us();
   InputOptions input_options;
   input_options.temp_dir = m_options.temp_dir;
@@ -157,47 +158,99 @@ bool RunState::already_loaded(const ExportInfo& info) {
 BatchPtr RunState::read_next() {
   while (true) {
     if (m_failed.load(std::memory_order_relaxed)) return nullptr;
-    if (!m_reader) {
-      if (m_next_input == m_inputs.size()) {
-        m_context.set_totals("extract", m_conversations_read, m_messages_read);
-        m_context.end_phase("extract", nlohmann::json{{"inputs", m_inputs.size()}});
-        transform_done();  // the reader's own token: reading is over
-        return nullptr;
-      }
-      open_next_input();
+    if (!m_reader && (m_next_input == m_inputs.size() || m_stop_reading)) {
+      m_context.set_totals("extract", m_conversations_read, m_messages_read);
+      m_context.end_phase("extract", nlohmann::json{{"inputs", m_inputs.size()}});
+      transform_done();  // the reader's own token: reading is over
+      return nullptr;
     }
-    if (m_reader_fresh) {
-      m_reader_fresh = false;
-      if (already_loaded(*m_reader->info())) {
-        // Skip reading it: the load node still begins the export and reports it (its own
-        // check runs under the digest's lock, so a race with another process stays safe).
-        auto batch = std::make_shared<Batch>();
-        batch->source = m_reader->info();
-        batch->sequence = m_sequence++;
-        batch->last_of_export = true;
-        m_reader.reset();
-        m_source.reset();
-        note_batch_read(*batch);
-        return batch;
-      }
+    try {
+      if (BatchPtr batch = read_step()) return batch;
+    } catch (const std::exception& error) {
+      if (!fails_one_export(error)) throw;
+      // --fail-fast: the exports read before this one are still loaded; none after it is
+      // read.
+      if (m_options.fail_fast) m_stop_reading = true;
+      return fail_export(m_current_input, std::current_exception());
     }
-    BatchPtr batch = m_reader->next();
-    if (!batch) {  // the previous batch was this export's last
-      m_reader.reset();
-      continue;
-    }
-    batch->sequence = m_sequence++;
-    if (batch->last_of_export) {
-      // messages.json is read whole and valid: now its media, before the load can commit.
-      stage_media(batch->source->index);
+  }
+}
+
+BatchPtr RunState::read_step() {
+  if (!m_reader) open_next_input();
+  ExportProgress& progress = m_progress[m_current_input];
+  // The load node gave up on this export (and said why): read no more of it.
+  if (progress.load_failed.load(std::memory_order_acquire))
+    return fail_export(m_current_input, nullptr);
+  if (m_reader_fresh) {
+    m_reader_fresh = false;
+    if (already_loaded(*m_reader->info())) {
+      // Skip reading it: the load node still begins the export and reports it (its own
+      // check runs under the digest's lock, so a race with another process stays safe).
+      auto batch = std::make_shared<Batch>();
+      batch->source = m_reader->info();
+      batch->sequence = m_sequence++;
+      batch->last_of_export = true;
       m_reader.reset();
       m_source.reset();
+      note_batch_read(*batch);
+      return batch;
     }
-    note_batch_read(*batch);
-    m_context.update_progress("extract", conversations_ended(*batch), batch->raw.size());
-    m_context.memory_monitor().check_memory();
-    return batch;
   }
+  BatchPtr batch = m_reader->next();
+  if (!batch) {  // the previous batch was this export's last
+    m_reader.reset();
+    return nullptr;
+  }
+  batch->sequence = m_sequence++;
+  if (batch->last_of_export) {
+    // messages.json is read whole and valid: now its media, before the load can commit.
+    stage_media(batch->source->index);
+    m_reader.reset();
+    m_source.reset();
+  }
+  note_batch_read(*batch);
+  m_context.update_progress("extract", conversations_ended(*batch), batch->raw.size());
+  m_context.memory_monitor().check_memory();
+  return batch;
+}
+
+BatchPtr RunState::fail_export(std::size_t index, std::exception_ptr error) {
+  ExportProgress& progress = m_progress[index];
+  std::shared_ptr<const ExportInfo> info = m_reader ? m_reader->info() : nullptr;
+  if (!info) {  // it could not even be opened: named by its path
+    auto named = std::make_shared<ExportInfo>();
+    named->path = m_inputs[index];
+    named->file_name = m_inputs[index].filename().string();
+    named->kind = "unknown";
+    named->index = index;
+    info = std::move(named);
+  }
+  if (error) {
+    progress.failure = std::move(error);
+    progress.failure_phase = Phase::extract;
+    progress.read_failed.store(true, std::memory_order_release);
+  }
+  m_reader.reset();
+  m_source.reset();
+  auto batch = std::make_shared<Batch>();
+  batch->source = std::move(info);
+  batch->sequence = m_sequence++;
+  batch->export_sequence = progress.batches_read;
+  batch->last_of_export = true;
+  note_batch_read(*batch);
+  return batch;
+}
+
+bool RunState::fails_one_export(const std::exception& error) const noexcept {
+  // Errors skype-etl raises about an export (unreadable, refused by the database, media
+  // that cannot be written) fail that export. The memory limit, a lost or refused
+  // connection (SQLSTATE class 08: every export after it would fail the same way) and
+  // anything unexpected (a bug) fail the run.
+  if (dynamic_cast<const MemoryLimitExceeded*>(&error) != nullptr) return false;
+  if (const auto* database = dynamic_cast<const DatabaseError*>(&error))
+    return database->sqlstate().rfind("08", 0) != 0;
+  return dynamic_cast<const Error*>(&error) != nullptr;
 }
 
 void RunState::stage_media(std::size_t index) {
@@ -226,6 +279,7 @@ void RunState::note_batch_read(const Batch& batch) {
   const std::uint64_t conversations = conversations_ended(batch);
   progress.conversations_read += conversations;
   progress.messages_read += batch.raw.size();
+  ++progress.batches_read;
   if (batch.last_of_export) progress.extract_end_us = now_us();
   m_conversations_read += conversations;
   m_messages_read += batch.raw.size();
@@ -242,7 +296,12 @@ void RunState::transform_batch(Batch& batch) {
   store_max(m_in_flight_max, now);
   ExportProgress& progress = m_progress[batch.source->index];
   store_min(progress.transform_start_us, now_us());
-  m_transformers.at(batch.source->index)->transform(batch);
+  // A failed export's batches are not loaded (one that could not be opened has no
+  // transformer): not worth transforming either.
+  const auto& transformer = m_transformers.at(batch.source->index);
+  if (transformer && !progress.read_failed.load(std::memory_order_acquire) &&
+      !progress.load_failed.load(std::memory_order_acquire))
+    transformer->transform(batch);
   m_context.update_progress("transform", conversations_ended(batch), batch.raw.size());
   store_max(progress.transform_end_us, now_us());
   transform_done();
@@ -289,14 +348,18 @@ nlohmann::json RunState::export_entry(const ExportInfo& info, const ExportProgre
     entry["export_id"] = loaded["export_id"];
     entry["account_id"] = loaded.value("account_id", nlohmann::json());
   }
-  // Every message read is in exactly one of new, updated, unchanged or superseded (when
-  // the export was stored; otherwise none was stored).
+  // Every message read is in exactly one of new, updated, unchanged, superseded (same id
+  // later in the file with a higher version), skipped (its file turned out to be loaded
+  // already, by another run, once read) or failed (its export failed: nothing of it stored).
+  const bool failed = progress.failure != nullptr;
   entry["messages"] = {
       {"read", progress.messages_read},
       {"new", count_of(loaded, "inserted")},
       {"updated", count_of(loaded, "updated")},
       {"unchanged", count_of(loaded, "unchanged")},
       {"superseded", count_of(loaded, "superseded")},
+      {"skipped", !stored && !failed ? progress.messages_read : 0},
+      {"failed", failed ? progress.messages_read : 0},
       {"invalid_timestamps", progress.transform.value("invalid_timestamps", std::uint64_t{0})}};
   const std::int64_t transform_start = progress.transform_start_us.load(std::memory_order_relaxed);
   entry["phases"] = {
@@ -350,24 +413,38 @@ void RunState::load_batch(const Batch& batch) {
   m_context.memory_monitor().check_memory();
   const ExportInfo& info = *batch.source;
   ExportProgress& progress = m_progress[info.index];
-  if (batch.export_sequence == 0) {
-    if (!m_loader) {
+  nlohmann::json entry;
+  // Counted first: the statistics stored with the export, built with its last batch, count
+  // that batch too.
+  progress.conversations_loaded += conversations_ended(batch);
+  progress.messages_loaded += batch.raw.size();
+  if (!progress.read_failed.load(std::memory_order_acquire) &&
+      !progress.load_failed.load(std::memory_order_relaxed)) {
+    // The database's own trouble (no connection, a schema it cannot take) fails the run,
+    // not the export: out of the try.
+    if (batch.export_sequence == 0 && !m_loader) {
       LoaderOptions loader_options;
       loader_options.copy_streams = m_options.copy_streams;
       m_loader = std::make_unique<Loader>(m_context.db_config(), loader_options);
       m_loader->ensure_schema();
     }
-    progress.load_start_us = now_us();
-    const auto begun = m_loader->begin_export(info, m_options.user_display_name);
-    m_skip_export = begun == BeginResult::already_loaded;
-    m_export_open = !m_skip_export;
+    try {
+      entry = load_into_database(batch, progress);
+    } catch (const std::exception& error) {
+      if (m_options.fail_fast || !fails_one_export(error)) throw;
+      // The loader rolled the export back; a broken connection is not used again.
+      m_export_open = false;
+      if (m_loader) m_loader->abort_export();
+      if (dynamic_cast<const DatabaseError*>(&error)) m_loader.reset();
+      progress.failure = std::current_exception();
+      progress.failure_phase = Phase::load;
+      progress.load_failed.store(true, std::memory_order_release);
+    }
+  } else {
+    if (m_export_open) m_loader->abort_export();
+    m_export_open = false;
+    add_counters(progress, batch.counters);
   }
-  if (m_export_open) m_loader->load_batch(batch);
-
-  // Transform counters travel with the batch; sum them here, on one thread.
-  add_counters(progress, batch.counters);
-  progress.conversations_loaded += conversations_ended(batch);
-  progress.messages_loaded += batch.raw.size();
   m_context.update_progress("load", conversations_ended(batch), batch.raw.size());
   ++m_batches_loaded;
   if (m_options.fail_after_batches && m_batches_loaded >= *m_options.fail_after_batches)
@@ -375,28 +452,7 @@ void RunState::load_batch(const Batch& batch) {
                              " batches");
 
   if (batch.last_of_export) {
-    nlohmann::json entry;
-    if (m_export_open) {
-      // The statistics stored with the export are its final figures: built when the merge
-      // has counted everything, just before the commit.
-      const nlohmann::json loaded =
-          m_loader->finish_export_with([&](const nlohmann::json& outcome) {
-            entry = export_entry(info, progress, outcome, now_us());
-            entry["status"] = "loaded";
-            return entry;
-          });
-      m_export_open = false;
-      if (loaded.value("already_loaded", false)) {
-        entry = nlohmann::json();  // another run loaded the same file meanwhile
-      } else if (loaded.contains("merge_seconds")) {
-        entry["load"]["merge_seconds"] = loaded["merge_seconds"];  // with the commit's time
-      }
-    }
-    if (entry.is_null()) {
-      entry = export_entry(info, progress, nlohmann::json(), now_us());
-      entry["status"] = "already loaded";
-    }
-    entry["digest"] = info.digest.get();
+    if (progress.failure) entry = failed_entry(info, progress);
     const bool stored = entry.value("status", "") == "loaded";
     {
       std::lock_guard<std::mutex> lock(m_result_mutex);
@@ -406,6 +462,69 @@ void RunState::load_batch(const Batch& batch) {
   }
   m_in_flight.fetch_sub(1, std::memory_order_relaxed);
   if (m_observer) m_observer(batch);
+}
+
+nlohmann::json RunState::load_into_database(const Batch& batch, ExportProgress& progress) {
+  const ExportInfo& info = *batch.source;
+  if (batch.export_sequence == 0) {
+    progress.load_start_us = now_us();
+    const auto begun = m_loader->begin_export(info, m_options.user_display_name);
+    m_skip_export = begun == BeginResult::already_loaded;
+    m_export_open = !m_skip_export;
+  }
+  if (m_export_open) m_loader->load_batch(batch);
+  // Transform counters travel with the batch; sum them here, on one thread.
+  add_counters(progress, batch.counters);
+  if (!batch.last_of_export) return nullptr;
+
+  nlohmann::json entry;
+  if (m_export_open) {
+    // The statistics stored with the export are its final figures: built when the merge
+    // has counted everything, just before the commit.
+    const nlohmann::json loaded = m_loader->finish_export_with([&](const nlohmann::json& outcome) {
+      entry = export_entry(info, progress, outcome, now_us());
+      entry["status"] = "loaded";
+      return entry;
+    });
+    m_export_open = false;
+    if (loaded.value("already_loaded", false)) {
+      entry = nlohmann::json();  // another run loaded the same file meanwhile
+    } else if (loaded.contains("merge_seconds")) {
+      entry["load"]["merge_seconds"] = loaded["merge_seconds"];  // with the commit's time
+    }
+  }
+  if (entry.is_null()) {
+    entry = export_entry(info, progress, nlohmann::json(), now_us());
+    entry["status"] = "already loaded";
+  }
+  entry["digest"] = info.digest.get();
+  return entry;
+}
+
+nlohmann::json RunState::failed_entry(const ExportInfo& info,
+                                      const ExportProgress& progress) const {
+  nlohmann::json entry = export_entry(info, progress, nlohmann::json(), now_us());
+  entry["status"] = "failed";
+  const nlohmann::json recorded = m_context.record_export_error(
+      phase_name(progress.failure_phase), progress.failure, escape_file_name(info.path.string()));
+  entry["phase"] = recorded["phase"];
+  entry["error"] = recorded["error_message"];
+  entry["error_type"] = recorded["error_type"];
+  try {
+    std::rethrow_exception(progress.failure);
+  } catch (const std::exception& error) {
+    entry["exit_code"] = static_cast<int>(exit_code_for(error));
+  } catch (...) {
+    entry["exit_code"] = static_cast<int>(ExitCode::internal);
+  }
+  if (info.digest.ready()) {
+    try {
+      entry["digest"] = info.digest.get();
+    } catch (const std::exception&) {
+      // The file could not be hashed (it is what failed): no digest.
+    }
+  }
+  return entry;
 }
 
 void RunState::finish_run() {
@@ -418,6 +537,12 @@ void RunState::finish_run() {
   if (m_context.is_in_progress("transform"))
     m_context.end_phase("transform", nlohmann::json::object());
   m_context.end_phase("load", nlohmann::json{{"batches", m_batches_loaded}});
+  // Under --fail-fast a failed export failed the run, and its phase (marked once every
+  // phase has ended: the phases after a failed one could not end otherwise).
+  if (m_options.fail_fast)
+    for (std::size_t i = 0; i < m_inputs.size(); ++i)
+      if (m_progress[i].failure)
+        m_context.set_phase_status(phase_name(m_progress[i].failure_phase), "failed");
 }
 
 void RunState::record_failure(Phase phase, const std::exception& error) noexcept {

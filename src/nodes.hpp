@@ -86,6 +86,7 @@ class RunState {
     std::int64_t extract_end_us = 0;
     std::uint64_t conversations_read = 0;
     std::uint64_t messages_read = 0;
+    std::uint64_t batches_read = 0;
     std::atomic<std::int64_t> transform_start_us{INT64_MAX};
     std::atomic<std::int64_t> transform_end_us{0};
     std::int64_t load_start_us = 0;
@@ -98,11 +99,34 @@ class RunState {
     // reader once messages.json is read whole, published by the load node once the export
     // is committed, removed otherwise.
     std::unique_ptr<MediaStaging> media_staging;
+    // Unless fail_fast, a failing export is rolled back and the run goes on. The reader
+    // stores what failed it in `failure` (at most once, before it emits the export's last
+    // batch, which the load node reads it from) and then sets read_failed; the load node
+    // stores a failure of its own in `failure` and sets load_failed, which tells the reader
+    // to stop reading the export. The batches of a failed export are not loaded.
+    std::exception_ptr failure;
+    Phase failure_phase = Phase::extract;
+    std::atomic<bool> read_failed{false};
+    std::atomic<bool> load_failed{false};
     ExportProgress();
     ~ExportProgress();
   };
 
   void open_next_input();
+  /// The reader's step for the current export (the batch it yields, or nullptr to go on),
+  /// as read_next's loop body.
+  BatchPtr read_step();
+  /// Ends the current (or just opened) export `index` after `error` in the reader: records
+  /// it, closes the reader, and returns the export's last batch (empty), which tells the
+  /// load node to drop the export.
+  BatchPtr fail_export(std::size_t index, std::exception_ptr error);
+  /// Whether `error` fails only the export it happened in (and the run may go on).
+  bool fails_one_export(const std::exception& error) const noexcept;
+  /// Loads `batch` into the database (load_batch's work while its export is sound); the
+  /// export's result entry when the batch is its last, else null.
+  nlohmann::json load_into_database(const Batch& batch, ExportProgress& progress);
+  /// The result entry of an export that failed.
+  nlohmann::json failed_entry(const ExportInfo& info, const ExportProgress& progress) const;
   /// Writes the media of the input just read into a staging directory (see ExportProgress).
   void stage_media(std::size_t index);
   /// After the export's last batch: publishes its media when it was stored, else drops them.
@@ -128,6 +152,8 @@ class RunState {
 
   // Reader side.
   std::size_t m_next_input = 0;
+  std::size_t m_current_input = 0;  // the input m_reader reads
+  bool m_stop_reading = false;      // --fail-fast and an export failed: read no other
   std::unique_ptr<ExportReader> m_reader;
   std::shared_ptr<InputSource> m_source;   // m_reader's input, for its media
   std::set<std::string> m_media_names;     // directories given to this run's inputs

@@ -31,6 +31,13 @@ nlohmann::json run_etl_pipeline(const std::vector<std::filesystem::path>& files,
     result["exports"] = run["exports"];
     for (const auto& e : run["exports"]) {
       if (e.contains("export_id")) result["export_id"] = e["export_id"];
+      // The run went on past a failed export: the first one's error is the run's.
+      if (e.value("status", "") == "failed" && result["success"].get<bool>()) {
+        result["success"] = false;
+        result["error"] = e.value("error", "");
+        result["error_type"] = e.value("error_type", "");
+        result["exit_code"] = e.value("exit_code", static_cast<int>(ExitCode::internal));
+      }
     }
   } catch (const std::exception& error) {
     result["error"] = error.what();

@@ -74,13 +74,14 @@ std::uint64_t count_of(const nlohmann::json& object, const char* key) {
 nlohmann::json summarize_exports(const nlohmann::json& exports) {
   nlohmann::json messages = nlohmann::json::object();
   for (const char* name : k_message_counts) messages[name] = std::uint64_t{0};
-  std::uint64_t count = 0, loaded = 0, already = 0, conversations = 0;
+  std::uint64_t count = 0, loaded = 0, already = 0, failed = 0, conversations = 0;
   if (exports.is_array()) {
     for (const auto& e : exports) {
       ++count;
       const std::string status = text_of(e, "status");
       loaded += status == "loaded" ? 1 : 0;
       already += status == "already loaded" ? 1 : 0;
+      failed += status == "failed" ? 1 : 0;
       conversations += count_of(e, "conversations");
       for (const char* name : k_message_counts)
         messages[name] =
@@ -90,6 +91,7 @@ nlohmann::json summarize_exports(const nlohmann::json& exports) {
   return nlohmann::json{{"exports", count},
                         {"loaded", loaded},
                         {"already_loaded", already},
+                        {"failed", failed},
                         {"conversations", conversations},
                         {"messages", messages}};
 }

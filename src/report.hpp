@@ -9,12 +9,13 @@
 namespace skype_etl::detail {
 
 /// The names of an export entry's message counts (EtlGraph::run), in the order reports
-/// show them: every message read is in one of new, updated, unchanged, superseded and
-/// skipped.
+/// show them: every message read is in one of new, updated, unchanged, superseded,
+/// skipped and failed.
 inline constexpr const char* k_message_counts[] = {
-    "read", "new", "updated", "unchanged", "superseded", "skipped", "invalid_timestamps"};
+    "read", "new", "updated", "unchanged", "superseded", "skipped", "failed", "invalid_timestamps"};
 
-/// {"exports", "loaded", "already_loaded", "conversations", "messages": {read, new, ...}}:
+/// {"exports", "loaded", "already_loaded", "failed", "conversations", "messages": {read,
+/// new, ...}}:
 /// the sums over `exports` (entries as EtlGraph::run returns them).
 nlohmann::json summarize_exports(const nlohmann::json& exports);
 

@@ -48,14 +48,16 @@ using Env = std::map<std::string, std::optional<std::string>>;
 
 /// Runs the skype-etl binary with `args` (and `env` changed), capturing its output and exit
 /// code. A run that takes longer than `timeout` is killed (code 128 + SIGKILL) and fails the
-/// test.
+/// test. Its standard input is `input`.
 Output run_cli(const std::vector<std::string>& args, const Env& env = {},
-               std::chrono::seconds timeout = std::chrono::seconds(600)) {
+               std::chrono::seconds timeout = std::chrono::seconds(600),
+               const std::filesystem::path& input = "/dev/null") {
   st::TempDir dir;
   std::fflush(nullptr);  // or the child repeats what the parent had buffered
   const pid_t pid = ::fork();
   BOOST_REQUIRE(pid >= 0);
   if (pid == 0) {
+    std::freopen(input.c_str(), "r", stdin);
     std::freopen((dir / "out").c_str(), "w", stdout);
     std::freopen((dir / "err").c_str(), "w", stderr);
     for (const auto& [name, value] : env) {
@@ -121,8 +123,8 @@ BOOST_AUTO_TEST_CASE(run_prints_a_summary_and_reload_says_already_loaded) {
                (std::filesystem::temp_directory_path() / "skype-etl-cli-report.html").string()});
   BOOST_TEST(second.code == 0);
   BOOST_TEST(second.out.find("already loaded, nothing stored") != std::string::npos, second.out);
-  BOOST_TEST(second.out.find("done: 1 export (1 already loaded), 0 conversations, 0 messages "
-                             "read: 0 new") != std::string::npos,
+  BOOST_TEST(second.out.find("done: 1 export (0 loaded, 1 already loaded), 0 conversations, 0 "
+                             "messages read: 0 new") != std::string::npos,
              second.out);
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.exports") == 1);
   const std::string page =
@@ -656,7 +658,7 @@ BOOST_AUTO_TEST_CASE(every_documented_failure_of_every_command) {
       {{"frobnicate"}, 2, "unknown command 'frobnicate': the commands are run, search or db"},
       {{"db", "frobnicate"}, 2, "unknown command 'db frobnicate': the db commands are status"},
       {{"db"}, 2, "db needs a command: status, start, stop or psql"},
-      {{"run"}, 2, "exports is required"},
+      {{"run"}, 2, "no export to load"},
       {{"run", sample, "--no-such-option"}, 2, "--no-such-option"},
       {{"run", sample, "--batch-size", "0"},
        2,
@@ -737,7 +739,6 @@ BOOST_AUTO_TEST_CASE(every_documented_failure_of_every_command) {
       BOOST_TEST(run.err.find("skype-etl: error: ") == 0U, run.err);
       BOOST_TEST(run.err.find(c.expected) != std::string::npos, run.err);
       BOOST_TEST(run.err.find("s3cr3t") == std::string::npos, run.err);
-      BOOST_TEST(run.out.empty(), run.out);
       BOOST_TEST(messages(db) == 0);
     }
   }
@@ -1055,6 +1056,185 @@ BOOST_AUTO_TEST_CASE(help_and_readme_list_the_same_options_with_defaults) {
                boost::test_tools::per_element());
   BOOST_TEST(without_default.empty());
   for (const auto& line : without_default) BOOST_TEST_MESSAGE("no default: " << line);
+}
+
+// Twenty exports of twenty accounts, ten messages each (one conversation).
+std::vector<std::filesystem::path> twenty_exports(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> files;
+  for (int i = 0; i < 20; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "export-%02d.json", i);
+    files.push_back(dir / name);
+    const std::string id = std::to_string(i);
+    st::write_file(files.back(),
+                   st::export_json({st::numbered_conversation("19:c" + id + "@thread.skype", 10,
+                                                              "e" + id + "m")},
+                                   "8:live:.cid.account" + id));
+  }
+  return files;
+}
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+BOOST_AUTO_TEST_CASE(a_run_of_twenty_exports_with_three_bad_ones_loads_the_other_seventeen) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  auto files = twenty_exports(dir.path());
+  // Bad in three ways, in the middle: cut off (read fails after batches went to the
+  // database), missing, and whole but followed by garbage (fails at its very end).
+  const std::string cut = st::export_json(
+      {st::numbered_conversation("19:c5@thread.skype", 10, "e5m")}, "8:live:.cid.account5");
+  st::write_file(files[5], cut.substr(0, cut.size() * 2 / 3));
+  std::filesystem::remove(files[10]);
+  st::write_file(files[15],
+                 st::export_json({st::numbered_conversation("19:c15@thread.skype", 10, "e15m")},
+                                 "8:live:.cid.account15") +
+                     "\n]");
+  std::vector<std::string> args{"run",
+                                "--db",
+                                db.conninfo(),
+                                "--batch-size",
+                                "3",
+                                "--report",
+                                (dir / "report.json").string()};
+  for (const auto& f : files) args.push_back(f.string());
+  const auto run = run_cli(args);
+  // The first failure's exit code: 3 for the cut file.
+  BOOST_TEST(run.code == 3, run.err);
+  // One error line each, naming the file.
+  BOOST_TEST(lines(run.err) == 3U, run.err);
+  for (int bad : {5, 10, 15})
+    BOOST_TEST(count_of(run.err, files[bad].filename().string()) == 1U, run.err);
+  // What was read of a failed export counts as failed (here: nothing of the cut one
+  // reached a batch, the one with trailing garbage is refused before its last batch).
+  BOOST_TEST(run.out.find("done: 20 exports (17 loaded, 3 failed), 17 conversations, 170 "
+                          "messages read: 170 new") != std::string::npos,
+             run.out);
+  for (int bad : {5, 10, 15})
+    BOOST_TEST(run.out.find("failed: " + files[bad].string() + ": ") != std::string::npos, run.out);
+  // Exactly the seventeen: their rows and nothing of the others.
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.exports") == 17);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages") == 170);
+  BOOST_TEST(db.scalar("SELECT count(DISTINCT account_id) FROM skype.messages") == 17);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.conversations WHERE conversation_id IN "
+                       "('19:c5@thread.skype', '19:c10@thread.skype', '19:c15@thread.skype')") ==
+             0);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.accounts WHERE user_id LIKE '%account5' OR "
+                       "user_id LIKE '%account10' OR user_id LIKE '%account15'") == 0);
+  const auto report = nlohmann::json::parse(slurp(dir / "report.json"));
+  BOOST_TEST(report["success"] == false);
+  BOOST_TEST(report["exit_code"] == 3);
+  BOOST_TEST(report["totals"]["failed"] == 3);
+  BOOST_TEST(report["totals"]["loaded"] == 17);
+  for (int bad : {5, 10, 15}) {
+    const auto& e = report["exports"][bad];
+    BOOST_TEST(e["status"] == "failed");
+    BOOST_TEST(e["exit_code"] == 3);
+    BOOST_TEST(!e["error"].get<std::string>().empty());
+    BOOST_TEST(e["messages"]["failed"] == e["messages"]["read"]);
+    BOOST_TEST(e["messages"]["new"] == 0);
+  }
+
+  // The same run again: the seventeen are already loaded, the three fail again, nothing
+  // doubles.
+  const auto again = run_cli(args);
+  BOOST_TEST(again.code == 3, again.err);
+  BOOST_TEST(again.out.find("done: 20 exports (0 loaded, 17 already loaded, 3 failed)") !=
+                 std::string::npos,
+             again.out);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages") == 170);
+
+  // --fail-fast: the first failure ends the run; what came before it stays loaded.
+  st::TestDatabase fresh;
+  args[2] = fresh.conninfo();
+  args.push_back("--fail-fast");
+  const auto fast = run_cli(args);
+  BOOST_TEST(fast.code == 3, fast.err);
+  BOOST_TEST(lines(fast.err) == 1U, fast.err);
+  BOOST_TEST(fast.err.find(files[5].filename().string()) != std::string::npos, fast.err);
+  BOOST_TEST(fast.out.find("done: 6 exports (5 loaded, 1 failed)") != std::string::npos, fast.out);
+  BOOST_TEST(fast.out.find(files[6].filename().string()) == std::string::npos, fast.out);
+  BOOST_TEST(fresh.scalar("SELECT count(*) FROM skype.exports") == 5);
+  BOOST_TEST(fresh.scalar("SELECT count(*) FROM skype.messages") == 50);
+}
+
+BOOST_AUTO_TEST_CASE(an_export_the_database_refuses_fails_alone) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  auto files = twenty_exports(dir.path());
+  files.resize(4);
+  // The schema exists once one export is loaded; then the database refuses conversation c2.
+  BOOST_TEST(run_cli({"run", files[0].string(), "--db", db.conninfo()}).code == 0);
+  db.text(
+      "CREATE FUNCTION public.refuse_c2() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "IF NEW.conversation_id = '19:c2@thread.skype' THEN RAISE EXCEPTION 'refused by a test "
+      "trigger'; "
+      "END IF; RETURN NEW; END $$; "
+      "CREATE TRIGGER refuse_c2 BEFORE INSERT ON skype.conversations FOR EACH ROW EXECUTE "
+      "FUNCTION public.refuse_c2(); SELECT ''");
+  const auto run = run_cli({"run", "--db", db.conninfo(), "--batch-size", "3", files[1].string(),
+                            files[2].string(), files[3].string()});
+  BOOST_TEST(run.code == 4, run.err);
+  BOOST_TEST(lines(run.err) == 1U, run.err);
+  BOOST_TEST(run.err.find("refused by a test trigger") != std::string::npos, run.err);
+  BOOST_TEST(run.out.find("done: 3 exports (2 loaded, 1 failed)") != std::string::npos, run.out);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.exports") == 3);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages") == 30);
+  BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE conversation_id = "
+                       "'19:c2@thread.skype'") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(directories_patterns_and_lists_of_exports) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  std::filesystem::create_directory(dir / "exports");
+  const auto files = twenty_exports(dir / "exports");
+  // Something that is not an export is left alone in a directory.
+  st::write_file(dir / "exports" / "notes.txt", "not an export");
+  // A directory: every export in it, by name.
+  const auto whole = run_cli({"run", "--db", db.conninfo(), (dir / "exports").string()});
+  BOOST_TEST(whole.code == 0, whole.err);
+  BOOST_TEST(whole.out.find("done: 20 exports, 20 conversations, 200 messages read: 200 new") !=
+                 std::string::npos,
+             whole.out);
+  BOOST_TEST(whole.out.find("export-00.json") < whole.out.find("export-19.json"));
+
+  // A quoted pattern, a list on standard input (via --files-from -), and --files-from FILE.
+  st::TestDatabase db2;
+  const auto pattern =
+      run_cli({"run", "--db", db2.conninfo(), (dir / "exports" / "export-1?.json").string()});
+  BOOST_TEST(pattern.code == 0, pattern.err);
+  BOOST_TEST(pattern.out.find("done: 10 exports,") != std::string::npos, pattern.out);
+  st::write_file(dir / "list.txt", "# the first three\n" + files[0].string() + "\n\n" +
+                                       files[1].string() + "\n" + files[2].string() + "\n");
+  const auto listed = run_cli({"run", "--db", db2.conninfo(), "--files-from",
+                               (dir / "list.txt").string(), files[3].string()});
+  BOOST_TEST(listed.code == 0, listed.err);
+  BOOST_TEST(listed.out.find("done: 4 exports,") != std::string::npos, listed.out);
+  st::write_file(dir / "stdin.txt", files[4].string() + "\r\n" + files[5].string() + "\n");
+  const auto piped = run_cli({"run", "--db", db2.conninfo(), "-"}, {}, std::chrono::seconds(600),
+                             dir / "stdin.txt");
+  BOOST_TEST(piped.code == 0, piped.err);
+  BOOST_TEST(piped.out.find("done: 2 exports,") != std::string::npos, piped.out);
+  BOOST_TEST(db2.scalar("SELECT count(*) FROM skype.exports") == 16);
+
+  // What names nothing is a usage error, before anything is loaded.
+  std::filesystem::create_directory(dir / "empty");
+  for (const auto& args :
+       {std::vector<std::string>{"run", "--db", db2.conninfo(), (dir / "empty").string()},
+        std::vector<std::string>{"run", "--db", db2.conninfo(), (dir / "nothing-*.tar").string()},
+        std::vector<std::string>{"run", "--db", db2.conninfo(), "--files-from",
+                                 (dir / "no-list.txt").string()},
+        std::vector<std::string>{"run", "--db", db2.conninfo()}}) {
+    const auto refused = run_cli(args);
+    BOOST_TEST(refused.code == 2, refused.err);
+    BOOST_TEST(lines(refused.err) == 1U, refused.err);
+  }
+  BOOST_TEST(db2.scalar("SELECT count(*) FROM skype.exports") == 16);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

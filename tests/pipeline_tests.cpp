@@ -773,7 +773,10 @@ BOOST_AUTO_TEST_CASE(a_context_runs_again_after_a_failed_run) {
       st::TestDatabase db;
       st::TempDir dir;
       se::ETLContext context(se::DbConfig{db.conninfo()}, 3, std::nullopt, parallel);
-      const auto failed = se::run_etl_pipeline(dir / "missing.tar", "", context);
+      // --fail-fast: the failure stops the run.
+      se::PipelineOptions fail_fast;
+      fail_fast.fail_fast = true;
+      const auto failed = se::run_etl_pipeline({dir / "missing.tar"}, fail_fast, context);
       BOOST_TEST(!failed["success"].get<bool>());
       BOOST_TEST(failed["exit_code"] == 3);
       // Every phase the run started has ended: the failing one failed, with an end time.

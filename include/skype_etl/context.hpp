@@ -169,6 +169,11 @@ class ETLContext {
   /// The same for an error carried across threads; an exception that is not a
   /// std::exception is recorded as error_type "unknown".
   nlohmann::json record_error(std::string_view phase, std::exception_ptr error);
+  /// An error that fails one export of a run that goes on with the others: appended to
+  /// statistics()["errors"] like record_error's entries, with "file", but the phase goes on
+  /// (its status does not change).
+  nlohmann::json record_export_error(std::string_view phase, std::exception_ptr error,
+                                     std::string_view file);
   /// The running phase; in parallel mode the most upstream running one.
   std::optional<std::string> current_phase() const;
 
@@ -241,7 +246,10 @@ class ETLContext {
   std::uint64_t store_status(int index, std::uint64_t status_bits) noexcept;
   /// Ends phase `index` (m_mutex held): status, statistics, totals.
   nlohmann::json end_phase_locked(int index, const std::optional<nlohmann::json>& result);
-  nlohmann::json record_error_entry(std::string_view phase, std::string type, std::string message);
+  /// Appends an entry to statistics()["errors"] (with "file" when given); marks the phase
+  /// failed when `fails_phase`.
+  nlohmann::json record_error_entry(std::string_view phase, std::string type, std::string message,
+                                    bool fails_phase = true, std::string_view file = {});
 
   DbConfig m_db_config;
   std::shared_ptr<spdlog::logger> m_logger;  // std::atomic_load/store only

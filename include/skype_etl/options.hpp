@@ -44,6 +44,11 @@ struct PipelineOptions {
   std::uint64_t max_gzip_ratio = 100;
   /// Test hook: throw after this many batches were loaded (simulates a crash mid-load).
   std::optional<std::size_t> fail_after_batches;
+  /// A failing export (unreadable, refused by the database) ends the run. Otherwise
+  /// (default) the run goes on with the next export: the failed one is rolled back and its
+  /// entry in the result says why (status "failed"); what ends the run anyway is a failure
+  /// no export is to blame for (the memory limit, a bug).
+  bool fail_fast = false;
 };
 
 }  // namespace skype_etl

@@ -15,6 +15,10 @@ namespace skype_etl::cli {
 
 int code(ExitCode c);
 
+/// A bad command line found after parsing (exit code 2): the library's UsageError, which
+/// exit_code_for maps to 2 like the checks of parse_date and choose_database.
+using UsageError = skype_etl::UsageError;
+
 /// Prints `message` as one line on stderr: "skype-etl: error: <message>". Shown whatever the
 /// log level.
 void print_error(const std::string& message);

@@ -142,9 +142,20 @@ int run_main(int argc, char** argv) {
   CLI::App* run_cmd = app.add_subcommand("run",
                                          "load exports (.tar, .tar.gz, messages.json, "
                                          ".json.gz, or an unpacked export directory)");
-  run_cmd->add_option("exports", run.inputs, "export files, loaded one after another")
-      ->required()
+  run_cmd
+      ->add_option("exports", run.inputs,
+                   "exports to load one after another: files (.tar, .tar.gz, .json, .json.gz), "
+                   "unpacked export directories, directories of exports, patterns (quoted), or "
+                   "- for a list on standard input")
       ->type_name("EXPORT");
+  run_cmd
+      ->add_option("--files-from", run.files_from,
+                   "also load the exports listed in FILE, one a line (- for standard input); "
+                   "default: none")
+      ->type_name("FILE");
+  run_cmd->add_flag("--fail-fast", run.fail_fast,
+                    "stop at the first export that fails; default: off (load the others, and "
+                    "exit with the first failure's code)");
   se::cli::add_db_options(*run_cmd, run.db);
   run_cmd
       ->add_option("--user-display-name", run.user_display_name,
@@ -180,7 +191,8 @@ int run_main(int argc, char** argv) {
       ->add_option("--report", run.reports,
                    "write the run's statistics to FILE: JSON, or an HTML page when FILE ends in "
                    ".html or .htm (any case); may be given more than once; default: none")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->allow_extra_args(false);  // --report FILE a.tar: a.tar is an export, not a report
   run_cmd
       ->add_option("--temp-dir", run.temp_dir,
                    "where a .tar.gz or .json.gz is decompressed, into a temporary file; "

@@ -1,9 +1,15 @@
 #include "cli/run_command.hpp"
 
+#include <glob.h>
+
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -22,9 +28,95 @@ std::string seconds_text(double s) {
   return buffer;
 }
 
+bool is_export_name(const std::filesystem::path& path) {
+  std::string name = path.filename().string();
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* ending : {".tar", ".tar.gz", ".tgz", ".json", ".json.gz"})
+    if (name.size() > std::strlen(ending) &&
+        name.compare(name.size() - std::strlen(ending), std::string::npos, ending) == 0)
+      return true;
+  return false;
+}
+
+/// Reads a list of exports, one path a line (blank lines and lines starting with '#' left
+/// out), from `source` ("-": standard input).
+std::vector<std::string> read_list(const std::string& source) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (source != "-") {
+    file.open(source);
+    if (!file) throw UsageError("cannot read the list of exports '" + source + "'");
+    in = &file;
+  }
+  std::vector<std::string> list;
+  for (std::string line; std::getline(*in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line.front() == '#') continue;
+    list.push_back(line);
+  }
+  return list;
+}
+
+}  // namespace
+
+std::vector<std::filesystem::path> expand_inputs(const RunOptions& o) {
+  std::vector<std::string> given = o.inputs;
+  if (!o.files_from.empty()) {
+    const auto listed = read_list(o.files_from);
+    given.insert(given.end(), listed.begin(), listed.end());
+  }
+  std::vector<std::filesystem::path> inputs;
+  for (const std::string& arg : given) {
+    if (arg == "-") {
+      for (const std::string& line : read_list("-")) inputs.emplace_back(line);
+      continue;
+    }
+    const std::filesystem::path path(arg);
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec) &&
+        !std::filesystem::exists(path / "messages.json", ec)) {
+      // A directory of exports (an unpacked export has its messages.json): its exports
+      // and unpacked exports, by name.
+      std::vector<std::filesystem::path> found;
+      for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+        const bool unpacked =
+            entry.is_directory(ec) && std::filesystem::exists(entry.path() / "messages.json", ec);
+        if (unpacked || (entry.is_regular_file(ec) && is_export_name(entry.path())))
+          found.push_back(entry.path());
+      }
+      if (ec) throw UsageError("cannot list directory '" + arg + "': " + ec.message());
+      if (found.empty())
+        throw UsageError("no export in directory '" + arg +
+                         "' (.tar, .tar.gz, .tgz, .json, .json.gz, or a directory with a "
+                         "messages.json)");
+      std::sort(found.begin(), found.end());
+      inputs.insert(inputs.end(), found.begin(), found.end());
+      continue;
+    }
+    if (!std::filesystem::exists(path, ec) && arg.find_first_of("*?[") != std::string::npos) {
+      // A pattern the shell did not expand (quoted, or no shell).
+      glob_t matches{};
+      const int rc = ::glob(arg.c_str(), 0, nullptr, &matches);
+      std::vector<std::filesystem::path> found;
+      if (rc == 0)
+        for (std::size_t i = 0; i < matches.gl_pathc; ++i) found.emplace_back(matches.gl_pathv[i]);
+      ::globfree(&matches);
+      if (found.empty()) throw UsageError("no file matches '" + arg + "'");
+      inputs.insert(inputs.end(), found.begin(), found.end());
+      continue;
+    }
+    inputs.push_back(path);
+  }
+  if (inputs.empty()) throw UsageError("no export to load");
+  return inputs;
+}
+
+namespace {
+
 /// Loads the exports; fills result's "success", "exports", and on failure "error" and
 /// "exit_code".
-void load_exports(const RunOptions& o, ETLContext& context, nlohmann::json& result) {
+void load_exports(const RunOptions& o, const std::vector<std::filesystem::path>& inputs,
+                  ETLContext& context, nlohmann::json& result) {
   PipelineOptions options;
   options.user_display_name = o.user_display_name;
   options.batches_in_flight = o.batches_in_flight;
@@ -33,8 +125,8 @@ void load_exports(const RunOptions& o, ETLContext& context, nlohmann::json& resu
   options.temp_dir = o.temp_dir;
   options.max_gzip_ratio = o.max_gzip_ratio;
   options.fail_after_batches = o.fail_after_batches;
+  options.fail_fast = o.fail_fast;
 
-  std::vector<std::filesystem::path> inputs(o.inputs.begin(), o.inputs.end());
   EtlGraph graph(inputs, options, context);
   if (o.pause_after_batches) {
     // Test hook: stop in the middle of a load so a test can kill -9 the process. The count
@@ -50,18 +142,35 @@ void load_exports(const RunOptions& o, ETLContext& context, nlohmann::json& resu
   }
   try {
     result["exports"] = graph.run()["exports"];
+    // The run went through; the first export that failed (if any) gives the exit code.
     result["success"] = true;
+    for (const auto& e : result["exports"]) {
+      if (e.value("status", "") != "failed") continue;
+      result["success"] = false;
+      result["error"] = e.value("error", "");
+      result["exit_code"] = e.value("exit_code", code(ExitCode::internal));
+      break;
+    }
   } catch (const std::exception& error) {
     result["error"] = error_message(error);
     result["exit_code"] = code(exit_code_for(error));
     result["exports"] = graph.result()["exports"];
+    result["stopped"] = true;  // the run did not go through the exports
   }
 }
 
 }  // namespace
 
 int run_command(const RunOptions& o) {
-  // A report that cannot be written is known before any work is done.
+  // What to load is decided before anything starts.
+  std::vector<std::filesystem::path> inputs;
+  try {
+    inputs = expand_inputs(o);
+  } catch (const UsageError& error) {
+    print_error(error.what());
+    return code(ExitCode::usage);
+  }
+  // And so is whether the reports can be written: no work is wasted.
   try {
     for (const std::string& report : o.reports) check_writable("report", report);
   } catch (const OutputError& error) {
@@ -77,7 +186,7 @@ int run_command(const RunOptions& o) {
     DbConfig db{resolve_conninfo(o.db, LocalCreate::allowed)};
     context.emplace(db, o.batch_size, o.memory_limit_mb, !o.sequential, output_dir);
     context->set_logger(spdlog::default_logger());
-    load_exports(o, *context, result);
+    load_exports(o, inputs, *context, result);
   } catch (const std::exception& error) {
     // Before the run began (the local database would not start, ...).
     result["error"] = error_message(error);
@@ -103,7 +212,6 @@ int run_command(const RunOptions& o) {
         result["success"] = false;
         result["exit_code"] = code(ExitCode::output);
         result["error"] = error_message(error);
-        result["error_printed"] = true;
       }
     }
   }
@@ -113,6 +221,13 @@ int run_command(const RunOptions& o) {
     auto n = [&m](const char* name) {
       return static_cast<unsigned long long>(m.value(name, std::uint64_t{0}));
     };
+    if (e.value("status", "") == "failed") {
+      // Its one error line (the message names the export, or gets its name).
+      std::string error = e.value("error", "");
+      if (error.find(file) == std::string::npos) error = "'" + file + "': " + error;
+      print_error(error);
+      continue;
+    }
     if (!o.quiet) {
       if (e.value("status", "") == "already loaded") {
         std::printf("%s: already loaded, nothing stored", file.c_str());
@@ -166,9 +281,11 @@ int run_command(const RunOptions& o) {
                    skype_etl::printable(first.value("reason", ""), 256).c_str());
     }
   }
-  if (!result["success"].get<bool>()) {
-    if (!result.value("error_printed", false)) print_error(result["error"].get<std::string>());
-    return result["exit_code"].get<int>();
+  if (result.value("stopped", false) || !result.contains("statistics") ||
+      result["statistics"].empty()) {
+    // The run stopped (or never began): its error, and no summary of what did not happen.
+    print_error(result.value("error", ""));
+    return result.value("exit_code", code(ExitCode::internal));
   }
   const auto& totals = result["totals"];
   const auto& m = totals["messages"];
@@ -177,17 +294,30 @@ int run_command(const RunOptions& o) {
   };
   std::string exports = std::to_string(totals.value("exports", 0ULL)) +
                         (totals.value("exports", 0ULL) == 1 ? " export" : " exports");
-  if (totals.value("already_loaded", 0ULL) > 0)
-    exports += " (" + std::to_string(totals.value("already_loaded", 0ULL)) + " already loaded)";
-  const std::string skipped =
-      n("skipped") > 0 ? ", " + std::to_string(n("skipped")) + " skipped" : std::string();
+  std::string how;
+  for (const auto& [key, word] :
+       {std::pair<const char*, const char*>{"already_loaded", "already loaded"},
+        {"failed", "failed"}}) {
+    if (totals.value(key, 0ULL) == 0) continue;
+    how += (how.empty() ? "" : ", ") + std::to_string(totals.value(key, 0ULL)) + " " + word;
+  }
+  if (!how.empty())
+    exports += " (" + std::to_string(totals.value("loaded", 0ULL)) + " loaded, " + how + ")";
+  std::string skipped;
+  for (const char* name : {"skipped", "failed"})
+    if (n(name) > 0) skipped += ", " + std::to_string(n(name)) + " " + name;
   std::printf(
       "done: %s, %llu conversations, %llu messages read: %llu new, %llu updated, %llu "
       "unchanged, %llu superseded%s in %s s (%.0f messages/s)\n",
       exports.c_str(), static_cast<unsigned long long>(totals.value("conversations", 0ULL)),
       n("read"), n("new"), n("updated"), n("unchanged"), n("superseded"), skipped.c_str(),
       seconds_text(seconds).c_str(), seconds > 0 ? static_cast<double>(n("read")) / seconds : 0.0);
-  return 0;
+  // The exports that failed, with why: the run's exit code is the first one's.
+  for (const auto& e : result["exports"])
+    if (e.value("status", "") == "failed")
+      std::printf("failed: %s: %s\n", skype_etl::printable(e.value("file", "")).c_str(),
+                  skype_etl::printable(e.value("error", ""), 512).c_str());
+  return result["success"].get<bool>() ? 0 : result.value("exit_code", code(ExitCode::internal));
 }
 
 }  // namespace skype_etl::cli

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,9 +28,18 @@ struct RunOptions {
   std::string output_dir;
   std::vector<std::string> reports;
   bool quiet = false;
+  std::string files_from;  ///< a file listing exports, one a line ("-": standard input)
+  bool fail_fast = false;
   std::optional<std::size_t> fail_after_batches;
   std::optional<std::size_t> pause_after_batches;
 };
+
+/// The exports to load, in order: each argument as given, but "-" reads a list from
+/// standard input (also --files-from FILE), a directory without a messages.json stands for
+/// its exports and unpacked exports (by name), and a pattern with * ? [ that names no file
+/// is expanded. Throws UsageError when that leaves nothing to load, or a directory or
+/// pattern names none.
+std::vector<std::filesystem::path> expand_inputs(const RunOptions& options);
 
 /// Runs `skype-etl run`; returns the exit code.
 int run_command(const RunOptions& options);

@@ -440,26 +440,49 @@ void ETLContext::set_phase_status(std::string_view phase, std::string_view statu
 }
 
 nlohmann::json ETLContext::record_error_entry(std::string_view phase, std::string type,
-                                              std::string message) {
+                                              std::string message, bool fails_phase,
+                                              std::string_view file) {
   const int index = index_of(parse_phase(phase));
   nlohmann::json entry = nlohmann::json::object();
   entry["error_type"] = detail::valid_utf8(type);
   entry["error_message"] = detail::valid_utf8(message);
   entry["timestamp"] = detail::format_utc_us(detail::now_us());
   entry["phase"] = phase_string(index);
+  if (!file.empty()) entry["file"] = detail::valid_utf8(std::string(file));
 
   {
     std::lock_guard lock(m_mutex);
     m_statistics["errors"].push_back(entry);
-    const std::uint64_t in_progress =
-        m_status[index].load(std::memory_order_relaxed) & k_in_progress;
-    store_status(index, in_progress | k_failed);
+    if (fails_phase) {
+      const std::uint64_t in_progress =
+          m_status[index].load(std::memory_order_relaxed) & k_in_progress;
+      store_status(index, in_progress | k_failed);
+    }
   }
   // At info: the error also reaches the caller, who reports it (set_logger in context.hpp).
-  if (const auto log = logger())
-    log->info("phase {} failed: {}: {}", phase_string(index),
-              entry["error_type"].get<std::string>(), entry["error_message"].get<std::string>());
+  if (const auto log = logger()) {
+    if (file.empty())
+      log->info("phase {} failed: {}: {}", phase_string(index),
+                entry["error_type"].get<std::string>(), entry["error_message"].get<std::string>());
+    else
+      log->info("export {} failed in phase {}: {}: {}", printable(entry["file"].get<std::string>()),
+                phase_string(index), entry["error_type"].get<std::string>(),
+                entry["error_message"].get<std::string>());
+  }
   return entry;
+}
+
+nlohmann::json ETLContext::record_export_error(std::string_view phase, std::exception_ptr error,
+                                               std::string_view file) {
+  if (!error) throw std::invalid_argument("record_export_error: the exception_ptr is empty");
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return record_error_entry(phase, demangle(typeid(e).name()), message_chain(e), false, file);
+  } catch (...) {
+    return record_error_entry(phase, "unknown", "an exception that is not a std::exception", false,
+                              file);
+  }
 }
 
 nlohmann::json ETLContext::record_error(std::string_view phase, const std::exception& error) {
