@@ -202,13 +202,16 @@ BatchPtr RunState::read_step() {
     m_reader.reset();
     return nullptr;
   }
-  batch->sequence = m_sequence++;
   if (batch->last_of_export) {
     // messages.json is read whole and valid: now its media, before the load can commit.
     stage_media(batch->source->index);
     m_reader.reset();
     m_source.reset();
   }
+  // Numbered only once nothing can fail it: a number given to a batch that is then dropped
+  // (media that cannot be staged) left a gap the loader's ordering waited on for ever, and
+  // the export vanished from the run (exit 0, "0 exports").
+  batch->sequence = m_sequence++;
   note_batch_read(*batch);
   m_context.update_progress("extract", conversations_ended(*batch), batch->raw.size());
   m_context.memory_monitor().check_memory();
