@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds skype-etl in Release, starts a private PostgreSQL server
-# in a temporary directory, runs every ctest suite (labels unit and db) against it, then
+# in a temporary directory, runs every ctest suite (labels unit and db) against it, checks
+# the package as others use it (scripts/package-test.sh: install, find_package and
+# pkg-config consumers, the .deb; then the same with a shared library), then
 # (scripts/sanitize.sh) the suites labelled `tsan` built with ThreadSanitizer and every suite
 # built with ASan and UBSan, against the same server, and last (scripts/fuzz.sh) each
 # fuzzer for SKYPE_ETL_FUZZ_SECONDS (default 60) under ASan and UBSan. Stops the server on
 # exit, whatever happens. Exits non-zero when anything fails, a fuzzer's crash included.
 #
-# Environment: SKYPE_ETL_BUILD_DIR (default build), SKYPE_ETL_TSAN_BUILD_DIR (default
+# Environment: SKYPE_ETL_BUILD_DIR (default build), SKYPE_ETL_SHARED_BUILD_DIR (default
+# build-shared), SKYPE_ETL_TSAN_BUILD_DIR (default
 # build-tsan), SKYPE_ETL_ASAN_BUILD_DIR (default build-asan), SKYPE_ETL_FUZZ_BUILD_DIR
 # (default build-fuzz), all relative to the repository root unless absolute; SKYPE_ETL_JOBS
 # (build parallelism, default nproc); SKYPE_ETL_SKIP_INSTALL=1 skips the package check;
@@ -19,6 +22,8 @@ scripts="$repo_root/scripts"
 build_dir=${SKYPE_ETL_BUILD_DIR:-build}
 [[ "$build_dir" = /* ]] || build_dir="$repo_root/$build_dir"
 jobs=${SKYPE_ETL_JOBS:-$(nproc 2>/dev/null || echo 2)}
+shared_build_dir=${SKYPE_ETL_SHARED_BUILD_DIR:-build-shared}
+[[ "$shared_build_dir" = /* ]] || shared_build_dir="$repo_root/$shared_build_dir"
 
 # Each stage says when it starts (seconds since the script's start), so that a CI log shows
 # what each one costs.
@@ -50,6 +55,15 @@ echo "PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER PGDATABASE=$PGDATABASE"
 
 step "running all suites (ctest in $build_dir)"
 ctest --test-dir "$build_dir" --output-on-failure -j2
+
+step "the package as others use it: install, find_package, pkg-config, .deb (scripts/package-test.sh)"
+bash "$scripts/package-test.sh" "$build_dir" static
+
+step "a shared libskype_etl in $shared_build_dir: the same consumers, and only the public API exported"
+SKYPE_ETL_JOBS=$jobs SKYPE_ETL_CMAKE_ARGS="-DBUILD_SHARED_LIBS=ON -DSKYPE_ETL_BUILD_TESTS=OFF \
+-DSKYPE_ETL_BUILD_BENCHMARKS=OFF -DSKYPE_ETL_BUILD_EXAMPLES=OFF -DSKYPE_ETL_INSTALL=ON" \
+  bash "$scripts/build.sh" Release "$shared_build_dir"
+bash "$scripts/package-test.sh" "$shared_build_dir" shared
 
 step "ThreadSanitizer: the suites labelled tsan (scripts/sanitize.sh tsan)"
 SKYPE_ETL_JOBS=$jobs bash "$scripts/sanitize.sh" tsan

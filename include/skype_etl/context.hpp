@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/connection>
 
+#include "skype_etl/export.hpp"
 #include "skype_etl/options.hpp"
 
 namespace spdlog {
@@ -35,14 +36,14 @@ enum class Phase : int { extract = 0, transform = 1, load = 2 };
 inline constexpr std::array<Phase, 3> all_phases{Phase::extract, Phase::transform, Phase::load};
 
 /// "extract" etc.
-std::string_view phase_name(Phase phase) noexcept;
+SKYPE_ETL_API std::string_view phase_name(Phase phase) noexcept;
 /// Throws std::invalid_argument("Invalid phase name: foo. Valid phases are: extract, transform,
 /// load").
-Phase parse_phase(std::string_view name);
+SKYPE_ETL_API Phase parse_phase(std::string_view name);
 
 /// Progress of one phase. update() is lock-free and allocation-free (hot path);
 /// statistics() may be called concurrently with update().
-class ProgressTracker {
+class SKYPE_ETL_API ProgressTracker {
  public:
   explicit ProgressTracker(Phase phase) noexcept : m_phase(phase) {}
 
@@ -77,7 +78,7 @@ class ProgressTracker {
 /// Watches private memory (RssAnon of /proc/self/status: pages of the memory-mapped
 /// input are file-backed and do not count). check_memory() is cheap enough to call per
 /// batch: it re-reads /proc at most every `min_interval`.
-class MemoryMonitor {
+class SKYPE_ETL_API MemoryMonitor {
  public:
   /// `limit_mb` empty or 0: no limit.
   explicit MemoryMonitor(std::optional<std::size_t> limit_mb,
@@ -128,7 +129,7 @@ class MemoryMonitor {
 /// again (EtlGraph does both). Strings given to it (results, statistics, error messages)
 /// are stored as valid UTF-8 (invalid bytes become U+FFFD), so statistics().dump() never
 /// throws.
-class ETLContext {
+class SKYPE_ETL_API ETLContext {
  public:
   /// `memory_limit_mb`: empty or 0 means no limit (the seed's falsy None).
   explicit ETLContext(DbConfig db_config = {}, std::size_t batch_size = 100,

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "skype_etl/export.hpp"
 namespace skype_etl {
 
 /// Exit codes of the `skype-etl` command, the same for every subcommand (README.md, "Exit
@@ -27,14 +28,14 @@ enum class ExitCode : int {
 /// separators and bidirectional overrides are written as escapes (`\n`, `\x1b`, `\u202e`),
 /// and so are the bytes of invalid UTF-8 (`\xff`); past `max_bytes` bytes of `text` it is
 /// cut and `... (N bytes)` says how long it was.
-std::string printable(std::string_view text, std::size_t max_bytes = 4096);
+SKYPE_ETL_API std::string printable(std::string_view text, std::size_t max_bytes = 4096);
 
 /// `text` as a quoted value in a message: `"text"`, escaped like printable() plus `\"` and
 /// `\\`, and past `max_bytes` bytes cut as `"start..." (N bytes)`.
-std::string quoted(std::string_view text, std::size_t max_bytes = 64);
+SKYPE_ETL_API std::string quoted(std::string_view text, std::size_t max_bytes = 64);
 
 /// Base of every error skype-etl throws on purpose.
-class Error : public std::runtime_error {
+class SKYPE_ETL_API Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
@@ -45,7 +46,7 @@ class Error : public std::runtime_error {
 /// part after the problem left out when empty. The parts may quote the export's own text:
 /// each is stored as printable() makes it (file and problem cut after 4096 bytes, where
 /// after 1024), so that no message carries control characters or grows with the input.
-class InputError : public Error {
+class SKYPE_ETL_API InputError : public Error {
  public:
   InputError(std::string file, std::string problem, std::optional<std::uint64_t> offset = {},
              std::string where = {}, std::string offset_of = {});
@@ -81,7 +82,7 @@ class InputError : public Error {
 
 /// PostgreSQL failed. what() never contains a password, and is printable() (cut after 4096
 /// bytes): the server's messages quote the values it refused.
-class DatabaseError : public Error {
+class SKYPE_ETL_API DatabaseError : public Error {
  public:
   explicit DatabaseError(const std::string& message, std::string sqlstate = {});
   const std::string& sqlstate() const noexcept { return m_sqlstate; }
@@ -94,7 +95,7 @@ class DatabaseError : public Error {
 /// the media files under the output directory. A local problem (permissions, no such
 /// directory, a full disk), neither the export's nor the database's. what() is one line:
 /// `cannot write <what> '<path>': <problem>`, path and problem printable().
-class OutputError : public Error {
+class SKYPE_ETL_API OutputError : public Error {
  public:
   /// `what`: e.g. "report", "media file", "media directory".
   OutputError(const std::string& what, const std::string& path, const std::string& problem);
@@ -107,14 +108,14 @@ class OutputError : public Error {
 /// What the caller asked for cannot be done as asked, and nothing was done yet: an option
 /// value out of range, a date that is no date, a connection string libpq cannot parse.
 /// The command maps it to exit code 2, like its own command-line errors.
-class UsageError : public Error {
+class SKYPE_ETL_API UsageError : public Error {
  public:
   using Error::Error;
 };
 
 /// Private memory (RssAnon) went above --memory-limit-mb, or an allocation would take it
 /// there.
-class MemoryLimitExceeded : public Error {
+class SKYPE_ETL_API MemoryLimitExceeded : public Error {
  public:
   /// "Memory usage (X MB) exceeds limit (Y MB)".
   MemoryLimitExceeded(std::size_t usage_mb, std::size_t limit_mb);
@@ -133,6 +134,6 @@ class MemoryLimitExceeded : public Error {
 /// Maps an exception to the CLI's exit code: InputError 3, DatabaseError 4,
 /// MemoryLimitExceeded 5, OutputError 6, UsageError 2, anything else (std::bad_alloc
 /// included: the system refused memory, which no --memory-limit-mb decided) 1.
-ExitCode exit_code_for(const std::exception& error) noexcept;
+SKYPE_ETL_API ExitCode exit_code_for(const std::exception& error) noexcept;
 
 }  // namespace skype_etl

@@ -15,13 +15,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "skype_etl/export.hpp"
 #include "skype_etl/context.hpp"
 #include "skype_etl/model.hpp"
 #include "skype_etl/options.hpp"
 
 namespace skype_etl {
 
-class EtlGraph {
+class SKYPE_ETL_API EtlGraph {
  public:
   /// Called on the load thread after each batch is written (before the next one).
   using BatchObserver = std::function<void(const Batch&)>;

@@ -17,11 +17,12 @@
 #include <string_view>
 #include <vector>
 
+#include "skype_etl/export.hpp"
 namespace skype_etl {
 
 /// Append-only storage for text a batch owns (unescaped strings, rewritten content).
 /// Views returned by store() stay valid until the arena is destroyed.
-class TextArena {
+class SKYPE_ETL_API TextArena {
  public:
   explicit TextArena(std::size_t block_size = 64 * 1024) : m_block_size(block_size) {}
   TextArena(const TextArena&) = delete;
@@ -52,7 +53,7 @@ class TextArena {
 
 /// An export's identity, "sha256:<hex>" of the input file's bytes. It is computed on a
 /// thread of its own while the export is read, so it may not be known yet: get() waits.
-class Digest {
+class SKYPE_ETL_API Digest {
  public:
   Digest() = default;
   /// A digest already known (implicit, so `info.digest = "sha256:..."` works).

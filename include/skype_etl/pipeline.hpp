@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "skype_etl/export.hpp"
 #include "skype_etl/context.hpp"
 #include "skype_etl/options.hpp"
 
@@ -16,12 +17,12 @@ namespace skype_etl {
 /// the database of context.db_config(). Never throws for a failed run: the result says
 /// {"success": false, "error": "...", "error_type": "...", "exit_code": N}. Result shape:
 /// {success, phases{extract,transform,load}, export_id, exports[...], error, statistics}.
-nlohmann::json run_etl_pipeline(const std::filesystem::path& file,
+SKYPE_ETL_API nlohmann::json run_etl_pipeline(const std::filesystem::path& file,
                                 std::string_view user_display_name, ETLContext& context);
 
 /// Several exports, loaded one after another through the same graph, each in its own
 /// transaction (a later export's failure leaves the earlier ones loaded).
-nlohmann::json run_etl_pipeline(const std::vector<std::filesystem::path>& files,
+SKYPE_ETL_API nlohmann::json run_etl_pipeline(const std::vector<std::filesystem::path>& files,
                                 const PipelineOptions& options, ETLContext& context);
 
 }  // namespace skype_etl

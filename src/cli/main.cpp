@@ -129,7 +129,7 @@ int run_main(int argc, char** argv) {
       "command line, 3 the export cannot be read, 4 the database refused or failed, 5 "
       "--memory-limit-mb exceeded, 6 a file or directory skype-etl writes cannot be written "
       "(--report, --output-dir).");
-  app.set_version_flag("--version", "skype-etl 0.1.0");
+  app.set_version_flag("--version", "skype-etl " SKYPE_ETL_VERSION);
   se::cli::LogOptions log;
   se::cli::add_log_options(app, log);
   // Numeric options: CLI11's own messages ("Value 0 not in range 0.000000 to ...") never
