@@ -137,6 +137,23 @@ BOOST_AUTO_TEST_CASE(run_prints_a_summary_and_reload_says_already_loaded) {
   BOOST_TEST(search.out.find("see you at the trailhead") != std::string::npos, search.out);
   auto filtered = run_cli({"search", "trailhead", "--from", "8:anna.k", "--db", db.conninfo()});
   BOOST_TEST(filtered.out.empty(), filtered.out);
+  // --since: a time without a zone is UTC, like the times search prints (the message is
+  // 2024-04-30 09:39:50 UTC), whatever the session's TimeZone; a zone shifts it.
+  for (const auto& [since, found] :
+       std::vector<std::pair<std::string, bool>>{{"2024-04-30", true},
+                                                 {"2024-05-01", false},
+                                                 {"2024-04-30T09:39:50", true},
+                                                 {"2024-04-30 09:39:51", false},
+                                                 {"2024-04-30T09:39:50.5Z", false},
+                                                 {"2024-04-30T11:39:49+02:00", true},
+                                                 {"2024-04-30T11:39:51+0200", false}}) {
+    // A session time zone far from UTC: what has no zone must not be read in it.
+    const auto since_run = run_cli({"search", "trailhead", "--since", since, "--db", db.conninfo()},
+                                   {{"PGTZ", "Asia/Tokyo"}});
+    BOOST_TEST(since_run.code == 0, since << ": " << since_run.err);
+    BOOST_TEST((since_run.out.find("see you at the trailhead") != std::string::npos) == found,
+               since << ": " << since_run.out);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(exit_codes_and_one_line_errors) {
