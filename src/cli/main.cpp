@@ -103,9 +103,178 @@ int run_psql(const std::string& conninfo, const std::vector<std::string>& extra)
   argv_psql.push_back(nullptr);
   std::fflush(nullptr);
   ::execvp("psql", argv_psql.data());
-  // What psql would have been given is the choice, not a failure of skype-etl.
+  // A machine without psql: not a bug of skype-etl (exit 1) but what it was asked to do
+  // there, a usage error (README, "Exit codes").
   throw se::UsageError(std::string("cannot run psql: ") + std::strerror(errno) +
                        " (is postgresql-client installed?)");
+}
+
+/// Numeric options: CLI11's own messages ("Value 0 not in range 0.000000 to ...") never
+/// reach the user; the validator says what is allowed.
+void whole_number(CLI::Option* option, std::uint64_t min, std::uint64_t max) {
+  option->type_name("N")->check(se::cli::whole_number(min, max));
+}
+
+/// `skype-etl run` and its options, into `o`.
+CLI::App* add_run_command(CLI::App& app, se::cli::RunOptions& o, se::cli::LogOptions& log) {
+  CLI::App* command = app.add_subcommand("run",
+                                         "load exports (.tar, .tar.gz, messages.json, "
+                                         ".json.gz, or an unpacked export directory)");
+  command
+      ->add_option("exports", o.inputs,
+                   "exports to load one after another: files (.tar, .tar.gz, .json, .json.gz), "
+                   "unpacked export directories, directories of exports, patterns (quoted), or "
+                   "- for a list on standard input")
+      ->type_name("EXPORT");
+  command
+      ->add_option("--files-from", o.files_from,
+                   "also load the exports listed in FILE, one a line (- for standard input); "
+                   "default: none")
+      ->type_name("FILE");
+  command->add_flag("--fail-fast", o.fail_fast,
+                    "stop at the first export that fails; default: off (load the others, and "
+                    "exit with the first failure's code)");
+  se::cli::add_db_options(*command, o.db);
+  command
+      ->add_option("--user-display-name", o.user_display_name,
+                   "name stored for your own messages (exports leave it empty); default: none")
+      ->type_name("NAME");
+  whole_number(command->add_option("--batch-size", o.batch_size,
+                                   "messages per batch travelling through the graph (a batch "
+                                   "also ends once its messages span 1 MiB); default: 1000"),
+               1, 1000000);
+  whole_number(command->add_option("--batches-in-flight", o.batches_in_flight,
+                                   "batches alive between reader and loader at once; default: 8"),
+               1, 1024);
+  whole_number(command->add_option("--copy-streams", o.copy_streams,
+                                   "connections that COPY a large first export of an account and "
+                                   "build its indexes at once; default: 2"),
+               1, 16);
+  whole_number(command->add_option("--memory-limit-mb", o.memory_limit_mb,
+                                   "stop with exit code 5 when private memory exceeds N MB, or "
+                                   "would; default: no limit"),
+               1, 1000000000);
+  command->add_flag("--sequential", o.sequential,
+                    "run extract, transform and load one after another (holds the whole export "
+                    "in memory); default: off (parallel)");
+  command->add_flag("--with-media", o.with_media,
+                    "join media/<docid>.json metadata of the tar to messages' attachments; with "
+                    "--output-dir, also write the media files there; default: off");
+  command
+      ->add_option("--output-dir", o.output_dir,
+                   "with --with-media: where each export's media files go, in a directory of "
+                   "its own; default: none")
+      ->type_name("DIR");
+  command
+      ->add_option("--report", o.reports,
+                   "write the run's statistics to FILE: JSON, or an HTML page when FILE ends in "
+                   ".html or .htm (any case); may be given more than once; default: none")
+      ->type_name("FILE")
+      ->allow_extra_args(false);  // --report FILE a.tar: a.tar is an export, not a report
+  command
+      ->add_option("--temp-dir", o.temp_dir,
+                   "where a .tar.gz or .json.gz is decompressed, into a temporary file; "
+                   "default: $TMPDIR, else /tmp")
+      ->type_name("DIR");
+  whole_number(command->add_option("--max-gzip-ratio", o.max_gzip_ratio,
+                                   "refuse (exit 3) gzip data that inflates to more than N times "
+                                   "its compressed size, plus 64 MiB; 0: no limit; default: 100"),
+               0, 1000000);
+  se::cli::add_log_options(*command, log);
+  command->add_option("--debug-fail-after-batches", o.fail_after_batches)
+      ->group("");  // test hook: fail the run after N loaded batches
+  command->add_option("--debug-pause-after-batches", o.pause_after_batches)
+      ->group("");  // test hook: hang after N loaded batches (for kill -9 tests)
+  return command;
+}
+
+/// What `skype-etl search` is given.
+struct SearchOptions {
+  se::detail::SearchQuery query;
+  std::string since;  ///< as typed: parse_date checks it
+  se::cli::DbOptions db;
+};
+
+/// `skype-etl search` and its options, into `o`.
+CLI::App* add_search_command(CLI::App& app, SearchOptions& o, se::cli::LogOptions& log) {
+  CLI::App* command = app.add_subcommand("search", "full-text search of loaded messages");
+  command
+      ->add_option("words", o.query.words,
+                   "words to find: all of them (\"a phrase\", or, -word to exclude)")
+      ->required()
+      ->type_name("WORDS")
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            if (value.find_first_not_of(" \t\n") != std::string::npos) return {};
+            return "must hold a word to find (got " + se::quoted(value) + ")";
+          },
+          "", "WORDS"));
+  command
+      ->add_option("--conversation", o.query.conversation_id,
+                   "only this conversation id; default: every conversation")
+      ->type_name("ID");
+  command
+      ->add_option("--from", o.query.sender_id,
+                   "only messages sent by this id, in any form (8:alice, alice, a contacts "
+                   "URL); default: every sender")
+      ->type_name("ID");
+  command
+      ->add_option("--since", o.since,
+                   std::string("only messages sent since DATE: ") + se::cli::k_date_formats +
+                       "; default: any time")
+      ->type_name("DATE");
+  command
+      ->add_option("--account", o.query.account_id,
+                   "only this account (an export's owner), its id in any form; default: every "
+                   "account")
+      ->type_name("ID");
+  whole_number(command->add_option("--limit", o.query.limit, "at most N matches; default: 50"), 1,
+               1000000);
+  se::cli::add_db_options(*command, o.db);
+  se::cli::add_log_options(*command, log);
+  return command;
+}
+
+/// The db commands.
+struct DbCommands {
+  CLI::App* status = nullptr;
+  CLI::App* start = nullptr;
+  CLI::App* stop = nullptr;
+  CLI::App* psql = nullptr;
+};
+
+/// `skype-etl db status|start|stop|psql` and their options, into `o`.
+DbCommands add_db_commands(CLI::App& app, se::cli::DbOptions& o, se::cli::LogOptions& log) {
+  // db: --data-dir before or after the db command (db --data-dir X status, db status
+  // --data-dir X); both bind the same value.
+  CLI::App* db_cmd = app.add_subcommand("db",
+                                        "manage the local database (README: \"The local "
+                                        "default database\")");
+  db_cmd->require_subcommand(1);
+  se::cli::add_db_options(*db_cmd, o, false);
+  se::cli::add_log_options(*db_cmd, log);
+  DbCommands c;
+  c.status = db_cmd->add_subcommand("status",
+                                    "is there a local database, is it running, where, how "
+                                    "to connect, and which database the commands use");
+  c.start = db_cmd->add_subcommand(
+      "start",
+      "start the local database (creating it if there is none, and saying so) and "
+      "print its connection string");
+  c.stop = db_cmd->add_subcommand("stop", "stop the local database's server");
+  c.psql = db_cmd->add_subcommand(
+      "psql",
+      "open psql on the database the commands use (--db, else README's \"Choosing the "
+      "database\"); arguments it does not know go to psql");
+  for (CLI::App* command : {c.status, c.start, c.stop}) {
+    se::cli::add_db_options(*command, o, false);
+    se::cli::add_log_options(*command, log);
+  }
+  se::cli::add_db_options(*c.psql, o, true);
+  // psql's own -v and -q stay psql's.
+  se::cli::add_log_options(*c.psql, log, false);
+  c.psql->allow_extras();
+  return c;
 }
 
 int run_main(int argc, char** argv) {
@@ -132,151 +301,12 @@ int run_main(int argc, char** argv) {
   app.set_version_flag("--version", "skype-etl " SKYPE_ETL_VERSION);
   se::cli::LogOptions log;
   se::cli::add_log_options(app, log);
-  // Numeric options: CLI11's own messages ("Value 0 not in range 0.000000 to ...") never
-  // reach the user; the validators say what is allowed.
-  const auto whole_number = [](CLI::Option* option, std::uint64_t min, std::uint64_t max) {
-    option->type_name("N")->check(se::cli::whole_number(min, max));
-  };
-
   se::cli::RunOptions run;
-  CLI::App* run_cmd = app.add_subcommand("run",
-                                         "load exports (.tar, .tar.gz, messages.json, "
-                                         ".json.gz, or an unpacked export directory)");
-  run_cmd
-      ->add_option("exports", run.inputs,
-                   "exports to load one after another: files (.tar, .tar.gz, .json, .json.gz), "
-                   "unpacked export directories, directories of exports, patterns (quoted), or "
-                   "- for a list on standard input")
-      ->type_name("EXPORT");
-  run_cmd
-      ->add_option("--files-from", run.files_from,
-                   "also load the exports listed in FILE, one a line (- for standard input); "
-                   "default: none")
-      ->type_name("FILE");
-  run_cmd->add_flag("--fail-fast", run.fail_fast,
-                    "stop at the first export that fails; default: off (load the others, and "
-                    "exit with the first failure's code)");
-  se::cli::add_db_options(*run_cmd, run.db);
-  run_cmd
-      ->add_option("--user-display-name", run.user_display_name,
-                   "name stored for your own messages (exports leave it empty); default: none")
-      ->type_name("NAME");
-  whole_number(run_cmd->add_option("--batch-size", run.batch_size,
-                                   "messages per batch travelling through the graph (a batch "
-                                   "also ends once its messages span 1 MiB); default: 1000"),
-               1, 1000000);
-  whole_number(run_cmd->add_option("--batches-in-flight", run.batches_in_flight,
-                                   "batches alive between reader and loader at once; default: 8"),
-               1, 1024);
-  whole_number(run_cmd->add_option("--copy-streams", run.copy_streams,
-                                   "connections that COPY a large first export of an account and "
-                                   "build its indexes at once; default: 2"),
-               1, 16);
-  whole_number(run_cmd->add_option("--memory-limit-mb", run.memory_limit_mb,
-                                   "stop with exit code 5 when private memory exceeds N MB, or "
-                                   "would; default: no limit"),
-               1, 1000000000);
-  run_cmd->add_flag("--sequential", run.sequential,
-                    "run extract, transform and load one after another (holds the whole export "
-                    "in memory); default: off (parallel)");
-  run_cmd->add_flag("--with-media", run.with_media,
-                    "join media/<docid>.json metadata of the tar to messages' attachments; with "
-                    "--output-dir, also write the media files there; default: off");
-  run_cmd
-      ->add_option("--output-dir", run.output_dir,
-                   "with --with-media: where each export's media files go, in a directory of "
-                   "its own; default: none")
-      ->type_name("DIR");
-  run_cmd
-      ->add_option("--report", run.reports,
-                   "write the run's statistics to FILE: JSON, or an HTML page when FILE ends in "
-                   ".html or .htm (any case); may be given more than once; default: none")
-      ->type_name("FILE")
-      ->allow_extra_args(false);  // --report FILE a.tar: a.tar is an export, not a report
-  run_cmd
-      ->add_option("--temp-dir", run.temp_dir,
-                   "where a .tar.gz or .json.gz is decompressed, into a temporary file; "
-                   "default: $TMPDIR, else /tmp")
-      ->type_name("DIR");
-  whole_number(run_cmd->add_option("--max-gzip-ratio", run.max_gzip_ratio,
-                                   "refuse (exit 3) gzip data that inflates to more than N times "
-                                   "its compressed size, plus 64 MiB; 0: no limit; default: 100"),
-               0, 1000000);
-  se::cli::add_log_options(*run_cmd, log);
-  run_cmd->add_option("--debug-fail-after-batches", run.fail_after_batches)
-      ->group("");  // test hook: fail the run after N loaded batches
-  run_cmd->add_option("--debug-pause-after-batches", run.pause_after_batches)
-      ->group("");  // test hook: hang after N loaded batches (for kill -9 tests)
-
-  se::detail::SearchQuery query;
-  se::cli::DbOptions search_db;
-  CLI::App* search_cmd = app.add_subcommand("search", "full-text search of loaded messages");
-  search_cmd
-      ->add_option("words", query.words,
-                   "words to find: all of them (\"a phrase\", or, -word to exclude)")
-      ->required()
-      ->type_name("WORDS")
-      ->check(CLI::Validator(
-          [](std::string& value) -> std::string {
-            if (value.find_first_not_of(" \t\n") != std::string::npos) return {};
-            return "must hold a word to find (got " + se::quoted(value) + ")";
-          },
-          "", "WORDS"));
-  search_cmd
-      ->add_option("--conversation", query.conversation_id,
-                   "only this conversation id; default: every conversation")
-      ->type_name("ID");
-  search_cmd
-      ->add_option("--from", query.sender_id,
-                   "only messages sent by this id, in any form (8:alice, alice, a contacts "
-                   "URL); default: every sender")
-      ->type_name("ID");
-  std::string since;
-  search_cmd
-      ->add_option("--since", since,
-                   std::string("only messages sent since DATE: ") + se::cli::k_date_formats +
-                       "; default: any time")
-      ->type_name("DATE");
-  search_cmd
-      ->add_option("--account", query.account_id,
-                   "only this account (an export's owner), its id in any form; default: every "
-                   "account")
-      ->type_name("ID");
-  whole_number(search_cmd->add_option("--limit", query.limit, "at most N matches; default: 50"), 1,
-               1000000);
-  se::cli::add_db_options(*search_cmd, search_db);
-  se::cli::add_log_options(*search_cmd, log);
-
-  // db: --data-dir before or after the db command (db --data-dir X status, db status
-  // --data-dir X); both bind the same value.
+  CLI::App* run_cmd = add_run_command(app, run, log);
+  SearchOptions search;
+  CLI::App* search_cmd = add_search_command(app, search, log);
   se::cli::DbOptions db_options;
-  CLI::App* db_cmd = app.add_subcommand("db",
-                                        "manage the local database (README: \"The local "
-                                        "default database\")");
-  db_cmd->require_subcommand(1);
-  se::cli::add_db_options(*db_cmd, db_options, false);
-  se::cli::add_log_options(*db_cmd, log);
-  CLI::App* db_status =
-      db_cmd->add_subcommand("status",
-                             "is there a local database, is it running, where, how "
-                             "to connect, and which database the commands use");
-  CLI::App* db_start = db_cmd->add_subcommand(
-      "start",
-      "start the local database (creating it if there is none, and saying so) and "
-      "print its connection string");
-  CLI::App* db_stop = db_cmd->add_subcommand("stop", "stop the local database's server");
-  CLI::App* db_psql = db_cmd->add_subcommand(
-      "psql",
-      "open psql on the database the commands use (--db, else README's \"Choosing the "
-      "database\"); arguments it does not know go to psql");
-  for (CLI::App* command : {db_status, db_start, db_stop}) {
-    se::cli::add_db_options(*command, db_options, false);
-    se::cli::add_log_options(*command, log);
-  }
-  se::cli::add_db_options(*db_psql, db_options, true);
-  // psql's own -v and -q stay psql's.
-  se::cli::add_log_options(*db_psql, log, false);
-  db_psql->allow_extras();
+  const DbCommands db = add_db_commands(app, db_options, log);
 
   try {
     app.parse(argc, argv);
@@ -296,19 +326,19 @@ int run_main(int argc, char** argv) {
   try {
     if (*run_cmd) return se::cli::run_command(run);
     if (*search_cmd) {
-      if (!since.empty()) query.since = se::cli::parse_date("--since", since);
-      se::DbConfig db{se::cli::resolve_conninfo(search_db, se::cli::LocalCreate::refused)};
-      const auto hits = se::detail::search_messages(db, query);
+      if (!search.since.empty()) search.query.since = se::cli::parse_date("--since", search.since);
+      se::DbConfig config{se::cli::resolve_conninfo(search.db, se::cli::LocalCreate::refused)};
+      const auto hits = se::detail::search_messages(config, search.query);
       for (const auto& hit : hits) std::printf("%s\n", se::detail::format_search_hit(hit).c_str());
       if (hits.empty() && !log.quiet) std::fprintf(stderr, "skype-etl: no matches\n");
       return 0;
     }
-    if (*db_psql) {
+    if (*db.psql) {
       return run_psql(se::cli::resolve_conninfo(db_options, se::cli::LocalCreate::refused),
-                      db_psql->remaining());
+                      db.psql->remaining());
     }
     se::detail::LocalDatabase local = se::cli::local_database(db_options);
-    if (*db_status) {
+    if (*db.status) {
       nlohmann::json status = local.status();
       if (!local.is_initialized())
         status["hint"] = "there is no local database here: skype-etl run or db start creates one";
@@ -316,7 +346,7 @@ int run_main(int argc, char** argv) {
       std::printf("%s\n", status.dump(2).c_str());
       return 0;
     }
-    if (*db_stop) {
+    if (*db.stop) {
       if (!local.is_initialized()) {
         throw se::DatabaseError("there is no local database in " +
                                 se::quoted(local.data_dir().string(), 1024) +
@@ -328,7 +358,7 @@ int run_main(int argc, char** argv) {
                   was_running ? "stopped" : "not running:", local.data_dir().c_str());
       return 0;
     }
-    if (*db_start) {
+    if (*db.start) {
       // db start always means the local database, whatever the environment chooses.
       const std::string source = db_options.data_dir.empty() ? "default" : "--data-dir";
       std::printf("%s\n",
