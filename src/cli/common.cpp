@@ -85,7 +85,8 @@ void add_log_options(CLI::App& command, LogOptions& log, bool with_short_flags) 
           },
           "", "LEVEL"));
   command.add_flag(with_short_flags ? "-q,--quiet" : "--quiet", log.quiet,
-                   "print only errors and the command's result (run: the final summary line; "
+                   "print only errors and the command's result (run: the final summary line and "
+                   "its failed: lines; "
                    "no warnings, no progress), whatever -v or --log-level say; default: off");
 }
 
