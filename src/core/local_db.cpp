@@ -367,17 +367,23 @@ void create_parents(const fs::path& dir, std::vector<fs::path>& created) {
   }
 }
 
-/// Undoes a first start that failed: the cluster it made (everything in the data
-/// directory), the data directory when it made it, and the directories above it that it
-/// made, if they are still empty. Best effort: the failure is what gets reported.
-void remove_failed_first_start(const fs::path& data_dir, bool data_dir_created,
+/// Undoes what a start that failed created: the directories above the data directory that
+/// it made (if still empty), the data directory if it made it, and, only when
+/// `cluster_made` (initdb ran, under the lock, in a directory found empty), everything in
+/// the data directory. Best effort: the failure is what gets reported. Never touches a
+/// directory's contents otherwise: a data directory that was there stays as it was.
+void remove_failed_first_start(const fs::path& data_dir, bool data_dir_created, bool cluster_made,
                                const std::vector<fs::path>& parents_created) {
   std::error_code ec;
-  if (data_dir_created) {
-    fs::remove_all(data_dir, ec);
-  } else {
-    for (fs::directory_iterator it(data_dir, ec), end; !ec && it != end; it.increment(ec))
-      fs::remove_all(it->path(), ec);
+  if (cluster_made) {
+    if (data_dir_created) {
+      fs::remove_all(data_dir, ec);
+    } else {
+      for (fs::directory_iterator it(data_dir, ec), end; !ec && it != end; it.increment(ec))
+        fs::remove_all(it->path(), ec);
+    }
+  } else if (data_dir_created) {
+    ::rmdir(data_dir.c_str());  // made empty here; fails, as it should, if anything is in it
   }
   for (auto it = parents_created.rbegin(); it != parents_created.rend(); ++it)
     ::rmdir(it->c_str());  // fails, as it should, if something else was put there meanwhile
@@ -694,7 +700,7 @@ std::string LocalDatabase::ensure_running(bool may_create) {
   if (::mkdir(m_data_dir.c_str(), 0700) != 0) {
     if (errno != EEXIST) {
       const int error = errno;
-      remove_failed_first_start(m_data_dir, false, parents_created);
+      remove_failed_first_start(m_data_dir, false, false, parents_created);
       throw DatabaseError("cannot create the local database directory '" + m_data_dir.native() +
                           "': " + std::strerror(error));
     }
@@ -706,7 +712,7 @@ std::string LocalDatabase::ensure_running(bool may_create) {
   }
   if (account) {
     if (auto blocking = first_blocking_dir(m_data_dir.parent_path(), *account)) {
-      remove_failed_first_start(m_data_dir, data_dir_created, parents_created);
+      remove_failed_first_start(m_data_dir, data_dir_created, false, parents_created);
       throw DatabaseError(
           "the local database in '" + m_data_dir.native() +
           "' must be reachable by the 'postgres' user that runs it, but '" + blocking->native() +
@@ -723,7 +729,7 @@ std::string LocalDatabase::ensure_running(bool may_create) {
   }
   if (!initialised && !may_create) {
     // Removed meanwhile by a failed first start elsewhere: leave it as we found it.
-    remove_failed_first_start(m_data_dir, data_dir_created, parents_created);
+    remove_failed_first_start(m_data_dir, data_dir_created, false, parents_created);
     throw DatabaseError("there is no local database in '" + m_data_dir.native() +
                         "' (no PostgreSQL cluster there)");
   }
@@ -738,7 +744,7 @@ std::string LocalDatabase::ensure_running(bool may_create) {
       } catch (const std::exception& error) {
         spdlog::debug("local database: stopping after a failed first start: {}", error.what());
       }
-      remove_failed_first_start(m_data_dir, data_dir_created, parents_created);
+      remove_failed_first_start(m_data_dir, data_dir_created, true, parents_created);
     }
     throw;
   }
