@@ -170,4 +170,8 @@ nlohmann::json EtlGraph::result() const {
   return m_impl->state.result();
 }
 
+RunProgress EtlGraph::progress() const {
+  return m_impl->state.progress();
+}
+
 }  // namespace skype_etl

@@ -8,7 +8,10 @@ packages=(
   libtbb-dev libsimdjson-dev libpqxx-dev libpq-dev libboost-test-dev nlohmann-json3-dev
   libcli11-dev libspdlog-dev libfmt-dev zlib1g-dev libssl-dev
   postgresql-15 postgresql-client-15
-  tar gzip
+  tar gzip bsdutils
+  # cli_tests renders the HTML report in headless Chromium (skipped, saying so, without it);
+  # `script` (bsdutils) gives the progress bar's test a pseudo-terminal.
+  chromium
   # The fuzzers (scripts/fuzz.sh): clang, its libFuzzer and sanitizer runtimes, and
   # llvm-symbolizer (in llvm-14) so that their reports name functions and lines.
   clang-14 libclang-rt-14-dev llvm-14

@@ -60,7 +60,10 @@ std::uint64_t count_of(const nlohmann::json& outcome, const char* key) {
 
 RunState::RunState(std::vector<std::filesystem::path> inputs, PipelineOptions options,
                    ETLContext& context)
-    : m_context(context), m_options(std::move(options)), m_inputs(std::move(inputs)) {
+    : m_context(context),
+      m_options(std::move(options)),
+      m_inputs(std::move(inputs)),
+      m_live(m_inputs) {
   m_transformers.resize(m_inputs.size());
   m_progress = std::make_unique<ExportProgress[]>(m_inputs.size());
 }
@@ -110,12 +113,15 @@ void RunState::open_next_input() {
   const std::size_t index = m_next_input++;
   m_current_input = index;
   m_progress[index].extract_start_us = now_us();
+  m_live.opening(index);
   InputOptions input_options;
   input_options.temp_dir = m_options.temp_dir;
   input_options.max_gzip_ratio = m_options.max_gzip_ratio;
   input_options.memory = &m_context.memory_monitor();
+  input_options.inflated_from = m_live.inflated_from(index);
   auto source = InputSource::open(m_inputs[index], input_options);
   m_source = source;
+  m_live.reading(index, source->file_size(), source->content_size());
   ReaderOptions reader_options;
   reader_options.batch_size = m_context.batch_size();
   reader_options.with_media = m_options.with_media;
@@ -191,6 +197,7 @@ BatchPtr RunState::read_step() {
       batch->source = m_reader->info();
       batch->sequence = m_sequence++;
       batch->last_of_export = true;
+      m_live.read_whole(batch->source->index);
       m_reader.reset();
       m_source.reset();
       note_batch_read(*batch);
@@ -202,7 +209,9 @@ BatchPtr RunState::read_step() {
     m_reader.reset();
     return nullptr;
   }
+  m_live.read(batch->source->index, m_reader->input_position(), batch->raw.size());
   if (batch->last_of_export) {
+    m_live.read_whole(batch->source->index);
     // messages.json is read whole and valid: now its media, before the load can commit.
     stage_media(batch->source->index);
     m_reader.reset();
@@ -229,6 +238,7 @@ BatchPtr RunState::fail_export(std::size_t index, std::exception_ptr error) {
     named->index = index;
     info = std::move(named);
   }
+  m_live.failed(index);
   if (error) {
     progress.failure = std::move(error);
     progress.failure_phase = Phase::extract;
@@ -397,9 +407,10 @@ nlohmann::json RunState::export_entry(const ExportInfo& info, const ExportProgre
   }
   if (stored) {
     nlohmann::json load = nlohmann::json::object();
-    for (const char* key : {"conversations_updated", "participants", "attachments",
-                            "membership_texts", "batches", "index_rebuild", "side_table",
-                            "merge_seconds", "nul_bytes_removed", "json_nul_escapes_replaced"}) {
+    for (const char* key :
+         {"conversations_updated", "participants", "attachments", "membership_texts", "batches",
+          "index_rebuild", "side_table", "merge_seconds", "steps", "nul_bytes_removed",
+          "json_nul_escapes_replaced"}) {
       const auto found = loaded.find(key);
       if (found != loaded.end()) load[key] = *found;
     }
@@ -417,10 +428,12 @@ void RunState::load_batch(const Batch& batch) {
   const ExportInfo& info = *batch.source;
   ExportProgress& progress = m_progress[info.index];
   nlohmann::json entry;
+  m_live.loading(info.index);
   // Counted first: the statistics stored with the export, built with its last batch, count
   // that batch too.
   progress.conversations_loaded += conversations_ended(batch);
   progress.messages_loaded += batch.raw.size();
+  m_live.loaded(info.index, batch.raw.size());
   if (!progress.read_failed.load(std::memory_order_acquire) &&
       !progress.load_failed.load(std::memory_order_relaxed)) {
     // The database's own trouble (no connection, a schema it cannot take) fails the run,
@@ -428,6 +441,7 @@ void RunState::load_batch(const Batch& batch) {
     if (batch.export_sequence == 0 && !m_loader) {
       LoaderOptions loader_options;
       loader_options.copy_streams = m_options.copy_streams;
+      loader_options.on_step = [this](const char* step) { m_live.load_step(step); };
       m_loader = std::make_unique<Loader>(m_context.db_config(), loader_options);
       m_loader->ensure_schema();
     }
@@ -442,6 +456,7 @@ void RunState::load_batch(const Batch& batch) {
       progress.failure = std::current_exception();
       progress.failure_phase = Phase::load;
       progress.load_failed.store(true, std::memory_order_release);
+      m_live.failed(info.index);
     }
   } else {
     if (m_export_open) m_loader->abort_export();
@@ -462,6 +477,7 @@ void RunState::load_batch(const Batch& batch) {
       m_exports.push_back(std::move(entry));
     }
     finish_media(progress, stored);
+    m_live.done(info.index);
   }
   m_in_flight.fetch_sub(1, std::memory_order_relaxed);
   if (m_observer) m_observer(batch);
@@ -494,6 +510,7 @@ nlohmann::json RunState::load_into_database(const Batch& batch, ExportProgress& 
       entry = nlohmann::json();  // another run loaded the same file meanwhile
     } else if (loaded.contains("merge_seconds")) {
       entry["load"]["merge_seconds"] = loaded["merge_seconds"];  // with the commit's time
+      entry["load"]["steps"] = loaded["steps"];
     }
   }
   if (entry.is_null()) {
@@ -573,6 +590,13 @@ void RunState::abort() noexcept {
       // Ending phases after a failure is best effort.
     }
   }
+}
+
+RunProgress RunState::progress() const {
+  RunProgress progress = m_live.snapshot();
+  progress.batches_in_flight = m_in_flight.load(std::memory_order_relaxed);
+  progress.batches_in_flight_limit = m_options.batches_in_flight;
+  return progress;
 }
 
 nlohmann::json RunState::result() const {

@@ -22,7 +22,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "live_progress.hpp"
 #include "skype_etl/context.hpp"
+#include "skype_etl/graph.hpp"
 #include "skype_etl/model.hpp"
 #include "skype_etl/options.hpp"
 
@@ -70,6 +72,8 @@ class RunState {
 
   /// {"exports": [...]}.
   nlohmann::json result() const;
+  /// EtlGraph::progress(): from any thread.
+  RunProgress progress() const;
   ETLContext& context() noexcept { return m_context; }
   const PipelineOptions& options() const noexcept { return m_options; }
   void set_batch_observer(std::function<void(const Batch&)> observer) {
@@ -149,6 +153,7 @@ class RunState {
   std::vector<std::filesystem::path> m_inputs;
   std::function<void(const Batch&)> m_observer;
   bool m_started = false;
+  LiveProgress m_live;  // what EtlGraph::progress() shows
 
   // Reader side.
   std::size_t m_next_input = 0;

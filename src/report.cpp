@@ -2,6 +2,7 @@
 
 #include "core/civil_time.hpp"
 #include "core/json_text.hpp"
+#include "report_charts.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -133,7 +134,15 @@ std::string render_html_report(const nlohmann::json& run) {
     finish = std::max(finish, bar.end);
     bars.push_back(bar);
   }
+  // The load's steps and the samples share the phases' time axis (the last sample may come
+  // after the phases' end).
+  const nlohmann::json& exports = member(run, "exports");
+  const nlohmann::json& sampling = member(run, "sampling");
+  time_range_of(exports, sampling, origin, finish);
   const double span = std::max(finish - origin, 1e-6);
+  TimeAxis axis;
+  axis.origin = origin;
+  axis.span = span;
 
   std::string html;
   html +=
@@ -150,13 +159,19 @@ std::string render_html_report(const nlohmann::json& run) {
           "\">" + (success ? "Succeeded" : "Failed: " + escape_html(text_of(run, "error"))) +
           " in " + number(number_of(run, "seconds", bars.empty() ? 0 : span), 2) + " s</p>\n";
 
-  // Timeline: one row per phase, x = seconds since the first phase started.
-  const int width = 900, left = 90, row = 34, top = 20;
-  const int height = top + row * static_cast<int>(bars.size()) + 40;
-  const double scale = (width - left - 20) / span;
-  html += "<h2>Phases</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
-          std::to_string(width) + "\" height=\"" + std::to_string(height) +
-          "\" role=\"img\" aria-label=\"timeline of the phases\">\n";
+  // Timeline: one row per phase, x = seconds since the run's first time; under the phases,
+  // the load's steps as a Gantt.
+  const int width = axis.width, left = axis.left, row = 34, top = 20;
+  const double scale = (width - left - axis.right) / span;
+  int steps_height = 0;
+  const std::string gantt =
+      load_steps_gantt(exports, axis, top + row * static_cast<int>(bars.size()) + 8, steps_height);
+  const int height = top + row * static_cast<int>(bars.size()) + steps_height + 40;
+  html +=
+      "<h2>Phases and load steps</h2>\n<svg class=\"timeline\" "
+      "xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
+      std::to_string(width) + "\" height=\"" + std::to_string(height) +
+      "\" role=\"img\" aria-label=\"timeline of the phases and the load's steps\">\n";
   const char* colours[] = {"#4e79a7", "#f28e2b", "#59a14f"};
   for (std::size_t i = 0; i < bars.size(); ++i) {
     const Bar& bar = bars[i];
@@ -171,15 +186,9 @@ std::string render_html_report(const nlohmann::json& run) {
             "\"><title>" + bar.name + ": " + number(bar.start - origin, 3) + " s to " +
             number(bar.end - origin, 3) + " s (" + escape_html(status) + ")</title></rect>\n";
   }
-  const int axis = top + row * static_cast<int>(bars.size()) + 10;
-  html += "<line x1=\"" + std::to_string(left) + "\" y1=\"" + std::to_string(axis) + "\" x2=\"" +
-          std::to_string(width - 20) + "\" y2=\"" + std::to_string(axis) + "\" stroke=\"#888\"/>\n";
-  for (int tick = 0; tick <= 10; ++tick) {
-    const double x = left + (width - left - 20) * tick / 10.0;
-    html += "<text x=\"" + number(x - 10, 1) + "\" y=\"" + std::to_string(axis + 18) +
-            "\" font-size=\"11\">" + number(span * tick / 10.0, span < 10 ? 2 : 1) + "s</text>";
-  }
-  html += "\n</svg>\n";
+  html += gantt;
+  html += axis.ticks(top + row * static_cast<int>(bars.size()) + steps_height + 10);
+  html += "</svg>\n";
 
   html +=
       "<table><tr><th>phase</th><th>status</th><th>start (s)</th><th>end (s)</th>"
@@ -194,6 +203,9 @@ std::string render_html_report(const nlohmann::json& run) {
             number(number_of(bar.data, "messages_per_second")) + "</td></tr>\n";
   }
   html += "</table>\n";
+
+  const std::string charts = sample_charts(sampling, axis);
+  if (!charts.empty()) html += "<h2>Over time</h2>\n" + charts;
 
   const nlohmann::json& memory = member(statistics, "memory");
   html += "<h2>Memory</h2>\n<p>Peak private memory (RssAnon): " +
@@ -224,7 +236,6 @@ std::string render_html_report(const nlohmann::json& run) {
               std::to_string(count_of(messages, name)) + "</td>";
     html += "</tr>\n";
   };
-  const nlohmann::json& exports = member(run, "exports");
   if (exports.is_array()) {
     for (const auto& e : exports)
       counts_row(text_of(e, "file"), text_of(e, "status"), text_of(e, "export_id"),

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -102,6 +103,43 @@ const std::string sample =
 long long messages(st::TestDatabase& db) {
   if (db.text("SELECT to_regclass('skype.messages')::text").empty()) return 0;
   return db.scalar("SELECT count(*) FROM skype.messages");
+}
+
+/// `text` as one word of a POSIX shell command line.
+std::string shell_word(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+/// Runs the skype-etl binary with `args` on a pseudo-terminal (util-linux `script`), with
+/// TERM=xterm and an 80-column terminal: what a user sees, stdout and stderr together.
+Output run_on_terminal(const std::vector<std::string>& args) {
+  st::TempDir dir;
+  std::string command = "TERM=xterm COLUMNS=80 " + shell_word(SKYPE_ETL_EXE);
+  for (const auto& a : args) command += " " + shell_word(a);
+  const std::string line = "script -qfec " + shell_word(command) + " /dev/null > " +
+                           shell_word((dir / "out").string()) + " 2>&1 < /dev/null";
+  const int status = std::system(line.c_str());
+  Output o;
+  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  o.out = slurp(dir / "out");
+  return o;
+}
+
+/// An export large enough that a load takes a few seconds (and goes through the side table
+/// and its index builds: more than 32 MiB), written once per test binary.
+const std::filesystem::path& progress_export() {
+  static st::TempDir dir;
+  static const std::filesystem::path path = [] {
+    skype_etl::gen::GeneratorOptions g;
+    g.seed = 16;
+    g.messages = 110000;
+    g.format = skype_etl::gen::GeneratorOptions::Format::tar;
+    skype_etl::gen::generate_export(g, dir / "progress.tar");
+    return dir / "progress.tar";
+  }();
+  return path;
 }
 
 }  // namespace
@@ -692,6 +730,10 @@ BOOST_AUTO_TEST_CASE(every_documented_failure_of_every_command) {
        2,
        "--max-gzip-ratio must be a whole number from 0 to 1000000"},
       {{"run", sample, "--log-level", "loud"}, 2, "--log-level must be debug, info, warn or error"},
+      {{"run", sample, "--progress", "fancy"}, 2, "--progress must be none, bar or plain"},
+      {{"run", sample, "--progress-interval", "0"},
+       2,
+       "--progress-interval must be a number of seconds from 0.1 to 86400"},
       {{"run", sample, "--db", "not a conninfo at all"},
        2,
        "--db \"not a conninfo at all\" is not a connection string libpq can parse: missing \"=\" "
@@ -1252,6 +1294,179 @@ BOOST_AUTO_TEST_CASE(directories_patterns_and_lists_of_exports) {
     BOOST_TEST(lines(refused.err) == 1U, refused.err);
   }
   BOOST_TEST(db2.scalar("SELECT count(*) FROM skype.exports") == 16);
+}
+
+BOOST_AUTO_TEST_CASE(progress_bar_on_a_terminal_redraws_a_live_line_and_ends_clean) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  const std::string report = (dir / "run.json").string();
+  const auto run = run_on_terminal(
+      {"run", progress_export().string(), "--db", db.conninfo(), "--report", report});
+  BOOST_TEST_REQUIRE(run.code == 0, run.out);
+  // Live lines: cleared and redrawn in place, each naming the file, what it does, how far it
+  // is and its rate, fitting the terminal's 80 columns (MB/s and memory, which come later on
+  // the line, are left out at that width; --progress=plain below shows them).
+  const std::regex live("\x1b\\[2K(progress\\.tar  [a-z_]+  [0-9]+%[^\r\n\x1b]*)");
+  std::size_t frames = 0;
+  bool reading = false, rates = false;
+  for (std::sregex_iterator it(run.out.begin(), run.out.end(), live), end; it != end; ++it) {
+    ++frames;
+    const std::string line = (*it)[1];
+    BOOST_TEST(line.size() <= 79, line);
+    reading = reading || line.find("  reading  ") != std::string::npos;
+    rates = rates || std::regex_search(line, std::regex(" [1-9][0-9]* msg/s"));
+  }
+  BOOST_TEST(frames >= 3, run.out);
+  BOOST_TEST(reading, run.out);
+  BOOST_TEST(rates, run.out);
+  // At most 10 redraws a second.
+  std::smatch took;
+  BOOST_TEST_REQUIRE(std::regex_search(run.out, took, std::regex(" in ([0-9.]+) s \\(")), run.out);
+  BOOST_TEST(frames <= std::stod(took[1]) * 10 + 2, frames << " frames in " << took[1] << " s");
+  // The live lines are cleared before the summary, which follows clean: nothing of the bar
+  // after the last clear.
+  const auto clear = run.out.rfind("\x1b[J");
+  BOOST_TEST_REQUIRE(clear != std::string::npos, run.out);
+  const std::string after = run.out.substr(clear + 3);
+  BOOST_TEST(after.find('\x1b') == std::string::npos, after);
+  BOOST_TEST(after.find("msg/s") == std::string::npos, after);
+  BOOST_TEST(std::regex_search(after, std::regex("^[^\n]*progress\\.tar: loaded ")), after);
+  BOOST_TEST(after.find("\ndone: 1 export") != std::string::npos, after);
+
+  // The JSON report has the run's samples and the load's steps.
+  const auto json = nlohmann::json::parse(slurp(report));
+  const auto& sampling = json["sampling"];
+  BOOST_TEST(sampling["batches_in_flight_limit"] == 8);
+  BOOST_TEST_REQUIRE(sampling["samples"].size() >= 5, sampling.dump());
+  std::int64_t previous = 0;
+  double peak_mb = 0;
+  for (const auto& sample : sampling["samples"]) {
+    BOOST_TEST(sample["time_us"].get<std::int64_t>() > previous);
+    previous = sample["time_us"].get<std::int64_t>();
+    BOOST_TEST(sample["batches_in_flight"].get<std::int64_t>() <= 8);
+    peak_mb = std::max(peak_mb, sample["rss_anon_mb"].get<double>());
+  }
+  BOOST_TEST(peak_mb > 1.0);
+  BOOST_TEST(sampling["samples"].back()["load"] == 110000);
+  BOOST_TEST(sampling["samples"].back()["bytes_read"] > 32 * 1024 * 1024);
+  const auto& steps = json["exports"][0]["load"]["steps"];
+  std::set<std::string> names;
+  for (const auto& step : steps) {
+    names.insert(step["step"].get<std::string>());
+    BOOST_TEST(step["start_us"].get<std::int64_t>() <= step["end_us"].get<std::int64_t>());
+  }
+  for (const char* name : {"copy", "index_build", "analyze", "attachments", "commit"})
+    BOOST_TEST(names.count(name) == 1, name << " missing from " << steps.dump());
+}
+
+BOOST_AUTO_TEST_CASE(progress_only_where_asked_for) {
+  st::TestDatabase db1, db2, db3, db4, db5;
+  const std::string file = progress_export().string();
+  // In a pipe or a file: nothing by default, nor with --progress=bar (it needs a terminal).
+  for (const auto& [db, args] : std::vector<std::pair<st::TestDatabase*, std::vector<std::string>>>{
+           {&db1, {}}, {&db2, {"--progress=bar"}}}) {
+    std::vector<std::string> line{"run", file, "--db", db->conninfo()};
+    line.insert(line.end(), args.begin(), args.end());
+    const auto run = run_cli(line);
+    BOOST_TEST(run.code == 0, run.err);
+    BOOST_TEST(run.err.empty(), run.err);
+    BOOST_TEST(run.out.find('\x1b') == std::string::npos);
+  }
+  // --progress=plain: a line every --progress-interval seconds, without escape sequences.
+  const auto plain = run_cli(
+      {"run", file, "--db", db3.conninfo(), "--progress=plain", "--progress-interval", "0.1"});
+  BOOST_TEST(plain.code == 0, plain.err);
+  BOOST_TEST(plain.err.find('\x1b') == std::string::npos, plain.err);
+  BOOST_TEST(plain.err.find('\r') == std::string::npos, plain.err);
+  BOOST_TEST(count_of(plain.err, "skype-etl: progress: progress.tar  ") >= 2, plain.err);
+  BOOST_TEST(count_of(plain.err, "\n") == count_of(plain.err, "skype-etl: progress: "), plain.err);
+  BOOST_TEST(std::regex_search(plain.err, std::regex("% of [0-9.]+ MB.* read, [0-9]+ stored  "
+                                                     "[0-9]+ msg/s  [0-9.]+ MB/s  peak mem ")),
+             plain.err);
+  // On a terminal: nothing with --progress=none, nor with -q.
+  const auto none = run_on_terminal({"run", file, "--db", db4.conninfo(), "--progress=none"});
+  BOOST_TEST(none.code == 0, none.out);
+  BOOST_TEST(none.out.find('\x1b') == std::string::npos, none.out);
+  BOOST_TEST(none.out.find("msg/s") == std::string::npos, none.out);
+  const auto quiet = run_on_terminal({"run", file, "--db", db5.conninfo(), "-q"});
+  BOOST_TEST(quiet.code == 0, quiet.out);
+  BOOST_TEST(quiet.out.find('\x1b') == std::string::npos, quiet.out);
+  // A word --progress does not know: a usage error.
+  const auto bad = run_cli({"run", file, "--db", db4.conninfo(), "--progress=fancy"});
+  BOOST_TEST(bad.code == 2);
+}
+
+BOOST_AUTO_TEST_CASE(the_html_report_renders_its_charts_in_chromium) {
+  const char* candidates[] = {"/usr/bin/chromium", "/usr/bin/chromium-browser",
+                              "/usr/bin/google-chrome"};
+  std::string chromium;
+  for (const char* c : candidates)
+    if (::access(c, X_OK) == 0) {
+      chromium = c;
+      break;
+    }
+  if (chromium.empty()) {
+    BOOST_TEST_MESSAGE(
+        "SKIPPED: no chromium (Debian package 'chromium', installed by "
+        "scripts/install-deps.sh): the HTML report is not rendered");
+    return;
+  }
+  st::TestDatabase db;
+  st::TempDir dir;
+  const auto run = run_cli({"run", progress_export().string(), "--db", db.conninfo(), "--report",
+                            (dir / "report.html").string()});
+  BOOST_TEST_REQUIRE(run.code == 0, run.err);
+  // The report itself has no script; this copy gets one that measures what the browser laid
+  // out: each chart's lines and the Gantt's bars.
+  std::string page = slurp(dir / "report.html");
+  BOOST_TEST_REQUIRE(page.find("<script") == std::string::npos);
+  const auto body_end = page.rfind("</body>");
+  BOOST_TEST_REQUIRE(body_end != std::string::npos);
+  page.insert(body_end, R"(<pre id="measured"></pre><script>
+const out = {};
+for (const svg of document.querySelectorAll('svg')) {
+  const name = svg.dataset.chart || svg.getAttribute('class') || 'svg';
+  const box = svg.getBoundingClientRect();
+  const paths = [...svg.querySelectorAll('path')].map(p => p.getTotalLength());
+  const rects = [...svg.querySelectorAll('rect.step, rect.phase')].map(r => r.getBBox().width);
+  out[name] = {width: box.width, height: box.height, paths, rects};
+}
+document.getElementById('measured').textContent = JSON.stringify(out);
+</script>)");
+  { std::ofstream(dir / "measure.html") << page; }
+  const std::string common = shell_word(chromium) +
+                             " --headless --no-sandbox --disable-gpu --hide-scrollbars "
+                             "--user-data-dir=" +
+                             shell_word((dir / "profile").string()) + " ";
+  const std::string dump = common + "--dump-dom " +
+                           shell_word("file://" + (dir / "measure.html").string()) + " > " +
+                           shell_word((dir / "dom.html").string()) + " 2>/dev/null";
+  BOOST_TEST_REQUIRE(std::system(dump.c_str()) == 0);
+  const std::string dom = slurp(dir / "dom.html");
+  std::smatch m;
+  BOOST_TEST_REQUIRE(std::regex_search(dom, m, std::regex("<pre id=\"measured\">([^<]*)</pre>")),
+                     dom);
+  std::string text = m[1];
+  for (std::string::size_type at; (at = text.find("&quot;")) != std::string::npos;)
+    text.replace(at, 6, "\"");
+  const auto measured = nlohmann::json::parse(text);
+  for (const char* chart : {"rates", "in_flight", "memory"}) {
+    BOOST_TEST_REQUIRE(measured.contains(chart), chart << " missing: " << text);
+    BOOST_TEST(measured[chart]["width"].get<double>() > 800);
+    BOOST_TEST(measured[chart]["paths"].size() >= 1);
+    for (const auto& length : measured[chart]["paths"])
+      BOOST_TEST(length.get<double>() > 100, chart << ": a line of " << length);
+  }
+  const auto& timeline = measured["timeline"];
+  BOOST_TEST_REQUIRE(timeline["rects"].size() >= 8, text);  // 3 phases and the load steps
+  for (const auto& width : timeline["rects"]) BOOST_TEST(width.get<double>() >= 1.0);
+
+  // And a picture of it.
+  const std::string shot =
+      common + "--window-size=960,1600 --screenshot=" + shell_word((dir / "report.png").string()) +
+      " " + shell_word("file://" + (dir / "report.html").string()) + " > /dev/null 2>&1";
+  BOOST_TEST_REQUIRE(std::system(shot.c_str()) == 0);
+  BOOST_TEST(std::filesystem::file_size(dir / "report.png") > 20000);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

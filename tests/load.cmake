@@ -12,3 +12,7 @@ skype_etl_add_test(id_seen_filter_tests SOURCES id_seen_filter_tests.cpp
 # Threads of its own: also under ThreadSanitizer.
 skype_etl_add_test(parallel_copy_tests SOURCES parallel_copy_tests.cpp
   LIBS skype_etl_load skype_etl_test_support LABELS "db;tsan")
+# COPY escaping on the baseline code (see tests/extract.cmake).
+add_test(NAME copy_writer_tests_baseline COMMAND copy_writer_tests --log_level=test_suite)
+set_tests_properties(copy_writer_tests_baseline PROPERTIES ENVIRONMENT SKYPE_ETL_CPU=baseline
+  LABELS unit)

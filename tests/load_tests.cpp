@@ -7,6 +7,7 @@
 #include <future>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -1115,6 +1116,63 @@ BOOST_DATA_TEST_CASE(membership_texts_name_people_known_from_any_batch_in_both_p
   load_all(db, make_info("members-later", "8:live:owner", "2025-05-30T10:13"), {later}, 4,
            options_for(mode));
   BOOST_TEST(text("e9") == "Carol added Bob");
+}
+
+BOOST_AUTO_TEST_CASE(each_step_of_a_load_has_its_start_and_end_and_is_told_as_it_begins) {
+  for (const std::string mode : modes) {
+    BOOST_TEST_CONTEXT(mode) {
+      TestDatabase db;
+      LoaderOptions options = options_for(mode);
+      std::vector<std::string> told;
+      options.on_step = [&told](const char* step) { told.emplace_back(step); };
+      const nlohmann::json r =
+          load_all(db, make_info("steps-" + mode), three_conversations(), 40, options);
+      const nlohmann::json& steps = r["steps"];
+      BOOST_REQUIRE(steps.is_array());
+      // The loader's own connection: one step after another, from begin_export to the
+      // commit, in the order the observer was told them.
+      std::vector<std::string> own;
+      std::int64_t previous_end = 0;
+      for (const auto& step : steps) {
+        BOOST_TEST(step["start_us"].get<std::int64_t>() <= step["end_us"].get<std::int64_t>());
+        if (step["connection"] != 0) continue;
+        own.push_back(step["step"].get<std::string>());
+        if (previous_end != 0) BOOST_TEST(step["start_us"].get<std::int64_t>() == previous_end);
+        previous_end = step["end_us"].get<std::int64_t>();
+      }
+      BOOST_TEST(own == told);
+      BOOST_REQUIRE(own.size() >= 5U);
+      BOOST_TEST(own[0] == "begin");
+      BOOST_TEST(own[1] == "copy");
+      BOOST_TEST(own.back() == "commit");
+      BOOST_TEST(std::count(own.begin(), own.end(), "attachments") == 1);
+      // merge_seconds: finish_export's steps only.
+      BOOST_TEST(r["merge_seconds"].contains("commit"));
+      BOOST_TEST(r["merge_seconds"].contains("attachments"));
+      BOOST_TEST(!r["merge_seconds"].contains("copy"));
+      BOOST_TEST(!r["merge_seconds"].contains("begin"));
+      if (mode == "side") {
+        // The indexes were built on the two streams' connections, inside the loader's own
+        // index_build step, each named after the index of skype.messages it matches.
+        std::int64_t build_start = 0, build_end = 0;
+        for (const auto& step : steps)
+          if (step["connection"] == 0 && step["step"] == "index_build") {
+            build_start = step["start_us"].get<std::int64_t>();
+            build_end = step["end_us"].get<std::int64_t>();
+          }
+        std::set<std::string> built;
+        for (const auto& step : steps) {
+          if (step["connection"] == 0 || step["step"] != "index_build") continue;
+          BOOST_TEST(step["connection"].get<int>() <= 2);
+          BOOST_TEST(step["start_us"].get<std::int64_t>() >= build_start);
+          BOOST_TEST(step["end_us"].get<std::int64_t>() <= build_end);
+          built.insert(step["detail"].get<std::string>());
+        }
+        BOOST_TEST(built.count("messages_pkey") == 1U);
+        BOOST_TEST(built.size() == r["merge_seconds"]["index_build_each"].size());
+      }
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_side_load_attaches_a_partition_defined_like_a_staged_one) {

@@ -13,6 +13,7 @@ using skype_etl::DatabaseError;
 using skype_etl::detail::CopyBuffer;
 using skype_etl::detail::CopyFormat;
 using skype_etl::detail::ParallelCopy;
+using skype_etl::detail::StatementTiming;
 using skype_etl::test::TestDatabase;
 
 namespace {
@@ -98,9 +99,13 @@ BOOST_AUTO_TEST_CASE(statements_run_on_every_connection_and_failures_come_back) 
   std::vector<std::string> statements;
   for (int i = 0; i < 6; ++i)
     statements.push_back("CREATE INDEX t_" + std::to_string(i) + " ON t (id, label)");
-  const std::vector<double> seconds = copy.run_statements(statements);
-  BOOST_TEST(seconds.size() == statements.size());
-  for (double s : seconds) BOOST_TEST(s > 0.0);
+  const std::vector<StatementTiming> timings = copy.run_statements(statements);
+  BOOST_TEST(timings.size() == statements.size());
+  for (const StatementTiming& t : timings) {
+    BOOST_TEST(t.start_us > 0);
+    BOOST_TEST(t.end_us > t.start_us);
+    BOOST_TEST(t.stream < 2U);  // which connection ran it
+  }
   BOOST_TEST(db.scalar("SELECT count(*) FROM pg_indexes WHERE tablename = 't'") == 6);
   BOOST_CHECK_EXCEPTION(copy.run_statements({"CREATE INDEX t_bad ON t (no_such_column)"}),
                         DatabaseError,

@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "generator/generator.hpp"
+#include "run_sampler.hpp"
 #include "skype_etl/context.hpp"
 #include "skype_etl/graph.hpp"
 #include "skype_etl/pipeline.hpp"
@@ -816,6 +818,87 @@ BOOST_AUTO_TEST_CASE(every_run_ends_its_transform_phase) {
     BOOST_TEST(result["statistics"]["graph"]["batches_in_flight_max"].get<long long>() <=
                static_cast<long long>(options.batches_in_flight));
   }
+}
+
+BOOST_AUTO_TEST_CASE(progress_polled_during_a_run_only_moves_forward_and_ends_at_the_counts) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  se::gen::GeneratorOptions g;
+  g.messages = 20000;
+  g.format = se::gen::GeneratorOptions::Format::tar;
+  const auto generated = se::gen::generate_export(g, dir / "a.tar");
+  st::write_file(dir / "bad.json", "{\"userId\": \"8:x\", \"conversations\": [tru");
+  const std::vector<std::filesystem::path> inputs{dir / "a.tar", dir / "bad.json", sample};
+
+  se::ETLContext context(se::DbConfig{db.conninfo()}, 100, std::nullopt, true);
+  se::PipelineOptions options;
+  options.batches_in_flight = 3;
+  se::EtlGraph graph(inputs, options, context);
+  // A sampler thread polls it as fast as it can while the graph runs: every figure only
+  // grows, within its bounds.
+  se::detail::RunSampler sampler(graph, context, std::chrono::milliseconds(1), 50);
+  std::atomic<bool> running{true};
+  std::size_t polls = 0;
+  std::vector<std::string> problems;
+  std::set<std::string> activities;
+  std::thread poller([&] {
+    std::vector<se::RunProgress::Export> last(inputs.size());
+    while (running.load()) {
+      const se::RunProgress p = sampler.take();
+      ++polls;
+      if (p.exports.size() != inputs.size()) problems.push_back("wrong number of exports");
+      if (p.batches_in_flight < 0 || p.batches_in_flight > 3)
+        problems.push_back("batches in flight " + std::to_string(p.batches_in_flight));
+      for (std::size_t i = 0; i < p.exports.size() && i < last.size(); ++i) {
+        const auto& e = p.exports[i];
+        activities.insert(e.activity);
+        if (e.messages_read < last[i].messages_read || e.messages_loaded < last[i].messages_loaded)
+          problems.push_back(e.file + ": a count went back");
+        if (e.bytes_total > 0 && e.bytes_done > e.bytes_total)
+          problems.push_back(e.file + ": more bytes read than it has");
+        last[i] = e;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  nlohmann::json result;
+  try {
+    result = graph.run();
+  } catch (...) {
+    running = false;
+    poller.join();
+    throw;
+  }
+  running = false;
+  poller.join();
+  BOOST_TEST(problems.empty(), problems.front());
+  BOOST_TEST(polls > 10U);
+  BOOST_TEST(activities.count("reading") == 1U);
+
+  const se::RunProgress end = graph.progress();
+  BOOST_TEST(end.batches_in_flight == 0);
+  BOOST_TEST(end.batches_in_flight_limit == 3U);
+  BOOST_TEST(end.exports[0].activity == "done");
+  BOOST_TEST(end.exports[0].messages_read == generated.messages);
+  BOOST_TEST(end.exports[0].messages_loaded == generated.messages);
+  BOOST_TEST(end.exports[0].bytes_done == end.exports[0].bytes_total);
+  BOOST_TEST(end.exports[0].end_us >= end.exports[0].start_us);
+  BOOST_TEST(end.exports[1].activity == "failed");
+  BOOST_TEST(end.exports[2].activity == "done");
+  BOOST_TEST(end.exports[2].messages_loaded == 8U);
+
+  // The samples kept: at most 50 (halved as they came), in time order, ending at the counts.
+  sampler.take(true);
+  const nlohmann::json sampled = sampler.to_json();
+  const auto& samples = sampled["samples"];
+  BOOST_TEST(samples.size() <= 50U);
+  BOOST_TEST(samples.size() >= 10U);
+  BOOST_TEST(sampled["interval_ms"].get<long long>() >= 2);  // doubled at least once
+  for (std::size_t i = 1; i < samples.size(); ++i)
+    BOOST_TEST(samples[i]["time_us"].get<long long>() > samples[i - 1]["time_us"].get<long long>());
+  BOOST_TEST(samples.back()["load"].get<std::uint64_t>() == generated.messages + 8);
+  BOOST_TEST(samples.back()["extract"].get<std::uint64_t>() >= generated.messages + 8);
+  BOOST_TEST(result["exports"][0]["load"]["steps"].size() >= 3U);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -138,4 +138,58 @@ BOOST_AUTO_TEST_CASE(exports_and_totals_show_the_counts_by_name) {
   BOOST_TEST(cell("", "superseded") == "2");
 }
 
+BOOST_AUTO_TEST_CASE(samples_and_load_steps_are_drawn_on_the_phases_time_axis) {
+  // 2025-01-01T00:00:00Z in microseconds; the load runs 0-10 s, its steps after 4 s.
+  const std::int64_t t0 = 1735689600LL * 1000000;
+  nlohmann::json samples = nlohmann::json::array();
+  for (int i = 0; i <= 10; ++i)
+    samples.push_back({{"time_us", t0 + i * 1000000LL},
+                       {"extract", std::min(i, 4) * 1000},
+                       {"transform", std::min(i, 4) * 1000},
+                       {"load", std::min(i, 4) * 900},
+                       {"batches_in_flight", i < 4 ? 8 : 1},
+                       {"bytes_read", std::min(i, 4) * 1000000},
+                       {"rss_anon_mb", 20.0 + i}});
+  const nlohmann::json steps{
+      {{"step", "copy"}, {"connection", 0}, {"start_us", t0}, {"end_us", t0 + 4000000}},
+      {{"step", "index_build"},
+       {"connection", 1},
+       {"detail", "messages_<pkey>"},
+       {"start_us", t0 + 4000000},
+       {"end_us", t0 + 9000000}},
+      {{"step", "commit"},
+       {"connection", 0},
+       {"start_us", t0 + 9000000},
+       {"end_us", t0 + 10000000}}};
+  const nlohmann::json run{
+      {"success", true},
+      {"statistics",
+       {{"phases",
+         {{"extract", phase("2025-01-01T00:00:00Z", "2025-01-01T00:00:04Z", "completed")},
+          {"load", phase("2025-01-01T00:00:00Z", "2025-01-01T00:00:10Z", "completed")}}}}},
+      {"sampling", {{"interval_ms", 200}, {"batches_in_flight_limit", 8}, {"samples", samples}}},
+      {"exports", {{{"file", "a.tar"}, {"status", "loaded"}, {"load", {{"steps", steps}}}}}}};
+  const std::string html = sd::render_html_report(run);
+  for (const char* chart : {"rates", "in_flight", "memory"}) {
+    const std::regex re(std::string("data-chart=\"") + chart +
+                        "\"[^]*?<path [^>]*d=\"M[0-9.]+,[0-9.]+( L[0-9.]+,[0-9.]+){10}\"");
+    BOOST_TEST(std::regex_search(html, re), "no line of 11 points in chart " << chart);
+  }
+  // The load steps: under the phases, on the same scale (the load bar spans 0-10 s).
+  const auto [lx, lw] = bar(html, "load");
+  const std::regex step_re(
+      "data-step=\"index_build\" x=\"([0-9.]+)\" y=\"[0-9]+\" width=\"([0-9.]+)\"");
+  std::smatch m;
+  BOOST_REQUIRE(std::regex_search(html, m, step_re));
+  BOOST_TEST(std::stod(m[1]) == lx + lw * 0.4, boost::test_tools::tolerance(0.01));
+  BOOST_TEST(std::stod(m[2]) == lw * 0.5, boost::test_tools::tolerance(0.01));
+  BOOST_TEST(html.find("index_build #1") != std::string::npos);         // on stream 1
+  BOOST_TEST(html.find("messages_&lt;pkey&gt;") != std::string::npos);  // escaped
+  BOOST_TEST(html.find("<script") == std::string::npos);
+  // Without samples: no charts, and nothing fails.
+  nlohmann::json bare = run;
+  bare["sampling"]["samples"] = nlohmann::json::array();
+  BOOST_TEST(sd::render_html_report(bare).find("data-chart") == std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

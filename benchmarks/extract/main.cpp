@@ -18,8 +18,10 @@
 // --repeat runs (the peak memory is the highest seen). Prints a table, then one JSON line per
 // pass for benchmarks/run.sh.
 #include <simdjson.h>
+
 #include <sys/wait.h>
 #include <unistd.h>
+#include "core/cpu.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -414,13 +416,13 @@ int main(int argc, char** argv) {
         ",\"seconds\":%.4f,\"cpu_seconds\":%.4f,\"runs_seconds\":[%s],\"runs_cpu_seconds\":[%s],"
         "\"gb_per_s\":%.4f,\"messages_per_s\":%.0f,\"open_seconds\":%.4f,"
         "\"digest_cpu_seconds\":%.4f,\"rss_anon_start_mb\":%.1f,\"rss_anon_peak_mb\":%.1f,"
-        "\"vm_hwm_mb\":%.1f,\"simdjson\":\"%s\"}\n",
+        "\"vm_hwm_mb\":%.1f,\"simdjson\":\"%s\",\"kernel\":\"%s\"}\n",
         row.pass.c_str(), config.file.c_str(), r.json_bytes, r.file_bytes, r.conversations,
         r.messages, config.batch_size, r.batches, r.seconds, r.cpu_seconds,
         list(row.seconds).c_str(), list(row.cpu_seconds).c_str(),
         r.json_bytes / r.cpu_seconds / 1e9, r.messages / r.cpu_seconds, r.open_seconds,
         r.digest_cpu_seconds, r.rss_anon_start_kb / 1024.0, row.peak_kb / 1024.0,
-        r.vm_hwm_kb / 1024.0, implementation);
+        r.vm_hwm_kb / 1024.0, implementation, skype_etl::detail::cpu_kernel());
   }
   return 0;
 }

@@ -8,19 +8,56 @@
 // alive at once, so memory stays flat whatever the export size.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "skype_etl/export.hpp"
 #include "skype_etl/context.hpp"
+#include "skype_etl/export.hpp"
 #include "skype_etl/model.hpp"
 #include "skype_etl/options.hpp"
 
 namespace skype_etl {
+
+/// A run as it goes, for progress displays and samplers (EtlGraph::progress()).
+struct RunProgress {
+  /// One input of the run.
+  struct Export {
+    std::size_t index = 0;  ///< among the graph's inputs, from 0
+    /// The path as given, written as exports.file_name is (valid UTF-8, other bytes as
+    /// `\xHH`). It comes from the user's files: escape control characters before printing
+    /// it to a terminal.
+    std::string file;
+    /// What happens to it now: "waiting" (not opened yet), "opening", "inflating" (a .gz
+    /// being decompressed), "reading" (batches leaving the reader), "loading" (read whole;
+    /// its last batches on their way to the database), then the step of the load's finish
+    /// that runs ("copy_rest", "index_build", "messages", ..., "commit": the load steps of
+    /// the report), and "done" once its result is in; "failed" once it failed (the run goes
+    /// on with the next). A run that stops on an error leaves it where it was.
+    std::string activity;
+    std::uint64_t file_size = 0;  ///< bytes of the file given; 0 until it is opened
+    /// Progress through bytes_total bytes: while inflating, the compressed bytes inflated so
+    /// far, of file_size; from reading on, bytes read up to the reader's position, of the
+    /// file (of the decompressed content for a .gz), all of them once it is read whole.
+    std::uint64_t bytes_done = 0;
+    std::uint64_t bytes_total = 0;
+    std::uint64_t messages_read = 0;    ///< message objects read so far
+    std::uint64_t messages_loaded = 0;  ///< of those, handed to the database (COPY)
+    /// When it began to be opened and when its result was in (system_clock microseconds
+    /// since the epoch, the clock of the phases' times); 0: not yet.
+    std::int64_t start_us = 0;
+    std::int64_t end_us = 0;
+  };
+  std::vector<Export> exports;              ///< every input, in order
+  std::int64_t batches_in_flight = 0;       ///< admitted by the limiter, not yet loaded
+  std::size_t batches_in_flight_limit = 0;  ///< the limiter's threshold
+};
 
 class SKYPE_ETL_API EtlGraph {
  public:
@@ -48,6 +85,11 @@ class SKYPE_ETL_API EtlGraph {
   nlohmann::json run();
   /// What run() returns, so far: after a failure, the exports loaded before it.
   nlohmann::json result() const;
+  /// Where the run is, for a progress display or a sampler polling it from another thread
+  /// while run() runs (also before and after). Thread-safe and cheap: it reads atomics the
+  /// nodes set once per batch and once per load step (no lock is shared with the nodes),
+  /// and copies one entry per input.
+  RunProgress progress() const;
 
  private:
   struct Impl;

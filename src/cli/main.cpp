@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <set>
@@ -180,6 +181,32 @@ CLI::App* add_run_command(CLI::App& app, se::cli::RunOptions& o, se::cli::LogOpt
                                    "refuse (exit 3) gzip data that inflates to more than N times "
                                    "its compressed size, plus 64 MiB; 0: no limit; default: 100"),
                0, 1000000);
+  command
+      ->add_option("--progress", o.progress,
+                   "live progress on stderr: bar (one line per running export, redrawn; only "
+                   "on a terminal), plain (a line every --progress-interval seconds, for "
+                   "logs), none; -q means none; default: bar on a terminal, none otherwise")
+      ->type_name("MODE")
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            if (value == "none" || value == "bar" || value == "plain") return {};
+            return "must be none, bar or plain (got " + se::quoted(value) + ")";
+          },
+          "", "MODE"));
+  command
+      ->add_option("--progress-interval", o.progress_interval,
+                   "seconds between the lines of --progress=plain; default: 10")
+      ->type_name("SECONDS")
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            char* end = nullptr;
+            const double seconds = std::strtod(value.c_str(), &end);
+            if (!value.empty() && end == value.c_str() + value.size() && seconds >= 0.1 &&
+                seconds <= 86400)
+              return {};
+            return "must be a number of seconds from 0.1 to 86400 (got " + se::quoted(value) + ")";
+          },
+          "", "SECONDS"));
   se::cli::add_log_options(*command, log);
   command->add_option("--debug-fail-after-batches", o.fail_after_batches)
       ->group("");  // test hook: fail the run after N loaded batches
@@ -279,12 +306,16 @@ DbCommands add_db_commands(CLI::App& app, se::cli::DbOptions& o, se::cli::LogOpt
 
 int run_main(int argc, char** argv) {
   se::cli::start_logging();
+#ifdef __AVX2__
+  // Only a build for a given CPU family (-DSKYPE_ETL_MARCH=haswell, ...) needs this: the
+  // default build runs on any x86-64 and picks its AVX2 code at run time.
   if (!__builtin_cpu_supports("avx2")) {
     print_error(
-        "this build needs a CPU with AVX2 (it was compiled with -march=haswell); rebuild "
-        "with -DSKYPE_ETL_MARCH= (empty) or a -march your CPU supports");
+        "this build needs a CPU with AVX2 (it was compiled with -DSKYPE_ETL_MARCH); rebuild "
+        "without it for one that runs on any x86-64");
     return code(se::ExitCode::internal);
   }
+#endif
   if (auto problem = check_command_words(argc, argv)) {
     print_error(*problem);
     return code(se::ExitCode::usage);

@@ -12,10 +12,16 @@
 #include <iostream>
 #include <thread>
 
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include <spdlog/spdlog.h>
 
+#include "cli/progress_display.hpp"
 #include "core/json_text.hpp"
 #include "report.hpp"
+#include "run_sampler.hpp"
 #include "skype_etl/context.hpp"
 #include "skype_etl/graph.hpp"
 
@@ -140,6 +146,12 @@ void load_exports(const RunOptions& o, const std::vector<std::filesystem::path>&
       }
     });
   }
+  // Samples for the report, and the live progress, from a thread of their own.
+  detail::RunSampler sampler(graph, context);
+  ProgressMonitor monitor(
+      sampler, context,
+      choose_progress_mode(o.progress, o.quiet, ::isatty(STDERR_FILENO) == 1, std::getenv("TERM")),
+      std::chrono::milliseconds(static_cast<std::int64_t>(o.progress_interval * 1000)));
   try {
     result["exports"] = graph.run()["exports"];
     // The run went through; the first export that failed (if any) gives the exit code.
@@ -157,6 +169,8 @@ void load_exports(const RunOptions& o, const std::vector<std::filesystem::path>&
     result["exports"] = graph.result()["exports"];
     result["stopped"] = true;  // the run did not go through the exports
   }
+  monitor.stop();  // clears the live lines before anything else is printed
+  result["sampling"] = sampler.to_json();
 }
 
 }  // namespace

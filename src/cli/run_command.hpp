@@ -30,6 +30,10 @@ struct RunOptions {
   bool quiet = false;
   std::string files_from;  ///< a file listing exports, one a line ("-": standard input)
   bool fail_fast = false;
+  /// --progress: "none", "bar", "plain", or empty (a bar on a terminal, none elsewhere).
+  std::string progress;
+  /// --progress-interval: seconds between the lines of --progress=plain.
+  double progress_interval = 10;
   std::optional<std::size_t> fail_after_batches;
   std::optional<std::size_t> pause_after_batches;
 };

@@ -2,7 +2,8 @@
 
 #include <simdjson.h>
 
-#ifdef __AVX2__
+#include "core/cpu.hpp"
+#ifdef SKYPE_ETL_X86_DISPATCH
 #include <immintrin.h>
 #endif
 
@@ -60,11 +61,9 @@ bool parse_plain_integer(std::string_view text, std::int64_t& out) noexcept {
   return true;
 }
 
-/// Whether `s` (a view into the input) holds a backslash. Most strings are short, where a
-/// call to memchr costs more than the search: with AVX2 they are checked 32 bytes at a
-/// time, reading up to 31 bytes past `s`, which stays inside the input's padding.
-bool has_backslash(std::string_view s) noexcept {
-#ifdef __AVX2__
+#ifdef SKYPE_ETL_X86_DISPATCH
+/// has_backslash with AVX2.
+SKYPE_ETL_TARGET_AVX2 bool has_backslash_avx2(std::string_view s) noexcept {
   const __m256i backslash = _mm256_set1_epi8('\\');
   for (std::size_t i = 0; i < s.size(); i += 32) {
     const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.data() + i));
@@ -74,9 +73,17 @@ bool has_backslash(std::string_view s) noexcept {
     if (mask != 0) return true;
   }
   return false;
-#else
-  return s.find('\\') != std::string_view::npos;
+}
 #endif
+
+/// Whether `s` (a view into the input) holds a backslash. Most strings are short, where a
+/// call to memchr costs more than the search: with AVX2 they are checked 32 bytes at a
+/// time, reading up to 31 bytes past `s`, which stays inside the input's padding.
+bool has_backslash(std::string_view s) noexcept {
+#ifdef SKYPE_ETL_X86_DISPATCH
+  if (cpu_has_avx2()) return has_backslash_avx2(s);
+#endif
+  return s.find('\\') != std::string_view::npos;
 }
 
 /// simdjson's description of `err` without its closing period: " at byte N" follows it.
@@ -1328,6 +1335,11 @@ ExportReader::ExportReader(std::shared_ptr<InputSource> source, std::size_t expo
 }
 
 ExportReader::~ExportReader() = default;
+
+std::uint64_t ExportReader::input_position() const noexcept {
+  const Impl& impl = *m_impl;
+  return impl.base + (impl.conv ? impl.msg_pos : impl.conv_pos);
+}
 
 const std::shared_ptr<const MediaIndex>& ExportReader::media() const noexcept {
   return m_impl->media;

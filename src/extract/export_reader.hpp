@@ -86,6 +86,9 @@ class ExportReader {
   /// With ReaderOptions::with_media, the export's media metadata (read by the constructor,
   /// shared by every batch); null otherwise.
   const std::shared_ptr<const MediaIndex>& media() const noexcept;
+  /// Bytes of the input read so far, counted as error offsets are (InputSource::json_offset:
+  /// of the file, or of a .gz's decompressed content): where the next batch begins.
+  std::uint64_t input_position() const noexcept;
   std::uint64_t conversations_read() const noexcept { return m_conversations_read; }
   std::uint64_t messages_read() const noexcept { return m_messages_read; }
   bool finished() const noexcept { return m_finished; }

@@ -169,6 +169,8 @@ class InflateSink {
     if (m_options.memory) m_options.memory->check_memory();
     check_ratio(m_written + size, compressed_read);
     check_free_space(size);
+    if (m_options.inflated_from)
+      m_options.inflated_from->store(compressed_read, std::memory_order_relaxed);
     while (size > 0) {
       const ssize_t n = ::write(m_fd, data, size);
       if (n < 0 && errno == EINTR) continue;
@@ -527,6 +529,10 @@ const std::string& InputSource::digest() {
   }
   m_digest = std::move(out);
   return m_digest;
+}
+
+std::uint64_t InputSource::content_size() const noexcept {
+  return m_inflated ? m_inflated->size() : m_file_size;
 }
 
 void InputSource::release_before(std::uint64_t json_position) noexcept {

@@ -2,6 +2,7 @@
 // with the padding simdjson needs, without copying plain files.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <future>
@@ -69,6 +70,9 @@ struct InputOptions {
   /// Sampled while inflating and asked before copies that grow with the input
   /// (MemoryMonitor::check_allocation); may be null. Must outlive open().
   MemoryMonitor* memory = nullptr;
+  /// While gzip content is inflated: set to the compressed bytes inflated so far, every MiB of
+  /// output (for progress displays); may be null. Must outlive open().
+  std::atomic<std::uint64_t>* inflated_from = nullptr;
 };
 
 /// What gzip data may inflate to beyond max_gzip_ratio times its compressed size: small
@@ -117,6 +121,9 @@ class InputSource {
   const std::string& json_name() const noexcept { return m_json_name; }
   /// Size in bytes of the file that was given (for a directory, of its messages.json).
   std::uint64_t file_size() const noexcept { return m_file_size; }
+  /// Size in bytes of what json_offset() and error offsets count in: the file given, or for
+  /// gzip its decompressed content.
+  std::uint64_t content_size() const noexcept;
   /// "sha256:<hex>" of the same bytes; computed once, on first call.
   const std::string& digest();
   /// The same digest, computed on a thread of its own (started on the first call), so that

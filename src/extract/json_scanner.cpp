@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/cpu.hpp"
 #include "extract/json_error_position.hpp"
 
 #if defined(__x86_64__) && defined(__SSE2__)
@@ -86,137 +87,56 @@ struct BlockMasks {
   std::uint64_t close;  // '}' or ']'
 };
 
-#ifdef __AVX2__
-inline BlockMasks classify(const char* p) noexcept {
-  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
-  // '[' | 0x20 == '{' and ']' | 0x20 == '}': one compare finds both kinds of bracket.
-  const __m256i case_bit = _mm256_set1_epi8(0x20);
-  const __m256i lo_folded = _mm256_or_si256(lo, case_bit);
-  const __m256i hi_folded = _mm256_or_si256(hi, case_bit);
-  const auto bits = [](__m256i a, __m256i b, char c) {
-    const __m256i wanted = _mm256_set1_epi8(c);
-    const auto low = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, wanted)));
-    const auto high =
-        static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, wanted)));
-    return static_cast<std::uint64_t>(low) | (static_cast<std::uint64_t>(high) << 32U);
-  };
-  return {bits(lo, hi, '"'), bits(lo, hi, '\\'), bits(lo_folded, hi_folded, '{'),
-          bits(lo_folded, hi_folded, '}')};
-}
-#else
-inline BlockMasks classify(const char* p) noexcept {
-  BlockMasks m{0, 0, 0, 0};
-  const __m128i case_bit = _mm_set1_epi8(0x20);
-  for (unsigned k = 0; k < 4; ++k) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
-    const __m128i folded = _mm_or_si128(v, case_bit);
-    const auto bits = [&](__m128i a, char c) {
-      return static_cast<std::uint64_t>(
-                 static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(a, _mm_set1_epi8(c)))))
-             << (16U * k);
-    };
-    m.quote |= bits(v, '"');
-    m.backslash |= bits(v, '\\');
-    m.open |= bits(folded, '{');
-    m.close |= bits(folded, '}');
-  }
-  return m;
-}
+// The kernel for any x86-64, then the same for AVX2: skip_container_blocks below picks one.
+namespace baseline {
+#include "extract/block_scanner.inc"
+}  // namespace baseline
+#ifdef SKYPE_ETL_AVX2_PRAGMA
+#pragma GCC push_options
+#pragma GCC target("avx2,bmi,pclmul,popcnt")  // = SKYPE_ETL_AVX2_TARGET (a pragma takes no macro)
+namespace avx2 {
+#include "extract/block_scanner.inc"
+}  // namespace avx2
+#pragma GCC pop_options
 #endif
 
-/// Bit i set when an odd number of quote bits lie at or before i: the inside of strings
-/// (opening quote included, closing quote excluded).
-inline std::uint64_t prefix_xor(std::uint64_t x) noexcept {
-#ifdef __PCLMUL__
-  return static_cast<std::uint64_t>(_mm_cvtsi128_si64(
-      _mm_clmulepi64_si128(_mm_set_epi64x(0, static_cast<long long>(x)), _mm_set1_epi8(-1), 0)));
-#else
-  x ^= x << 1U;
-  x ^= x << 2U;
-  x ^= x << 4U;
-  x ^= x << 8U;
-  x ^= x << 16U;
-  x ^= x << 32U;
-  return x;
-#endif
-}
-
-/// Bits of the characters escaped by a backslash: those preceded by an odd-length run of
-/// backslashes (simdjson's branchless method). `carry` is 1 when the first byte of the
-/// next block is escaped.
-inline std::uint64_t escaped_bits(std::uint64_t backslash, std::uint64_t& carry) noexcept {
-  backslash &= ~carry;
-  const std::uint64_t follows_escape = backslash << 1U | carry;
-  constexpr std::uint64_t even_bits = 0x5555555555555555ULL;
-  const std::uint64_t odd_starts = backslash & ~even_bits & ~follows_escape;
-  unsigned long long starts_on_even = 0;
-  carry = __builtin_uaddll_overflow(odd_starts, backslash, &starts_on_even) ? 1U : 0U;
-  const std::uint64_t invert = static_cast<std::uint64_t>(starts_on_even) << 1U;
-  return (even_bits ^ invert) & follows_escape;
-}
-
-/// Finds the end of the object or array at `pos` 64 bytes at a time (strings are found
-/// with bit masks, so only brackets outside strings are visited one by one). Returns
-/// no_result to let the byte-wise scanner decide: on any error (unbalanced, too deep,
-/// truncated, a string that never closes), and on a backslash outside a string, which
-/// the byte-wise scanner ignores but the escape masks would apply to the next byte.
-/// With `Record`, also appends to `spans` the object elements of the container at `pos`
-/// (up to `max_spans` of them).
 template <bool Record>
 std::size_t skip_container_blocks(std::string_view text, std::size_t pos, int depth,
                                   std::vector<ElementSpan>* spans = nullptr,
                                   std::size_t max_spans = 0) noexcept {
-  const char* const base = text.data();
-  const std::size_t n = text.size();
-  char stack[max_nesting_depth + 1];
-  int top = 0;
-  std::uint64_t escape_carry = 0;
-  std::uint64_t in_string_carry = 0;  // all ones while a string continues into the block
-  std::size_t element_begin = 0;
-  alignas(64) char tail[64];
-  for (std::size_t block = pos; block < n; block += 64) {
-    const char* p = base + block;
-    // The hardware prefetcher of the machines measured (see benchmarks/README.md) does not
-    // keep up with this loop on a memory-mapped file: fetching 4 KB ahead halved its time.
-    // Prefetches never fault, so reading ahead of the text's end is harmless.
-    __builtin_prefetch(p + 4096);
-    const std::size_t left = n - block;
-    if (left < 64) {  // the text's last bytes: never read past its end
-      std::memset(tail, ' ', sizeof tail);
-      std::memcpy(tail, p, left);
-      p = tail;
-    }
-    const BlockMasks m = classify(p);
-    const std::uint64_t quotes = m.quote & ~escaped_bits(m.backslash, escape_carry);
-    const std::uint64_t in_string = prefix_xor(quotes) ^ in_string_carry;
-    in_string_carry = static_cast<std::uint64_t>(static_cast<std::int64_t>(in_string) >> 63);
-    if ((m.backslash & ~in_string) != 0) return no_result;
-    std::uint64_t brackets = (m.open | m.close) & ~in_string;
-    while (brackets != 0) {
-      const std::size_t i = block + static_cast<std::size_t>(__builtin_ctzll(brackets));
-      brackets &= brackets - 1;
-      const char c = base[i];
-      if (c == '{' || c == '[') {
-        if (depth + top >= max_nesting_depth) return no_result;
-        if constexpr (Record) {
-          if (top == 1 && c == '{') element_begin = i;
-        }
-        stack[top++] = c;
-      } else {
-        if (top == 0 || stack[top - 1] != (c == '}' ? '{' : '[')) return no_result;
-        if (--top == 0) return i + 1;
-        if constexpr (Record) {
-          if (top == 1 && c == '}' && spans->size() < max_spans)
-            spans->push_back({element_begin, i + 1});
-        }
-      }
-    }
-  }
-  return no_result;
+#ifdef SKYPE_ETL_AVX2_PRAGMA
+  if (cpu_has_avx2())
+    return avx2::skip_container_blocks<Record>(text, pos, depth, spans, max_spans);
+#endif
+  return baseline::skip_container_blocks<Record>(text, pos, depth, spans, max_spans);
 }
 
 #endif  // SKYPE_ETL_BLOCK_SCANNER
+
+#ifdef SKYPE_ETL_X86_DISPATCH
+/// Validator::next_special's AVX2 loop over p[i, n), 32 bytes at a time: true with `i` at
+/// the first quote, backslash or byte below 0x20; false with `i` where fewer than 32 bytes
+/// are left, when the whole blocks before it have none.
+SKYPE_ETL_TARGET_AVX2 bool next_special_avx2(const char* p, std::size_t& i,
+                                             std::size_t n) noexcept {
+  const __m256i quote = _mm256_set1_epi8('"');
+  const __m256i backslash = _mm256_set1_epi8('\\');
+  const __m256i control = _mm256_set1_epi8(0x1F);
+  for (; i + 32 <= n; i += 32) {
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
+    // max(b, 0x1F) == 0x1F exactly for the bytes below 0x20 (unsigned).
+    const __m256i special = _mm256_or_si256(
+        _mm256_or_si256(_mm256_cmpeq_epi8(b, quote), _mm256_cmpeq_epi8(b, backslash)),
+        _mm256_cmpeq_epi8(_mm256_max_epu8(b, control), control));
+    const auto mask = static_cast<std::uint32_t>(_mm256_movemask_epi8(special));
+    if (mask != 0) {
+      i += static_cast<std::size_t>(__builtin_ctz(mask));
+      return true;
+    }
+  }
+  return false;
+}
+#endif
 
 /// Four hex digits at text[at, at + 4) (the caller has checked they are there).
 bool hex4(std::string_view text, std::size_t at, unsigned& value) noexcept {
@@ -496,20 +416,10 @@ class Validator {
   std::size_t next_special(std::size_t i) const noexcept {
     const char* p = m_text.data();
     const std::size_t n = m_text.size();
-#if defined(__AVX2__)
-    const __m256i quote = _mm256_set1_epi8('"');
-    const __m256i backslash = _mm256_set1_epi8('\\');
-    const __m256i control = _mm256_set1_epi8(0x1F);
-    for (; i + 32 <= n; i += 32) {
-      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
-      // max(b, 0x1F) == 0x1F exactly for the bytes below 0x20 (unsigned).
-      const __m256i special = _mm256_or_si256(
-          _mm256_or_si256(_mm256_cmpeq_epi8(b, quote), _mm256_cmpeq_epi8(b, backslash)),
-          _mm256_cmpeq_epi8(_mm256_max_epu8(b, control), control));
-      const auto mask = static_cast<std::uint32_t>(_mm256_movemask_epi8(special));
-      if (mask != 0) return i + static_cast<std::size_t>(__builtin_ctz(mask));
-    }
-#elif defined(SKYPE_ETL_BLOCK_SCANNER)
+#ifdef SKYPE_ETL_X86_DISPATCH
+    if (cpu_has_avx2() && next_special_avx2(p, i, n)) return i;
+#endif
+#if defined(SKYPE_ETL_BLOCK_SCANNER)
     const __m128i quote = _mm_set1_epi8('"');
     const __m128i backslash = _mm_set1_epi8('\\');
     const __m128i control = _mm_set1_epi8(0x1F);

@@ -9,7 +9,8 @@
 #include <stdexcept>
 #include <utility>
 
-#if defined(__AVX2__)
+#include "core/cpu.hpp"
+#ifdef SKYPE_ETL_X86_DISPATCH
 #include <immintrin.h>
 #endif
 
@@ -207,14 +208,12 @@ inline char* escape_special(unsigned char c, char* out, std::uint64_t& nul_remov
   return out;
 }
 
-}  // namespace
-
-void CopyBuffer::append_escaped(std::string_view value) {
-  ensure(2 * value.size() + 1);
-  const unsigned char* in = reinterpret_cast<const unsigned char*>(value.data());
-  const unsigned char* end = in + value.size();
-  char* out = m_data + m_size;
-#if defined(__AVX2__)
+#ifdef SKYPE_ETL_X86_DISPATCH
+/// CopyBuffer::append_escaped's AVX2 loop: copies [in, end) to out 32 bytes at a time,
+/// escaping as it goes, until fewer than 32 bytes are left (`in` and `out` then say where).
+/// Writes whole 32-byte chunks: `out` has room for 2 * size + 32.
+SKYPE_ETL_TARGET_AVX2 void escape_avx2(const unsigned char*& in, const unsigned char* end,
+                                       char*& out, std::uint64_t& nul_removed) noexcept {
   const __m256i backslash = _mm256_set1_epi8('\\');
   const __m256i tab = _mm256_set1_epi8('\t');
   const __m256i newline = _mm256_set1_epi8('\n');
@@ -238,8 +237,20 @@ void CopyBuffer::append_escaped(std::string_view value) {
     in += plain;
     out += plain;
     const unsigned char c = *in++;
-    out = escape_special(c, out, m_nul_removed);
+    out = escape_special(c, out, nul_removed);
   }
+}
+#endif
+
+}  // namespace
+
+void CopyBuffer::append_escaped(std::string_view value) {
+  ensure(2 * value.size() + 1);
+  const unsigned char* in = reinterpret_cast<const unsigned char*>(value.data());
+  const unsigned char* end = in + value.size();
+  char* out = m_data + m_size;
+#ifdef SKYPE_ETL_X86_DISPATCH
+  if (cpu_has_avx2()) escape_avx2(in, end, out, m_nul_removed);
 #endif
   for (; in < end; ++in) {
     const unsigned char c = *in;

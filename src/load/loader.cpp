@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/clock.hpp"
 #include "core/file_name.hpp"
 #include "core/identity.hpp"
 #include "load/copy_writer.hpp"
@@ -172,7 +173,8 @@ std::string export_date_to_timestamp(std::string_view text) {
 
 struct Loader::Impl {
   Impl(const DbConfig& db, LoaderOptions loader_options)
-      : options(loader_options), conninfo(db.conninfo), conn(db.conninfo) {
+      : options(std::move(loader_options)), conninfo(db.conninfo), conn(db.conninfo) {
+    steps.set_observer(options.on_step);
     conn.exec(session_sql);
     // Staging lives in temporary tables: let the session cache more of them in memory
     // (must be set before the session's first use of a temporary table).
@@ -200,6 +202,7 @@ struct Loader::Impl {
 
   // The current export (valid between begin_export and finish/abort).
   bool in_export = false;
+  LoadSteps steps;  // of the current export
   std::string account_id;
   std::string export_id;
   std::int64_t export_number = 0;  // export_id as a number
@@ -286,6 +289,7 @@ struct Loader::Impl {
 
   void reset_export() {
     in_export = false;
+    steps.clear();
     messages.clear();
     attachments.clear();
     conversations.clear();
@@ -887,7 +891,7 @@ struct Loader::Impl {
 };
 
 Loader::Loader(const DbConfig& db, LoaderOptions options)
-    : m_impl(std::make_unique<Impl>(db, options)) {}
+    : m_impl(std::make_unique<Impl>(db, std::move(options))) {}
 
 Loader::~Loader() {
   if (m_impl && m_impl->in_export) abort_export();
@@ -905,6 +909,7 @@ BeginResult Loader::begin_export(const ExportInfo& info, const std::string& owne
   if (!s.schema_checked) ensure_schema();
   s.reset_export();
   s.in_export = true;
+  s.steps.begin("begin");
   try {
     s.account_id = canonical_person_id(info.user_id);
     s.name_partition();
@@ -940,6 +945,7 @@ BeginResult Loader::begin_export(const ExportInfo& info, const std::string& owne
   s.info = info;
   s.owner_display_name = owner_display_name;
   s.export_date = export_date_to_timestamp(info.export_date);
+  s.steps.begin("copy");  // the export's batches, as they come
   return BeginResult::started;
 }
 
@@ -1030,7 +1036,10 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
   nlohmann::json result;
   try {
     PgConnection& c = s.conn;
+    // The steps of the merge are those that begin from here (merge_seconds).
+    const std::int64_t merge_start_us = now_us();
     if (!s.digest_checked) {
+      s.steps.begin("digest");  // waits for the hash of the file, then for its lock
       s.end_open_copy();
       if (s.digest_loaded(s.info.digest.get())) {
         // Another run loaded the same file meanwhile: keep the database as it is.
@@ -1038,6 +1047,7 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
         return nlohmann::json{{"already_loaded", true}};
       }
     }
+    s.steps.begin("copy_rest");
     s.finish_dup_conversation();
     // Conversations seen only through their chunks (no ConversationRow) still get a row.
     for (const auto& [id, held] : s.undescribed) {
@@ -1060,15 +1070,8 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
     s.send(Stage::participants, s.participants);
     s.send(Stage::membership, s.membership);
     s.end_open_copy();
-    // Seconds per merge step, reported in the result (the benchmark prints them).
-    nlohmann::json timings = nlohmann::json::object();
-    auto last = std::chrono::steady_clock::now();
-    auto mark = [&](const char* step) {
-      const auto now = std::chrono::steady_clock::now();
-      timings[step] = std::chrono::duration<double>(now - last).count();
-      last = now;
-    };
-    mark("copy_rest");
+    // What ran on the streams' connections, reported besides the steps' seconds.
+    nlohmann::json stream_seconds = nlohmann::json::object();
 
     const std::string& a = s.account_id;
     const std::string& e = s.export_id;
@@ -1084,10 +1087,10 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
     // after the indexes, they cost 2.6 s at 5 M messages.
     std::uint64_t membership_described = 0;
     if (s.membership_held > 0) {
+      s.steps.begin("membership_text");
       membership_described = describe_membership_rows(c, a, s.owner_display_name);
       c.exec(std::string("INSERT INTO stage_messages (") + staged_columns + ") " +
              held_rows_select + held_rows_from + (s.side ? " WHERE r.is_repeat" : ""));
-      mark("membership_text");
     }
 
     // The account, its conversations and their participants: they need nothing of the
@@ -1168,10 +1171,11 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
     enum class SideOutcome { none, attached, rewritten, merged } outcome = SideOutcome::none;
     if (s.side) {
       // The side table's COPYs end (and commit) once their backends have stored every row.
+      s.steps.begin("copy_wait");
       s.send_side_rows();
       if (s.membership_held > 0) s.side_row_count += s.forward_membership_rows();
       s.streams->finish();
-      mark("copy_wait");
+      s.steps.begin("lock");  // waits for other loads of the account
       s.lock_account();
       // Under the account's lock: its partition cannot change until the commit.
       const std::string existing = s.account_partition();
@@ -1183,6 +1187,7 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
       // CONSTRAINT among the builds once did, until the commit: a deadlock).
       c.exec("SAVEPOINT skype_etl_side_read");
       if (existing == s.own_partition()) {
+        s.steps.begin("rewrite_check");
         PgResult k = c.exec(
             "SELECT count(*) FILTER (WHERE o.message_id IS NULL), count(*) FILTER (WHERE "
             "o.message_id IS NOT NULL AND " +
@@ -1197,9 +1202,9 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
           outcome = SideOutcome::rewritten;
           replaced_partition = existing;
         }
-        mark("rewrite_check");
       }
       if (outcome == SideOutcome::rewritten) {
+        s.steps.begin("rewrite");
         // The export's distinct ids: its rows in the side table, and the repeated ids that
         // have none there.
         distinct = s.side_row_count + s.repeated_ids_not_in_side_table();
@@ -1209,10 +1214,13 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
         // (When no id is in both, neither needs a join.)
         const bool overlap = new_rows < s.side_row_count;
         if (overlap)
-          s.streams->run_statements({"DELETE FROM " + s.side_table + " s USING " + existing +
-                                     " o WHERE o.conversation_id = s.conversation_id AND "
-                                     "o.message_id = s.message_id AND NOT " +
-                                     replaces_sql("s", "o", false)});
+          s.steps.add_streams(
+              "rewrite",
+              s.streams->run_statements({"DELETE FROM " + s.side_table + " s USING " + existing +
+                                         " o WHERE o.conversation_id = s.conversation_id AND "
+                                         "o.message_id = s.message_id AND NOT " +
+                                         replaces_sql("s", "o", false)}),
+              {"delete replaced rows"});
         std::vector<std::string> copies;
         const std::size_t shares = s.streams->streams();
         for (std::size_t k = 0; k < shares; ++k)
@@ -1224,38 +1232,40 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
                                           " s WHERE s.conversation_id = o.conversation_id AND "
                                           "s.message_id = o.message_id)"
                                     : std::string()));
-        s.streams->run_statements(copies);
+        s.steps.add_streams("rewrite", s.streams->run_statements(copies),
+                            std::vector<std::string>(copies.size(), "copy stored rows"));
         inserted = new_rows;
         updated = won_rows;
-        mark("rewrite");
       } else {
         c.exec("ROLLBACK TO SAVEPOINT skype_etl_side_read");
       }
       if (outcome != SideOutcome::merged) {
         // Its indexes, built on the streams' connections at once.
-        const std::vector<double> index_seconds = s.streams->run_statements(s.side_plan.build);
-        mark("index_build");
-        for (std::size_t i = 0; i < index_seconds.size(); ++i)
-          timings["index_build_each"][s.side_plan.parent_names[i]] = index_seconds[i];
+        s.steps.begin("index_build");
+        const std::vector<StatementTiming> builds = s.streams->run_statements(s.side_plan.build);
+        s.steps.add_streams("index_build", builds, s.side_plan.parent_names);
+        for (std::size_t i = 0; i < builds.size(); ++i)
+          stream_seconds["index_build_each"][s.side_plan.parent_names[i]] = builds[i].seconds();
         // Statistics for the plans below (see the ANALYZE further down), taken on a stream's
         // connection while this one writes the conversations. It must end before the ATTACH,
         // whose lock it conflicts with. The repeats merged later change a few rows at most.
         auto analysis = std::async(std::launch::async, [&] {
           return s.streams->run_statements({"ANALYZE " + s.side_table});
         });
+        s.steps.begin("conversations");
         upsert_conversations();
-        mark("conversations");
-        timings["analyze"] = analysis.get().front();
-        mark("analyze_wait");
+        s.steps.begin("analyze_wait");
+        const std::vector<StatementTiming> analyzed = analysis.get();
+        s.steps.add_streams("analyze", analyzed);
+        stream_seconds["analyze"] = analyzed.front().seconds();
       }
+      if (outcome == SideOutcome::attached) s.steps.begin("attach");
       s.streams.reset();
       if (outcome == SideOutcome::attached && !s.attach_side_table()) outcome = SideOutcome::merged;
-      if (outcome == SideOutcome::attached) {
-        target = s.own_partition();
-        mark("attach");
-      }
+      if (outcome == SideOutcome::attached) target = s.own_partition();
       if (outcome == SideOutcome::rewritten) target = s.side_table;
     } else {
+      s.steps.begin("lock");  // waits for other loads of the account
       s.lock_account();
     }
     // The repeats of a side load: the winner among each id's repeats, against the id's row
@@ -1278,6 +1288,7 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
       return s.merge_stage_messages(ae, true, target).first;
     };
     if (outcome == SideOutcome::attached || outcome == SideOutcome::rewritten) {
+      s.steps.begin("repeats");
       const std::uint64_t from_repeats = merge_repeats();
       if (outcome == SideOutcome::attached) {
         distinct = s.side_row_count + from_repeats;
@@ -1285,8 +1296,8 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
       } else {
         inserted += from_repeats;
       }
-      mark("repeats");
     } else {
+      s.steps.begin("prepare");
       target = s.ensure_account_partition();
       if (target.empty())
         throw DatabaseError("no partition of skype.messages takes account '" + a +
@@ -1298,11 +1309,10 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
         // merged straight from it, then the repeats: what a staged load's DISTINCT ON
         // would keep, without copying the side table into stage_messages.
         distinct = s.side_row_count + s.repeated_ids_not_in_side_table();
-        mark("prepare");
+        s.steps.begin("messages");
         std::tie(inserted, updated) = s.merge_stage_messages(ae, false, target, s.side_table);
-        mark("messages");
+        s.steps.begin("repeats");
         inserted += merge_repeats();
-        mark("repeats");
       } else {
         // Distinct (conversation, message) pairs, for the superseded count.
         if (s.repeats > 0)
@@ -1310,9 +1320,8 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
               c.exec("SELECT count(*) FROM (SELECT DISTINCT conversation_id, message_id FROM "
                      "stage_messages) d")
                   .integer(0, 0));
-        mark("prepare");
+        s.steps.begin("messages");
         std::tie(inserted, updated) = s.merge_stage_messages(ae, false, target);
-        mark("messages");
       }
     }
     // The statements below join the account's partition. When this export changed a good
@@ -1332,8 +1341,8 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
               .c_str(),
           nullptr);
       if (!partition.empty() && static_cast<double>(inserted + updated) > known_rows * 0.1) {
+        s.steps.begin("analyze");
         c.exec("ANALYZE " + partition);
-        mark("analyze");
       }
     }
 
@@ -1342,6 +1351,7 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
     // statistics (unless just analyzed) know no row of this export, and a join filtered by
     // its export_id was planned as a nested loop over a whole staging table per message:
     // 3,000 new messages beside 1 M took 18 s; 300,000 would take hours.
+    s.steps.begin("attachments");
     std::uint64_t attachments_written = 0;
     const std::string message_of_this_export =
         "(SELECT m.source_position FROM " + target +
@@ -1380,11 +1390,11 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
       attachments_written = std::strtoull(PQcmdTuples(r.get()), nullptr, 10);
     }
 
-    mark("attachments");
     if (!conversations_done) {
+      s.steps.begin("conversations");
       upsert_conversations();
-      mark("conversations");
     }
+    s.steps.begin("derived");
     // Derived columns. An attached or rewritten partition is aggregated in one scan of it.
     // Otherwise from what the merge did: a conversation that only gained rows adds them up (a small
     // export into a large account no longer scans all of its rows: 0.5 s for 20 k messages beside 2
@@ -1430,8 +1440,8 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
           std::vector<std::string>{a});
     }
 
-    mark("derived");
     if (outcome == SideOutcome::rewritten) {
+      s.steps.begin("swap");
       // The rewritten side table replaces the account's partition. Readers of skype.messages
       // wait from here to the commit (DETACH locks it), a few milliseconds.
       c.exec("ALTER TABLE skype.messages DETACH PARTITION " + replaced_partition);
@@ -1439,11 +1449,17 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
       if (!s.attach_side_table())
         throw DatabaseError("could not attach the rewritten messages of account '" + a +
                             "' as skype." + s.partition_name);
-      mark("swap");
     }
     // The side table became the account's partition.
     const bool attached = outcome == SideOutcome::attached || outcome == SideOutcome::rewritten;
     const std::uint64_t conversations_total = s.conversation_seen.size();
+    // The statistics stored are taken before the commit: its step is still running there.
+    s.steps.begin("commit");
+    const auto merge_seconds = [&] {
+      nlohmann::json seconds = s.steps.seconds_since(merge_start_us);
+      seconds.update(stream_seconds);
+      return seconds;
+    };
     result = {
         {"status", "loaded"},
         {"export_id", std::stoll(e)},
@@ -1467,7 +1483,8 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
                                                   {"partition", s.partition_name},
                                                   {"repeats", s.repeats}}
                                  : nlohmann::json(nullptr)},
-        {"merge_seconds", timings},
+        {"merge_seconds", merge_seconds()},
+        {"steps", s.steps.to_json()},
         {"nul_bytes_removed", s.messages.nul_bytes_removed() + s.side_nul_bytes_removed +
                                   s.attachments.nul_bytes_removed() +
                                   s.conversations.nul_bytes_removed()},
@@ -1501,8 +1518,9 @@ nlohmann::json Loader::finish_export_with(const StatisticsOf& statistics_of) {
         export_params);
     c.exec("COMMIT");
     s.end_side_table();
-    mark("commit");
-    result["merge_seconds"] = timings;
+    s.steps.end();
+    result["merge_seconds"] = merge_seconds();
+    result["steps"] = s.steps.to_json();
   } catch (...) {
     abort_export();
     throw;

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "load/load_steps.hpp"
 #include "skype_etl/model.hpp"
 #include "skype_etl/options.hpp"
 
@@ -35,6 +36,10 @@ struct LoaderOptions {
   /// more than a usual row, so that a buffer's storage (which doubles as it grows) stays
   /// at 1 MiB instead of reaching 2.
   std::size_t copy_flush_bytes = (1U << 20U) - (64U << 10U);
+  /// Told the name of each step of an export's load as it begins (LoadSteps): "begin",
+  /// "copy" (the batches), then those of finish_export ("copy_rest", "index_build", ...,
+  /// "commit"). Empty: nobody is told.
+  LoadStepObserver on_step;
 };
 
 /// Outcome of Loader::begin_export.
@@ -56,7 +61,10 @@ class Loader {
   BeginResult begin_export(const ExportInfo& info, const std::string& owner_display_name);
   void load_batch(const Batch& batch);
   /// Merges staging into the final tables, writes the export row with `statistics`,
-  /// commits. Returns {"export_id", "messages", "conversations", "superseded", ...}, or
+  /// commits. Returns {"export_id", "messages", "conversations", "superseded", ...,
+  /// "merge_seconds" (seconds per step of this call's, plus "index_build_each" and
+  /// "analyze" of the streams), "steps" (LoadSteps::to_json of the export: from
+  /// begin_export to the commit)}, or
   /// {"already_loaded": true} (and rolls back) when the digest, unknown at begin_export,
   /// turns out to be loaded already.
   nlohmann::json finish_export(const nlohmann::json& statistics);

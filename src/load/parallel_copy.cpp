@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <stdexcept>
 #include <utility>
 
+#include "core/clock.hpp"
 #include "load/pg_connection.hpp"
 
 namespace skype_etl::detail {
@@ -131,27 +131,28 @@ void ParallelCopy::cancel() noexcept {
   m_free.clear();
 }
 
-std::vector<double> ParallelCopy::run_statements(const std::vector<std::string>& statements) {
+std::vector<StatementTiming> ParallelCopy::run_statements(
+    const std::vector<std::string>& statements) {
   if (!m_finished) throw std::logic_error("ParallelCopy::run_statements before finish()");
-  std::vector<double> seconds(statements.size(), 0.0);  // each slot written by one thread
+  std::vector<StatementTiming> timings(statements.size());  // each slot written by one thread
   std::atomic<std::size_t> next{0};
   std::atomic<bool> stop{false};
   std::mutex failure_mutex;
   std::exception_ptr failure;
   std::vector<std::thread> threads;
   threads.reserve(m_streams.size());
-  for (auto& stream : m_streams) {
-    PgConnection& conn = *stream->conn;
-    threads.emplace_back([&, conn_ptr = &conn] {
+  for (std::size_t k = 0; k < m_streams.size(); ++k) {
+    PgConnection& conn = *m_streams[k]->conn;
+    threads.emplace_back([&, k, conn_ptr = &conn] {
       PgConnection& conn = *conn_ptr;
       while (!stop.load()) {
         const std::size_t i = next.fetch_add(1);
         if (i >= statements.size()) return;
         try {
-          const auto start = std::chrono::steady_clock::now();
+          timings[i].stream = k;
+          timings[i].start_us = now_us();
           conn.exec(statements[i]);
-          seconds[i] =
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          timings[i].end_us = now_us();
         } catch (...) {
           std::lock_guard<std::mutex> lock(failure_mutex);
           if (!failure) failure = std::current_exception();
@@ -163,7 +164,7 @@ std::vector<double> ParallelCopy::run_statements(const std::vector<std::string>&
   }
   for (std::thread& thread : threads) thread.join();
   if (failure) std::rethrow_exception(failure);
-  return seconds;
+  return timings;
 }
 
 }  // namespace skype_etl::detail

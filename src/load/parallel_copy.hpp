@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <memory>
@@ -18,6 +19,14 @@
 namespace skype_etl::detail {
 
 class PgConnection;
+
+/// When one statement of ParallelCopy::run_statements ran, and on which connection.
+struct StatementTiming {
+  std::size_t stream = 0;     ///< the connection, from 0 (the streams' order)
+  std::int64_t start_us = 0;  ///< now_us() (core/clock.hpp) when it was sent
+  std::int64_t end_us = 0;    ///< now_us() when it had finished
+  double seconds() const noexcept { return static_cast<double>(end_us - start_us) / 1e6; }
+};
 
 /// Owns `streams` connections, each with a thread that feeds its COPY. Each COPY is a
 /// transaction of its own: rows are visible to others only after finish(), and cancel()
@@ -50,9 +59,9 @@ class ParallelCopy {
   void cancel() noexcept;
   /// After finish(): runs `statements` on the connections, as many at once as there are
   /// connections, each in its own transaction, taking them in the given order. Waits for
-  /// all; rethrows the first failure (after the others have stopped). Returns each
-  /// statement's seconds.
-  std::vector<double> run_statements(const std::vector<std::string>& statements);
+  /// all; rethrows the first failure (after the others have stopped). Returns when and
+  /// where each statement ran, in the order of `statements`.
+  std::vector<StatementTiming> run_statements(const std::vector<std::string>& statements);
 
   std::size_t streams() const noexcept { return m_streams.size(); }
 
