@@ -209,7 +209,6 @@ BatchPtr RunState::read_step() {
     m_reader.reset();
     return nullptr;
   }
-  batch->sequence = m_sequence++;
   m_live.read(batch->source->index, m_reader->input_position(), batch->raw.size());
   if (batch->last_of_export) {
     m_live.read_whole(batch->source->index);
@@ -218,6 +217,10 @@ BatchPtr RunState::read_step() {
     m_reader.reset();
     m_source.reset();
   }
+  // Numbered only once nothing can fail it: a number given to a batch that is then dropped
+  // (media that cannot be staged) left a gap the loader's ordering waited on for ever, and
+  // the export vanished from the run (exit 0, "0 exports").
+  batch->sequence = m_sequence++;
   note_batch_read(*batch);
   m_context.update_progress("extract", conversations_ended(*batch), batch->raw.size());
   m_context.memory_monitor().check_memory();

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -21,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "generator/generator.hpp"
+#include "skype_etl/errors.hpp"
 #include "support/export_builder.hpp"
 #include "support/tar_writer.hpp"
 #include "support/test_database.hpp"
@@ -42,10 +44,13 @@ std::string slurp(const std::filesystem::path& path) {
   return s.str();
 }
 
-/// Runs the skype-etl binary with `args`, capturing its output and exit code. A run that
-/// takes longer than `timeout` is killed (code 128 + SIGKILL) and fails the test. Its
-/// standard input is `input`.
-Output run_cli(const std::vector<std::string>& args,
+/// Environment changes for a run: a name with a value is set, one with std::nullopt unset.
+using Env = std::map<std::string, std::optional<std::string>>;
+
+/// Runs the skype-etl binary with `args` (and `env` changed), capturing its output and exit
+/// code. A run that takes longer than `timeout` is killed (code 128 + SIGKILL) and fails the
+/// test. Its standard input is `input`.
+Output run_cli(const std::vector<std::string>& args, const Env& env = {},
                std::chrono::seconds timeout = std::chrono::seconds(600),
                const std::filesystem::path& input = "/dev/null") {
   st::TempDir dir;
@@ -56,6 +61,12 @@ Output run_cli(const std::vector<std::string>& args,
     std::freopen(input.c_str(), "r", stdin);
     std::freopen((dir / "out").c_str(), "w", stdout);
     std::freopen((dir / "err").c_str(), "w", stderr);
+    for (const auto& [name, value] : env) {
+      if (value)
+        ::setenv(name.c_str(), value->c_str(), 1);
+      else
+        ::unsetenv(name.c_str());
+    }
     std::vector<char*> argv{const_cast<char*>(SKYPE_ETL_EXE)};
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -164,6 +175,23 @@ BOOST_AUTO_TEST_CASE(run_prints_a_summary_and_reload_says_already_loaded) {
   BOOST_TEST(search.out.find("see you at the trailhead") != std::string::npos, search.out);
   auto filtered = run_cli({"search", "trailhead", "--from", "8:anna.k", "--db", db.conninfo()});
   BOOST_TEST(filtered.out.empty(), filtered.out);
+  // --since: a time without a zone is UTC, like the times search prints (the message is
+  // 2024-04-30 09:39:50 UTC), whatever the session's TimeZone; a zone shifts it.
+  for (const auto& [since, found] :
+       std::vector<std::pair<std::string, bool>>{{"2024-04-30", true},
+                                                 {"2024-05-01", false},
+                                                 {"2024-04-30T09:39:50", true},
+                                                 {"2024-04-30 09:39:51", false},
+                                                 {"2024-04-30T09:39:50.5Z", false},
+                                                 {"2024-04-30T11:39:49+02:00", true},
+                                                 {"2024-04-30T11:39:51+0200", false}}) {
+    // A session time zone far from UTC: what has no zone must not be read in it.
+    const auto since_run = run_cli({"search", "trailhead", "--since", since, "--db", db.conninfo()},
+                                   {{"PGTZ", "Asia/Tokyo"}});
+    BOOST_TEST(since_run.code == 0, since << ": " << since_run.err);
+    BOOST_TEST((since_run.out.find("see you at the trailhead") != std::string::npos) == found,
+               since << ": " << since_run.out);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(exit_codes_and_one_line_errors) {
@@ -475,7 +503,7 @@ BOOST_AUTO_TEST_CASE(a_fifo_is_refused_at_once_not_waited_on) {
   for (const auto& input : {dir / "pipe.tar", dir / "unpacked"}) {
     BOOST_TEST_CONTEXT(input) {
       const auto run =
-          run_cli({"run", input.string(), "--db", db.conninfo()}, std::chrono::seconds(20));
+          run_cli({"run", input.string(), "--db", db.conninfo()}, {}, std::chrono::seconds(20));
       BOOST_TEST(run.code == 3, run.err);
       BOOST_TEST(lines(run.err) == 1U, run.err);
       BOOST_TEST(run.err.find("not a regular file: a named pipe (FIFO)") != std::string::npos,
@@ -659,6 +687,436 @@ BOOST_AUTO_TEST_CASE(hostile_input_fails_with_one_printable_line_and_stores_noth
   }
 }
 
+// Issue 16: every documented failure of every command, with its exit code (README, "Exit
+// codes") and what its one line says. Nothing is stored by any of them.
+BOOST_AUTO_TEST_CASE(every_documented_failure_of_every_command) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  st::write_file(dir / "bad.json", "{\"userId\":\"x\",\"conversations\":[1]}");
+  st::write_file(dir / "file", "not a directory");
+  st::write_file(
+      dir / "media.tar",
+      st::make_tar({{"messages.json", st::export_json({st::numbered_conversation("8:media", 2)})},
+                    {"media/0-abc.1.png", "png"}}));
+  const std::string typo = (dir / "typo").string();
+  const std::string no_server =
+      "host=/nonexistent-socket-dir port=1 dbname=x user=u password=s3cr3t";
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    std::string expected;  // fragment of the one error line
+    Env env;
+  };
+  const std::vector<Case> cases{
+      // 2: the command line, for every command.
+      {{}, 2, "a command is needed: run, search or db"},
+      {{"frobnicate"}, 2, "unknown command 'frobnicate': the commands are run, search or db"},
+      {{"db", "frobnicate"}, 2, "unknown command 'db frobnicate': the db commands are status"},
+      {{"db"}, 2, "db needs a command: status, start, stop or psql"},
+      {{"run"}, 2, "no export to load"},
+      {{"run", sample, "--no-such-option"}, 2, "--no-such-option"},
+      {{"run", sample, "--batch-size", "0"},
+       2,
+       "--batch-size must be a whole number from 1 to 1000000 (got \"0\")"},
+      {{"run", sample, "--batch-size", "zero"}, 2, "--batch-size must be a whole number from 1"},
+      {{"run", sample, "--batches-in-flight", "1025"},
+       2,
+       "--batches-in-flight must be a whole number from 1 to 1024"},
+      {{"run", sample, "--copy-streams", "0"},
+       2,
+       "--copy-streams must be a whole number from 1 to 16"},
+      {{"run", sample, "--memory-limit-mb", "-1"}, 2, "--memory-limit-mb must be a whole number"},
+      {{"run", sample, "--max-gzip-ratio", "1e3"},
+       2,
+       "--max-gzip-ratio must be a whole number from 0 to 1000000"},
+      {{"run", sample, "--log-level", "loud"}, 2, "--log-level must be debug, info, warn or error"},
+      {{"run", sample, "--progress", "fancy"}, 2, "--progress must be none, bar or plain"},
+      {{"run", sample, "--progress-interval", "0"},
+       2,
+       "--progress-interval must be a number of seconds from 0.1 to 86400"},
+      {{"run", sample, "--db", "not a conninfo at all"},
+       2,
+       "--db \"not a conninfo at all\" is not a connection string libpq can parse: missing \"=\" "
+       "after \"not\""},
+      {{"run", sample, "--db", "password=s3cr3t host"}, 2, "password=***"},
+      {{"run", sample},
+       2,
+       "DATABASE_URL \"not a conninfo\" is not a connection string",
+       {{"DATABASE_URL", "not a conninfo"}}},
+      {{"run", sample, "--db", db.conninfo(), "--data-dir", typo},
+       2,
+       "--db and --data-dir cannot be given together"},
+      {{"search", ""}, 2, "words must hold a word to find"},
+      {{"search", "x", "--since", "notadate", "--db", db.conninfo()},
+       2,
+       "--since \"notadate\" is not a date; accepted: YYYY-MM-DD, or YYYY-MM-DDTHH:MM"},
+      {{"search", "x", "--since", "2023-02-29", "--db", db.conninfo()}, 2, "is not a date"},
+      {{"search", "x", "--since", "2024-01-01T25:00", "--db", db.conninfo()}, 2, "is not a date"},
+      {{"search", "x", "--limit", "0"}, 2, "--limit must be a whole number from 1 to 1000000"},
+      {{"search", "x", "--db", "not a conninfo"}, 2, "is not a connection string libpq can parse"},
+      {{"db", "psql", "--db", "not a conninfo"}, 2, "is not a connection string libpq can parse"},
+      {{"db", "status", "--db", db.conninfo()}, 2, "--db"},
+      // 3: the export.
+      {{"run", (dir / "missing.tar").string(), "--db", db.conninfo()},
+       3,
+       "cannot read export '" + (dir / "missing.tar").string() + "'"},
+      {{"run", (dir / "bad.json").string(), "--db", db.conninfo()},
+       3,
+       "cannot read export '" + (dir / "bad.json").string()},
+      // 4: the database, for every command that uses one.
+      {{"run", sample, "--db", no_server}, 4, "/nonexistent-socket-dir"},
+      {{"search", "x", "--db", no_server}, 4, "/nonexistent-socket-dir"},
+      {{"run", sample, "--db", "postgresql://u:s3cr3t@/x?host=/nonexistent&port=1"},
+       4,
+       "/nonexistent"},
+      {{"search", "x", "--data-dir", typo},
+       4,
+       "there is no local database in \"" + typo + "\" yet"},
+      {{"db", "psql", "--data-dir", typo}, 4, "there is no local database in \"" + typo + "\""},
+      {{"db", "stop", "--data-dir", typo}, 4, "there is no local database in \"" + typo + "\""},
+      // 5: the memory limit.
+      {{"run", sample, "--db", db.conninfo(), "--memory-limit-mb", "1"}, 5, "exceeds limit (1 MB)"},
+      // 6: what skype-etl writes.
+      {{"run", sample, "--db", db.conninfo(), "--report", "/nonexistent/dir/out.json"},
+       6,
+       "cannot write report '/nonexistent/dir/out.json': No such file or directory"},
+      {{"run", sample, "--db", db.conninfo(), "--report", dir.path().string()},
+       6,
+       "cannot write report '" + dir.path().string() + "': Is a directory"},
+      {{"run", (dir / "media.tar").string(), "--db", db.conninfo(), "--with-media", "--output-dir",
+        (dir / "file" / "sub").string()},
+       6,
+       "cannot write media directory '" + (dir / "file").string()},
+  };
+  for (const Case& c : cases) {
+    std::string name;
+    for (const auto& a : c.args) name += (name.empty() ? "" : " ") + a;
+    BOOST_TEST_CONTEXT("skype-etl " << name) {
+      const auto run = run_cli(c.args, c.env);
+      BOOST_TEST(run.code == c.code, run.err);
+      BOOST_TEST(lines(run.err) == 1U, run.err);
+      BOOST_TEST(run.err.find("skype-etl: error: ") == 0U, run.err);
+      BOOST_TEST(run.err.find(c.expected) != std::string::npos, run.err);
+      BOOST_TEST(run.err.find("s3cr3t") == std::string::npos, run.err);
+      BOOST_TEST(messages(db) == 0);
+    }
+  }
+  BOOST_TEST(!std::filesystem::exists(typo));
+  // std::bad_alloc is the system's refusal, not --memory-limit-mb's: no exit 5.
+  BOOST_TEST((skype_etl::exit_code_for(std::bad_alloc()) == skype_etl::ExitCode::internal));
+}
+
+// Issue 16: levels on stderr, -q, and never a password in what is logged.
+BOOST_AUTO_TEST_CASE(logging_has_levels_quiet_and_no_passwords) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  const auto quiet_run = run_cli({"run", sample, "--db", db.conninfo()});
+  BOOST_TEST(quiet_run.code == 0, quiet_run.err);
+  BOOST_TEST(quiet_run.err.empty(), quiet_run.err);  // default warn: nothing to say
+
+  const auto info = run_cli({"run", sample, "--db", db.conninfo(), "-v"});
+  BOOST_TEST(info.code == 0, info.err);
+  for (const char* line :
+       {"skype-etl: info: database: " /* the choice */, "skype-etl: info: phase extract started",
+        "skype-etl: info: phase load started", "skype-etl: info: phase load completed: "})
+    BOOST_TEST(info.err.find(line) != std::string::npos, line << " in " << info.err);
+  BOOST_TEST(info.err.find("debug:") == std::string::npos, info.err);
+
+  const std::string host = std::getenv("PGHOST") ? std::getenv("PGHOST") : "";
+  const std::string port = std::getenv("PGPORT") ? std::getenv("PGPORT") : "5432";
+  const std::string user = std::getenv("PGUSER") ? std::getenv("PGUSER") : "postgres";
+  for (const std::string& conninfo :
+       {db.conninfo() + " password=s3cr3t",
+        "postgresql://" + user + ":s3cr3t@/" + db.name() + "?host=" + host + "&port=" + port}) {
+    BOOST_TEST_CONTEXT(conninfo) {
+      for (const char* level : {"-vv", "--log-level=debug"}) {
+        const auto debug = run_cli({"run", sample, "--db", conninfo, level});
+        BOOST_TEST(debug.code == 0, debug.err);
+        BOOST_TEST(
+            debug.err.find("skype-etl: debug: connecting to PostgreSQL: ") != std::string::npos,
+            debug.err);
+        BOOST_TEST(debug.err.find("***") != std::string::npos, debug.err);
+        BOOST_TEST(debug.err.find("s3cr3t") == std::string::npos, debug.err);
+      }
+    }
+  }
+  // A failed connection at debug level: neither the log nor the error shows it.
+  const auto refused = run_cli(
+      {"search", "x", "-vv", "--db", "host=/nonexistent-socket-dir port=1 user=u password=s3cr3t"});
+  BOOST_TEST(refused.code == 4, refused.err);
+  BOOST_TEST(refused.err.find("s3cr3t") == std::string::npos, refused.err);
+
+  // -q: warnings go, errors and the results stay.
+  st::write_file(dir / "t.json",
+                 R"({"userId":"8:me","exportDate":"2025-01-01T00:00","conversations":[)"
+                 R"({"id":"19:a@thread.skype","MessageList":[{"id":"1","originalarrivaltime":)"
+                 R"("notatime","messagetype":"RichText","content":"c","from":"8:a"}]}]})");
+  const auto warned = run_cli({"run", (dir / "t.json").string(), "--db", db.conninfo()});
+  BOOST_TEST(warned.code == 0, warned.err);
+  BOOST_TEST(warned.err.find("skype-etl: warning: ") == 0U, warned.err);
+  st::TestDatabase other;
+  for (const char* quiet : {"-q", "--quiet"}) {
+    BOOST_TEST_CONTEXT(quiet) {
+      st::TestDatabase fresh;
+      const auto q = run_cli({"run", (dir / "t.json").string(), "--db", fresh.conninfo(), quiet});
+      BOOST_TEST(q.code == 0, q.err);
+      BOOST_TEST(q.err.empty(), q.err);
+      BOOST_TEST(lines(q.out) == 1U, q.out);
+      BOOST_TEST(q.out.find("done: 1 export") == 0U, q.out);
+      // -q wins over -v.
+      const auto qv = run_cli({"run", sample, "--db", fresh.conninfo(), quiet, "-v"});
+      BOOST_TEST(qv.err.empty(), qv.err);
+      const auto failed =
+          run_cli({"run", (dir / "missing.tar").string(), "--db", fresh.conninfo(), quiet});
+      BOOST_TEST(failed.code == 3);
+      BOOST_TEST(lines(failed.err) == 1U, failed.err);
+      const auto none = run_cli({"search", "nosuchword", "--db", fresh.conninfo(), quiet});
+      BOOST_TEST(none.code == 0, none.err);
+      BOOST_TEST(none.err.empty(), none.err);
+      BOOST_TEST(run_cli({"db", "status", quiet}).code == 0);
+    }
+  }
+  const auto none = run_cli({"search", "nosuchword", "--db", db.conninfo()});
+  BOOST_TEST(none.err == "skype-etl: no matches\n");
+  // --log-level error hides the warning too; -q before the command works as well.
+  const auto error_level =
+      run_cli({"run", (dir / "t.json").string(), "--db", other.conninfo(), "--log-level", "error"});
+  BOOST_TEST(error_level.code == 0, error_level.err);
+  BOOST_TEST(error_level.err.empty(), error_level.err);
+  const auto before = run_cli({"-q", "run", sample, "--db", other.conninfo()});
+  BOOST_TEST(before.code == 0, before.err);
+  BOOST_TEST(lines(before.out) == 1U, before.out);
+}
+
+// Issue 16: --report chooses JSON or HTML by its extension, in any case.
+BOOST_AUTO_TEST_CASE(the_report_format_follows_the_extension_in_any_case) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  const auto run =
+      run_cli({"run", sample, "--db", db.conninfo(), "--report", (dir / "r.HTML").string(),
+               "--report", (dir / "r.Htm").string(), "--report", (dir / "r.JSON").string(),
+               "--report", (dir / "r").string()});
+  BOOST_TEST(run.code == 0, run.err);
+  for (const char* page : {"r.HTML", "r.Htm"})
+    BOOST_TEST(slurp(dir / page).find("<!DOCTYPE html>") == 0U, page);
+  for (const char* json : {"r.JSON", "r"})
+    BOOST_TEST(nlohmann::json::parse(slurp(dir / json))["success"] == true, json);
+}
+
+// Issue 16: one rule chooses the database for run, search and db psql (README, "Choosing
+// the database"); db psql used to ignore --db and PGDATABASE.
+BOOST_AUTO_TEST_CASE(every_command_chooses_the_database_by_one_rule) {
+  st::TestDatabase db;
+  st::TestDatabase other;
+  const std::string host = std::getenv("PGHOST") ? std::getenv("PGHOST") : "";
+  const std::string port = std::getenv("PGPORT") ? std::getenv("PGPORT") : "5432";
+  const std::string url = "postgresql:///" + db.name() + "?host=" + host + "&port=" + port;
+  const std::vector<std::string> psql{"db", "psql", "-At", "-c", "SELECT current_database()"};
+  const auto with = [](std::vector<std::string> args, const std::vector<std::string>& more) {
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  struct Case {
+    std::string name;
+    std::vector<std::string> options;
+    Env env;
+  };
+  const std::vector<Case> cases{
+      {"--db", {"--db", "dbname=" + db.name()}, {{"PGDATABASE", other.name()}}},
+      {"--db over DATABASE_URL", {"--db", url}, {{"DATABASE_URL", "dbname=" + other.name()}}},
+      {"DATABASE_URL over PG*", {}, {{"DATABASE_URL", url}, {"PGDATABASE", other.name()}}},
+      {"PGDATABASE", {}, {{"PGDATABASE", db.name()}, {"DATABASE_URL", std::nullopt}}},
+  };
+  for (const Case& c : cases) {
+    BOOST_TEST_CONTEXT(c.name) {
+      const auto opened = run_cli(with(psql, c.options), c.env);
+      BOOST_TEST(opened.code == 0, opened.err);
+      BOOST_TEST(opened.out == db.name() + "\n", opened.out);
+    }
+  }
+  // run and search by the environment alone.
+  const Env env{{"PGDATABASE", db.name()}, {"DATABASE_URL", std::nullopt}};
+  const auto loaded = run_cli({"run", sample, "-v"}, env);
+  BOOST_TEST(loaded.code == 0, loaded.err);
+  BOOST_TEST(loaded.err.find("(the PG* environment)") != std::string::npos, loaded.err);
+  BOOST_TEST(messages(db) == 8);
+  BOOST_TEST(messages(other) == 0);
+  const auto found = run_cli({"search", "trailhead"}, env);
+  BOOST_TEST(found.out.find("see you at the trailhead") != std::string::npos, found.out);
+  // db status names the database the commands use.
+  const auto status = run_cli({"db", "status"}, env);
+  BOOST_TEST(status.code == 0, status.err);
+  BOOST_TEST(nlohmann::json::parse(status.out)["used_by_the_commands"].get<std::string>().find(
+                 "the PG* environment") != std::string::npos,
+             status.out);
+}
+
+namespace {
+
+/// Stops the local database of `data_dir` when the test ends, whatever happened.
+struct StopsLocalDatabase {
+  std::string data_dir;
+  ~StopsLocalDatabase() { run_cli({"db", "stop", "--data-dir", data_dir}); }
+};
+
+}  // namespace
+
+// Issue 16: only run and db start create a local database, and say so; --data-dir works
+// after the db command; a mistyped directory is never made a cluster; a failed first start
+// leaves nothing behind.
+BOOST_AUTO_TEST_CASE(only_run_and_db_start_create_a_local_database) {
+  st::TempDir dir;
+  BOOST_REQUIRE_EQUAL(::chmod(dir.path().c_str(), 0755), 0);  // as root, postgres runs it
+  const std::string typo = (dir / "typo" / "pg").string();
+  const auto status = run_cli({"db", "status", "--data-dir", typo});
+  BOOST_TEST(status.code == 0, status.err);
+  const auto json = nlohmann::json::parse(status.out);
+  BOOST_TEST(json["data_dir"].get<std::string>() == typo);
+  BOOST_TEST(json["initialized"] == false);
+  BOOST_TEST(json["used_by_the_commands"].get<std::string>().find("(--data-dir)") !=
+             std::string::npos);
+  for (const auto& args : {std::vector<std::string>{"db", "psql", "--data-dir", typo},
+                           std::vector<std::string>{"db", "stop", "--data-dir", typo},
+                           std::vector<std::string>{"db", "--data-dir", typo, "psql"},
+                           std::vector<std::string>{"search", "x", "--data-dir", typo}}) {
+    const auto refused = run_cli(args);
+    BOOST_TEST(refused.code == 4, refused.err);
+    BOOST_TEST(refused.err.find("there is no local database in") != std::string::npos, refused.err);
+  }
+  BOOST_TEST(!std::filesystem::exists(dir / "typo"));
+
+  // A first start that fails (here initdb) removes what it made.
+  std::filesystem::create_directories(dir / "bin");
+  for (const char* program : {"initdb", "pg_ctl"}) {
+    st::write_file(dir / "bin" / program,
+                   "#!/bin/sh\necho 'cannot do it' >&2\n[ -d \"$2\" ] && touch \"$2/half-made\"\n"
+                   "exit 1\n");
+    std::filesystem::permissions(dir / "bin" / program, std::filesystem::perms(0755));
+  }
+  const Env broken{{"SKYPE_ETL_PG_BINDIR", (dir / "bin").string()}};
+  const auto failed_start =
+      run_cli({"db", "start", "--data-dir", (dir / "new" / "pg").string()}, broken);
+  BOOST_TEST(failed_start.code == 4, failed_start.err);
+  BOOST_TEST(failed_start.err.find("initdb failed") != std::string::npos, failed_start.err);
+  BOOST_TEST(!std::filesystem::exists(dir / "new"));
+  std::filesystem::create_directories(dir / "empty");
+  const auto failed_run =
+      run_cli({"run", sample, "--data-dir", (dir / "empty" / "pg").string()}, broken);
+  BOOST_TEST(failed_run.code == 4, failed_run.err);
+  BOOST_TEST(std::filesystem::is_empty(dir / "empty"));
+
+  // db start creates one, says so, and the options come before or after the command.
+  const std::string data_dir = (dir / "pg").string();
+  StopsLocalDatabase stop{data_dir};
+  const auto started = run_cli({"db", "start", "--data-dir", data_dir});
+  BOOST_TEST_REQUIRE(started.code == 0, started.err);
+  BOOST_TEST(started.err.find("skype-etl: warning: created a new local database in \"" + data_dir +
+                              "\"") == 0U,
+             started.err);
+  BOOST_TEST(started.out.find("host=") == 0U, started.out);
+  for (const auto& args : {std::vector<std::string>{"db", "status", "--data-dir", data_dir},
+                           std::vector<std::string>{"db", "--data-dir", data_dir, "status"}}) {
+    const auto running = run_cli(args);
+    BOOST_TEST(running.code == 0, running.err);
+    BOOST_TEST(nlohmann::json::parse(running.out)["running"] == true, running.out);
+  }
+  const auto again = run_cli({"db", "start", "--data-dir", data_dir});
+  BOOST_TEST(again.code == 0, again.err);
+  BOOST_TEST(again.err.empty(), again.err);  // nothing new: nothing said
+  const auto loaded = run_cli({"run", sample, "--data-dir", data_dir});
+  BOOST_TEST(loaded.code == 0, loaded.err);
+  const auto opened = run_cli(
+      {"db", "psql", "--data-dir", data_dir, "-At", "-c", "SELECT count(*) FROM skype.messages"});
+  BOOST_TEST(opened.code == 0, opened.err);
+  BOOST_TEST(opened.out == "8\n", opened.out);
+  const auto stopped = run_cli({"db", "stop", "--data-dir", data_dir});
+  BOOST_TEST(stopped.code == 0, stopped.err);
+  BOOST_TEST(stopped.out.find("stopped the local database in " + data_dir) == 0U, stopped.out);
+}
+
+namespace {
+
+/// The option names (-v, --db, ...) of `skype-etl ARGS --help`, but --help itself.
+std::set<std::string> help_options(const std::vector<std::string>& command,
+                                   std::vector<std::string>* without_default = nullptr) {
+  auto args = command;
+  args.push_back("--help");
+  const auto help = run_cli(args);
+  BOOST_TEST(help.code == 0, help.err);
+  std::set<std::string> names;
+  std::istringstream in(help.out);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("  -", 0) != 0) continue;
+    std::istringstream words(line);
+    std::string spec;
+    words >> spec;
+    std::istringstream parts(spec);
+    for (std::string name; std::getline(parts, name, ',');)
+      if (name != "-h" && name != "--help") names.insert(name);
+    if (spec != "-h,--help" && line.find("default: ") == std::string::npos && without_default)
+      without_default->push_back(line);
+  }
+  return names;
+}
+
+/// The option names in the first column of the README table that follows the line that
+/// starts with `heading`.
+std::set<std::string> readme_options(const std::string& heading) {
+  std::istringstream in(slurp(std::string(SKYPE_ETL_SOURCE_DIR) + "/README.md"));
+  std::string line;
+  while (std::getline(in, line) && line.rfind(heading, 0) != 0) {
+  }
+  BOOST_TEST_REQUIRE(!in.eof(), "README has no line starting with " << heading);
+  std::set<std::string> names;
+  bool in_table = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("|", 0) != 0) {
+      if (in_table) break;
+      continue;
+    }
+    in_table = true;
+    const std::string cell = line.substr(0, line.find('|', 1));
+    static const std::regex option("`(-{1,2}[a-z][a-z0-9-]*)");
+    for (std::sregex_iterator it(cell.begin(), cell.end(), option), end; it != end; ++it)
+      names.insert((*it)[1]);
+  }
+  return names;
+}
+
+}  // namespace
+
+// Issue 16: --help gives every option's default, and README's tables list the same options
+// as --help, command by command.
+BOOST_AUTO_TEST_CASE(help_and_readme_list_the_same_options_with_defaults) {
+  const auto logging = readme_options("Every command also takes the logging options");
+  const auto with_logging = [&logging](std::set<std::string> names) {
+    names.insert(logging.begin(), logging.end());
+    return names;
+  };
+  BOOST_TEST(logging == (std::set<std::string>{"-v", "--verbose", "--log-level", "-q", "--quiet"}),
+             boost::test_tools::per_element());
+  const auto run = readme_options("`skype-etl run EXPORT... [options]`");
+  const auto search = readme_options("`skype-etl search WORDS [options]`");
+  auto db = readme_options("`skype-etl db status | start | stop | psql [options]`");
+  BOOST_TEST(run.count("--batch-size") == 1U);
+  std::vector<std::string> without_default;
+  BOOST_TEST(help_options({"run"}, &without_default) == with_logging(run),
+             boost::test_tools::per_element());
+  BOOST_TEST(help_options({"search"}, &without_default) == with_logging(search),
+             boost::test_tools::per_element());
+  auto psql = with_logging(db);
+  psql.erase("-v");  // psql's -v and -q stay psql's
+  psql.erase("-q");
+  BOOST_TEST(help_options({"db", "psql"}, &without_default) == psql,
+             boost::test_tools::per_element());
+  db.erase("--db");  // db psql only
+  for (const char* command : {"status", "start", "stop"})
+    BOOST_TEST(help_options({"db", command}, &without_default) == with_logging(db),
+               boost::test_tools::per_element());
+  BOOST_TEST(without_default.empty());
+  for (const auto& line : without_default) BOOST_TEST_MESSAGE("no default: " << line);
+}
+
 // Twenty exports of twenty accounts, ten messages each (one conversation).
 std::vector<std::filesystem::path> twenty_exports(const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> files;
@@ -817,8 +1275,8 @@ BOOST_AUTO_TEST_CASE(directories_patterns_and_lists_of_exports) {
   BOOST_TEST(listed.code == 0, listed.err);
   BOOST_TEST(listed.out.find("done: 4 exports,") != std::string::npos, listed.out);
   st::write_file(dir / "stdin.txt", files[4].string() + "\r\n" + files[5].string() + "\n");
-  const auto piped =
-      run_cli({"run", "--db", db2.conninfo(), "-"}, std::chrono::seconds(600), dir / "stdin.txt");
+  const auto piped = run_cli({"run", "--db", db2.conninfo(), "-"}, {}, std::chrono::seconds(600),
+                             dir / "stdin.txt");
   BOOST_TEST(piped.code == 0, piped.err);
   BOOST_TEST(piped.out.find("done: 2 exports,") != std::string::npos, piped.out);
   BOOST_TEST(db2.scalar("SELECT count(*) FROM skype.exports") == 16);

@@ -94,6 +94,26 @@ BOOST_AUTO_TEST_CASE(redacts_key_value_passwords) {
   BOOST_TEST(redact_conninfo("") == "");
 }
 
+// Issue 16: a connection string libpq cannot parse is a usage error that says why, and
+// never shows the password it held.
+BOOST_AUTO_TEST_CASE(says_why_a_connection_string_cannot_be_parsed) {
+  using skype_etl::detail::conninfo_parse_error;
+  BOOST_TEST(!conninfo_parse_error("").has_value());
+  BOOST_TEST(!conninfo_parse_error("host=db dbname=x password=secret").has_value());
+  BOOST_TEST(!conninfo_parse_error("postgresql://u:secret@h/db").has_value());
+  const auto words = conninfo_parse_error("not a conninfo at all");
+  BOOST_TEST_REQUIRE(words.has_value());
+  BOOST_TEST(*words == "missing \"=\" after \"not\" in connection info string");
+  const auto unknown = conninfo_parse_error("password=secret hots=db");
+  BOOST_TEST_REQUIRE(unknown.has_value());
+  BOOST_TEST(unknown->find("invalid connection option \"hots\"") != std::string::npos, *unknown);
+  for (const char* uri : {"postgresql://u:secret@h/db?nosuch=1", "postgresql://u:secret@[h/db"}) {
+    const auto bad = conninfo_parse_error(uri);
+    BOOST_TEST_REQUIRE(bad.has_value(), uri);
+    BOOST_TEST(bad->find("secret") == std::string::npos, *bad);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(redacts_uri_passwords) {
   BOOST_TEST(redact_conninfo("postgresql://user:secret@host:5432/skype") ==
              "postgresql://user:***@host:5432/skype");

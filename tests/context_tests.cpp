@@ -10,6 +10,11 @@
 #include <thread>
 #include <vector>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <sstream>
+
 #include "skype_etl/context.hpp"
 #include "skype_etl/errors.hpp"
 
@@ -952,6 +957,41 @@ BOOST_AUTO_TEST_CASE(updates_racing_phase_ends_are_counted_exactly_once_parallel
 
 BOOST_AUTO_TEST_CASE(updates_racing_phase_ends_are_counted_exactly_once_sequential) {
   hammer_phase_boundaries(false);
+}
+
+// Issue 16: the context logs phase start, end, status changes and every recorded error to
+// the logger it is given, and nothing without one.
+BOOST_AUTO_TEST_CASE(logs_phases_status_changes_and_errors_to_its_logger) {
+  skype_etl::ETLContext silent;
+  BOOST_TEST(!silent.logger());
+  silent.start_phase("extract");
+  silent.end_phase();  // nowhere to log: nothing happens
+
+  std::ostringstream out;
+  auto logger = std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_st>(out));
+  logger->set_pattern("%l %v");
+  logger->set_level(spdlog::level::info);
+  skype_etl::ETLContext context;
+  context.set_logger(logger);
+  BOOST_TEST(context.logger() == logger);
+  context.start_phase("extract", 2, 10);
+  context.update_progress(2, 10);
+  context.set_phase_status("extract", "completed");
+  context.record_error("extract", std::runtime_error("disk on fire"));
+  context.end_phase();
+  const std::string text = out.str();
+  for (const char* line : {"info phase extract started: 2 conversations, 10 messages expected\n",
+                           "info phase extract status running -> completed\n",
+                           "info phase extract failed: std::runtime_error: disk on fire\n",
+                           "info phase extract failed: 2 conversations, 10 messages in "})
+    BOOST_TEST(text.find(line) != std::string::npos, line << " in " << text);
+  // Below the logger's level: nothing.
+  out.str("");
+  logger->set_level(spdlog::level::warn);
+  context.start_phase("extract");
+  context.end_phase();
+  BOOST_TEST(out.str().empty(), out.str());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -182,4 +182,36 @@ BOOST_AUTO_TEST_CASE(root_refuses_a_directory_postgres_cannot_reach,
   BOOST_TEST(!fs::exists(temp.path / "pg" / "PG_VERSION"));
 }
 
+// Issue 16: what a failed start removes is only what it created. A data directory that was
+// there (here, a cluster's files postgres cannot reach) keeps every file.
+BOOST_AUTO_TEST_CASE(a_failed_start_never_removes_what_was_there,
+                     *boost::unit_test::precondition([](boost::unit_test::test_unit_id) {
+                       return is_root();
+                     })) {
+  TempDir temp(0700);
+  const fs::path data_dir = temp.path / "pg";
+  fs::create_directories(data_dir);
+  std::ofstream(data_dir / "PG_VERSION") << "15\n";
+  std::ofstream(data_dir / "postgresql.conf") << "# the user's\n";
+  LocalDatabase db(data_dir);
+  BOOST_CHECK_THROW(db.ensure_running(), DatabaseError);
+  BOOST_TEST(fs::exists(data_dir / "PG_VERSION"));
+  BOOST_TEST(fs::exists(data_dir / "postgresql.conf"));
+  // A directory it made for nothing goes again.
+  LocalDatabase fresh(temp.path / "new" / "pg");
+  BOOST_CHECK_THROW(fresh.ensure_running(), DatabaseError);
+  BOOST_TEST(!fs::exists(temp.path / "new"));
+}
+
+// Only a caller that may create a cluster makes one.
+BOOST_AUTO_TEST_CASE(without_may_create_nothing_is_created) {
+  TempDir temp;
+  LocalDatabase db(temp.path / "typo" / "pg");
+  BOOST_CHECK_EXCEPTION(db.ensure_running(false), DatabaseError, [](const DatabaseError& error) {
+    return std::string(error.what()).find("there is no local database") != std::string::npos;
+  });
+  BOOST_TEST(!fs::exists(temp.path / "typo"));
+  BOOST_TEST(!db.is_initialized());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -74,7 +74,7 @@ BOOST_AUTO_TEST_CASE(a_symlink_planted_in_the_output_is_never_followed) {
   std::filesystem::create_directories(dir / "elsewhere");
   std::filesystem::create_directory_symlink(dir / "elsewhere", dir / "out" / "media");
   auto source = sd::InputSource::open(dir / "e.tar");
-  BOOST_CHECK_THROW(sd::write_media_files(*source, dir / "out"), se::InputError);
+  BOOST_CHECK_THROW(sd::write_media_files(*source, dir / "out"), se::OutputError);
   BOOST_TEST(files_below(dir / "elsewhere") == 0U);
 }
 
@@ -161,14 +161,14 @@ BOOST_AUTO_TEST_CASE(staging_refuses_targets_outside_or_not_directories) {
   std::filesystem::create_directories(dir / "elsewhere");
   // Names that are not one plain component.
   for (const char* name : {"..", ".", "", "a/b", "../out2"})
-    BOOST_CHECK_THROW(sd::MediaStaging(dir / "out", name), se::InputError);
+    BOOST_CHECK_THROW(sd::MediaStaging(dir / "out", name), se::OutputError);
   // A symbolic link where the media would go: never replaced, never followed.
   std::filesystem::create_directory_symlink(dir / "elsewhere", dir / "out" / "link");
-  BOOST_CHECK_THROW(sd::MediaStaging(dir / "out", "link"), se::InputError);
+  BOOST_CHECK_THROW(sd::MediaStaging(dir / "out", "link"), se::OutputError);
   std::filesystem::create_symlink(dir / "nowhere", dir / "out" / "dangling");
-  BOOST_CHECK_THROW(sd::MediaStaging(dir / "out", "dangling"), se::InputError);
+  BOOST_CHECK_THROW(sd::MediaStaging(dir / "out", "dangling"), se::OutputError);
   st::write_file(dir / "out" / "file", "x");
-  BOOST_CHECK_THROW(sd::MediaStaging(dir / "out", "file"), se::InputError);
+  BOOST_CHECK_THROW(sd::MediaStaging(dir / "out", "file"), se::OutputError);
   BOOST_TEST(std::filesystem::is_empty(dir / "elsewhere"));
   BOOST_TEST(!std::filesystem::exists(dir / "out2"));
   // Nothing was staged by the refused ones.

@@ -25,6 +25,10 @@
 #include "skype_etl/export.hpp"
 #include "skype_etl/options.hpp"
 
+namespace spdlog {
+class logger;
+}  // namespace spdlog
+
 namespace skype_etl {
 
 /// The three phases, in pipeline order. Their names are "extract", "transform", "load".
@@ -174,6 +178,15 @@ class SKYPE_ETL_API ETLContext {
   /// The running phase; in parallel mode the most upstream running one.
   std::optional<std::string> current_phase() const;
 
+  /// Where the context logs, or nullptr (the default): nowhere. At info: each phase's start
+  /// and end (status, counts, duration), each status change, each recorded error (at info,
+  /// not error: a failure also reaches the caller, who reports it once); at debug: the
+  /// connection get_db_connection() opens (its password hidden). The library never logs at
+  /// warn or above. A program that sets one includes <spdlog/spdlog.h> and links spdlog.
+  /// May be called at any time; a message being logged meanwhile goes to either logger.
+  void set_logger(std::shared_ptr<spdlog::logger> logger);
+  std::shared_ptr<spdlog::logger> logger() const;
+
   /// Lazily opened connection to db_config(). Not for concurrent use by several threads.
   pqxx::connection& get_db_connection();
   void close_db_connection();
@@ -240,6 +253,7 @@ class SKYPE_ETL_API ETLContext {
                                     bool fails_phase = true, std::string_view file = {});
 
   DbConfig m_db_config;
+  std::shared_ptr<spdlog::logger> m_logger;  // std::atomic_load/store only
   std::size_t m_batch_size;
   bool m_parallel;
   std::optional<std::filesystem::path> m_output_dir;

@@ -11,14 +11,16 @@
 #include "skype_etl/export.hpp"
 namespace skype_etl {
 
-/// Exit codes of the `skype-etl` command (documented in README.md).
+/// Exit codes of the `skype-etl` command, the same for every subcommand (README.md, "Exit
+/// codes").
 enum class ExitCode : int {
   ok = 0,
-  internal = 1,      ///< a bug or an unexpected failure
-  usage = 2,         ///< bad command line
+  internal = 1,      ///< a bug or an unexpected failure, std::bad_alloc included
+  usage = 2,         ///< bad command line or environment (UsageError)
   input = 3,         ///< unreadable or invalid export (InputError)
   database = 4,      ///< PostgreSQL refused or failed (DatabaseError)
   memory_limit = 5,  ///< --memory-limit-mb exceeded (MemoryLimitExceeded)
+  output = 6,        ///< a file skype-etl writes cannot be written (OutputError)
 };
 
 /// `text` (untrusted: from an export, the database or the command line) made fit for a
@@ -89,6 +91,28 @@ class SKYPE_ETL_API DatabaseError : public Error {
   std::string m_sqlstate;
 };
 
+/// A file or directory skype-etl writes on the local machine cannot be written: a report,
+/// the media files under the output directory. A local problem (permissions, no such
+/// directory, a full disk), neither the export's nor the database's. what() is one line:
+/// `cannot write <what> '<path>': <problem>`, path and problem printable().
+class SKYPE_ETL_API OutputError : public Error {
+ public:
+  /// `what`: e.g. "report", "media file", "media directory".
+  OutputError(const std::string& what, const std::string& path, const std::string& problem);
+  const std::string& path() const noexcept { return m_path; }
+
+ private:
+  std::string m_path;
+};
+
+/// What the caller asked for cannot be done as asked, and nothing was done yet: an option
+/// value out of range, a date that is no date, a connection string libpq cannot parse.
+/// The command maps it to exit code 2, like its own command-line errors.
+class SKYPE_ETL_API UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// Private memory (RssAnon) went above --memory-limit-mb, or an allocation would take it
 /// there.
 class SKYPE_ETL_API MemoryLimitExceeded : public Error {
@@ -107,7 +131,9 @@ class SKYPE_ETL_API MemoryLimitExceeded : public Error {
   std::size_t m_limit_mb;
 };
 
-/// Maps an exception to the CLI's exit code.
+/// Maps an exception to the CLI's exit code: InputError 3, DatabaseError 4,
+/// MemoryLimitExceeded 5, OutputError 6, UsageError 2, anything else (std::bad_alloc
+/// included: the system refused memory, which no --memory-limit-mb decided) 1.
 SKYPE_ETL_API ExitCode exit_code_for(const std::exception& error) noexcept;
 
 }  // namespace skype_etl

@@ -16,6 +16,8 @@
 
 #include <cstdlib>
 
+#include <spdlog/spdlog.h>
+
 #include "cli/progress_display.hpp"
 #include "core/json_text.hpp"
 #include "report.hpp"
@@ -162,7 +164,7 @@ void load_exports(const RunOptions& o, const std::vector<std::filesystem::path>&
       break;
     }
   } catch (const std::exception& error) {
-    result["error"] = error.what();
+    result["error"] = error_message(error);
     result["exit_code"] = code(exit_code_for(error));
     result["exports"] = graph.result()["exports"];
     result["stopped"] = true;  // the run did not go through the exports
@@ -182,18 +184,26 @@ int run_command(const RunOptions& o) {
     print_error(error.what());
     return code(ExitCode::usage);
   }
+  // And so is whether the reports can be written: no work is wasted.
+  try {
+    for (const std::string& report : o.reports) check_writable("report", report);
+  } catch (const OutputError& error) {
+    print_error(error.what());
+    return code(ExitCode::output);
+  }
   const auto started = std::chrono::steady_clock::now();
   nlohmann::json result{{"success", false}, {"exports", nlohmann::json::array()}};
   std::optional<std::filesystem::path> output_dir;
   if (!o.output_dir.empty()) output_dir = o.output_dir;
   std::optional<ETLContext> context;
   try {
-    DbConfig db{resolve_conninfo(o.db)};
+    DbConfig db{resolve_conninfo(o.db, LocalCreate::allowed)};
     context.emplace(db, o.batch_size, o.memory_limit_mb, !o.sequential, output_dir);
+    context->set_logger(spdlog::default_logger());
     load_exports(o, inputs, *context, result);
   } catch (const std::exception& error) {
     // Before the run began (the local database would not start, ...).
-    result["error"] = error.what();
+    result["error"] = error_message(error);
     result["exit_code"] = code(exit_code_for(error));
   }
   const double seconds =
@@ -202,14 +212,22 @@ int run_command(const RunOptions& o) {
   result["seconds"] = seconds;
   result["totals"] = detail::summarize_exports(result["exports"]);
 
-  // Reports are written whatever happened: a failed run's report says why.
+  // Reports are written whatever happened: a failed run's report says why. One that cannot
+  // be written after all (the disk filled meanwhile) fails a run that had not failed.
   for (const std::string& report : o.reports) {
     // FILE.html: a page with the phases' timeline; anything else: the JSON.
-    const bool html = std::filesystem::path(report).extension() == ".html";
-    std::ofstream out(report);
-    out << (html ? detail::render_html_report(result) : detail::json_text(result, 2) + "\n");
-    out.close();
-    if (!out) print_error("cannot write report '" + report + "'");
+    try {
+      write_text_file("report", report,
+                      is_html_report(report) ? detail::render_html_report(result)
+                                             : detail::json_text(result, 2) + "\n");
+    } catch (const OutputError& error) {
+      print_error(error.what());
+      if (result["success"].get<bool>()) {
+        result["success"] = false;
+        result["exit_code"] = code(ExitCode::output);
+        result["error"] = error_message(error);
+      }
+    }
   }
   for (const auto& e : result["exports"]) {
     const std::string file = e.value("file", "");
@@ -242,7 +260,9 @@ int run_command(const RunOptions& o) {
         std::printf("\n");
       }
     }
-    if (n("invalid_timestamps") > 0 && !o.quiet) {
+    // Warnings obey the log level (-q, --log-level error) like every other line on stderr.
+    const bool warn = spdlog::default_logger()->should_log(spdlog::level::warn);
+    if (n("invalid_timestamps") > 0 && warn) {
       std::string where;
       const auto& transform = e.value("transform", nlohmann::json::object());
       const auto first = transform.find("first_invalid_timestamp");
@@ -262,7 +282,7 @@ int run_command(const RunOptions& o) {
     }
     const auto media = e.value("media", nlohmann::json::object());
     const auto ignored = media.value("metadata_ignored", std::uint64_t{0});
-    if (ignored > 0 && !o.quiet) {
+    if (ignored > 0 && warn) {
       const auto first = media.value("first_ignored", nlohmann::json::object());
       // The entry's name comes from the archive: quoted, escaped and cut, it stays on one
       // short line.

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include <libpq-fe.h>
+#include <spdlog/spdlog.h>
 
 #include "core/clock.hpp"
 #include "core/json_text.hpp"
@@ -156,6 +157,21 @@ std::string message_chain(const std::exception& error) {
   return text;
 }
 
+/// One line for the log when a phase ends: "phase load completed: 3 conversations, 8 messages
+/// in 0.012 s".
+void log_phase_end(spdlog::logger* log, int index, const nlohmann::json& stats) {
+  if (!log) return;
+  const auto count = [&stats](const char* key) {
+    const auto found = stats.find(key);
+    return found != stats.end() && found->is_number() ? found->get<std::uint64_t>() : 0;
+  };
+  const auto duration = stats.find("duration_seconds");
+  log->info("phase {} {}: {} conversations, {} messages in {:.3f} s", phase_string(index),
+            stats.value("status", std::string()), count("conversations_processed"),
+            count("messages_processed"),
+            duration != stats.end() && duration->is_number() ? duration->get<double>() : 0.0);
+}
+
 }  // namespace
 
 std::string_view phase_name(Phase phase) noexcept {
@@ -214,30 +230,40 @@ std::uint64_t ETLContext::store_status(int index, std::uint64_t status_bits) noe
 void ETLContext::start_phase(std::string_view phase, std::uint64_t total_conversations,
                              std::uint64_t total_messages) {
   const int index = index_of(parse_phase(phase));
-  std::lock_guard lock(m_mutex);
-  if (m_parallel) {
-    if (m_status[index].load(std::memory_order_relaxed) & k_in_progress) {
-      throw std::invalid_argument("Cannot start phase '" + std::string(phase) + "': Phase '" +
-                                  std::string(phase) + "' is already in progress");
-    }
-  } else {
-    for (int i = 0; i < 3; ++i) {
-      if (m_status[i].load(std::memory_order_relaxed) & k_in_progress) {
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_parallel) {
+      if (m_status[index].load(std::memory_order_relaxed) & k_in_progress) {
         throw std::invalid_argument("Cannot start phase '" + std::string(phase) + "': Phase '" +
-                                    phase_string(i) + "' is already in progress");
+                                    std::string(phase) + "' is already in progress");
+      }
+    } else {
+      for (int i = 0; i < 3; ++i) {
+        if (m_status[i].load(std::memory_order_relaxed) & k_in_progress) {
+          throw std::invalid_argument("Cannot start phase '" + std::string(phase) + "': Phase '" +
+                                      phase_string(i) + "' is already in progress");
+        }
       }
     }
+    // A phase started again begins a new pass through the pipeline: what it and the phases
+    // after it recorded before is stale (a reused context), unless they are running.
+    nlohmann::json& phases = m_statistics["phases"];
+    for (int i = index; i < 3; ++i) {
+      if (i == index || !(m_status[i].load(std::memory_order_relaxed) & k_in_progress))
+        phases.erase(phase_string(i));
+    }
+    m_trackers[index].start(total_conversations, total_messages);
+    // Release: update_progress that sees the phase in progress also sees the reset tracker.
+    m_looks_at_start[index] = store_status(index, k_running | k_in_progress) >> k_look_shift;
   }
-  // A phase started again begins a new pass through the pipeline: what it and the phases
-  // after it recorded before is stale (a reused context), unless they are running.
-  nlohmann::json& phases = m_statistics["phases"];
-  for (int i = index; i < 3; ++i) {
-    if (i == index || !(m_status[i].load(std::memory_order_relaxed) & k_in_progress))
-      phases.erase(phase_string(i));
+  // Logged outside the lock: a sink of the embedding program may call back into us.
+  if (const auto log = logger()) {
+    if (total_messages > 0 || total_conversations > 0)
+      log->info("phase {} started: {} conversations, {} messages expected", phase_string(index),
+                total_conversations, total_messages);
+    else
+      log->info("phase {} started", phase_string(index));
   }
-  m_trackers[index].start(total_conversations, total_messages);
-  // Release: update_progress that sees the phase in progress also sees the reset tracker.
-  m_looks_at_start[index] = store_status(index, k_running | k_in_progress) >> k_look_shift;
 }
 
 int ETLContext::only_phase_in_progress(const char* action) const {
@@ -260,18 +286,30 @@ int ETLContext::only_phase_in_progress(const char* action) const {
 }
 
 nlohmann::json ETLContext::end_phase(std::optional<nlohmann::json> result) {
-  std::lock_guard lock(m_mutex);
-  return end_phase_locked(only_phase_in_progress("Cannot end phase"), result);
+  int index = 0;
+  nlohmann::json stats;
+  {
+    std::lock_guard lock(m_mutex);
+    index = only_phase_in_progress("Cannot end phase");
+    stats = end_phase_locked(index, result);
+  }
+  log_phase_end(logger().get(), index, stats);
+  return stats;
 }
 
 nlohmann::json ETLContext::end_phase(std::string_view phase, std::optional<nlohmann::json> result) {
   const int index = index_of(parse_phase(phase));
-  std::lock_guard lock(m_mutex);
-  if (!(m_status[index].load(std::memory_order_relaxed) & k_in_progress)) {
-    throw std::invalid_argument("Cannot end phase '" + std::string(phase) + "': Phase '" +
-                                std::string(phase) + "' is not in progress");
+  nlohmann::json stats;
+  {
+    std::lock_guard lock(m_mutex);
+    if (!(m_status[index].load(std::memory_order_relaxed) & k_in_progress)) {
+      throw std::invalid_argument("Cannot end phase '" + std::string(phase) + "': Phase '" +
+                                  std::string(phase) + "' is not in progress");
+    }
+    stats = end_phase_locked(index, result);
   }
-  return end_phase_locked(index, result);
+  log_phase_end(logger().get(), index, stats);
+  return stats;
 }
 
 nlohmann::json ETLContext::end_phase_locked(int index,
@@ -388,10 +426,17 @@ bool ETLContext::is_in_progress(std::string_view phase) const {
 void ETLContext::set_phase_status(std::string_view phase, std::string_view status) {
   const int index = index_of(parse_phase(phase));
   const std::uint64_t value = parse_status(status);
-  std::lock_guard lock(m_mutex);
-  // Only the status changes: whether the phase is in progress is up to start/end_phase.
-  const std::uint64_t in_progress = m_status[index].load(std::memory_order_relaxed) & k_in_progress;
-  store_status(index, in_progress | value);
+  std::uint64_t before = 0;
+  {
+    std::lock_guard lock(m_mutex);
+    // Only the status changes: whether the phase is in progress is up to start/end_phase.
+    const std::uint64_t in_progress =
+        m_status[index].load(std::memory_order_relaxed) & k_in_progress;
+    before = store_status(index, in_progress | value) & k_status_mask;
+  }
+  if (const auto log = logger())
+    log->info("phase {} status {} -> {}", phase_string(index), k_status_names[before],
+              k_status_names[value]);
 }
 
 nlohmann::json ETLContext::record_error_entry(std::string_view phase, std::string type,
@@ -405,12 +450,24 @@ nlohmann::json ETLContext::record_error_entry(std::string_view phase, std::strin
   entry["phase"] = phase_string(index);
   if (!file.empty()) entry["file"] = detail::valid_utf8(std::string(file));
 
-  std::lock_guard lock(m_mutex);
-  m_statistics["errors"].push_back(entry);
-  if (fails_phase) {
-    const std::uint64_t in_progress =
-        m_status[index].load(std::memory_order_relaxed) & k_in_progress;
-    store_status(index, in_progress | k_failed);
+  {
+    std::lock_guard lock(m_mutex);
+    m_statistics["errors"].push_back(entry);
+    if (fails_phase) {
+      const std::uint64_t in_progress =
+          m_status[index].load(std::memory_order_relaxed) & k_in_progress;
+      store_status(index, in_progress | k_failed);
+    }
+  }
+  // At info: the error also reaches the caller, who reports it (set_logger in context.hpp).
+  if (const auto log = logger()) {
+    if (file.empty())
+      log->info("phase {} failed: {}: {}", phase_string(index),
+                entry["error_type"].get<std::string>(), entry["error_message"].get<std::string>());
+    else
+      log->info("export {} failed in phase {}: {}: {}", printable(entry["file"].get<std::string>()),
+                phase_string(index), entry["error_type"].get<std::string>(),
+                entry["error_message"].get<std::string>());
   }
   return entry;
 }
@@ -450,9 +507,21 @@ std::optional<std::string> ETLContext::current_phase() const {
   return std::nullopt;
 }
 
+void ETLContext::set_logger(std::shared_ptr<spdlog::logger> logger) {
+  std::atomic_store(&m_logger, std::move(logger));
+}
+
+std::shared_ptr<spdlog::logger> ETLContext::logger() const {
+  return std::atomic_load(&m_logger);
+}
+
 pqxx::connection& ETLContext::get_db_connection() {
   std::lock_guard lock(m_db_mutex);
   if (!m_connection) {
+    if (const auto log = logger())
+      log->debug("connecting to PostgreSQL: {}",
+                 m_db_config.conninfo.empty() ? std::string("libpq defaults and PG* environment")
+                                              : detail::redact_conninfo(m_db_config.conninfo));
     try {
       m_connection = std::make_unique<pqxx::connection>(m_db_config.conninfo);
     } catch (const std::exception& error) {

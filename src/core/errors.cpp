@@ -1,7 +1,6 @@
 #include "skype_etl/errors.hpp"
 
 #include <algorithm>
-#include <new>
 #include <stdexcept>
 
 namespace skype_etl {
@@ -157,6 +156,11 @@ InputError::InputError(Parts parts)
 DatabaseError::DatabaseError(const std::string& message, std::string sqlstate)
     : Error(printable(fold_lines(message))), m_sqlstate(std::move(sqlstate)) {}
 
+OutputError::OutputError(const std::string& what, const std::string& path,
+                         const std::string& problem)
+    : Error("cannot write " + what + " '" + printable(path) + "': " + printable(problem)),
+      m_path(path) {}
+
 MemoryLimitExceeded::MemoryLimitExceeded(std::size_t usage_mb, std::size_t limit_mb)
     : Error("Memory usage (" + std::to_string(usage_mb) + " MB) exceeds limit (" +
             std::to_string(limit_mb) + " MB)"),
@@ -175,7 +179,10 @@ ExitCode exit_code_for(const std::exception& error) noexcept {
   if (dynamic_cast<const InputError*>(&error)) return ExitCode::input;
   if (dynamic_cast<const DatabaseError*>(&error)) return ExitCode::database;
   if (dynamic_cast<const MemoryLimitExceeded*>(&error)) return ExitCode::memory_limit;
-  if (dynamic_cast<const std::bad_alloc*>(&error)) return ExitCode::memory_limit;
+  if (dynamic_cast<const OutputError*>(&error)) return ExitCode::output;
+  if (dynamic_cast<const UsageError*>(&error)) return ExitCode::usage;
+  // std::bad_alloc: the system refused memory. Exit 5 is --memory-limit-mb's, which a
+  // script may answer by raising the limit; this is not that, so it is an internal error.
   return ExitCode::internal;
 }
 

@@ -41,7 +41,10 @@
 #include <system_error>
 #include <vector>
 
+#include <libpq-fe.h>
 #include <pqxx/pqxx>
+
+#include <spdlog/spdlog.h>
 
 #include "skype_etl/errors.hpp"
 
@@ -230,8 +233,13 @@ CommandResult run_command(std::vector<std::string> argv, bool as_postgres) {
     argv.insert(argv.begin(), prefix.begin(), prefix.end());
   }
   std::vector<char*> args;
-  for (auto& arg : argv) args.push_back(arg.data());
+  std::string line;
+  for (auto& arg : argv) {
+    args.push_back(arg.data());
+    line += (line.empty() ? "" : " ") + arg;
+  }
   args.push_back(nullptr);
+  spdlog::debug("local database: running {}", line);
 
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
@@ -340,20 +348,45 @@ fs::path find_bindir(const fs::path& data_dir) {
 }
 
 /// mkdir -p for the directories above the data directory; as root they are made 0755
-/// whatever the umask, so that the postgres user can traverse them.
-void create_parents(const fs::path& dir) {
+/// whatever the umask, so that the postgres user can traverse them. Appends those it
+/// created to `created`, outermost first.
+void create_parents(const fs::path& dir, std::vector<fs::path>& created) {
   std::vector<fs::path> missing;
   for (fs::path p = dir; !p.empty() && !fs::exists(p); p = p.parent_path()) {
     missing.push_back(p);
     if (p == p.root_path()) break;
   }
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-    if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST) {
+    if (::mkdir(it->c_str(), 0755) != 0) {
+      if (errno == EEXIST) continue;
       throw DatabaseError("cannot create directory '" + it->native() +
                           "' for the local database: " + std::strerror(errno));
     }
+    created.push_back(*it);
     if (running_as_root()) ::chmod(it->c_str(), 0755);
   }
+}
+
+/// Undoes what a start that failed created: the directories above the data directory that
+/// it made (if still empty), the data directory if it made it, and, only when
+/// `cluster_made` (initdb ran, under the lock, in a directory found empty), everything in
+/// the data directory. Best effort: the failure is what gets reported. Never touches a
+/// directory's contents otherwise: a data directory that was there stays as it was.
+void remove_failed_first_start(const fs::path& data_dir, bool data_dir_created, bool cluster_made,
+                               const std::vector<fs::path>& parents_created) {
+  std::error_code ec;
+  if (cluster_made) {
+    if (data_dir_created) {
+      fs::remove_all(data_dir, ec);
+    } else {
+      for (fs::directory_iterator it(data_dir, ec), end; !ec && it != end; it.increment(ec))
+        fs::remove_all(it->path(), ec);
+    }
+  } else if (data_dir_created) {
+    ::rmdir(data_dir.c_str());  // made empty here; fails, as it should, if anything is in it
+  }
+  for (auto it = parents_created.rbegin(); it != parents_created.rend(); ++it)
+    ::rmdir(it->c_str());  // fails, as it should, if something else was put there meanwhile
 }
 
 /// Holds an exclusive flock on the data directory: one initdb/start at a time.
@@ -366,6 +399,17 @@ class DirectoryLock {
                           "': " + std::strerror(errno));
     }
     while (::flock(m_fd, LOCK_EX) != 0 && errno == EINTR) {
+    }
+    // Another process whose first start failed may have removed the directory while we
+    // waited: the lock is then on a directory that no path leads to.
+    struct stat locked {};
+    struct stat now {};
+    if (::fstat(m_fd, &locked) != 0 || ::stat(dir.c_str(), &now) != 0 ||
+        locked.st_ino != now.st_ino || locked.st_dev != now.st_dev) {
+      ::close(m_fd);
+      throw DatabaseError("the local database directory '" + dir.native() +
+                          "' was removed by another skype-etl whose first start of it failed: "
+                          "try again");
     }
   }
   ~DirectoryLock() { ::close(m_fd); }
@@ -537,60 +581,36 @@ LocalDatabase::LocalDatabase(fs::path data_dir)
   }
 }
 
-std::string LocalDatabase::ensure_running() {
-  check_path_for_pg_ctl(m_data_dir);
-  const bool as_postgres = running_as_root();
-  std::optional<ServerAccount> account;
-  if (as_postgres) account = require_postgres_account();
+namespace {
 
-  create_parents(m_data_dir.parent_path());
-  if (::mkdir(m_data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    throw DatabaseError("cannot create the local database directory '" + m_data_dir.native() +
-                        "': " + std::strerror(errno));
-  }
-  if (!fs::is_directory(m_data_dir)) {
-    throw DatabaseError("the local database path '" + m_data_dir.native() +
-                        "' is not a directory: choose another (--data-dir or XDG_DATA_HOME)");
-  }
-  if (account) {
-    if (auto blocking = first_blocking_dir(m_data_dir.parent_path(), *account)) {
-      throw DatabaseError(
-          "the local database in '" + m_data_dir.native() +
-          "' must be reachable by the 'postgres' user that runs it, but '" + blocking->native() +
-          "' is private: pass --data-dir or set XDG_DATA_HOME to a directory postgres can "
-          "reach (e.g. under /var/lib or /srv), or pass --db with a server of your own");
-    }
-  }
-  DirectoryLock lock(m_data_dir);
-  const bool initialised = fs::exists(m_data_dir / "PG_VERSION");
-  if (!initialised && !directory_is_empty(m_data_dir)) {
-    throw DatabaseError("'" + m_data_dir.native() +
-                        "' is not empty and holds no PostgreSQL cluster: choose another "
-                        "directory for the local database (--data-dir or XDG_DATA_HOME)");
-  }
+/// initdb when `initialised` is false, then start the server if it is not running, and
+/// create the database `skype`. Called with the data directory's lock held.
+void start_cluster(const fs::path& data_dir, bool initialised,
+                   const std::optional<ServerAccount>& account) {
+  const bool as_postgres = account.has_value();
   if (account && !initialised) {
     // initdb (run as postgres) fixes the mode but cannot take ownership. An existing
     // cluster keeps its owner: if that is not postgres, pg_ctl says so.
     struct stat st {};
-    if (::stat(m_data_dir.c_str(), &st) == 0 && st.st_uid != account->uid &&
-        ::chown(m_data_dir.c_str(), account->uid, account->gid) != 0) {
-      throw DatabaseError("cannot give '" + m_data_dir.native() +
+    if (::stat(data_dir.c_str(), &st) == 0 && st.st_uid != account->uid &&
+        ::chown(data_dir.c_str(), account->uid, account->gid) != 0) {
+      throw DatabaseError("cannot give '" + data_dir.native() +
                           "' to the postgres user: " + std::strerror(errno));
     }
   }
-  const fs::path bindir = find_bindir(m_data_dir);
+  const fs::path bindir = find_bindir(data_dir);
 
   if (!initialised) {
     CommandResult init =
-        run_command({(bindir / "initdb").native(), "-D", m_data_dir.native(), "-U", user_name(),
+        run_command({(bindir / "initdb").native(), "-D", data_dir.native(), "-U", user_name(),
                      "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8",
                      std::string("--locale=") + cluster_locale()},
                     as_postgres);
     if (init.exit_code != 0) {
-      throw DatabaseError("initdb failed to create the local database in '" + m_data_dir.native() +
+      throw DatabaseError("initdb failed to create the local database in '" + data_dir.native() +
                           "': " + trimmed(init.output));
     }
-    const fs::path port_file = m_data_dir / k_port_file;
+    const fs::path port_file = data_dir / k_port_file;
     {
       std::ofstream out(port_file);
       out << k_default_port << "\n";
@@ -604,8 +624,8 @@ std::string LocalDatabase::ensure_running() {
     }
   }
 
-  if (!postmaster_pid(m_data_dir)) {
-    const SocketPlace socket = socket_place(m_data_dir);
+  if (!postmaster_pid(data_dir)) {
+    const SocketPlace socket = socket_place(data_dir);
     if (!socket.in_data_dir) {
       // A predictable name in /tmp: make sure it is ours, not someone else's trap.
       if (::mkdir(socket.dir.c_str(), 0700) == 0 && account) {
@@ -623,16 +643,16 @@ std::string LocalDatabase::ensure_running() {
                             "remove it, or use a shorter --data-dir");
       }
     }
-    const int port = read_port(m_data_dir);
-    const fs::path log_file = m_data_dir / "server.log";
+    const int port = read_port(data_dir);
+    const fs::path log_file = data_dir / "server.log";
     CommandResult start = run_command({(bindir / "pg_ctl").native(), "start", "-w", "-t", "60",
-                                       "-D", m_data_dir.native(), "-l", log_file.native(), "-o",
+                                       "-D", data_dir.native(), "-l", log_file.native(), "-o",
                                        "-k " + shell_quote(socket.dir.native()) +
                                            " -c listen_addresses='' -p " + std::to_string(port)},
                                       as_postgres);
     if (start.exit_code != 0) {
       std::string log = last_lines(log_file, 5);
-      throw DatabaseError("cannot start the local database in '" + m_data_dir.native() +
+      throw DatabaseError("cannot start the local database in '" + data_dir.native() +
                           "': " + trimmed(start.output) +
                           (log.empty() ? std::string() : "\nserver.log:\n" + log));
     }
@@ -640,7 +660,7 @@ std::string LocalDatabase::ensure_running() {
 
   try {
     pqxx::connection connection(
-        connect_string(socket_place(m_data_dir).dir, read_port(m_data_dir), "postgres"));
+        connect_string(socket_place(data_dir).dir, read_port(data_dir), "postgres"));
     pqxx::nontransaction tx(connection);
     pqxx::result found =
         tx.exec("SELECT 1 FROM pg_database WHERE datname = " + tx.quote(k_database));
@@ -657,14 +677,86 @@ std::string LocalDatabase::ensure_running() {
                             "' in the local database: " + trimmed(error.what()),
                         error.sqlstate());
   } catch (const pqxx::failure& error) {
-    throw DatabaseError("cannot connect to the local database in '" + m_data_dir.native() +
+    throw DatabaseError("cannot connect to the local database in '" + data_dir.native() +
                         "': " + trimmed(error.what()));
+  }
+}
+
+}  // namespace
+
+std::string LocalDatabase::ensure_running(bool may_create) {
+  check_path_for_pg_ctl(m_data_dir);
+  const bool as_postgres = running_as_root();
+  std::optional<ServerAccount> account;
+  if (as_postgres) account = require_postgres_account();
+  if (!may_create && !is_initialized()) {
+    throw DatabaseError("there is no local database in '" + m_data_dir.native() +
+                        "' (no PostgreSQL cluster there)");
+  }
+
+  std::vector<fs::path> parents_created;
+  create_parents(m_data_dir.parent_path(), parents_created);
+  bool data_dir_created = true;
+  if (::mkdir(m_data_dir.c_str(), 0700) != 0) {
+    if (errno != EEXIST) {
+      const int error = errno;
+      remove_failed_first_start(m_data_dir, false, false, parents_created);
+      throw DatabaseError("cannot create the local database directory '" + m_data_dir.native() +
+                          "': " + std::strerror(error));
+    }
+    data_dir_created = false;
+  }
+  if (!fs::is_directory(m_data_dir)) {
+    throw DatabaseError("the local database path '" + m_data_dir.native() +
+                        "' is not a directory: choose another (--data-dir or XDG_DATA_HOME)");
+  }
+  if (account) {
+    if (auto blocking = first_blocking_dir(m_data_dir.parent_path(), *account)) {
+      remove_failed_first_start(m_data_dir, data_dir_created, false, parents_created);
+      throw DatabaseError(
+          "the local database in '" + m_data_dir.native() +
+          "' must be reachable by the 'postgres' user that runs it, but '" + blocking->native() +
+          "' is private: pass --data-dir or set XDG_DATA_HOME to a directory postgres can "
+          "reach (e.g. under /var/lib or /srv), or pass --db with a server of your own");
+    }
+  }
+  DirectoryLock lock(m_data_dir);
+  const bool initialised = fs::exists(m_data_dir / "PG_VERSION");
+  if (!initialised && !directory_is_empty(m_data_dir)) {
+    throw DatabaseError("'" + m_data_dir.native() +
+                        "' is not empty and holds no PostgreSQL cluster: choose another "
+                        "directory for the local database (--data-dir or XDG_DATA_HOME)");
+  }
+  if (!initialised && !may_create) {
+    // Removed meanwhile by a failed first start elsewhere: leave it as we found it.
+    remove_failed_first_start(m_data_dir, data_dir_created, false, parents_created);
+    throw DatabaseError("there is no local database in '" + m_data_dir.native() +
+                        "' (no PostgreSQL cluster there)");
+  }
+  try {
+    start_cluster(m_data_dir, initialised, account);
+  } catch (...) {
+    if (!initialised) {
+      // A server that did start (the database could not be created, pg_ctl gave up
+      // waiting) stops before its directory goes.
+      try {
+        stop();
+      } catch (const std::exception& error) {
+        spdlog::debug("local database: stopping after a failed first start: {}", error.what());
+      }
+      remove_failed_first_start(m_data_dir, data_dir_created, true, parents_created);
+    }
+    throw;
   }
   return conninfo();
 }
 
 bool LocalDatabase::is_running() const {
   return postmaster_pid(m_data_dir).has_value();
+}
+
+bool LocalDatabase::is_initialized() const {
+  return fs::exists(m_data_dir / "PG_VERSION");
 }
 
 void LocalDatabase::stop() {
@@ -723,6 +815,25 @@ std::string redact_conninfo(std::string_view conninfo) {
     return std::string(conninfo.substr(0, first)) + redact_uri(conninfo.substr(first));
   }
   return redact_key_values(conninfo);
+}
+
+std::optional<std::string> conninfo_parse_error(const std::string& conninfo) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  if (options) PQconninfoFree(options);
+  if (!options && !error) return std::string("out of memory");
+  if (!error) return std::nullopt;
+  std::string message = error;
+  PQfreemem(error);
+  while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back())))
+    message.pop_back();
+  // libpq may quote the whole string (a URI with spaces): never its password.
+  if (const std::string redacted = redact_conninfo(conninfo); redacted != conninfo) {
+    for (std::size_t at = message.find(conninfo); at != std::string::npos;
+         at = message.find(conninfo, at + redacted.size()))
+      message.replace(at, conninfo.size(), redacted);
+  }
+  return message;
 }
 
 }  // namespace skype_etl::detail

@@ -23,12 +23,13 @@ void make_directories(const std::filesystem::path& root, const std::filesystem::
     std::error_code ec;
     const auto status = std::filesystem::symlink_status(at, ec);
     if (std::filesystem::is_symlink(status))
-      throw InputError(at.string(), "refusing to write media through a symbolic link");
+      throw OutputError("media directory", at.string(),
+                        "refusing to write media through a symbolic link");
     if (!std::filesystem::exists(status)) {
       std::filesystem::create_directory(at, ec);
-      if (ec) throw InputError(at.string(), "cannot create directory: " + ec.message());
+      if (ec) throw OutputError("media directory", at.string(), ec.message());
     } else if (!std::filesystem::is_directory(status)) {
-      throw InputError(at.string(), "exists and is not a directory");
+      throw OutputError("media directory", at.string(), "exists and is not a directory");
     }
   }
 }
@@ -78,7 +79,7 @@ std::string media_directory_name(const std::filesystem::path& input, std::set<st
 MediaStaging::MediaStaging(const std::filesystem::path& output_dir, const std::string& name) {
   std::error_code ec;
   std::filesystem::create_directories(output_dir, ec);
-  if (ec) throw InputError(output_dir.string(), "cannot create directory: " + ec.message());
+  if (ec) throw OutputError("media directory", output_dir.string(), ec.message());
   // The name is one plain component, and once links are resolved its directory must still
   // be the output directory: nothing is ever written or replaced anywhere else.
   m_target = output_dir / name;
@@ -86,13 +87,14 @@ MediaStaging::MediaStaging(const std::filesystem::path& output_dir, const std::s
   const auto resolved = ec ? root : std::filesystem::weakly_canonical(m_target, ec);
   if (ec || name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
       resolved.parent_path() != root)
-    throw InputError(m_target.string(), "refusing to write media outside the output directory '" +
-                                            output_dir.string() + "'");
+    throw OutputError(
+        "media directory", m_target.string(),
+        "refusing to write media outside the output directory '" + output_dir.string() + "'");
   struct stat st {};
   if (::lstat(m_target.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
-    throw InputError(m_target.string(), S_ISLNK(st.st_mode)
-                                            ? "refusing to replace a symbolic link with media"
-                                            : "exists and is not a directory");
+    throw OutputError("media directory", m_target.string(),
+                      S_ISLNK(st.st_mode) ? "refusing to replace a symbolic link with media"
+                                          : "exists and is not a directory");
   // A name of our own, created here (mkdir fails if anything has it): never someone else's.
   static std::atomic<unsigned> counter{0};
   const std::string prefix = ".skype-etl-partial-" + std::to_string(::getpid()) + "-";
@@ -101,7 +103,7 @@ MediaStaging::MediaStaging(const std::filesystem::path& output_dir, const std::s
     if (::mkdir(m_staging.c_str(), 0777) == 0) break;
     const int error = errno;
     if (error != EEXIST || attempt > 1000)
-      throw InputError(m_staging.string(), "cannot create directory: " + errno_text(error));
+      throw OutputError("media directory", m_staging.string(), errno_text(error));
   }
 }
 
@@ -120,9 +122,9 @@ void MediaStaging::publish() {
   const auto fail = [this](const std::string& what, int error) {
     // The export is committed: its media stay where they are for the user to move.
     m_published = true;
-    throw InputError(m_target.string(), "cannot move the export's media into place (" + what +
-                                            "): " + errno_text(error) + "; they are in '" +
-                                            m_staging.string() + "'");
+    throw OutputError("media directory", m_target.string(),
+                      "cannot move the export's media into place (" + what +
+                          "): " + errno_text(error) + "; they are in '" + m_staging.string() + "'");
   };
   if (::rename(m_staging.c_str(), m_target.c_str()) == 0) {
     m_published = true;
@@ -167,8 +169,7 @@ std::size_t write_media_files(const InputSource& source, const std::filesystem::
   // The user's --output-dir may not exist yet; below it, no component may be a link.
   std::error_code ec;
   std::filesystem::create_directories(directory.parent_path(), ec);
-  if (ec)
-    throw InputError(directory.parent_path().string(), "cannot create directory: " + ec.message());
+  if (ec) throw OutputError("media directory", directory.parent_path().string(), ec.message());
   make_directories(directory.parent_path(), directory.filename());
   std::size_t written = 0;
   for (const TarMember& m : source.media_members()) {
@@ -179,9 +180,7 @@ std::size_t write_media_files(const InputSource& source, const std::filesystem::
     // O_NOFOLLOW: a symlink planted at the target is an error, never followed.
     const int fd =
         ::open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0)
-      throw InputError(target.string(),
-                       "cannot write media file: " + std::generic_category().message(errno));
+    if (fd < 0) throw OutputError("media file", target.string(), errno_text(errno));
     const char* data = source.archive().data() + m.offset;
     std::size_t left = m.size;
     while (left > 0) {
@@ -189,8 +188,7 @@ std::size_t write_media_files(const InputSource& source, const std::filesystem::
       if (n < 0) {
         const int error = errno;
         ::close(fd);
-        throw InputError(target.string(),
-                         "cannot write media file: " + std::generic_category().message(error));
+        throw OutputError("media file", target.string(), errno_text(error));
       }
       data += n;
       left -= static_cast<std::size_t>(n);

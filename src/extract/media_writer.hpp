@@ -19,7 +19,8 @@ namespace skype_etl::detail {
 /// Writes every regular file below media/ in the source's tar to `directory`/<entry name>,
 /// and returns how many. Refuses (InputError, before writing anything) entry names that are
 /// absolute or contain `..`, and link entries; never follows a symlink on disk, so nothing
-/// is ever written outside `directory`. Existing files are replaced.
+/// is ever written outside `directory` (a symlink in the way is an OutputError, like any
+/// directory or file that cannot be written). Existing files are replaced.
 std::size_t write_media_files(const InputSource& source, const std::filesystem::path& directory);
 
 /// The longest name media_directory_name() returns, in bytes (NAME_MAX is 255; the rest is
@@ -43,7 +44,7 @@ std::string media_directory_name(const std::filesystem::path& input, std::set<st
 class MediaStaging {
  public:
   /// Creates `output_dir` if needed and, inside it, a new empty staging directory
-  /// `.skype-etl-partial-<pid>-<n>`. Throws InputError when `<output_dir>/<name>` would not
+  /// `.skype-etl-partial-<pid>-<n>`. Throws OutputError when `<output_dir>/<name>` would not
   /// be a directory directly inside `output_dir` (after resolving symbolic links), or exists
   /// as something publish() cannot replace (a symbolic link, a file), or when the directory
   /// cannot be created. `name`: from media_directory_name().
@@ -58,7 +59,7 @@ class MediaStaging {
   /// Moves the staging directory to target(). A directory already there (an earlier run's
   /// media for an input of the same name) is replaced in one step (renameat2's
   /// RENAME_EXCHANGE, then the old one is removed), so readers see the old files or the new
-  /// ones, never a mix. Throws InputError when it cannot, naming the staging directory,
+  /// ones, never a mix. Throws OutputError when it cannot, naming the staging directory,
   /// which is then kept (the export is committed by then: its media are not thrown away).
   void publish();
 

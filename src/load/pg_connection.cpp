@@ -7,6 +7,9 @@
 #include <cstdlib>
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
+#include "core/local_db.hpp"
 #include "skype_etl/errors.hpp"
 
 namespace skype_etl::detail {
@@ -76,6 +79,9 @@ std::string statement_head(std::string_view sql) {
 }
 
 PgConnection::PgConnection(const std::string& conninfo) {
+  spdlog::debug("connecting to PostgreSQL: {}",
+                conninfo.empty() ? std::string("libpq defaults and PG* environment")
+                                 : redact_conninfo(conninfo));
   m_conn = PQconnectdb(conninfo.c_str());
   if (!m_conn) throw DatabaseError("cannot connect to PostgreSQL: out of memory");
   if (PQstatus(m_conn) != CONNECTION_OK) {

@@ -7,7 +7,8 @@
 namespace skype_etl::detail {
 
 std::vector<SearchHit> search_messages(PgConnection& conn, const SearchQuery& query) {
-  if (query.words.empty()) throw std::invalid_argument("search: no words given");
+  if (query.words.find_first_not_of(" \t\n") == std::string::npos)
+    throw UsageError("search needs a word to find (got " + skype_etl::quoted(query.words) + ")");
   // Stored ids are canonical: so is what the user typed, in whichever form.
   const std::string account = canonical_person_id(query.account_id);
   const std::string sender = canonical_person_id(query.sender_id);

@@ -20,7 +20,7 @@ struct SearchQuery {
   std::string account_id;       ///< empty: every account
   std::string conversation_id;  ///< empty: every conversation
   std::string sender_id;        ///< empty: every sender
-  std::string since;            ///< empty, or a date/timestamp PostgreSQL understands
+  std::string since;            ///< empty, or a timestamptz (the command: cli::parse_date)
   std::size_t limit = 50;
 };
 
@@ -35,7 +35,8 @@ struct SearchHit {
   std::string content_text;
 };
 
-/// Newest matches first. Throws DatabaseError (e.g. schema missing, bad `since`).
+/// Newest matches first. Throws UsageError when `words` holds no word, DatabaseError (e.g.
+/// schema missing, a `since` PostgreSQL cannot read: the command checks it first).
 std::vector<SearchHit> search_messages(PgConnection& conn, const SearchQuery& query);
 std::vector<SearchHit> search_messages(const DbConfig& db, const SearchQuery& query);
 
