@@ -49,8 +49,10 @@ cmake -S "$repo_root" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWi
   -DSKYPE_ETL_BUILD_EXAMPLES=OFF >/dev/null
 # Only the suites (and what they run, such as skype-etl): a test's executable is named like
 # the test (skype_etl_add_test), and ctest lists the tests of a tree not built yet.
+# A test NAME_baseline runs NAME's executable on the scanners' baseline code
+# (tests/extract.cmake): its target is NAME.
 mapfile -t tests < <(ctest --test-dir "$build_dir" -N "${label[@]}" |
-  sed -n 's/^ *Test *#[0-9]*: *\([^ ]*\).*$/\1/p')
+  sed -n 's/^ *Test *#[0-9]*: *\([^ ]*\).*$/\1/p' | sed 's/_baseline$//' | sort -u)
 if ((${#tests[@]} == 0)); then
   echo "sanitize: no $kind suite to run"
   exit 0
