@@ -36,11 +36,11 @@ fresh_db() {
 check_load() {  # check_load PROGRAM LABEL
   local db out
   db=$(fresh_db)
-  if ! out=$("$1" "$sample" "dbname=$db" 2>"$work/err"); then
+  if ! out=$("$1" "dbname=$db" "$sample" 2>"$work/err"); then
     cat "$work/err" >&2
     fail "$2: the embed program failed"
   fi
-  grep -q '"status": "loaded"' <<<"$out" || fail "$2: its result has no loaded export: $out"
+  grep -q ': loaded, 8 messages read, 8 new' <<<"$out" || fail "$2: it did not say it loaded: $out"
   local count
   count=$(psql -X -At -d "$db" -c 'SELECT count(*) FROM skype.messages')
   [[ "$count" == 8 ]] || fail "$2: $count messages stored, expected the sample's 8"
