@@ -133,13 +133,12 @@ void run_sequential(RunState& state) {
 }  // namespace
 
 struct EtlGraph::Impl {
-  Impl(std::vector<std::filesystem::path> inputs, PipelineOptions options, ETLContext& context)
+  Impl(std::vector<std::filesystem::path> inputs, Options options, ETLContext& context)
       : state(std::move(inputs), std::move(options), context) {}
   RunState state;
 };
 
-EtlGraph::EtlGraph(std::vector<std::filesystem::path> inputs, PipelineOptions options,
-                   ETLContext& context)
+EtlGraph::EtlGraph(std::vector<std::filesystem::path> inputs, Options options, ETLContext& context)
     : m_impl(std::make_unique<Impl>(std::move(inputs), std::move(options), context)) {}
 
 EtlGraph::~EtlGraph() = default;
@@ -148,10 +147,11 @@ void EtlGraph::on_batch_loaded(BatchObserver observer) {
   m_impl->state.set_batch_observer(std::move(observer));
 }
 
-nlohmann::json EtlGraph::run() {
+RunResult EtlGraph::run() {
   RunState& state = m_impl->state;
   // A context whose phases are in use is refused before anything in it changes.
   state.check_can_start();
+  std::exception_ptr failure;
   try {
     if (state.context().parallel_processing()) {
       run_parallel(state);
@@ -161,13 +161,13 @@ nlohmann::json EtlGraph::run() {
   } catch (const std::exception& error) {
     state.record_failure(Phase::load, error);  // no-op when a node already recorded it
     state.abort();
-    throw;
+    failure = std::current_exception();
   }
-  return state.result();
+  return state.run_result(failure);
 }
 
-nlohmann::json EtlGraph::result() const {
-  return m_impl->state.result();
+RunResult EtlGraph::result() const {
+  return m_impl->state.run_result(nullptr);
 }
 
 RunProgress EtlGraph::progress() const {

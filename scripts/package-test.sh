@@ -36,11 +36,11 @@ fresh_db() {
 check_load() {  # check_load PROGRAM LABEL
   local db out
   db=$(fresh_db)
-  if ! out=$("$1" "$sample" "dbname=$db" 2>"$work/err"); then
+  if ! out=$("$1" "dbname=$db" "$sample" 2>"$work/err"); then
     cat "$work/err" >&2
     fail "$2: the embed program failed"
   fi
-  grep -q '"status": "loaded"' <<<"$out" || fail "$2: its result has no loaded export: $out"
+  grep -q ': loaded, 8 messages read, 8 new' <<<"$out" || fail "$2: it did not say it loaded: $out"
   local count
   count=$(psql -X -At -d "$db" -c 'SELECT count(*) FROM skype.messages')
   [[ "$count" == 8 ]] || fail "$2: $count messages stored, expected the sample's 8"
@@ -102,9 +102,11 @@ if [[ "$kind" == shared ]]; then
     'skype_etl::run_etl_pipeline' 'typeinfo for skype_etl::InputError'; do
     grep -qF "$wanted" "$work/symbols" || fail "$so does not export $wanted"
   done
-  if grep -E 'skype_etl::(detail|Loader|ExportReader|RunState|Transformer)' "$work/symbols" |
-    head -5 | grep -q .; then
-    grep -E 'skype_etl::(detail|Loader|ExportReader|RunState|Transformer)' "$work/symbols" | head -5
+  # Our internals, not std:: templates instantiated with them (their typeinfo is public in
+  # libstdc++'s namespace std, whatever the argument's visibility).
+  internals='^ *((typeinfo( name)?|vtable|VTT|guard variable) for )?skype_etl::(detail|Loader|ExportReader|RunState|Transformer)'
+  if grep -Eq "$internals" "$work/symbols"; then
+    grep -E "$internals" "$work/symbols" | head -5
     fail "$so exports internals"
   fi
   echo "package-test ($kind): $so exports $(wc -l <"$work/symbols") symbols, no internals"

@@ -1,7 +1,10 @@
 #include "nodes.hpp"
 
+#include <cxxabi.h>
+
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 #include <thread>
 
@@ -17,6 +20,14 @@
 
 namespace skype_etl::detail {
 namespace {
+
+/// The exception's type as written in C++ ("skype_etl::InputError").
+std::string demangled_type(const std::exception& error) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> name(
+      abi::__cxa_demangle(typeid(error).name(), nullptr, nullptr, &status), std::free);
+  return status == 0 && name ? name.get() : typeid(error).name();
+}
 
 std::uint64_t conversations_ended(const Batch& batch) noexcept {
   std::uint64_t n = 0;
@@ -58,8 +69,7 @@ std::uint64_t count_of(const nlohmann::json& outcome, const char* key) {
 
 }  // namespace
 
-RunState::RunState(std::vector<std::filesystem::path> inputs, PipelineOptions options,
-                   ETLContext& context)
+RunState::RunState(std::vector<std::filesystem::path> inputs, Options options, ETLContext& context)
     : m_context(context),
       m_options(std::move(options)),
       m_inputs(std::move(inputs)),
@@ -480,7 +490,16 @@ void RunState::load_batch(const Batch& batch) {
     m_live.done(info.index);
   }
   m_in_flight.fetch_sub(1, std::memory_order_relaxed);
-  if (m_observer) m_observer(batch);
+  if (m_observer) {
+    BatchProgress seen;
+    seen.export_index = info.index;
+    seen.sequence = batch.sequence;
+    seen.export_sequence = batch.export_sequence;
+    seen.conversations = conversations_ended(batch);
+    seen.messages = batch.raw.size();
+    seen.last_of_export = batch.last_of_export;
+    m_observer(seen);
+  }
 }
 
 nlohmann::json RunState::load_into_database(const Batch& batch, ExportProgress& progress) {
@@ -602,6 +621,44 @@ RunProgress RunState::progress() const {
 nlohmann::json RunState::result() const {
   std::lock_guard<std::mutex> lock(m_result_mutex);
   return nlohmann::json{{"exports", m_exports}};
+}
+
+RunResult RunState::run_result(std::exception_ptr failure) const {
+  nlohmann::json json{{"success", true}, {"exit_code", 0}, {"stopped", failure != nullptr}};
+  json["exports"] = result()["exports"];
+  json["phases"] = m_context.statistics().value("phases", nlohmann::json::object());
+  if (failure) {
+    json["success"] = false;
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::bad_alloc& error) {
+      json["error"] = "out of memory: the system refused an allocation (std::bad_alloc)";
+      json["error_type"] = demangled_type(error);
+      json["exit_code"] = static_cast<int>(exit_code_for(error));
+    } catch (const std::exception& error) {
+      // Our errors say what happened; anything else is a bug, and says so.
+      json["error"] = dynamic_cast<const Error*>(&error) != nullptr
+                          ? printable(error.what())
+                          : "internal error: " + printable(error.what());
+      json["error_type"] = demangled_type(error);
+      json["exit_code"] = static_cast<int>(exit_code_for(error));
+    } catch (...) {
+      json["error"] = "an exception that is not a std::exception";
+      json["error_type"] = "unknown";
+      json["exit_code"] = static_cast<int>(ExitCode::internal);
+    }
+  } else {
+    // The run went through; the first export that failed (if any) gives the exit code.
+    for (const auto& e : json["exports"]) {
+      if (e.value("status", "") != "failed") continue;
+      json["success"] = false;
+      json["error"] = e.value("error", "");
+      json["error_type"] = e.value("error_type", "");
+      json["exit_code"] = e.value("exit_code", static_cast<int>(ExitCode::internal));
+      break;
+    }
+  }
+  return RunResult::from_json(json);
 }
 
 }  // namespace skype_etl::detail

@@ -22,10 +22,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/model.hpp"
 #include "live_progress.hpp"
 #include "skype_etl/context.hpp"
 #include "skype_etl/graph.hpp"
-#include "skype_etl/model.hpp"
 #include "skype_etl/options.hpp"
 
 namespace skype_etl::detail {
@@ -39,7 +39,7 @@ class PgConnection;
 
 class RunState {
  public:
-  RunState(std::vector<std::filesystem::path> inputs, PipelineOptions options, ETLContext& context);
+  RunState(std::vector<std::filesystem::path> inputs, Options options, ETLContext& context);
   ~RunState();
   RunState(const RunState&) = delete;
   RunState& operator=(const RunState&) = delete;
@@ -72,11 +72,14 @@ class RunState {
 
   /// {"exports": [...]}.
   nlohmann::json result() const;
+  /// EtlGraph::run()'s result: the exports so far and the context's phases; `failure`
+  /// (if any) stopped the run.
+  RunResult run_result(std::exception_ptr failure) const;
   /// EtlGraph::progress(): from any thread.
   RunProgress progress() const;
   ETLContext& context() noexcept { return m_context; }
-  const PipelineOptions& options() const noexcept { return m_options; }
-  void set_batch_observer(std::function<void(const Batch&)> observer) {
+  const Options& options() const noexcept { return m_options; }
+  void set_batch_observer(std::function<void(const BatchProgress&)> observer) {
     m_observer = std::move(observer);
   }
 
@@ -149,9 +152,9 @@ class RunState {
                               const nlohmann::json& loaded, std::int64_t load_end_us) const;
 
   ETLContext& m_context;
-  PipelineOptions m_options;
+  Options m_options;
   std::vector<std::filesystem::path> m_inputs;
-  std::function<void(const Batch&)> m_observer;
+  std::function<void(const BatchProgress&)> m_observer;
   bool m_started = false;
   LiveProgress m_live;  // what EtlGraph::progress() shows
 

@@ -73,12 +73,26 @@ BOOST_AUTO_TEST_SUITE(context_tests)
 // ---- configuration and names ------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(constructor_keeps_configuration) {
+  // The defaults are Options' (the command's): one default for each knob.
   ETLContext defaults;
   BOOST_TEST(defaults.db_config().conninfo.empty());
-  BOOST_TEST(defaults.batch_size() == 100u);
+  BOOST_TEST(defaults.batch_size() == 1000u);
+  BOOST_TEST(defaults.batch_size() == skype_etl::Options{}.batch_size);
   BOOST_TEST(!defaults.memory_limit_mb().has_value());
-  BOOST_TEST(!defaults.parallel_processing());
+  BOOST_TEST(defaults.parallel_processing() == skype_etl::Options{}.parallel_processing);
   BOOST_TEST(!defaults.output_dir().has_value());
+  skype_etl::Options options;
+  options.db.conninfo = "dbname=y";
+  options.batch_size = 7;
+  options.memory_limit_mb = 64;
+  options.parallel_processing = false;
+  options.output_dir = "/tmp/media";
+  ETLContext from_options(options);
+  BOOST_TEST(from_options.db_config().conninfo == "dbname=y");
+  BOOST_TEST(from_options.batch_size() == 7u);
+  BOOST_TEST(from_options.memory_limit_mb().value_or(0) == 64u);
+  BOOST_TEST(!from_options.parallel_processing());
+  BOOST_TEST(from_options.output_dir().value_or("") == "/tmp/media");
 
   ETLContext custom(skype_etl::DbConfig{"dbname=x"}, 250, 512, true, "/tmp/out");
   BOOST_TEST(custom.db_config().conninfo == "dbname=x");
@@ -111,7 +125,7 @@ BOOST_AUTO_TEST_CASE(progress_tracker_accessor_returns_each_phase_tracker) {
 }
 
 BOOST_AUTO_TEST_CASE(initial_state_is_pending_everywhere) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   for (const char* phase : {"extract", "transform", "load"}) {
     BOOST_TEST(context.get_phase_status(phase) == "pending");
   }
@@ -143,7 +157,7 @@ BOOST_AUTO_TEST_CASE(invalid_phase_names_are_rejected_everywhere) {
 }
 
 BOOST_AUTO_TEST_CASE(statuses_are_validated_and_stored) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   require_invalid([&] { context.set_phase_status("load", "bogus"); },
                   "Invalid status: bogus. Valid statuses are: pending, running, completed, failed");
   BOOST_TEST(context.get_phase_status("load") == "pending");
@@ -159,7 +173,7 @@ BOOST_AUTO_TEST_CASE(statuses_are_validated_and_stored) {
 // ---- sequential mode (the seed's rules) -------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(sequential_mode_allows_one_phase_at_a_time) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   context.start_phase("extract");
   BOOST_TEST(context.get_phase_status("extract") == "running");
   BOOST_TEST(context.current_phase().value_or("none") == "extract");
@@ -182,7 +196,7 @@ BOOST_AUTO_TEST_CASE(sequential_mode_allows_one_phase_at_a_time) {
 }
 
 BOOST_AUTO_TEST_CASE(end_and_update_without_a_running_phase_throw) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   require_invalid([&] { context.end_phase(); },
                   "Cannot end phase: No phase is currently in progress");
   require_invalid([&] { context.update_progress(1, 1); },
@@ -196,7 +210,7 @@ BOOST_AUTO_TEST_CASE(end_and_update_without_a_running_phase_throw) {
 }
 
 BOOST_AUTO_TEST_CASE(named_forms_require_that_phase_to_be_in_progress) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   context.start_phase("extract");
   require_invalid([&] { context.update_progress("load", 1, 1); },
                   "Cannot update progress: Phase 'load' is not in progress");
@@ -208,7 +222,7 @@ BOOST_AUTO_TEST_CASE(named_forms_require_that_phase_to_be_in_progress) {
 }
 
 BOOST_AUTO_TEST_CASE(non_object_results_are_rejected_and_the_phase_keeps_running) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   context.start_phase("transform");
   for (const json& bad : {json::array({1, 2}), json(42), json("completed"), json(true)}) {
     require_invalid([&] { context.end_phase(bad); }, "Result must be a JSON object or null");
@@ -221,7 +235,7 @@ BOOST_AUTO_TEST_CASE(non_object_results_are_rejected_and_the_phase_keeps_running
 }
 
 BOOST_AUTO_TEST_CASE(end_phase_returns_tracker_statistics_merged_with_the_result) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   context.start_phase("extract", 10, 100);
   context.update_progress(3, 30);
   context.update_progress(1, 10);
@@ -263,7 +277,7 @@ BOOST_AUTO_TEST_CASE(end_phase_returns_tracker_statistics_merged_with_the_result
 }
 
 BOOST_AUTO_TEST_CASE(totals_span_the_run_and_count_the_most_downstream_phase) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   context.start_phase("extract");
   context.update_progress(2, 20);
@@ -289,7 +303,7 @@ BOOST_AUTO_TEST_CASE(totals_span_the_run_and_count_the_most_downstream_phase) {
 }
 
 BOOST_AUTO_TEST_CASE(statistics_show_running_phases_live) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   context.start_phase("load", 4, 8);
   context.update_progress(1, 2);
   const json stats = context.statistics();
@@ -308,7 +322,7 @@ BOOST_AUTO_TEST_CASE(statistics_show_running_phases_live) {
 // ---- errors and failure ------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(record_error_appends_an_entry_and_marks_the_phase_failed) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   context.start_phase("extract");
   const skype_etl::InputError error("x.tar", "not a tar archive", 512);
   const json entry = context.record_error("extract", error);
@@ -338,7 +352,7 @@ BOOST_AUTO_TEST_CASE(record_error_appends_an_entry_and_marks_the_phase_failed) {
 }
 
 BOOST_AUTO_TEST_CASE(error_type_is_the_dynamic_type_name) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   const std::runtime_error runtime("boom");
   BOOST_TEST(context.record_error("load", runtime)["error_type"] == "std::runtime_error");
   const skype_etl::DatabaseError database("connection lost", "08006");
@@ -352,7 +366,7 @@ BOOST_AUTO_TEST_CASE(error_type_is_the_dynamic_type_name) {
 }
 
 BOOST_AUTO_TEST_CASE(set_phase_status_failed_makes_end_phase_record_failed) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   context.start_phase("transform");
   context.set_phase_status("transform", "failed");
   BOOST_TEST(context.current_phase().value_or("none") == "transform");
@@ -361,7 +375,7 @@ BOOST_AUTO_TEST_CASE(set_phase_status_failed_makes_end_phase_record_failed) {
 }
 
 BOOST_AUTO_TEST_CASE(status_key_always_matches_the_recorded_status) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   context.start_phase("extract");
   context.record_error("extract", std::runtime_error("x"));
   const json stats = context.end_phase(json{{"status", "completed"}, {"other", 1}});
@@ -375,7 +389,7 @@ BOOST_AUTO_TEST_CASE(status_key_always_matches_the_recorded_status) {
 
 BOOST_AUTO_TEST_CASE(result_status_failed_ends_the_phase_failed) {
   // The seed's idiom: record_error(...) then end_phase({"status": "failed"}).
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   context.start_phase("load");
   const json stats = context.end_phase(json{{"status", "failed"}});
   BOOST_TEST(stats["status"] == "failed");
@@ -383,7 +397,7 @@ BOOST_AUTO_TEST_CASE(result_status_failed_ends_the_phase_failed) {
 }
 
 BOOST_AUTO_TEST_CASE(a_phase_can_be_restarted_after_it_ended) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   context.start_phase("extract", 1, 1);
   context.update_progress(1, 1);
   context.record_error("extract", std::runtime_error("first try"));
@@ -483,7 +497,7 @@ BOOST_AUTO_TEST_CASE(downstream_completes_after_upstream_completed) {
 
 BOOST_AUTO_TEST_CASE(sequential_mode_has_no_upstream_rule) {
   // The seed lets a later phase run after an earlier one failed (sequential mode).
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   context.start_phase("extract");
   context.record_error("extract", std::runtime_error("x"));
   context.end_phase();
@@ -494,7 +508,7 @@ BOOST_AUTO_TEST_CASE(sequential_mode_has_no_upstream_rule) {
 // ---- add_statistics and resources -------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(add_statistics_merges_objects_adds_numbers_replaces_the_rest) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   context.add_statistics("load", json{{"rows", 10},
                                       {"seconds", 1.5},
                                       {"tables", {{"messages", 7}, {"conversations", 1}}},
@@ -543,7 +557,7 @@ BOOST_AUTO_TEST_CASE(update_progress_checks_the_memory_limit) {
 }
 
 BOOST_AUTO_TEST_CASE(resources_are_shared_handles_stored_by_key) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   BOOST_TEST(!context.has_resource("missing"));
   BOOST_TEST(context.get_resource<int>("missing") == nullptr);
   // The seed's get_resource(key, default).
@@ -596,7 +610,7 @@ BOOST_AUTO_TEST_CASE(memory_limit_zero_means_no_limit) {
 }
 
 BOOST_AUTO_TEST_CASE(invalid_utf8_is_stored_as_replacement_characters) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   context.start_phase("extract");
   const std::string bad_path = "/exports/\xFF\xFEname.tar";
   context.add_statistics("extract", json{{"file", bad_path}});
@@ -613,7 +627,7 @@ BOOST_AUTO_TEST_CASE(invalid_utf8_is_stored_as_replacement_characters) {
 }
 
 BOOST_AUTO_TEST_CASE(record_error_takes_an_exception_ptr_from_another_thread) {
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   std::exception_ptr caught;
   std::thread worker([&] {
     try {
@@ -646,7 +660,7 @@ BOOST_AUTO_TEST_CASE(record_error_takes_an_exception_ptr_from_another_thread) {
 
 BOOST_AUTO_TEST_CASE(starting_a_phase_again_forgets_the_earlier_pass) {
   // A context reused for a second run: the phases restarted replace the first run's.
-  ETLContext context;
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   context.start_phase("extract");
   context.update_progress(1, 10);
   context.end_phase();
@@ -729,7 +743,7 @@ void read_statistics_until(const ETLContext& context, const std::atomic<bool>& d
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(threads_hammer_phase_less_update_progress) {
-  ETLContext context;  // sequential
+  ETLContext context(skype_etl::DbConfig{}, 100, {}, false);  // sequential
   context.start_phase("transform", k_threads * k_updates, 2 * k_threads * k_updates);
   std::atomic<bool> done{false};
   std::atomic<int> reads{0};

@@ -427,7 +427,7 @@ BOOST_AUTO_TEST_CASE(batches_of_large_messages_end_at_the_byte_budget) {
   BOOST_TEST(sizes(std::size_t{1} << 20U) == (std::vector<std::size_t>{4, 4, 7}),
              boost::test_tools::per_element());
   BOOST_TEST(sizes(0) == (std::vector<std::size_t>{15}), boost::test_tools::per_element());
-  BOOST_TEST(sd::ReaderOptions{}.batch_max_bytes == se::PipelineOptions{}.batch_max_bytes);
+  BOOST_TEST(sd::ReaderOptions{}.batch_max_bytes == se::Options{}.batch_max_bytes);
 }
 
 BOOST_AUTO_TEST_CASE(the_memory_limit_is_checked_before_a_large_message_is_read) {

@@ -26,8 +26,7 @@ const std::filesystem::path sample =
     std::filesystem::path(SKYPE_ETL_SOURCE_DIR) / "examples" / "sample_export" / "messages.json";
 
 nlohmann::json run(st::TestDatabase& db, const std::vector<std::filesystem::path>& files,
-                   bool parallel = true, std::size_t batch_size = 100,
-                   se::PipelineOptions options = {}) {
+                   bool parallel = true, std::size_t batch_size = 100, se::Options options = {}) {
   se::ETLContext context(se::DbConfig{db.conninfo()}, batch_size, std::nullopt, parallel);
   return se::run_etl_pipeline(files, options, context);
 }
@@ -150,7 +149,7 @@ BOOST_AUTO_TEST_CASE(one_identity_per_person_whatever_form_the_export_writes) {
       st::conversation_json("8:bob", {message(2, "\"bob\"", "\"Bob B\"", "hello"),
                                       message(1, "\"8:live:.cid.0123\"", "null", "hi bob")});
   st::write_file(dir / "a.json", st::export_json({team, one_to_one}, "8:live:.cid.0123"));
-  se::PipelineOptions options;
+  se::Options options;
   options.user_display_name = "Me";
   auto a = run(db, {dir / "a.json"}, true, 2, options);
   BOOST_TEST_INFO(a.dump(2).substr(0, 2000));
@@ -228,7 +227,7 @@ BOOST_AUTO_TEST_CASE(membership_text_names_people_known_from_other_batches) {
       "19:other@thread.skype", {message(12, "\"8:live:.cid.d0d1\"", "\"Daniel\"", "x"),
                                 message(1, "\"frank\"", "\"Frank\"", "y")});
   st::write_file(dir / "m.json", st::export_json({club, other}, "live:.cid.0123"));
-  se::PipelineOptions options;
+  se::Options options;
   options.user_display_name = "Me";
   const std::string events =
       "SELECT message_id, content_text, details->'membership' FROM skype.messages WHERE "
@@ -298,7 +297,7 @@ BOOST_AUTO_TEST_CASE(a_failure_mid_load_leaves_nothing_and_the_rerun_completes) 
   st::write_file(dir / "m.json",
                  st::export_json({st::numbered_conversation("19:big@thread.skype", 95),
                                   st::numbered_conversation("8:b", 5)}));
-  se::PipelineOptions options;
+  se::Options options;
   options.fail_after_batches = 4;
   auto failed = run(db, {dir / "m.json"}, true, 10, options);
   BOOST_TEST(!failed["success"].get<bool>());
@@ -477,7 +476,7 @@ BOOST_AUTO_TEST_CASE(media_metadata_reaches_attachments_and_files_the_output_dir
                      R"({"filename":"route.pdf","contents":{"1":{"type":"application/pdf"}}})"},
                     {"media/0-weu-d1-abc.1.pdf", std::string(1234, 'x')}}));
   se::ETLContext context(se::DbConfig{db.conninfo()}, 100, std::nullopt, true, dir / "out");
-  se::PipelineOptions options;
+  se::Options options;
   options.with_media = true;
   const auto result = se::run_etl_pipeline({dir / "e.tar"}, options, context);
   BOOST_TEST_INFO(result.dump(2).substr(0, 3000));
@@ -513,7 +512,7 @@ BOOST_AUTO_TEST_CASE(media_metadata_named_by_many_messages_is_read_once) {
                     {"media/0-big.json", metadata},
                     {"media/0-big.1.pdf", std::string(77, 'x')}}));
   se::ETLContext context(se::DbConfig{db.conninfo()}, 2000, std::nullopt, true);
-  se::PipelineOptions options;
+  se::Options options;
   options.with_media = true;
   const std::size_t before = se::MemoryMonitor::read_rss_anon_bytes();
   const auto result = se::run_etl_pipeline({dir / "e.tar"}, options, context);
@@ -556,7 +555,7 @@ BOOST_AUTO_TEST_CASE(unusable_media_metadata_is_counted_and_quoted_names_are_kep
                      R"({"filename":"say \"cheese\".jpg","contents":{"1":{"type":"image/jpeg"}}})"},
                     {"media/0-ok.1.jpg", "JPEG!"}}));
   se::ETLContext context(se::DbConfig{db.conninfo()}, 100, std::nullopt, true);
-  se::PipelineOptions options;
+  se::Options options;
   options.with_media = true;
   const auto result = se::run_etl_pipeline({dir / "e.tar"}, options, context);
   BOOST_TEST_INFO(result.dump(2).substr(0, 3000));
@@ -595,7 +594,7 @@ BOOST_AUTO_TEST_CASE(media_are_written_only_for_an_export_that_is_committed) {
     std::sort(found.begin(), found.end());
     return found;
   };
-  const auto load = [&](const std::string& name, se::PipelineOptions options = {}) {
+  const auto load = [&](const std::string& name, se::Options options = {}) {
     se::ETLContext context(se::DbConfig{db.conninfo()}, 10, std::nullopt, true, dir / "out");
     options.with_media = true;
     try {
@@ -614,7 +613,7 @@ BOOST_AUTO_TEST_CASE(media_are_written_only_for_an_export_that_is_committed) {
 
   // A failure in the load, after batches were stored in the export's transaction.
   st::write_file(dir / "e.tar", st::make_tar(entries(good, "a.png")));
-  se::PipelineOptions failing;
+  se::Options failing;
   failing.fail_after_batches = 2;
   BOOST_TEST(load("e.tar", failing)["success"] == false);
   BOOST_TEST(entries_below().empty());
@@ -776,7 +775,7 @@ BOOST_AUTO_TEST_CASE(a_context_runs_again_after_a_failed_run) {
       st::TempDir dir;
       se::ETLContext context(se::DbConfig{db.conninfo()}, 3, std::nullopt, parallel);
       // --fail-fast: the failure stops the run.
-      se::PipelineOptions fail_fast;
+      se::Options fail_fast;
       fail_fast.fail_fast = true;
       const auto failed = se::run_etl_pipeline({dir / "missing.tar"}, fail_fast, context);
       BOOST_TEST(!failed["success"].get<bool>());
@@ -809,7 +808,7 @@ BOOST_AUTO_TEST_CASE(every_run_ends_its_transform_phase) {
   for (int i = 0; i < 25; ++i) {
     st::TestDatabase fresh;
     se::ETLContext context(se::DbConfig{fresh.conninfo()}, 1, std::nullopt, true);
-    se::PipelineOptions options;
+    se::Options options;
     options.batches_in_flight = 1 + i % 4;
     const auto result = se::run_etl_pipeline({dir / "m.json"}, options, context);
     BOOST_REQUIRE_MESSAGE(result["success"].get<bool>(), result.dump());
@@ -831,7 +830,7 @@ BOOST_AUTO_TEST_CASE(progress_polled_during_a_run_only_moves_forward_and_ends_at
   const std::vector<std::filesystem::path> inputs{dir / "a.tar", dir / "bad.json", sample};
 
   se::ETLContext context(se::DbConfig{db.conninfo()}, 100, std::nullopt, true);
-  se::PipelineOptions options;
+  se::Options options;
   options.batches_in_flight = 3;
   se::EtlGraph graph(inputs, options, context);
   // A sampler thread polls it as fast as it can while the graph runs: every figure only
@@ -861,7 +860,7 @@ BOOST_AUTO_TEST_CASE(progress_polled_during_a_run_only_moves_forward_and_ends_at
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   });
-  nlohmann::json result;
+  se::RunResult result;
   try {
     result = graph.run();
   } catch (...) {
@@ -898,7 +897,78 @@ BOOST_AUTO_TEST_CASE(progress_polled_during_a_run_only_moves_forward_and_ends_at
     BOOST_TEST(samples[i]["time_us"].get<long long>() > samples[i - 1]["time_us"].get<long long>());
   BOOST_TEST(samples.back()["load"].get<std::uint64_t>() == generated.messages + 8);
   BOOST_TEST(samples.back()["extract"].get<std::uint64_t>() >= generated.messages + 8);
-  BOOST_TEST(result["exports"][0]["load"]["steps"].size() >= 3U);
+  BOOST_TEST(result.exports[0].statistics["load"]["steps"].size() >= 3U);
+}
+
+BOOST_AUTO_TEST_CASE(run_returns_a_typed_result_and_tells_the_observer_each_batch) {
+  st::TestDatabase db;
+  st::TempDir dir;
+  st::write_file(dir / "bad.json", "{\"userId\": \"8:x\", \"conversations\": [tru");
+  se::Options options;
+  options.db.conninfo = db.conninfo();
+  options.batch_size = 3;
+  se::ETLContext context(options);
+  se::EtlGraph graph({sample, dir / "bad.json"}, options, context);
+  std::vector<se::BatchProgress> seen;
+  graph.on_batch_loaded([&seen](const se::BatchProgress& b) { seen.push_back(b); });
+  se::RunResult r;
+  BOOST_REQUIRE_NO_THROW(r = graph.run());  // a failed export is in the result, not thrown
+
+  BOOST_TEST(!r.success);
+  BOOST_TEST(r.exit_code == 3);
+  BOOST_TEST(!r.stopped);
+  BOOST_TEST(r.error.find("bad.json") != std::string::npos, r.error);
+  BOOST_REQUIRE(r.exports.size() == 2U);
+  const se::ExportOutcome& good = r.exports[0];
+  BOOST_TEST(good.status == "loaded");
+  BOOST_TEST(good.export_id.has_value());
+  BOOST_TEST(!good.account_id.empty());
+  BOOST_TEST(good.conversations == 3U);
+  BOOST_TEST(good.messages.read == 8U);
+  BOOST_TEST(good.messages.inserted == 8U);
+  BOOST_TEST(good.exit_code == 0);
+  BOOST_TEST(good.statistics["messages"]["new"] == 8);
+  const se::ExportOutcome& bad = r.exports[1];
+  BOOST_TEST(bad.status == "failed");
+  BOOST_TEST(bad.exit_code == 3);
+  BOOST_TEST(!bad.export_id.has_value());
+  BOOST_TEST(r.phases.at("load").status == "completed");
+  BOOST_TEST(r.phases.at("load").messages >= 8U);
+
+  // The observer saw every batch once, in order, with its export and counts.
+  std::uint64_t messages = 0;
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    BOOST_TEST(seen[i].sequence == i);
+    if (seen[i].export_index == 0) messages += seen[i].messages;
+  }
+  BOOST_TEST(messages == 8U);
+  BOOST_REQUIRE(!seen.empty());
+  BOOST_TEST(seen.back().export_index == 1U);
+  BOOST_TEST(seen.back().last_of_export);
+
+  // to_json is the documented shape, and from_json reads it back.
+  const nlohmann::json json = r.to_json();
+  BOOST_TEST(json["success"] == false);
+  BOOST_TEST(json["exit_code"] == 3);
+  BOOST_TEST(json["exports"][0]["status"] == "loaded");
+  BOOST_TEST(json["exports"][0]["messages"]["new"] == 8);
+  BOOST_TEST(json["phases"]["load"]["status"] == "completed");
+  BOOST_TEST(se::RunResult::from_json(json).to_json() == json);
+
+  // A run that stops (the memory limit) returns too: stopped, with its code.
+  se::Options limited = options;
+  limited.memory_limit_mb = 1;
+  st::TestDatabase db2;
+  limited.db.conninfo = db2.conninfo();
+  se::ETLContext small(limited);
+  se::EtlGraph stopped({sample}, limited, small);
+  se::RunResult s;
+  BOOST_REQUIRE_NO_THROW(s = stopped.run());
+  BOOST_TEST(!s.success);
+  BOOST_TEST(s.stopped);
+  BOOST_TEST(s.exit_code == 5);
+  BOOST_TEST(s.error_type == "skype_etl::MemoryLimitExceeded");
+  BOOST_TEST(count(db2, "messages") == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

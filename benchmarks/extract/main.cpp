@@ -88,7 +88,7 @@ struct PassResult {
 
 struct Config {
   std::string file;
-  std::size_t batch_size = 1000;
+  std::size_t batch_size = skype_etl::Options{}.batch_size;  // skype-etl run's default
   int repeat = 1;
   std::vector<std::string> passes{"bare", "bare-unescape", "digest", "reader"};
 };

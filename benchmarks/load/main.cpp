@@ -33,7 +33,7 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-struct Options {
+struct BenchOptions {
   std::size_t rows = 1'000'000;
   std::size_t batch = 1000;
   std::size_t conversations = 500;
@@ -80,7 +80,7 @@ struct Data {
   std::size_t content_bytes = 0;
 };
 
-Data generate(const Options& o) {
+Data generate(const BenchOptions& o) {
   Data d;
   std::mt19937_64 rng(12345);
   const std::size_t per_conversation = (o.rows + o.conversations - 1) / o.conversations;
@@ -270,7 +270,7 @@ void row(const char* stage, std::size_t rows, double seconds, double reference) 
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o;
+  BenchOptions o;
   for (int i = 1; i < argc; ++i) {
     auto next = [&](std::size_t& value) {
       if (i + 1 >= argc) {

@@ -64,7 +64,7 @@ using skype_etl::bench::thread_cpu_seconds;
 struct Config {
   std::string file;
   std::vector<std::string> stages{"extract", "transform", "load"};
-  std::size_t batch_size = 1000;  // skype-etl run's default
+  std::size_t batch_size = skype_etl::Options{}.batch_size;  // skype-etl run's default
   std::string db;
   std::size_t load_chunk_batches = 256;
 };

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "skype_etl/options.hpp"
 #include "transform/transformer.hpp"
 
 using namespace skype_etl;
@@ -117,7 +118,8 @@ Sample make_sample(std::mt19937& rng) {
 int main(int argc, char** argv) {
   const std::size_t total = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 2000000;
   const int runs = argc > 2 ? std::atoi(argv[2]) : 3;
-  const std::size_t batch_size = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1000;
+  const std::size_t batch_size =
+      argc > 3 ? std::strtoull(argv[3], nullptr, 10) : skype_etl::Options{}.batch_size;
 
   // A pool of distinct batches (20k messages) transformed repeatedly up to `total`.
   std::mt19937 rng(42);

@@ -131,11 +131,15 @@ class SKYPE_ETL_API MemoryMonitor {
 /// throws.
 class SKYPE_ETL_API ETLContext {
  public:
-  /// `memory_limit_mb`: empty or 0 means no limit (the seed's falsy None).
-  explicit ETLContext(DbConfig db_config = {}, std::size_t batch_size = 100,
+  /// `memory_limit_mb`: empty or 0 means no limit (the seed's falsy None). The defaults
+  /// are Options' (one default for each knob).
+  explicit ETLContext(DbConfig db_config = {}, std::size_t batch_size = Options::default_batch_size,
                       std::optional<std::size_t> memory_limit_mb = {},
-                      bool parallel_processing = false,
+                      bool parallel_processing = Options{}.parallel_processing,
                       std::optional<std::filesystem::path> output_dir = {});
+  /// The context of a run with these options (db, batch_size, memory_limit_mb,
+  /// parallel_processing, output_dir).
+  explicit ETLContext(const Options& options);
   ~ETLContext();
   ETLContext(const ETLContext&) = delete;
   ETLContext& operator=(const ETLContext&) = delete;

@@ -20,8 +20,8 @@
 
 #include "skype_etl/context.hpp"
 #include "skype_etl/export.hpp"
-#include "skype_etl/model.hpp"
 #include "skype_etl/options.hpp"
+#include "skype_etl/result.hpp"
 
 namespace skype_etl {
 
@@ -59,12 +59,22 @@ struct RunProgress {
   std::size_t batches_in_flight_limit = 0;  ///< the limiter's threshold
 };
 
+/// A batch the load node has written, as EtlGraph::on_batch_loaded tells it.
+struct BatchProgress {
+  std::size_t export_index = 0;       ///< its input, among the graph's inputs from 0
+  std::uint64_t sequence = 0;         ///< its place in the run, from 0
+  std::uint64_t export_sequence = 0;  ///< its place in its export, from 0
+  std::uint64_t conversations = 0;    ///< conversations that ended in it
+  std::uint64_t messages = 0;         ///< message objects in it
+  bool last_of_export = false;        ///< nothing of its export follows
+};
+
 class SKYPE_ETL_API EtlGraph {
  public:
   /// Called on the load thread after each batch is written (before the next one).
-  using BatchObserver = std::function<void(const Batch&)>;
+  using BatchObserver = std::function<void(const BatchProgress&)>;
 
-  EtlGraph(std::vector<std::filesystem::path> inputs, PipelineOptions options, ETLContext& context);
+  EtlGraph(std::vector<std::filesystem::path> inputs, Options options, ETLContext& context);
   ~EtlGraph();
   EtlGraph(const EtlGraph&) = delete;
   EtlGraph& operator=(const EtlGraph&) = delete;
@@ -72,19 +82,19 @@ class SKYPE_ETL_API EtlGraph {
   void on_batch_loaded(BatchObserver observer);
 
   /// Runs the graph (phases overlapping when context.parallel_processing(), one after
-  /// another otherwise) and returns {"exports": [...]}, one entry per input in order:
-  /// {file, kind, file_size, user_id, digest, status ("loaded" or "already loaded"),
-  /// export_id, account_id, conversations, messages {read, new, updated, unchanged,
-  /// superseded, invalid_timestamps}, phases (this export's share of each), transform,
-  /// load, memory}: the object skype.exports.statistics stores for the export.
-  /// Throws the first error of any node (InputError, DatabaseError, MemoryLimitExceeded,
-  /// ...) after recording it in the context, rolling back the export being loaded and
-  /// ending the phases it left in progress as failed (so the context can run again).
-  /// Throws std::logic_error, changing nothing, when a phase is already in progress in the
-  /// context, or when this graph has run before (one run per EtlGraph).
-  nlohmann::json run();
-  /// What run() returns, so far: after a failure, the exports loaded before it.
-  nlohmann::json result() const;
+  /// another otherwise) and says what happened: RunResult has one entry per input it got
+  /// to, in order, with its status ("loaded", "already loaded", "failed"), counts and ids;
+  /// each entry's statistics are the object skype.exports.statistics stores for it. An
+  /// export that fails is rolled back and the run goes on (unless options.fail_fast); a
+  /// failure no export is to blame for (the memory limit, a lost connection, a bug) stops
+  /// the run: the export being loaded is rolled back, the phases it left in progress end
+  /// as failed (so the context can run again), and the result says stopped. Never throws
+  /// for a failed run: success, exit_code and error say it. Throws std::logic_error,
+  /// changing nothing, when a phase is already in progress in the context, or when this
+  /// graph has run before (one run per EtlGraph).
+  RunResult run();
+  /// What run() returns, so far (the inputs done up to now).
+  RunResult result() const;
   /// Where the run is, for a progress display or a sampler polling it from another thread
   /// while run() runs (also before and after). Thread-safe and cheap: it reads atomics the
   /// nodes set once per batch and once per load step (no lock is shared with the nodes),

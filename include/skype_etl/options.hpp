@@ -15,8 +15,24 @@ struct DbConfig {
   std::string conninfo;
 };
 
-/// Options of the flow graph beyond what ETLContext carries.
-struct PipelineOptions {
+/// Every knob of a run, each with its one default: the command's options (`skype-etl run
+/// --help` shows these defaults), the library's and the benchmarks'. ETLContext(options)
+/// takes the first five; EtlGraph and run_etl_pipeline the rest (and use the context's for
+/// the first five).
+struct Options {
+  /// Messages per batch travelling through the graph.
+  static constexpr std::size_t default_batch_size = 1000;
+
+  DbConfig db;
+  std::size_t batch_size = default_batch_size;
+  /// Private memory (RssAnon) allowed, in MB; empty or 0: no limit.
+  std::optional<std::size_t> memory_limit_mb;
+  /// Extract, transform and load overlap (a flow graph with backpressure); false: one
+  /// after another (the whole export held in memory between them).
+  bool parallel_processing = true;
+  /// With with_media: where each export's media files go, in a directory of its own.
+  std::optional<std::filesystem::path> output_dir;
+
   /// Display name given to the export owner's own messages (their displayName is null).
   std::string user_display_name;
   /// Batches allowed between the reader and the end of the load node at once
@@ -50,5 +66,8 @@ struct PipelineOptions {
   /// no export is to blame for (the memory limit, a bug).
   bool fail_fast = false;
 };
+
+/// The name of Options before 1.0, kept for programs written against it.
+using PipelineOptions = Options;
 
 }  // namespace skype_etl

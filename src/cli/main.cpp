@@ -132,33 +132,36 @@ CLI::App* add_run_command(CLI::App& app, se::cli::RunOptions& o, se::cli::LogOpt
                    "also load the exports listed in FILE, one a line (- for standard input); "
                    "default: none")
       ->type_name("FILE");
-  command->add_flag("--fail-fast", o.fail_fast,
+  command->add_flag("--fail-fast", o.run.fail_fast,
                     "stop at the first export that fails; default: off (load the others, and "
                     "exit with the first failure's code)");
   se::cli::add_db_options(*command, o.db);
   command
-      ->add_option("--user-display-name", o.user_display_name,
+      ->add_option("--user-display-name", o.run.user_display_name,
                    "name stored for your own messages (exports leave it empty); default: none")
       ->type_name("NAME");
-  whole_number(command->add_option("--batch-size", o.batch_size,
+  whole_number(command->add_option("--batch-size", o.run.batch_size,
                                    "messages per batch travelling through the graph (a batch "
-                                   "also ends once its messages span 1 MiB); default: 1000"),
+                                   "also ends once its messages span 1 MiB); default: " +
+                                       std::to_string(se::Options{}.batch_size)),
                1, 1000000);
-  whole_number(command->add_option("--batches-in-flight", o.batches_in_flight,
-                                   "batches alive between reader and loader at once; default: 8"),
+  whole_number(command->add_option("--batches-in-flight", o.run.batches_in_flight,
+                                   "batches alive between reader and loader at once; default: " +
+                                       std::to_string(se::Options{}.batches_in_flight)),
                1, 1024);
-  whole_number(command->add_option("--copy-streams", o.copy_streams,
+  whole_number(command->add_option("--copy-streams", o.run.copy_streams,
                                    "connections that COPY a large first export of an account and "
-                                   "build its indexes at once; default: 2"),
+                                   "build its indexes at once; default: " +
+                                       std::to_string(se::Options{}.copy_streams)),
                1, 16);
-  whole_number(command->add_option("--memory-limit-mb", o.memory_limit_mb,
+  whole_number(command->add_option("--memory-limit-mb", o.run.memory_limit_mb,
                                    "stop with exit code 5 when private memory exceeds N MB, or "
                                    "would; default: no limit"),
                1, 1000000000);
   command->add_flag("--sequential", o.sequential,
                     "run extract, transform and load one after another (holds the whole export "
                     "in memory); default: off (parallel)");
-  command->add_flag("--with-media", o.with_media,
+  command->add_flag("--with-media", o.run.with_media,
                     "join media/<docid>.json metadata of the tar to messages' attachments; with "
                     "--output-dir, also write the media files there; default: off");
   command
@@ -177,9 +180,10 @@ CLI::App* add_run_command(CLI::App& app, se::cli::RunOptions& o, se::cli::LogOpt
                    "where a .tar.gz or .json.gz is decompressed, into a temporary file; "
                    "default: $TMPDIR, else /tmp")
       ->type_name("DIR");
-  whole_number(command->add_option("--max-gzip-ratio", o.max_gzip_ratio,
+  whole_number(command->add_option("--max-gzip-ratio", o.run.max_gzip_ratio,
                                    "refuse (exit 3) gzip data that inflates to more than N times "
-                                   "its compressed size, plus 64 MiB; 0: no limit; default: 100"),
+                                   "its compressed size, plus 64 MiB; 0: no limit; default: " +
+                                       std::to_string(se::Options{}.max_gzip_ratio)),
                0, 1000000);
   command
       ->add_option("--progress", o.progress,
@@ -208,7 +212,7 @@ CLI::App* add_run_command(CLI::App& app, se::cli::RunOptions& o, se::cli::LogOpt
           },
           "", "SECONDS"));
   se::cli::add_log_options(*command, log);
-  command->add_option("--debug-fail-after-batches", o.fail_after_batches)
+  command->add_option("--debug-fail-after-batches", o.run.fail_after_batches)
       ->group("");  // test hook: fail the run after N loaded batches
   command->add_option("--debug-pause-after-batches", o.pause_after_batches)
       ->group("");  // test hook: hang after N loaded batches (for kill -9 tests)

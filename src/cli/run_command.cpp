@@ -121,24 +121,15 @@ namespace {
 
 /// Loads the exports; fills result's "success", "exports", and on failure "error" and
 /// "exit_code".
-void load_exports(const RunOptions& o, const std::vector<std::filesystem::path>& inputs,
-                  ETLContext& context, nlohmann::json& result) {
-  PipelineOptions options;
-  options.user_display_name = o.user_display_name;
-  options.batches_in_flight = o.batches_in_flight;
-  options.copy_streams = o.copy_streams;
-  options.with_media = o.with_media;
-  options.temp_dir = o.temp_dir;
-  options.max_gzip_ratio = o.max_gzip_ratio;
-  options.fail_after_batches = o.fail_after_batches;
-  options.fail_fast = o.fail_fast;
-
+void load_exports(const RunOptions& o, const Options& options,
+                  const std::vector<std::filesystem::path>& inputs, ETLContext& context,
+                  nlohmann::json& result) {
   EtlGraph graph(inputs, options, context);
   if (o.pause_after_batches) {
     // Test hook: stop in the middle of a load so a test can kill -9 the process. The count
     // lives in the callback: the graph calls it after this block has ended.
     const std::size_t pause = *o.pause_after_batches;
-    graph.on_batch_loaded([loaded = std::size_t{0}, pause](const Batch&) mutable {
+    graph.on_batch_loaded([loaded = std::size_t{0}, pause](const BatchProgress&) mutable {
       if (++loaded == pause) {
         std::fprintf(stderr, "skype-etl: paused after %zu batches\n", loaded);
         std::fflush(stderr);
@@ -152,23 +143,15 @@ void load_exports(const RunOptions& o, const std::vector<std::filesystem::path>&
       sampler, context,
       choose_progress_mode(o.progress, o.quiet, ::isatty(STDERR_FILENO) == 1, std::getenv("TERM")),
       std::chrono::milliseconds(static_cast<std::int64_t>(o.progress_interval * 1000)));
-  try {
-    result["exports"] = graph.run()["exports"];
-    // The run went through; the first export that failed (if any) gives the exit code.
-    result["success"] = true;
-    for (const auto& e : result["exports"]) {
-      if (e.value("status", "") != "failed") continue;
-      result["success"] = false;
-      result["error"] = e.value("error", "");
-      result["exit_code"] = e.value("exit_code", code(ExitCode::internal));
-      break;
-    }
-  } catch (const std::exception& error) {
-    result["error"] = error_message(error);
-    result["exit_code"] = code(exit_code_for(error));
-    result["exports"] = graph.result()["exports"];
-    result["stopped"] = true;  // the run did not go through the exports
+  const RunResult run = graph.run();
+  const nlohmann::json json = run.to_json();
+  result["exports"] = json["exports"];
+  result["success"] = run.success;
+  if (!run.success) {
+    result["error"] = run.error;
+    result["exit_code"] = run.exit_code;
   }
+  if (run.stopped) result["stopped"] = true;  // the run did not go through the exports
   monitor.stop();  // clears the live lines before anything else is printed
   result["sampling"] = sampler.to_json();
 }
@@ -193,14 +176,16 @@ int run_command(const RunOptions& o) {
   }
   const auto started = std::chrono::steady_clock::now();
   nlohmann::json result{{"success", false}, {"exports", nlohmann::json::array()}};
-  std::optional<std::filesystem::path> output_dir;
-  if (!o.output_dir.empty()) output_dir = o.output_dir;
+  Options options = o.run;
+  options.parallel_processing = !o.sequential;
+  options.temp_dir = o.temp_dir;
+  if (!o.output_dir.empty()) options.output_dir = o.output_dir;
   std::optional<ETLContext> context;
   try {
-    DbConfig db{resolve_conninfo(o.db, LocalCreate::allowed)};
-    context.emplace(db, o.batch_size, o.memory_limit_mb, !o.sequential, output_dir);
+    options.db.conninfo = resolve_conninfo(o.db, LocalCreate::allowed);
+    context.emplace(options);
     context->set_logger(spdlog::default_logger());
-    load_exports(o, inputs, *context, result);
+    load_exports(o, options, inputs, *context, result);
   } catch (const std::exception& error) {
     // Before the run began (the local database would not start, ...).
     result["error"] = error_message(error);

@@ -16,25 +16,20 @@ namespace skype_etl::cli {
 struct RunOptions {
   std::vector<std::string> inputs;
   DbOptions db;
-  std::string user_display_name;
-  std::size_t batch_size = 1000;
-  std::optional<std::size_t> memory_limit_mb;
-  std::size_t batches_in_flight = 8;
-  std::size_t copy_streams = 2;
-  bool sequential = false;
-  bool with_media = false;
-  std::string temp_dir;
-  std::uint64_t max_gzip_ratio = PipelineOptions{}.max_gzip_ratio;
-  std::string output_dir;
+  /// The library's knobs, bound to the options of the same names: their defaults are
+  /// Options'. db, parallel_processing, temp_dir and output_dir are set from the fields
+  /// below when the run starts.
+  Options run;
+  bool sequential = false;  ///< --sequential: run.parallel_processing = false
+  std::string temp_dir;     ///< empty: $TMPDIR, else /tmp
+  std::string output_dir;   ///< empty: none
   std::vector<std::string> reports;
   bool quiet = false;
   std::string files_from;  ///< a file listing exports, one a line ("-": standard input)
-  bool fail_fast = false;
   /// --progress: "none", "bar", "plain", or empty (a bar on a terminal, none elsewhere).
   std::string progress;
   /// --progress-interval: seconds between the lines of --progress=plain.
   double progress_interval = 10;
-  std::optional<std::size_t> fail_after_batches;
   std::optional<std::size_t> pause_after_batches;
 };
 

@@ -194,6 +194,10 @@ Phase parse_phase(std::string_view name) {
                               ". Valid phases are: extract, transform, load");
 }
 
+ETLContext::ETLContext(const Options& options)
+    : ETLContext(options.db, options.batch_size, options.memory_limit_mb,
+                 options.parallel_processing, options.output_dir) {}
+
 ETLContext::ETLContext(DbConfig db_config, std::size_t batch_size,
                        std::optional<std::size_t> memory_limit_mb, bool parallel_processing,
                        std::optional<std::filesystem::path> output_dir)

@@ -3,7 +3,7 @@
 #include <cstring>
 #include <functional>
 
-#include "skype_etl/model.hpp"
+#include "core/model.hpp"
 
 namespace skype_etl {
 

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "extract/input_file.hpp"
-#include "skype_etl/model.hpp"
+#include "core/model.hpp"
 #include "skype_etl/options.hpp"
 
 namespace skype_etl {
@@ -32,11 +32,11 @@ inline constexpr std::size_t value_memory_factor = 24;
 inline constexpr std::size_t max_id_bytes = 512;
 
 struct ReaderOptions {
-  std::size_t batch_size = 100;
+  std::size_t batch_size = Options::default_batch_size;
   bool with_media = false;  ///< read media/<docid>.json metadata into Batch::media
   /// A batch also ends once its messages span this many bytes of the input (0: no limit),
-  /// so that batches of large messages stay small (PipelineOptions::batch_max_bytes).
-  std::size_t batch_max_bytes = PipelineOptions{}.batch_max_bytes;
+  /// so that batches of large messages stay small (Options::batch_max_bytes).
+  std::size_t batch_max_bytes = Options{}.batch_max_bytes;
   /// Asked before a value of MemoryMonitor::large_allocation bytes or more is read
   /// (check_allocation for value_memory_factor times its size); may be null. Must outlive
   /// the reader.

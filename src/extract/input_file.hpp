@@ -62,8 +62,8 @@ struct InputOptions {
   /// are file-backed, not private memory). Empty: $TMPDIR, else /tmp.
   std::filesystem::path temp_dir;
   /// Refuse gzip data that inflates to more than this many times the compressed bytes read so
-  /// far, plus gzip_ratio_allowance; 0: no limit. See PipelineOptions::max_gzip_ratio.
-  std::uint64_t max_gzip_ratio = PipelineOptions{}.max_gzip_ratio;
+  /// far, plus gzip_ratio_allowance; 0: no limit. See Options::max_gzip_ratio.
+  std::uint64_t max_gzip_ratio = Options{}.max_gzip_ratio;
   /// Stop inflating (InputError) before the file system of temp_dir has less than this many
   /// bytes free. Empty: 1 GiB, or 5% of the file system when that is less.
   std::optional<std::uint64_t> keep_free_bytes;

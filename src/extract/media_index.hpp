@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "extract/input_file.hpp"
-#include "skype_etl/model.hpp"
+#include "core/model.hpp"
 
 namespace skype_etl::detail {
 

@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "load/load_steps.hpp"
-#include "skype_etl/model.hpp"
+#include "core/model.hpp"
 #include "skype_etl/options.hpp"
 
 namespace skype_etl::detail {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/membership.hpp"
-#include "skype_etl/model.hpp"
+#include "core/model.hpp"
 
 namespace skype_etl::detail {
 

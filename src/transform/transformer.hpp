@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "skype_etl/model.hpp"
+#include "core/model.hpp"
 
 namespace skype_etl::detail {
 
