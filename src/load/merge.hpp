@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "skype_etl/model.hpp"
+#include "core/model.hpp"
 
 namespace skype_etl::detail {
 

@@ -13,11 +13,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/model.hpp"
 #include "load/copy_writer.hpp"
 #include "load/load_steps.hpp"
 #include "load/parallel_copy.hpp"
 #include "load/partitions.hpp"
-#include "skype_etl/model.hpp"
 
 namespace skype_etl::detail {
 

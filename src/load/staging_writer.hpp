@@ -12,8 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/model.hpp"
 #include "load/copy_writer.hpp"
-#include "skype_etl/model.hpp"
 
 namespace skype_etl::detail {
 
