@@ -617,7 +617,7 @@ std::string load_settings_text(const fs::path& data_dir) {
   // A desktop's database, beside other programs: an eighth of RAM, not PostgreSQL's
   // dedicated-server quarter.
   const std::uint64_t shared_buffers = clamp_bytes(ram / 8, 128 * mb, 4 * gb);
-  // Each index build of a load may take this much (two or more at once).
+  // VACUUM and index builds outside a load; a load's connections set their own.
   const std::uint64_t maintenance_work_mem = clamp_bytes(ram / 32, 64 * mb, 1 * gb);
   // No checkpoint inside a load: a 5M-message export writes a few GB of WAL.
   const std::uint64_t max_wal_size = clamp_bytes(free_bytes / 10, 1 * gb, 16 * gb);
@@ -639,7 +639,7 @@ std::string load_settings_text(const fs::path& data_dir) {
   };
   line("shared_buffers", megabytes(shared_buffers), "an eighth of RAM, 128MB..4GB");
   line("maintenance_work_mem", megabytes(maintenance_work_mem),
-       "index builds; a 32nd of RAM, 64MB..1GB");
+       "VACUUM, index builds; a 32nd of RAM, 64MB..1GB");
   line("max_parallel_maintenance_workers", std::to_string(parallel_workers),
        "half the cores, at most 4");
   line("max_wal_size", megabytes(max_wal_size),
