@@ -320,6 +320,7 @@ e2e_summaries=()  # size|seconds|messages|peak_mb
 parallel_summary=''
 sequential_summary=''
 copy_seconds=''
+stock_copy_seconds=''
 parallel_seconds=''
 sequential_seconds=''
 second_row=''  # size|seconds|messages|peak_mb|first account's seconds
@@ -452,6 +453,24 @@ for size in $sizes; do
     copy_seconds=$(elapsed "$copy_t0" "$copy_t1")
     add_row "bare psql \\copy" "$messages" "$copy_seconds" "$file_bytes" "-"
     drop_db bench_copy
+    # The same on the stock server: what its end-to-end row compares with (issue 18's target
+    # for stock PostgreSQL: at most 0.5x this).
+    psql_on "$stock_conninfo dbname=postgres" "DROP DATABASE IF EXISTS bench_copy WITH (FORCE)"
+    psql_on "$stock_conninfo dbname=postgres" \
+      "CREATE DATABASE bench_copy TEMPLATE template0 ENCODING 'UTF8'"
+    psql -X -q -v ON_ERROR_STOP=1 -d "$stock_conninfo dbname=bench_copy" -f "$work/schema.sql" \
+      >/dev/null
+    psql_on "$stock_conninfo dbname=bench_copy" "CHECKPOINT"
+    log "timing psql \\copy of every table on the stock server"
+    copy_t0=$(now)
+    for t in $tables; do
+      psql -X -q -v ON_ERROR_STOP=1 -d "$stock_conninfo dbname=bench_copy" \
+        -c "\\copy skype.$t (${columns[$t]}) FROM '$work/rows/$t.copy'"
+    done
+    copy_t1=$(now)
+    stock_copy_seconds=$(elapsed "$copy_t0" "$copy_t1")
+    add_row "bare psql \\copy (stock)" "$messages" "$stock_copy_seconds" "$file_bytes" "-"
+    psql_on "$stock_conninfo dbname=postgres" "DROP DATABASE bench_copy WITH (FORCE)"
     rm -rf -- "$work/rows" "$work/schema.sql"
 
     report_seq="$work/report-sequential-${size}M.json"
@@ -577,6 +596,14 @@ render() {
   awk -v m="$largest_messages" -v p="$parallel_seconds" -v py="$python_messages_per_second" \
     'BEGIN { r = m / p / py; printf "  e2e messages/s / %d (Python):      %6.1f  (target >= 100: %s)\n",
       py, r, (r >= 100 ? "met" : "NOT met") }'
+  local stock_seconds='' r k z w
+  for r in "${durable_rows[@]}"; do
+    IFS='|' read -r k z _ w _ <<<"$r"
+    [[ "$k" == stock && "$z" == "$largest" ]] && stock_seconds=$w
+  done
+  awk -v p="$stock_seconds" -v c="$stock_copy_seconds" 'BEGIN {
+    r = p / c; printf "  stock server: e2e / bare \\copy time:  %6.2f  (target <= 0.5: %s)\n",
+      r, (r <= 0.5 ? "met" : "NOT met") }'
   awk -v s="$sequential_seconds" -v p="$parallel_seconds" 'BEGIN {
     r = s / p; printf "  sequential / parallel time:           %6.2f  (target >= 1.5: %s)\n",
       r, (r >= 1.5 ? "met" : "NOT met") }'
