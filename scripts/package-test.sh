@@ -7,7 +7,7 @@
 #  2. The same program built with `pkg-config --cflags --libs skype-etl` only.
 #  3. shared: libskype_etl.so exports the public API (skype_etl::ETLContext, ...) and none of
 #     the internals (skype_etl::detail, the loader, the reader).
-#  4. static (as root, with apt-get): `cpack -G DEB` gives skype-etl_<version>_amd64.deb; it
+#  4. static (as root or with passwordless sudo, with apt-get): `cpack -G DEB` gives skype-etl_<version>_amd64.deb; it
 #     is installed with apt-get, /usr/bin/skype-etl --version and `skype-etl run` of the
 #     sample work from the installed path, and the package is removed again.
 # Needs the PG* environment of a running server (scripts/test.sh sets it).
@@ -113,8 +113,12 @@ if [[ "$kind" == shared ]]; then
 fi
 
 if [[ "$kind" == static ]]; then
-  if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
-    echo "package-test ($kind): SKIPPED the .deb check: it installs a package (root and apt-get)"
+  # apt-get as root, or through sudo without a password (as install-deps.sh does).
+  as_root=()
+  if [[ $(id -u) != 0 ]] && sudo -n true 2>/dev/null; then as_root=(sudo -n); fi
+  if { [[ $(id -u) != 0 ]] && ((${#as_root[@]} == 0)); } || ! command -v apt-get >/dev/null; then
+    echo "package-test ($kind): SKIPPED the .deb check: it installs a package (root or" \
+      "passwordless sudo, and apt-get)"
   else
     echo "package-test ($kind): cpack -G DEB"
     (cd "$work" && cpack -G DEB --config "$build_dir/CPackConfig.cmake" >"$work/cpack.log" 2>&1) ||
@@ -129,8 +133,8 @@ if [[ "$kind" == static ]]; then
     if dpkg-query -W -f='${Status}' skype-etl 2>/dev/null | grep -q installed; then
       fail "a skype-etl package is installed already: not replacing it"
     fi
-    trap 'apt-get remove -y -qq skype-etl >/dev/null 2>&1 || true; cleanup' EXIT
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >"$work/apt.log" 2>&1 ||
+    trap '"${as_root[@]}" apt-get remove -y -qq skype-etl >/dev/null 2>&1 || true; cleanup' EXIT
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >"$work/apt.log" 2>&1 ||
       { cat "$work/apt.log" >&2; fail "apt-get install $deb"; }
     version=$(/usr/bin/skype-etl --version)
     [[ "$version" == *"$(dpkg-deb -f "$deb" Version)"* ]] ||
@@ -141,7 +145,8 @@ if [[ "$kind" == static ]]; then
     [[ $(psql -X -At -d "$db" -c 'SELECT count(*) FROM skype.messages') == 8 ]] ||
       fail "the installed skype-etl did not store the sample's 8 messages"
     psql -X -q -d postgres -c "DROP DATABASE $db" >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq skype-etl >/dev/null 2>&1 ||
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq skype-etl \
+      >/dev/null 2>&1 ||
       fail "apt-get remove skype-etl"
     [[ ! -e /usr/bin/skype-etl ]] || fail "/usr/bin/skype-etl is still there after removal"
     echo "package-test ($kind): installed $(basename "$deb") with apt-get, ran it, removed it"

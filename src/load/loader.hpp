@@ -13,8 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "load/load_steps.hpp"
 #include "core/model.hpp"
+#include "load/load_steps.hpp"
 #include "skype_etl/options.hpp"
 
 namespace skype_etl::detail {
