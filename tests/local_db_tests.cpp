@@ -278,6 +278,7 @@ BOOST_AUTO_TEST_CASE(new_database_is_tuned_for_loads_and_stays_durable) {
   const std::string conninfo = db.ensure_running();
 
   BOOST_TEST(include_lines(data_dir, false) == 1);
+  BOOST_TEST(db.status()["settings"].get<std::string>() == (data_dir / "skype-etl.conf").native());
   const std::string settings = read_text(data_dir / "skype-etl.conf");
   for (const char* name : k_load_settings) {
     BOOST_TEST_CONTEXT(name) {
@@ -347,6 +348,7 @@ BOOST_AUTO_TEST_CASE(a_commented_out_include_is_an_opt_out) {
   const std::string conninfo = db.ensure_running();
   BOOST_TEST(include_lines(data_dir, false) == 0);
   BOOST_TEST(include_lines(data_dir, true) == 1);
+  BOOST_TEST(db.status()["settings"].get<std::string>().find("opt-out") != std::string::npos);
   BOOST_TEST(read_text(data_dir / "skype-etl.conf") == settings_before + "# the user's note\n");
   BOOST_TEST(show(conninfo, "wal_level") == "replica");
   BOOST_TEST(show(conninfo, "max_wal_size") == "1GB");

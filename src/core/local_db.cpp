@@ -673,6 +673,21 @@ SettingsInclude settings_include(const fs::path& data_dir) {
   return found;
 }
 
+/// For `db status`: where the cluster's settings come from.
+std::string settings_state(const fs::path& data_dir) {
+  if (!fs::exists(data_dir / "PG_VERSION")) return "none (no cluster yet)";
+  switch (settings_include(data_dir)) {
+    case SettingsInclude::active:
+      return (data_dir / k_settings_file).native();
+    case SettingsInclude::commented_out:
+      return "PostgreSQL's defaults: the include of skype-etl.conf is commented out in "
+             "postgresql.conf (the opt-out)";
+    case SettingsInclude::absent:
+      break;
+  }
+  return "PostgreSQL's defaults until the next start, which adds skype-etl.conf";
+}
+
 /// Writes skype-etl.conf for this machine and, where postgresql.conf has no line for it
 /// (a new cluster, or an existing one's first start by this version), appends the include.
 /// A commented-out include is the user's opt-out: nothing is written then.
@@ -930,6 +945,7 @@ nlohmann::json LocalDatabase::status() const {
       {"initialized", fs::exists(m_data_dir / "PG_VERSION")},
       {"socket_dir", socket.dir.native()},
       {"log_file", (m_data_dir / "server.log").native()},
+      {"settings", settings_state(m_data_dir)},
   };
   if (!socket.in_data_dir) {
     status["note"] = "the socket is in " + socket.dir.native() +
