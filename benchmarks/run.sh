@@ -14,6 +14,15 @@
 #     `skype-etl run --sequential`, and the bare `psql \copy` ceiling: the parallel run's
 #     final rows of every skype table copied into a fresh database with the same schema
 #     (pg_dump --schema-only of the loaded one: same tables and indexes).
+#   - for every size, first (issue 18): the same parallel run against (a) a stock PostgreSQL
+#     15 (initdb defaults, durable; scripts/pg-server.sh --stock) and (b) skype-etl's own
+#     local default database as `skype-etl db start --data-dir` creates it; the fsync=off
+#     server above is the third row, a labelled ceiling. Per row: wall time, WAL bytes
+#     (pg_current_wal_lsn difference), the server's CPU seconds (utime+stime of the
+#     postmaster and its children, /proc), the client's (/usr/bin/time), and two floors of
+#     the same run: CPU ((server + client CPU) / cores) and write ((WAL + the bytes of schema
+#     skype's tables and indexes) / the disk's sequential write bandwidth with fsync, measured
+#     with dd oflag=direct conv=fdatasync in the file system of the data directories).
 # Prints one table and the issue's ratios, and writes them to
 # benchmarks/results/<date>.txt (<date>-quick.txt with --quick).
 # --quick: sizes 0.05 and 0.1 (a check that the harness works, not a measurement).
@@ -29,7 +38,7 @@ keep=0
 python_messages_per_second=1820  # the Python original on the generator's mix (issue 6)
 
 usage() {
-  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 sizes_given=0
@@ -101,8 +110,18 @@ done
 # --- scratch space and the private server ---------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/skype-bench.XXXXXX")
 pg_dir=$(mktemp -d /tmp/skype-bench-pg.XXXXXX)
+stock_dir=$(mktemp -d /tmp/skype-bench-stock.XXXXXX)
+# The local database's parent must be traversable by postgres when we are root.
+local_parent=$(mktemp -d /tmp/skype-bench-local.XXXXXX)
+chmod 755 "$local_parent"
+local_dir="$local_parent/pg"
 cleanup() {
   "$repo_root/scripts/pg-server.sh" stop "$pg_dir" || true
+  "$repo_root/scripts/pg-server.sh" stop "$stock_dir" || true
+  if [[ -e "$local_dir/PG_VERSION" ]]; then
+    "$skype_etl" db stop --data-dir "$local_dir" >/dev/null 2>&1 || true
+  fi
+  rm -rf -- "$local_parent"
   if ((keep)); then
     log "kept exports and logs in $work"
   else
@@ -123,6 +142,9 @@ fi
 
 "$repo_root/scripts/pg-server.sh" start "$pg_dir" >&2
 eval "$("$repo_root/scripts/pg-server.sh" env "$pg_dir")"
+"$repo_root/scripts/pg-server.sh" start "$stock_dir" --stock >&2
+ceiling_conninfo="host=$pg_dir port=$(<"$pg_dir/port") user=postgres"
+stock_conninfo="host=$stock_dir port=$(<"$stock_dir/port") user=postgres"
 psql_admin() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
 fresh_db() {
   psql_admin -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)"
@@ -133,6 +155,113 @@ drop_db() { psql_admin -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)"; }
 checkpoint() { psql_admin -c "CHECKPOINT"; }
 
 mkdir -p "$work/logs"
+
+# --- durable servers (issue 18) -------------------------------------------------------------
+cores=$(nproc)
+clock_ticks=$(getconf CLK_TCK)
+# The disk's sequential write bandwidth with fsync, in bytes/s, in the file system that holds
+# the data directories (they are all under /tmp).
+disk_write_bandwidth() {
+  local file="$stock_dir/dd-bandwidth.bin" count=512 out
+  ((quick == 0)) || count=128
+  out=$(dd if=/dev/zero of="$file" bs=1M count="$count" oflag=direct conv=fdatasync 2>&1) || {
+    log "dd oflag=direct failed ($out); measuring without O_DIRECT"
+    out=$(dd if=/dev/zero of="$file" bs=1M count="$count" conv=fdatasync 2>&1)
+  }
+  rm -f -- "$file"
+  awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") s = $(i - 1); printf "%.0f", $1 / s }' \
+    <<<"$out"
+}
+# CPU seconds the server DATA_DIR has used: the postmaster's own and its reaped children's
+# (utime, stime, cutime, cstime), plus its live children's (backends, parallel workers,
+# checkpointer, WAL writer...).
+server_cpu_seconds() {
+  local postmaster ticks child
+  postmaster=$(head -n 1 "$1/postmaster.pid")
+  # /proc/PID/stat after "PID (comm) ": field 14 (utime) is word 12.
+  ticks=$(sed 's/^.*) //' "/proc/$postmaster/stat" | awk '{ print $12 + $13 + $14 + $15 }')
+  for child in $(ps -o pid= --ppid "$postmaster"); do
+    ticks=$((ticks + $(sed 's/^.*) //' "/proc/$child/stat" 2>/dev/null |
+      awk '{ print $12 + $13 } END { if (NR == 0) print 0 }')))
+  done
+  awk -v t="$ticks" -v hz="$clock_ticks" 'BEGIN { printf "%.2f", t / hz }'
+}
+psql_on() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
+server_label() {
+  case "$1" in
+    stock) echo "stock PostgreSQL 15" ;;
+    local) echo "skype-etl local default" ;;
+    ceiling) echo "fsync=off (ceiling)" ;;
+  esac
+}
+durable_rows=()  # kind|size|messages|wall|wal|data bytes|server cpu|client cpu|settings
+# durable_run KIND SIZE DB FILE REPORT: `skype-etl run FILE` (parallel, default options) into
+# a fresh database DB on server KIND: stock (the --stock server), local (a new local default
+# database, `skype-etl db start --data-dir`, its database skype; DB unused) or ceiling (the
+# fsync=off server). Appends a row to durable_rows; sets durable_seconds (wall seconds).
+durable_run() {
+  local kind=$1 size=$2 db=$3 file=$4 report=$5 conninfo data_dir run_args=() label
+  label="$kind-${size}M"
+  case "$kind" in
+    stock | ceiling)
+      if [[ "$kind" == stock ]]; then
+        conninfo=$stock_conninfo
+        data_dir="$stock_dir/data"
+      else
+        conninfo=$ceiling_conninfo
+        data_dir="$pg_dir/data"
+      fi
+      psql_on "$conninfo dbname=postgres" "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+      psql_on "$conninfo dbname=postgres" "CREATE DATABASE $db TEMPLATE template0 ENCODING 'UTF8'"
+      conninfo="$conninfo dbname=$db"
+      run_args=(--db "$conninfo")
+      ;;
+    local)
+      if [[ -e "$local_dir/PG_VERSION" ]]; then
+        "$skype_etl" db stop --data-dir "$local_dir" >&2
+        rm -rf -- "$local_dir"
+      fi
+      conninfo=$(env -u PGHOST -u PGPORT -u PGUSER -u PGDATABASE -u PGSERVICE -u DATABASE_URL \
+        "$skype_etl" db start --data-dir "$local_dir" 2>"$work/logs/$label-db-start.log")
+      data_dir=$local_dir
+      run_args=(--data-dir "$local_dir")
+      ;;
+  esac
+  psql_on "$conninfo" "CHECKPOINT"
+  local settings lsn cpu0 cpu1 t0 t1 wal bytes client
+  settings=$(psql_on "$conninfo" "SELECT string_agg(name || '=' || current_setting(name), ' '
+    ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit',
+    'full_page_writes', 'shared_buffers', 'maintenance_work_mem', 'max_wal_size', 'wal_level',
+    'checkpoint_timeout', 'wal_compression', 'max_parallel_maintenance_workers')")
+  lsn=$(psql_on "$conninfo" "SELECT pg_current_wal_lsn()")
+  cpu0=$(server_cpu_seconds "$data_dir")
+  log "$label: skype-etl run $(basename "$file") ${run_args[*]}"
+  t0=$(now)
+  if ! env -u PGHOST -u PGPORT -u PGUSER -u PGDATABASE -u PGSERVICE -u DATABASE_URL \
+    /usr/bin/time -f '%U %S' -o "$work/logs/$label.time" \
+    "$skype_etl" run "$file" "${run_args[@]}" --report "$report" >"$work/logs/$label.log" 2>&1; then
+    log "$label: skype-etl run failed:"
+    tail -n 20 "$work/logs/$label.log" >&2
+    exit 1
+  fi
+  t1=$(now)
+  sleep 0.2  # the postmaster reaps the run's backends: their CPU moves to its cutime
+  cpu1=$(server_cpu_seconds "$data_dir")
+  wal=$(psql_on "$conninfo" "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn')::bigint")
+  bytes=$(psql_on "$conninfo" "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM
+    pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'skype' AND
+    c.relkind IN ('r', 'm')")
+  client=$(tail -n 1 "$work/logs/$label.time" | awk '{ printf "%.2f", $1 + $2 }')
+  local messages
+  messages=$(kv_field "$("$pipeline_bench" --summarize-report "$report")" messages)
+  durable_rows+=("$kind|$size|$messages|$(elapsed "$t0" "$t1")|$wal|$bytes|$(awk -v a="$cpu0" \
+    -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')|$client|$settings")
+  durable_seconds=$(elapsed "$t0" "$t1")
+}
+log "measuring the disk's sequential write bandwidth (dd oflag=direct conv=fdatasync)"
+write_bandwidth=$(disk_write_bandwidth)
+log "disk: $(awk -v b="$write_bandwidth" 'BEGIN { printf "%.0f", b / 1e6 }') MB/s"
+
 details=()  # raw lines for the results file: where the time goes
 rows=()     # stage|messages|seconds|MB/s|peak RssAnon MB
 
@@ -191,6 +320,7 @@ e2e_summaries=()  # size|seconds|messages|peak_mb
 parallel_summary=''
 sequential_summary=''
 copy_seconds=''
+stock_copy_seconds=''
 parallel_seconds=''
 sequential_seconds=''
 second_row=''  # size|seconds|messages|peak_mb|first account's seconds
@@ -237,8 +367,13 @@ for size in $sizes; do
     drop_db bench_load
   fi
 
+  durable_run stock "$size" bench_durable "$export_file" "$work/report-stock-${size}M.json"
+  psql_on "$stock_conninfo dbname=postgres" "DROP DATABASE bench_durable WITH (FORCE)"
+  durable_run local "$size" - "$export_file" "$work/report-local-${size}M.json"
   report="$work/report-parallel-${size}M.json"
-  seconds=$(run_e2e "parallel-${size}M" bench_parallel "$export_file" "$report")
+  checkpoint
+  durable_run ceiling "$size" bench_parallel "$export_file" "$report"
+  seconds=$durable_seconds
   summary=$("$pipeline_bench" --summarize-report "$report")
   details+=("e2e parallel ${size}M: wall_seconds=$seconds $summary")
   messages=$(kv_field "$summary" messages)
@@ -318,6 +453,24 @@ for size in $sizes; do
     copy_seconds=$(elapsed "$copy_t0" "$copy_t1")
     add_row "bare psql \\copy" "$messages" "$copy_seconds" "$file_bytes" "-"
     drop_db bench_copy
+    # The same on the stock server: what its end-to-end row compares with (issue 18's target
+    # for stock PostgreSQL: at most 0.5x this).
+    psql_on "$stock_conninfo dbname=postgres" "DROP DATABASE IF EXISTS bench_copy WITH (FORCE)"
+    psql_on "$stock_conninfo dbname=postgres" \
+      "CREATE DATABASE bench_copy TEMPLATE template0 ENCODING 'UTF8'"
+    psql -X -q -v ON_ERROR_STOP=1 -d "$stock_conninfo dbname=bench_copy" -f "$work/schema.sql" \
+      >/dev/null
+    psql_on "$stock_conninfo dbname=bench_copy" "CHECKPOINT"
+    log "timing psql \\copy of every table on the stock server"
+    copy_t0=$(now)
+    for t in $tables; do
+      psql -X -q -v ON_ERROR_STOP=1 -d "$stock_conninfo dbname=bench_copy" \
+        -c "\\copy skype.$t (${columns[$t]}) FROM '$work/rows/$t.copy'"
+    done
+    copy_t1=$(now)
+    stock_copy_seconds=$(elapsed "$copy_t0" "$copy_t1")
+    add_row "bare psql \\copy (stock)" "$messages" "$stock_copy_seconds" "$file_bytes" "-"
+    psql_on "$stock_conninfo dbname=postgres" "DROP DATABASE bench_copy WITH (FORCE)"
     rm -rf -- "$work/rows" "$work/schema.sql"
 
     report_seq="$work/report-sequential-${size}M.json"
@@ -348,6 +501,48 @@ machine() {
       'checkpoint_timeout')"))"
 }
 
+render_durable() {
+  echo "end-to-end on durable servers (skype-etl run, parallel, default options; the fsync=off"
+  echo "row is a ceiling, not a result). Write floor at $(awk -v b="$write_bandwidth" \
+    'BEGIN { printf "%.0f", b / 1e6 }') MB/s (dd oflag=direct conv=fdatasync, this run), CPU floor over $cores cores:"
+  printf '  %-24s %5s %9s %7s %7s %8s %8s %8s %7s %7s %6s\n' server size messages wall_s \
+    WAL_MB data_MB srvCPU_s cliCPU_s cpu_fl wr_fl ratio
+  local row kind size messages wall wal bytes server client settings
+  for row in "${durable_rows[@]}"; do
+    IFS='|' read -r kind size messages wall wal bytes server client settings <<<"$row"
+    awk -v k="$(server_label "$kind")" -v z="${size}M" -v m="$messages" -v w="$wall" \
+      -v wal="$wal" -v b="$bytes" -v s="$server" -v c="$client" -v n="$cores" \
+      -v bw="$write_bandwidth" 'BEGIN {
+        cf = (s + c) / n; wf = (wal + b) / bw; f = (cf > wf ? cf : wf)
+        printf "  %-24s %5s %9d %7.2f %7.0f %8.0f %8.2f %8.2f %7.2f %7.2f %6.2f\n", k, z, m, w,
+          wal / 1e6, b / 1e6, s, c, cf, wf, (f > 0 ? w / f : 0) }'
+  done
+  echo "  (ratio: wall / max(CPU floor, write floor); issue 18's target <= 1.3)"
+  local size_seen='' local_wall ceiling_wall
+  for row in "${durable_rows[@]}"; do
+    IFS='|' read -r kind size _ <<<"$row"
+    grep -qw -- "$size" <<<"$size_seen" && continue
+    size_seen+=" $size"
+    local_wall='' ceiling_wall=''
+    local r k z w
+    for r in "${durable_rows[@]}"; do
+      IFS='|' read -r k z _ w _ <<<"$r"
+      [[ "$z" == "$size" ]] || continue
+      [[ "$k" == local ]] && local_wall=$w
+      [[ "$k" == ceiling ]] && ceiling_wall=$w
+    done
+    [[ -n "$local_wall" && -n "$ceiling_wall" ]] || continue
+    awk -v z="${size}M" -v l="$local_wall" -v c="$ceiling_wall" 'BEGIN {
+      r = l / c; printf "  %s: local default / fsync=off ceiling wall time: %.2f (target <= 1.15: %s)\n",
+        z, r, (r <= 1.15 ? "met" : "NOT met") }'
+  done
+  echo "  server settings of each row:"
+  for row in "${durable_rows[@]}"; do
+    IFS='|' read -r kind size _ _ _ _ _ _ settings <<<"$row"
+    printf '    %-24s %5s %s\n' "$(server_label "$kind")" "${size}M" "$settings"
+  done
+}
+
 render() {
   echo "skype-etl benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), git $(git -C "$repo_root" \
     rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$repo_root" diff --quiet \
@@ -356,6 +551,8 @@ render() {
   machine
   echo "export: generated tar, seed $seed, ${largest}M messages, $largest_file_bytes bytes;" \
     "batch size 1000 (default)"
+  echo
+  render_durable
   echo
   printf '%-26s %10s %9s %12s %8s %16s\n' stage messages seconds messages/s MB/s \
     "peak RssAnon MB"
@@ -399,6 +596,14 @@ render() {
   awk -v m="$largest_messages" -v p="$parallel_seconds" -v py="$python_messages_per_second" \
     'BEGIN { r = m / p / py; printf "  e2e messages/s / %d (Python):      %6.1f  (target >= 100: %s)\n",
       py, r, (r >= 100 ? "met" : "NOT met") }'
+  local stock_seconds='' r k z w
+  for r in "${durable_rows[@]}"; do
+    IFS='|' read -r k z _ w _ <<<"$r"
+    [[ "$k" == stock && "$z" == "$largest" ]] && stock_seconds=$w
+  done
+  awk -v p="$stock_seconds" -v c="$stock_copy_seconds" 'BEGIN {
+    r = p / c; printf "  stock server: e2e / bare \\copy time:  %6.2f  (target <= 0.5: %s)\n",
+      r, (r <= 0.5 ? "met" : "NOT met") }'
   awk -v s="$sequential_seconds" -v p="$parallel_seconds" 'BEGIN {
     r = s / p; printf "  sequential / parallel time:           %6.2f  (target >= 1.5: %s)\n",
       r, (r >= 1.5 ? "met" : "NOT met") }'

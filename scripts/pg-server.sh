@@ -2,20 +2,28 @@
 # A private, throwaway PostgreSQL 15 server for the tests.
 #
 #   scripts/pg-server.sh start DIR   initdb in DIR/data, start it on a Unix socket in DIR
+#   scripts/pg-server.sh start DIR --stock   the same with PostgreSQL's default settings
+#                                    (durable; only the socket and listen_addresses set)
 #   scripts/pg-server.sh env DIR     print `export PGHOST=... PGPORT=...` for its clients
 #   scripts/pg-server.sh stop DIR    stop it (fast) and remove DIR
 #
 # DIR should be a fresh `mktemp -d` under /tmp. The server has no TCP listener
 # (listen_addresses=''), trusts local connections (the socket sits in DIR, which only its
-# owner can enter) and trades durability for speed (fsync=off: never keep data in it).
+# owner can enter) and trades durability for speed (fsync=off: never keep data in it),
+# except with --stock (benchmarks/run.sh measures against such a server).
 # As root the server runs as the `postgres` system user, which then owns DIR.
 # SKYPE_ETL_PG_BINDIR overrides the directory of initdb and pg_ctl.
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 start DIR | stop DIR | env DIR" >&2
+  echo "usage: $0 start DIR [--stock] | stop DIR | env DIR" >&2
   exit 2
 }
+stock=0
+if (($# == 3)) && [[ "$1" == start && "$3" == --stock ]]; then
+  stock=1
+  set -- "$1" "$2"
+fi
 (($# == 2)) || usage
 command=$1
 dir=$2
@@ -97,7 +105,14 @@ start() {
     echo "pg-server: initdb failed" >&2
     exit 1
   }
-  cat >>"$dir/data/postgresql.conf" <<CONF
+  if ((stock)); then
+    cat >>"$dir/data/postgresql.conf" <<CONF
+# scripts/pg-server.sh --stock: PostgreSQL's defaults, reached on a private socket only
+listen_addresses = ''
+unix_socket_directories = '$dir'
+CONF
+  else
+    cat >>"$dir/data/postgresql.conf" <<CONF
 # scripts/pg-server.sh: a throwaway test server
 listen_addresses = ''
 unix_socket_directories = '$dir'
@@ -106,6 +121,7 @@ synchronous_commit = off
 full_page_writes = off
 max_connections = 100
 CONF
+  fi
   # The socket file is named after the port: any free number will do, the directory is ours.
   for _ in 1 2 3 4 5; do
     port=$((54330 + RANDOM % 1000))

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include <pqxx/pqxx>
@@ -59,6 +60,59 @@ std::string current_database(const std::string& conninfo) {
 bool is_root() {
   return ::geteuid() == 0;
 }
+
+std::string show(const std::string& conninfo, const std::string& name) {
+  pqxx::connection connection(conninfo);
+  pqxx::work tx(connection);
+  return tx.exec1("SHOW " + name)[0].as<std::string>();
+}
+
+/// The file a setting's value came from (pg_settings.sourcefile; we connect as a
+/// superuser), or "" for a built-in default.
+std::string source_file(const std::string& conninfo, const std::string& name) {
+  pqxx::connection connection(conninfo);
+  pqxx::work tx(connection);
+  return tx
+      .exec1("SELECT coalesce(sourcefile, '') FROM pg_settings WHERE name = " + tx.quote(name))[0]
+      .as<std::string>();
+}
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+/// Lines of postgresql.conf that include skype-etl.conf, commented out or not.
+int include_lines(const fs::path& data_dir, bool commented) {
+  std::ifstream in(data_dir / "postgresql.conf");
+  int count = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("include_if_exists = 'skype-etl.conf'") == std::string::npos) continue;
+    if ((line.front() == '#') == commented) ++count;
+  }
+  return count;
+}
+
+/// Rewrites postgresql.conf (keeping its owner: we write in place) with `edit` applied to
+/// each line.
+template <typename Edit>
+void edit_postgresql_conf(const fs::path& data_dir, Edit edit) {
+  std::string text;
+  {
+    std::ifstream in(data_dir / "postgresql.conf");
+    for (std::string line; std::getline(in, line);) text += edit(line) + "\n";
+  }
+  std::fstream out(data_dir / "postgresql.conf", std::ios::in | std::ios::out | std::ios::trunc);
+  out << text;
+  BOOST_REQUIRE(out.flush());
+}
+
+const char* const k_load_settings[] = {
+    "shared_buffers",  "maintenance_work_mem", "max_parallel_maintenance_workers",
+    "max_wal_size",    "checkpoint_timeout",   "wal_level",
+    "max_wal_senders", "wal_compression"};
 
 }  // namespace
 
@@ -212,6 +266,95 @@ BOOST_AUTO_TEST_CASE(without_may_create_nothing_is_created) {
   });
   BOOST_TEST(!fs::exists(temp.path / "typo"));
   BOOST_TEST(!db.is_initialized());
+}
+
+// Issue 18: a new local database gets the settings of skype-etl.conf, included from
+// postgresql.conf, and stays as durable as PostgreSQL ships.
+BOOST_AUTO_TEST_CASE(new_database_is_tuned_for_loads_and_stays_durable) {
+  TempDir temp;
+  const fs::path data_dir = temp.path / "pg";
+  temp.servers.push_back(data_dir);
+  LocalDatabase db(data_dir);
+  const std::string conninfo = db.ensure_running();
+
+  BOOST_TEST(include_lines(data_dir, false) == 1);
+  BOOST_TEST(db.status()["settings"].get<std::string>() == (data_dir / "skype-etl.conf").native());
+  const std::string settings = read_text(data_dir / "skype-etl.conf");
+  for (const char* name : k_load_settings) {
+    BOOST_TEST_CONTEXT(name) {
+      BOOST_TEST(settings.find(std::string(name) + " = ") != std::string::npos);
+      BOOST_TEST(source_file(conninfo, name) == (data_dir / "skype-etl.conf").native());
+    }
+  }
+  BOOST_TEST(show(conninfo, "wal_level") == "minimal");
+  BOOST_TEST(show(conninfo, "max_wal_senders") == "0");
+  BOOST_TEST(show(conninfo, "checkpoint_timeout") == "30min");
+  BOOST_TEST(show(conninfo, "wal_compression") == "pglz");
+  BOOST_TEST(show(conninfo, "shared_buffers") != "128MB");  // at least 1 GB of RAM here
+  // Durability is PostgreSQL's default.
+  BOOST_TEST(show(conninfo, "fsync") == "on");
+  BOOST_TEST(show(conninfo, "full_page_writes") == "on");
+  BOOST_TEST(show(conninfo, "synchronous_commit") == "on");
+  db.stop();
+}
+
+// A cluster made before skype-etl wrote settings gets them at its next start, once; a
+// setting changed with ALTER SYSTEM wins over skype-etl.conf.
+BOOST_AUTO_TEST_CASE(existing_database_gets_the_settings_at_its_next_start) {
+  TempDir temp;
+  const fs::path data_dir = temp.path / "pg";
+  temp.servers.push_back(data_dir);
+  LocalDatabase db(data_dir);
+  db.ensure_running();
+  db.stop();
+  // As an older skype-etl left it: no include, no skype-etl.conf.
+  edit_postgresql_conf(data_dir, [](const std::string& line) {
+    return line.find("skype-etl.conf") == std::string::npos ? line : std::string();
+  });
+  fs::remove(data_dir / "skype-etl.conf");
+  BOOST_REQUIRE_EQUAL(include_lines(data_dir, false), 0);
+  std::string conninfo = db.ensure_running();
+  BOOST_TEST(include_lines(data_dir, false) == 1);
+  BOOST_TEST(fs::exists(data_dir / "skype-etl.conf"));
+  {
+    pqxx::connection connection(conninfo);
+    pqxx::nontransaction tx(connection);
+    tx.exec0("ALTER SYSTEM SET shared_buffers = '200MB'");
+  }
+  db.stop();
+  conninfo = db.ensure_running();
+  BOOST_TEST(include_lines(data_dir, false) == 1);  // not appended twice
+  BOOST_TEST(show(conninfo, "wal_level") == "minimal");
+  BOOST_TEST(show(conninfo, "shared_buffers") == "200MB");
+  db.stop();
+}
+
+// Commenting out the include is the opt-out: skype-etl leaves it so, and PostgreSQL's
+// defaults apply from the next start.
+BOOST_AUTO_TEST_CASE(a_commented_out_include_is_an_opt_out) {
+  TempDir temp;
+  const fs::path data_dir = temp.path / "pg";
+  temp.servers.push_back(data_dir);
+  LocalDatabase db(data_dir);
+  db.ensure_running();
+  db.stop();
+  edit_postgresql_conf(data_dir, [](const std::string& line) {
+    return line.rfind("include_if_exists = 'skype-etl.conf'", 0) == 0 ? "#" + line : line;
+  });
+  const std::string settings_before = read_text(data_dir / "skype-etl.conf");
+  // What skype-etl would write must not reappear: make the file differ from it.
+  std::ofstream(data_dir / "skype-etl.conf", std::ios::app) << "# the user's note\n";
+
+  const std::string conninfo = db.ensure_running();
+  BOOST_TEST(include_lines(data_dir, false) == 0);
+  BOOST_TEST(include_lines(data_dir, true) == 1);
+  BOOST_TEST(db.status()["settings"].get<std::string>().find("opt-out") != std::string::npos);
+  BOOST_TEST(read_text(data_dir / "skype-etl.conf") == settings_before + "# the user's note\n");
+  BOOST_TEST(show(conninfo, "wal_level") == "replica");
+  BOOST_TEST(show(conninfo, "max_wal_size") == "1GB");
+  BOOST_TEST(source_file(conninfo, "shared_buffers") == (data_dir / "postgresql.conf").native());
+  BOOST_TEST(show(conninfo, "fsync") == "on");
+  db.stop();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -26,6 +26,7 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +38,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <system_error>
 #include <vector>
@@ -583,6 +585,160 @@ LocalDatabase::LocalDatabase(fs::path data_dir)
 
 namespace {
 
+/// Bytes as a PostgreSQL memory setting, in whole MB.
+std::string megabytes(std::uint64_t bytes) {
+  return std::to_string(bytes >> 20) + "MB";
+}
+
+std::uint64_t clamp_bytes(std::uint64_t value, std::uint64_t low, std::uint64_t high) {
+  return std::min(std::max(value, low), high);
+}
+
+/// The text of skype-etl.conf for this machine: what a cluster that only ever loads and
+/// reads chat exports, and that nothing replicates, wants. Durability stays as PostgreSQL
+/// ships it (fsync, full_page_writes, synchronous_commit on): a committed export survives
+/// a crash or a power cut.
+std::string load_settings_text(const fs::path& data_dir) {
+  constexpr std::uint64_t mb = 1ULL << 20;
+  constexpr std::uint64_t gb = 1ULL << 30;
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  const std::uint64_t ram = pages > 0 && page_size > 0 ? static_cast<std::uint64_t>(pages) *
+                                                             static_cast<std::uint64_t>(page_size)
+                                                       : 2 * gb;
+  const long online = ::sysconf(_SC_NPROCESSORS_ONLN);
+  const std::uint64_t cores = online > 0 ? static_cast<std::uint64_t>(online) : 1;
+  // WAL may grow to max_wal_size between checkpoints: a tenth of the free space, at most.
+  std::uint64_t free_bytes = 10 * gb;
+  struct statvfs disk {};
+  if (::statvfs(data_dir.c_str(), &disk) == 0)
+    free_bytes = static_cast<std::uint64_t>(disk.f_bavail) * disk.f_frsize;
+
+  // A desktop's database, beside other programs: an eighth of RAM, not PostgreSQL's
+  // dedicated-server quarter.
+  const std::uint64_t shared_buffers = clamp_bytes(ram / 8, 128 * mb, 4 * gb);
+  // VACUUM and index builds outside a load; a load's connections set their own.
+  const std::uint64_t maintenance_work_mem = clamp_bytes(ram / 32, 64 * mb, 1 * gb);
+  // No checkpoint inside a load: a 5M-message export writes a few GB of WAL.
+  const std::uint64_t max_wal_size = clamp_bytes(free_bytes / 10, 1 * gb, 16 * gb);
+  const std::uint64_t parallel_workers = std::min<std::uint64_t>(4, cores / 2);
+
+  std::string text =
+      "# Written by skype-etl at every start of its local database (`skype-etl db start`,\n"
+      "# `skype-etl run`); edits here are overwritten. Chosen for this machine: " +
+      std::to_string(ram / mb) + " MB RAM,\n# " + std::to_string(cores) +
+      " cores. Durability is PostgreSQL's default: fsync, full_page_writes and\n"
+      "# synchronous_commit stay on.\n"
+      "#\n"
+      "# To change one setting, use ALTER SYSTEM (postgresql.auto.conf is read after this\n"
+      "# file). To opt out of them all, comment out the include_if_exists line for this file\n"
+      "# in postgresql.conf: skype-etl then leaves both files alone. Either takes effect at the\n"
+      "# server's next start (skype-etl db stop; skype-etl db start).\n";
+  auto line = [&](const char* name, const std::string& value, const char* why) {
+    text += std::string(name) + " = '" + value + "'\t# " + why + "\n";
+  };
+  line("shared_buffers", megabytes(shared_buffers), "an eighth of RAM, 128MB..4GB");
+  line("maintenance_work_mem", megabytes(maintenance_work_mem),
+       "VACUUM, index builds; a 32nd of RAM, 64MB..1GB");
+  line("max_parallel_maintenance_workers", std::to_string(parallel_workers),
+       "half the cores, at most 4");
+  line("max_wal_size", megabytes(max_wal_size),
+       "no checkpoint inside a load; a tenth of the free disk, 1GB..16GB");
+  line("checkpoint_timeout", "30min", "nor a timed one");
+  line("wal_level", "minimal",
+       "nothing replicates this cluster; tables and indexes made in a load's transaction "
+       "skip WAL");
+  line("max_wal_senders", "0", "required by wal_level minimal");
+  line("wal_compression", "on", "smaller full-page images");
+  return text;
+}
+
+constexpr const char* k_settings_file = "skype-etl.conf";
+
+/// Whether postgresql.conf includes skype-etl.conf: yes, no (a commented-out include: the
+/// user's opt-out), or absent (a new cluster, or one made before skype-etl wrote settings).
+enum class SettingsInclude { active, commented_out, absent };
+
+SettingsInclude settings_include(const fs::path& data_dir) {
+  static const std::regex include_line(
+      R"(^\s*(#)?\s*include(_if_exists)?\s*=?\s*'skype-etl\.conf'.*$)");
+  std::ifstream in(data_dir / "postgresql.conf");
+  SettingsInclude found = SettingsInclude::absent;
+  std::smatch match;
+  for (std::string text; std::getline(in, text);) {
+    if (!std::regex_match(text, match, include_line)) continue;
+    if (!match[1].matched) return SettingsInclude::active;
+    found = SettingsInclude::commented_out;
+  }
+  return found;
+}
+
+/// For `db status`: where the cluster's settings come from.
+std::string settings_state(const fs::path& data_dir) {
+  if (!fs::exists(data_dir / "PG_VERSION")) return "none (no cluster yet)";
+  switch (settings_include(data_dir)) {
+    case SettingsInclude::active:
+      return (data_dir / k_settings_file).native();
+    case SettingsInclude::commented_out:
+      return "PostgreSQL's defaults: the include of skype-etl.conf is commented out in "
+             "postgresql.conf (the opt-out)";
+    case SettingsInclude::absent:
+      break;
+  }
+  return "PostgreSQL's defaults until the next start, which adds skype-etl.conf";
+}
+
+/// Writes skype-etl.conf for this machine and, where postgresql.conf has no line for it
+/// (a new cluster, or an existing one's first start by this version), appends the include.
+/// A commented-out include is the user's opt-out: nothing is written then.
+void write_load_settings(const fs::path& data_dir, const std::optional<ServerAccount>& account) {
+  const SettingsInclude include = settings_include(data_dir);
+  if (include == SettingsInclude::commented_out) {
+    spdlog::debug(
+        "local database: the include of {} is commented out in postgresql.conf: "
+        "PostgreSQL's own settings apply",
+        k_settings_file);
+    return;
+  }
+  auto give_to_server = [&](const fs::path& file) {
+    if (account) {
+      // As root the files must stay the postgres user's; failing leaves them readable to
+      // root only, which pg_ctl reports when it starts.
+      [[maybe_unused]] int ignored = ::chown(file.c_str(), account->uid, account->gid);
+    }
+  };
+  const fs::path settings = data_dir / k_settings_file;
+  const fs::path temporary = data_dir / (std::string(k_settings_file) + ".new");
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << load_settings_text(data_dir);
+    if (!out.flush()) {
+      throw DatabaseError("cannot write '" + temporary.native() +
+                          "' (the local database's settings): check the free space and "
+                          "permissions of its directory");
+    }
+  }
+  give_to_server(temporary);
+  if (::rename(temporary.c_str(), settings.c_str()) != 0) {
+    throw DatabaseError("cannot replace '" + settings.native() + "': " + std::strerror(errno));
+  }
+  if (include == SettingsInclude::absent) {
+    const fs::path config = data_dir / "postgresql.conf";
+    std::ofstream out(config, std::ios::app);
+    out << "\n# skype-etl's settings for loading chat exports, chosen for this machine and\n"
+           "# rewritten at every start. Comment out the next line to opt out of them all\n"
+           "# (skype-etl leaves it so); ALTER SYSTEM overrides any one of them.\n"
+           "include_if_exists = '"
+        << k_settings_file << "'\n";
+    if (!out.flush()) {
+      throw DatabaseError("cannot append the include of " + std::string(k_settings_file) + " to '" +
+                          config.native() +
+                          "': check the permissions of the local database's directory, or "
+                          "add the line yourself");
+    }
+  }
+}
+
 /// initdb when `initialised` is false, then start the server if it is not running, and
 /// create the database `skype`. Called with the data directory's lock held.
 void start_cluster(const fs::path& data_dir, bool initialised,
@@ -625,6 +781,7 @@ void start_cluster(const fs::path& data_dir, bool initialised,
   }
 
   if (!postmaster_pid(data_dir)) {
+    write_load_settings(data_dir, account);
     const SocketPlace socket = socket_place(data_dir);
     if (!socket.in_data_dir) {
       // A predictable name in /tmp: make sure it is ours, not someone else's trap.
@@ -788,6 +945,7 @@ nlohmann::json LocalDatabase::status() const {
       {"initialized", fs::exists(m_data_dir / "PG_VERSION")},
       {"socket_dir", socket.dir.native()},
       {"log_file", (m_data_dir / "server.log").native()},
+      {"settings", settings_state(m_data_dir)},
   };
   if (!socket.in_data_dir) {
     status["note"] = "the socket is in " + socket.dir.native() +

@@ -36,7 +36,9 @@ class LocalDatabase {
   void stop();
   /// "host=<socket dir> port=<port> dbname=skype user=<user>".
   std::string conninfo() const;
-  /// {"data_dir", "running", "conninfo", "pid", "initialized", "socket_dir", "log_file"}.
+  /// {"data_dir", "running", "conninfo", "pid", "initialized", "socket_dir", "log_file",
+  /// "settings"}: "settings" is the path of skype-etl.conf when postgresql.conf includes it,
+  /// else a sentence saying why PostgreSQL's defaults apply (opted out, or not started since).
   nlohmann::json status() const;
   const std::filesystem::path& data_dir() const noexcept { return m_data_dir; }
 
