@@ -7,8 +7,8 @@
 #include <memory>
 #include <string>
 
-#include "extract/input_file.hpp"
 #include "core/model.hpp"
+#include "extract/input_file.hpp"
 #include "skype_etl/options.hpp"
 
 namespace skype_etl {

@@ -4,8 +4,8 @@
 #include <cstddef>
 #include <memory>
 
-#include "extract/input_file.hpp"
 #include "core/model.hpp"
+#include "extract/input_file.hpp"
 
 namespace skype_etl::detail {
 
