@@ -788,6 +788,21 @@ BOOST_AUTO_TEST_CASE(error_positions_found_by_hand) {
 // Issue 15: error texts quote the export's own text (keys, ids, tar member names) and the
 // server's: each part is escaped and bounded, so that a key of 1 MiB or a terminal escape
 // sequence never reaches the terminal as it is.
+BOOST_AUTO_TEST_CASE(a_tar_member_name_that_is_not_utf8_is_named_escaped) {
+  // Found by export_reader_fuzzer: a messages.json under a directory whose name holds bytes
+  // that are not UTF-8. The error names it as every message prints untrusted text.
+  st::TempDir dir;
+  const std::string member =
+      "export/d\x9c\x9b\x9b\x95"
+      "d/messages.json";
+  st::write_file(dir / "export.tar",
+                 st::make_tar({{member, R"({"userId":"8:x","conversations":[}]})"}}));
+  const se::InputError e = read_failure(dir / "export.tar");
+  BOOST_TEST(e.file() ==
+             (dir / "export.tar").string() + ":export/d\\x9c\\x9b\\x9b\\x95d/messages.json");
+  BOOST_TEST(std::string(e.what()).find("\\x9c\\x9b") != std::string::npos, e.what());
+}
+
 BOOST_AUTO_TEST_CASE(error_texts_are_printable_and_bounded) {
   BOOST_TEST(se::printable("a\x1b]0;x\x07"
                            "b\x1b[2J") == "a\\x1b]0;x\\x07b\\x1b[2J");
