@@ -11,27 +11,6 @@ unsigned char byte_at(std::string_view text, std::size_t i) noexcept {
   return static_cast<unsigned char>(text[i]);
 }
 
-/// Four hex digits at text[at, at + 4), as simdjson reads a \u escape.
-bool hex4(std::string_view text, std::size_t at, unsigned& value) noexcept {
-  if (at + 4 > text.size()) return false;
-  value = 0;
-  for (std::size_t i = at; i < at + 4; ++i) {
-    const char c = text[i];
-    unsigned digit = 0;
-    if (c >= '0' && c <= '9') {
-      digit = static_cast<unsigned>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      digit = static_cast<unsigned>(c - 'a' + 10);
-    } else if (c >= 'A' && c <= 'F') {
-      digit = static_cast<unsigned>(c - 'A' + 10);
-    } else {
-      return false;
-    }
-    value = value * 16 + digit;
-  }
-  return true;
-}
-
 /// One unit of a string's raw text at `at` (a byte, or an escape): how many raw bytes it
 /// takes and how many bytes it decodes to. False for an escape simdjson refuses.
 bool string_unit(std::string_view text, std::size_t at, std::size_t& raw,
@@ -118,6 +97,26 @@ std::size_t bad_escape_before(std::string_view text, std::size_t begin, std::siz
 }
 
 }  // namespace
+
+bool hex4(std::string_view text, std::size_t at, unsigned& value) noexcept {
+  if (at + 4 > text.size()) return false;
+  value = 0;
+  for (std::size_t i = at; i < at + 4; ++i) {
+    const char c = text[i];
+    unsigned digit = 0;
+    if (c >= '0' && c <= '9') {
+      digit = static_cast<unsigned>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      digit = static_cast<unsigned>(c - 'a' + 10);
+    } else if (c >= 'A' && c <= 'F') {
+      digit = static_cast<unsigned>(c - 'A' + 10);
+    } else {
+      return false;
+    }
+    value = value * 16 + digit;
+  }
+  return true;
+}
 
 std::size_t first_invalid_utf8(std::string_view text, std::size_t begin, std::size_t end) noexcept {
   std::size_t i = begin;

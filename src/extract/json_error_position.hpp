@@ -13,6 +13,10 @@
 
 namespace skype_etl::detail {
 
+/// The four hex digits at text[at, at + 4) (a \u escape's, as simdjson reads them) into
+/// `value`; false when they are not there or not hex.
+bool hex4(std::string_view text, std::size_t at, unsigned& value) noexcept;
+
 /// The first byte of the first invalid UTF-8 sequence in text[begin, end) (a stray
 /// continuation byte, a lead byte without its continuations, an overlong form, a surrogate,
 /// a code point above U+10FFFF), or npos when it is all valid.

@@ -138,26 +138,6 @@ SKYPE_ETL_TARGET_AVX2 bool next_special_avx2(const char* p, std::size_t& i,
 }
 #endif
 
-/// Four hex digits at text[at, at + 4) (the caller has checked they are there).
-bool hex4(std::string_view text, std::size_t at, unsigned& value) noexcept {
-  value = 0;
-  for (std::size_t i = at; i < at + 4; ++i) {
-    const char c = text[i];
-    unsigned digit = 0;
-    if (c >= '0' && c <= '9') {
-      digit = static_cast<unsigned>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      digit = static_cast<unsigned>(c - 'a' + 10);
-    } else if (c >= 'A' && c <= 'F') {
-      digit = static_cast<unsigned>(c - 'A' + 10);
-    } else {
-      return false;
-    }
-    value = value * 16 + digit;
-  }
-  return true;
-}
-
 bool is_digit(char c) noexcept {
   return c >= '0' && c <= '9';
 }
