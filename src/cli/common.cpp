@@ -1,5 +1,7 @@
 #include "cli/common.hpp"
 
+#include "core/fold_lines.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,20 +26,10 @@ std::string errno_text(int error) {
   return std::generic_category().message(error);
 }
 
-/// libpq's and the server's messages run over several lines: one line, runs of line breaks
-/// and tabs made one space; what is left of control characters is escaped.
+/// libpq's and the server's messages run over several lines: one line, with what is left
+/// of control characters escaped.
 std::string one_line(const std::string& message) {
-  std::string line;
-  line.reserve(message.size());
-  for (char c : message) {
-    if (c == '\n' || c == '\r' || c == '\t') {
-      if (!line.empty() && line.back() != ' ') line += ' ';
-    } else {
-      line += c;
-    }
-  }
-  while (!line.empty() && line.back() == ' ') line.pop_back();
-  return printable(line, 8192);
+  return printable(detail::fold_lines(message), 8192);
 }
 
 std::string env_or_empty(const char* name) {

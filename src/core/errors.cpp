@@ -1,5 +1,7 @@
 #include "skype_etl/errors.hpp"
 
+#include "core/fold_lines.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -110,22 +112,6 @@ std::string quoted(std::string_view text, std::size_t max_bytes) {
 
 namespace {
 
-/// libpq's and the server's messages run over several lines: one line, runs of line breaks
-/// and tabs made one space.
-std::string fold_lines(const std::string& message) {
-  std::string line;
-  line.reserve(message.size());
-  for (char c : message) {
-    if (c == '\n' || c == '\r' || c == '\t') {
-      if (!line.empty() && line.back() != ' ') line += ' ';
-    } else {
-      line += c;
-    }
-  }
-  while (!line.empty() && line.back() == ' ') line.pop_back();
-  return line;
-}
-
 std::string input_message(const std::string& file, const std::string& problem,
                           std::optional<std::uint64_t> offset, const std::string& where,
                           const std::string& offset_of) {
@@ -154,7 +140,7 @@ InputError::InputError(Parts parts)
       m_offset_of(std::move(parts.offset_of)) {}
 
 DatabaseError::DatabaseError(const std::string& message, std::string sqlstate)
-    : Error(printable(fold_lines(message))), m_sqlstate(std::move(sqlstate)) {}
+    : Error(printable(detail::fold_lines(message))), m_sqlstate(std::move(sqlstate)) {}
 
 OutputError::OutputError(const std::string& what, const std::string& path,
                          const std::string& problem)
@@ -184,6 +170,20 @@ ExitCode exit_code_for(const std::exception& error) noexcept {
   // std::bad_alloc: the system refused memory. Exit 5 is --memory-limit-mb's, which a
   // script may answer by raising the limit; this is not that, so it is an internal error.
   return ExitCode::internal;
+}
+
+std::string detail::fold_lines(const std::string& message) {
+  std::string line;
+  line.reserve(message.size());
+  for (char c : message) {
+    if (c == '\n' || c == '\r' || c == '\t') {
+      if (!line.empty() && line.back() != ' ') line += ' ';
+    } else {
+      line += c;
+    }
+  }
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  return line;
 }
 
 }  // namespace skype_etl
