@@ -408,7 +408,9 @@ std::optional<std::int64_t> parse_int(std::string_view text) {
     if (!is_digit(text[i])) {
       // "12345.0" etc.
       const auto d = parse_double(text);
-      if (!d) return std::nullopt;
+      // "1e95" is short but no 64-bit integer (casting it is undefined): refused, like a
+      // string of more than 18 digits.
+      if (!d || std::fabs(*d) >= 9.0e18) return std::nullopt;
       return static_cast<std::int64_t>(*d);
     }
     v = v * 10 + (text[i] - '0');
