@@ -16,6 +16,7 @@
 
 #include "load/copy_writer.hpp"
 #include "load/loader.hpp"
+#include "load/partitions.hpp"
 #include "load/pg_connection.hpp"
 #include "load/schema.hpp"
 #include "skype_etl/errors.hpp"
@@ -1514,6 +1515,42 @@ BOOST_AUTO_TEST_CASE(ensure_schema_drops_side_tables_whose_load_is_gone_and_keep
   db.text("SELECT pg_advisory_unlock_all()");
   { Loader(DbConfig{db.conninfo()}).ensure_schema(); }
   BOOST_TEST(side_tables(db) == 0);
+}
+
+// Later exports of an account each change a little of its partition: what they changed
+// since the last ANALYZE adds up, or the statistics would never be refreshed by the load.
+BOOST_AUTO_TEST_CASE(changes_of_earlier_loads_count_towards_a_stale_partition) {
+  TestDatabase db;
+  db.text("CREATE TABLE stats_probe AS SELECT g AS id FROM generate_series(1, 10000) g");
+  db.text("ANALYZE stats_probe");
+  skype_etl::detail::PgConnection conn(db.conninfo());
+  skype_etl::detail::AccountPartition partition(conn);
+  // This load's 900 rows alone are under a tenth of the table.
+  BOOST_TEST(!partition.statistics_stale("public.stats_probe", 900));
+  // An earlier load committed 800 changed rows without analyzing; counted once the server's
+  // statistics have them (pg_stat_force_next_flush makes the next idle report them).
+  db.text("INSERT INTO stats_probe SELECT g FROM generate_series(1, 800) g");
+  db.text("SELECT pg_stat_force_next_flush()");
+  db.text("SELECT 1");
+  long long modified = 0;
+  for (int i = 0; i < 100 && modified < 800; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    pqxx::connection reader(db.conninfo());
+    pqxx::nontransaction q(reader);
+    modified = q.exec1(
+                    "SELECT coalesce((SELECT n_mod_since_analyze FROM pg_stat_all_tables "
+                    "WHERE relid = 'stats_probe'::regclass), 0)")[0]
+                   .as<long long>();
+  }
+  BOOST_REQUIRE(modified >= 800);
+  skype_etl::detail::PgConnection later(db.conninfo());
+  skype_etl::detail::AccountPartition again(later);
+  BOOST_TEST(again.statistics_stale("public.stats_probe", 900));
+  // A few rows change no plan, whatever the table's size.
+  db.text("CREATE TABLE stats_small AS SELECT g AS id FROM generate_series(1, 50) g");
+  db.text("ANALYZE stats_small");
+  BOOST_TEST(!again.statistics_stale("public.stats_small", 200));
+  BOOST_TEST(!again.statistics_stale("public.no_such_table", 5000));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -141,17 +141,23 @@ std::string AccountPartition::attach_sql() {
 }
 
 bool AccountPartition::statistics_stale(const std::string& partition, std::uint64_t changed_rows) {
-  // A few rows change no plan; a tenth of the partition may.
-  if (changed_rows <= 1000) return false;
-  const double known_rows = std::strtod(
-      std::string(m_conn
-                      .exec_params("SELECT coalesce((SELECT reltuples FROM pg_class WHERE "
-                                   "oid = to_regclass($1)), 0)",
-                                   std::vector<std::string>{partition})
-                      .text(0, 0))
-          .c_str(),
-      nullptr);
-  return !partition.empty() && static_cast<double>(changed_rows) > known_rows * 0.1;
+  if (partition.empty() || changed_rows == 0) return false;
+  // A tenth of the partition changed since its last ANALYZE may change a plan: this
+  // export's rows plus those earlier loads changed without analyzing (n_mod_since_analyze,
+  // which counts committed changes only, so never this transaction's). Counting only this
+  // export's rows, a series of small later exports (each 3% newer messages, say) would
+  // never analyze: the statistics would age until autovacuum, if enabled, caught up.
+  const PgResult r = m_conn.exec_params(
+      "SELECT coalesce(c.reltuples, 0)::float8, coalesce(s.n_mod_since_analyze, 0) FROM "
+      "pg_class c LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid WHERE c.oid = "
+      "to_regclass($1)",
+      std::vector<std::string>{partition});
+  if (r.rows() == 0) return false;
+  const double known_rows = std::max(0.0, std::strtod(std::string(r.text(0, 0)).c_str(), nullptr));
+  const double earlier = std::strtod(std::string(r.text(0, 1)).c_str(), nullptr);
+  const double changed = static_cast<double>(changed_rows) + earlier;
+  // A few rows change no plan.
+  return changed > 1000 && changed > known_rows * 0.1;
 }
 
 }  // namespace skype_etl::detail

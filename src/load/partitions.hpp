@@ -62,7 +62,8 @@ class AccountPartition {
   std::string attach_sql();
   /// Whether `partition` should be analyzed before statements join it, now that
   /// `changed_rows` of its rows were inserted or replaced: its statistics (perhaps taken
-  /// while it was empty) mislead the planner once a good part of it changed.
+  /// while it was empty) mislead the planner once a good part of it changed, by this
+  /// load and by earlier ones since its last ANALYZE. False for a table that does not exist.
   bool statistics_stale(const std::string& partition, std::uint64_t changed_rows);
 
  private:
