@@ -157,6 +157,14 @@ BOOST_AUTO_TEST_CASE(uriobject_media) {
     BOOST_TEST(m.result.attachments[0].kind == kind);
     BOOST_TEST(m.result.attachments[0].duration_seconds.value() == 12.5);
   }
+  // Numbers no 64-bit integer holds are no size: absent, never a wrapped or undefined cast.
+  auto huge = render(
+      "<URIObject type=\"Picture.1\" uri=\"u\" width=\"1e95\" height=\"-1e19\">"
+      "<FileSize v=\"12.0\"></FileSize></URIObject>");
+  BOOST_REQUIRE(huge.result.attachments.size() == 1u);
+  BOOST_TEST(!huge.result.attachments[0].width.has_value());
+  BOOST_TEST(!huge.result.attachments[0].height.has_value());
+  BOOST_TEST(huge.result.attachments[0].size.value() == 12);
   // Without a name the fallback text stays; old self-closing <Title />.
   auto old = render(
       "<URIObject type=\"Picture.1\" uri=\"u\"><Title /><Description />To view "
