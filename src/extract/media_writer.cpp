@@ -4,9 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <random>
 #include <system_error>
 
 #include "core/file_name.hpp"
@@ -96,10 +96,12 @@ MediaStaging::MediaStaging(const std::filesystem::path& output_dir, const std::s
                       S_ISLNK(st.st_mode) ? "refusing to replace a symbolic link with media"
                                           : "exists and is not a directory");
   // A name of our own, created here (mkdir fails if anything has it): never someone else's.
-  static std::atomic<unsigned> counter{0};
+  // Random rather than counted, so no process-wide counter; mkdir (not mkdtemp) so the
+  // published directory gets the user's umask, as any directory they create.
   const std::string prefix = ".skype-etl-partial-" + std::to_string(::getpid()) + "-";
+  std::random_device random;
   for (int attempt = 0;; ++attempt) {
-    m_staging = output_dir / (prefix + std::to_string(counter.fetch_add(1)));
+    m_staging = output_dir / (prefix + std::to_string(random()));
     if (::mkdir(m_staging.c_str(), 0777) == 0) break;
     const int error = errno;
     if (error != EEXIST || attempt > 1000)
