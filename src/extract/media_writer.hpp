@@ -44,7 +44,7 @@ std::string media_directory_name(const std::filesystem::path& input, std::set<st
 class MediaStaging {
  public:
   /// Creates `output_dir` if needed and, inside it, a new empty staging directory
-  /// `.skype-etl-partial-<pid>-<n>`. Throws OutputError when `<output_dir>/<name>` would not
+  /// `.skype-etl-partial-<pid>-<random>`. Throws OutputError when `<output_dir>/<name>` would not
   /// be a directory directly inside `output_dir` (after resolving symbolic links), or exists
   /// as something publish() cannot replace (a symbolic link, a file), or when the directory
   /// cannot be created. `name`: from media_directory_name().
