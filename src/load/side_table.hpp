@@ -25,7 +25,7 @@ class PgConnection;
 
 /// Settings of every connection of a loader (the side table's streams too). An export
 /// commits in one transaction: synchronous_commit off risks the last commits before a crash
-/// of the server, never half an export (README: "Durability").
+/// of the server, never half an export (README: "What is guaranteed").
 constexpr const char* loader_session_sql =
     "SET client_encoding = 'UTF8'; SET application_name = 'skype-etl'; "
     "SET synchronous_commit = off";
