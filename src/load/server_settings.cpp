@@ -88,7 +88,11 @@ std::string slow_load_hint(PgConnection& conn, const WalMark& before, const WalM
   const std::uint64_t max_wal_size = as_bytes(r.text(0, 0));
   const double completion_target = std::strtod(std::string(r.text(0, 1)).c_str(), nullptr);
   // The server asks for a checkpoint once max_wal_size / (1 + checkpoint_completion_target)
-  // of WAL was written since the last one: room for the load's WAL, and a quarter more.
+  // of WAL was written since the last one. A load that wrote less than half of that was
+  // not what filled it: requested checkpoints also count CHECKPOINT, CREATE DATABASE ...
+  const double distance = static_cast<double>(max_wal_size) / (1.0 + completion_target);
+  if (static_cast<double>(wal) < distance / 2) return {};
+  // Room for the load's WAL, and a quarter more.
   const double needed = static_cast<double>(wal) * (1.0 + completion_target) * 1.25;
   std::uint64_t suggested = gb;
   while (static_cast<double>(suggested) < needed || suggested < 2 * max_wal_size) suggested *= 2;

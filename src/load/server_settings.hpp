@@ -34,7 +34,9 @@ std::optional<WalMark> wal_mark(PgConnection& conn);
 
 /// After a load between `before` and `after`: one line naming the server setting that slowed
 /// it and what to set, or "" when none did. Today: max_wal_size, when the load wrote at least
-/// 32 MiB of WAL and checkpoints fell inside it because of it.
+/// 32 MiB of WAL, and half the WAL after which the server asks for a checkpoint, and the
+/// server requested checkpoints meanwhile. (shared_buffers at its 128MB default made no
+/// difference that could be measured: benchmarks/README.md.)
 std::string slow_load_hint(PgConnection& conn, const WalMark& before, const WalMark& after);
 
 /// `bytes` as PostgreSQL writes a size: "32MB", "4GB", "1TB" (whole units), else kB.
