@@ -451,6 +451,7 @@ void RunState::load_batch(const Batch& batch) {
     if (batch.export_sequence == 0 && !m_loader) {
       LoaderOptions loader_options;
       loader_options.copy_streams = m_options.copy_streams;
+      loader_options.maintenance_work_mem = m_options.maintenance_work_mem;
       loader_options.on_step = [this](const char* step) { m_live.load_step(step); };
       m_loader = std::make_unique<Loader>(m_context.db_config(), loader_options);
       m_loader->ensure_schema();

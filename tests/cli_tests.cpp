@@ -20,6 +20,7 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 
 #include "generator/generator.hpp"
 #include "skype_etl/errors.hpp"
@@ -726,6 +727,13 @@ BOOST_AUTO_TEST_CASE(every_documented_failure_of_every_command) {
        2,
        "--copy-streams must be a whole number from 1 to 16"},
       {{"run", sample, "--memory-limit-mb", "-1"}, 2, "--memory-limit-mb must be a whole number"},
+      {{"run", sample, "--maintenance-work-mem", "lots"},
+       2,
+       "--maintenance-work-mem must be a size from 1MB to 1TB"},
+      {{"run", sample, "--maintenance-work-mem", "512"}, 2, "(got \"512\")"},
+      {{"run", sample, "--maintenance-work-mem", "2TB"},
+       2,
+       "--maintenance-work-mem must be a size"},
       {{"run", sample, "--max-gzip-ratio", "1e3"},
        2,
        "--max-gzip-ratio must be a whole number from 0 to 1000000"},
@@ -1467,6 +1475,107 @@ document.getElementById('measured').textContent = JSON.stringify(out);
       " " + shell_word("file://" + (dir / "report.html").string()) + " > /dev/null 2>&1";
   BOOST_TEST_REQUIRE(std::system(shot.c_str()) == 0);
   BOOST_TEST(std::filesystem::file_size(dir / "report.png") > 20000);
+}
+
+/// A PostgreSQL server of the test's own with PostgreSQL's default settings
+/// (scripts/pg-server.sh start DIR --stock), stopped and removed at the end.
+class StockServer {
+ public:
+  StockServer() {
+    const std::string script = std::string(SKYPE_ETL_SOURCE_DIR) + "/scripts/pg-server.sh";
+    const std::string dir = m_dir.path().string();
+    const int status = std::system(("bash " + shell_word(script) + " start " + shell_word(dir) +
+                                    " --stock > " + shell_word(dir + ".log") + " 2>&1")
+                                       .c_str());
+    BOOST_REQUIRE_MESSAGE(status == 0, slurp(dir + ".log"));
+    std::filesystem::remove(dir + ".log");
+    m_conninfo = "host=" + dir + " port=" + slurp(m_dir / "port").substr(0, 5) +
+                 " user=postgres dbname=postgres";
+  }
+  ~StockServer() {
+    const std::string script = std::string(SKYPE_ETL_SOURCE_DIR) + "/scripts/pg-server.sh";
+    std::system(
+        ("bash " + shell_word(script) + " stop " + shell_word(m_dir.path().string())).c_str());
+  }
+  StockServer(const StockServer&) = delete;
+  StockServer& operator=(const StockServer&) = delete;
+  const std::string& conninfo() const noexcept { return m_conninfo; }
+  /// Runs `sql` (no transaction: ALTER SYSTEM, CREATE DATABASE).
+  void exec(const std::string& sql) {
+    pqxx::connection conn(m_conninfo);
+    pqxx::nontransaction tx(conn);
+    tx.exec(sql);
+  }
+
+ private:
+  st::TempDir m_dir;
+  std::string m_conninfo;
+};
+
+// Issue 18: after a load into which the server's max_wal_size forced checkpoints, one hint
+// line names it and what to set; a server whose max_wal_size holds the load gets none.
+BOOST_AUTO_TEST_CASE(a_small_max_wal_size_gets_one_hint_line_after_the_load) {
+  StockServer server;
+  server.exec("CREATE DATABASE second");
+  st::TempDir dir;
+  // PostgreSQL's default max_wal_size (1GB) holds the WAL of this load (about 60MB).
+  const auto roomy = run_cli({"run", progress_export().string(), "--db", server.conninfo(),
+                              "--report", (dir / "roomy.json").string()});
+  BOOST_TEST(roomy.code == 0, roomy.err);
+  BOOST_TEST(roomy.out.find("hint") == std::string::npos, roomy.out);
+  BOOST_TEST(!nlohmann::json::parse(slurp(dir / "roomy.json")).contains("hint"));
+
+  // The smallest max_wal_size there is: a checkpoint every 16MB of WAL or so.
+  server.exec("ALTER SYSTEM SET max_wal_size = '32MB'");
+  server.exec("SELECT pg_reload_conf()");
+  const std::string second = server.conninfo() + " dbname=second";
+  const auto small = run_cli({"run", progress_export().string(), "--db", second, "--report",
+                              (dir / "small.json").string()});
+  BOOST_TEST(small.code == 0, small.err);
+  BOOST_TEST(count_of(small.out, "hint") == 1U, small.out);
+  BOOST_TEST(
+      std::regex_search(small.out, std::regex("\nhint: the server's max_wal_size \\(32MB\\) forced "
+                                              "[0-9]+ checkpoints? during the load, which wrote "
+                                              "[0-9]+MB of WAL; max_wal_size = [0-9]+GB avoids")),
+      small.out);
+  const auto report = nlohmann::json::parse(slurp(dir / "small.json"));
+  BOOST_TEST(report.value("hint", "").find("the server's max_wal_size (32MB) forced") == 0U,
+             report.dump());
+  // -q: no hint line (the report still has it).
+  server.exec("CREATE DATABASE third");
+  const auto quiet = run_cli(
+      {"run", progress_export().string(), "--db", server.conninfo() + " dbname=third", "-q"});
+  BOOST_TEST(quiet.code == 0, quiet.err);
+  BOOST_TEST(quiet.out.find("hint") == std::string::npos, quiet.out);
+}
+
+// Issue 18: --maintenance-work-mem reaches the load's connections, and lowers no larger
+// setting of the server's.
+BOOST_AUTO_TEST_CASE(maintenance_work_mem_option_reaches_the_load) {
+  for (const std::string& setting : std::vector<std::string>{"64MB", "1GB"}) {
+    BOOST_TEST_CONTEXT("the database's maintenance_work_mem " << setting) {
+      st::TestDatabase db;
+      db.text("ALTER DATABASE " + db.name() + " SET maintenance_work_mem = '" + setting + "'");
+      // The schema, then a row per export of the setting its transaction had.
+      BOOST_TEST_REQUIRE(run_cli({"run", sample, "--db", db.conninfo()}).code == 0);
+      db.text("CREATE TABLE public.seen (mwm text)");
+      db.text(
+          "CREATE FUNCTION public.record() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT "
+          "INTO public.seen VALUES (current_setting('maintenance_work_mem')); RETURN NEW; END $$");
+      db.text(
+          "CREATE TRIGGER record AFTER INSERT ON skype.exports FOR EACH ROW EXECUTE FUNCTION "
+          "public.record()");
+      st::TempDir dir;
+      skype_etl::gen::GeneratorOptions g;
+      g.messages = 50;
+      skype_etl::gen::generate_export(g, dir / "small.json");
+      const auto run = run_cli({"run", (dir / "small.json").string(), "--db", db.conninfo(),
+                                "--maintenance-work-mem", "300MB"});
+      BOOST_TEST(run.code == 0, run.err);
+      BOOST_TEST(db.text("SELECT string_agg(mwm, ',') FROM public.seen") ==
+                 (setting == "1GB" ? "1GB" : "300MB"));
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1553,4 +1553,80 @@ BOOST_AUTO_TEST_CASE(changes_of_earlier_loads_count_towards_a_stale_partition) {
   BOOST_TEST(!again.statistics_stale("public.no_such_table", 5000));
 }
 
+/// Makes every row written to skype.exports (in the export's transaction, after the merge's
+/// settings) record the session's synchronous_commit and maintenance_work_mem (in bytes) in
+/// public.seen_settings.
+void record_settings_at_commit(TestDatabase& db) {
+  Loader(DbConfig{db.conninfo()}).ensure_schema();
+  db.scalar(
+      "CREATE TABLE public.seen_settings (synchronous_commit text, maintenance_work_mem "
+      "bigint)");
+  db.scalar(R"sql(CREATE FUNCTION public.record_settings() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO public.seen_settings VALUES (current_setting('synchronous_commit'),
+    pg_size_bytes(current_setting('maintenance_work_mem')));
+  RETURN NEW;
+END $$)sql");
+  db.scalar(
+      "CREATE TRIGGER record_settings AFTER INSERT ON skype.exports FOR EACH ROW EXECUTE "
+      "FUNCTION public.record_settings()");
+}
+
+/// A session setting as a fresh connection to `db` gets it (the server's, the database's).
+std::string fresh_session_setting(TestDatabase& db, const std::string& name) {
+  pqxx::connection fresh(db.conninfo());
+  pqxx::nontransaction tx(fresh);
+  return tx.exec1("SELECT current_setting(" + tx.quote(name) + ")")[0].as<std::string>();
+}
+
+BOOST_DATA_TEST_CASE(the_export_commits_with_synchronous_commit_off_for_its_session_only,
+                     boost::unit_test::data::make(modes), mode) {
+  TestDatabase db;
+  // The test server runs with synchronous_commit off: this database's sessions get it on.
+  db.scalar("ALTER DATABASE " + db.name() + " SET synchronous_commit = on");
+  record_settings_at_commit(db);
+  BOOST_TEST(fresh_session_setting(db, "synchronous_commit") == "on");
+  const auto result = load_all(db, make_info("sync"), three_conversations(), 40, options_for(mode));
+  BOOST_TEST(result.value("status", "") == "loaded");
+  BOOST_TEST(db.text("SELECT string_agg(synchronous_commit, ',') FROM public.seen_settings") ==
+             "off");
+  // Nothing of it outlives the loader's sessions.
+  BOOST_TEST(fresh_session_setting(db, "synchronous_commit") == "on");
+}
+
+BOOST_AUTO_TEST_CASE(index_builds_take_the_larger_of_the_servers_and_the_tools_memory) {
+  constexpr long long mb = 1LL << 20;
+  struct Case {
+    std::string database_setting;         // ALTER DATABASE ... SET maintenance_work_mem
+    std::optional<std::uint64_t> option;  // LoaderOptions::maintenance_work_mem
+    long long expected_at_least, expected_at_most;
+  };
+  const std::vector<Case> cases{
+      // The tool's default is more than this (256MB, or a 16th of this machine's RAM).
+      {"64MB", std::nullopt, 64 * mb + 1, 256 * mb},
+      // A server's larger setting is never lowered.
+      {"1GB", std::nullopt, 1024 * mb, 1024 * mb},
+      // The option is used as given...
+      {"64MB", 300 * mb, 300 * mb, 300 * mb},
+      // ... but lowers no larger setting either.
+      {"1GB", 300 * mb, 1024 * mb, 1024 * mb},
+  };
+  for (const Case& c : cases) {
+    BOOST_TEST_CONTEXT("database " << c.database_setting << ", option "
+                                   << (c.option ? std::to_string(*c.option) : "none")) {
+      TestDatabase db;
+      db.scalar("ALTER DATABASE " + db.name() + " SET maintenance_work_mem = '" +
+                c.database_setting + "'");
+      record_settings_at_commit(db);
+      LoaderOptions options = options_for("staged");
+      options.maintenance_work_mem = c.option;
+      load_all(db, make_info("mwm"), three_conversations(), 40, options);
+      const long long seen = db.scalar("SELECT maintenance_work_mem FROM public.seen_settings");
+      BOOST_TEST(seen >= c.expected_at_least);
+      BOOST_TEST(seen <= c.expected_at_most);
+      BOOST_TEST(fresh_session_setting(db, "maintenance_work_mem") == c.database_setting);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -43,6 +43,11 @@ struct Options {
   /// work); 1 = one at a time, 0 = load it like a later export of the account (staged, then
   /// merged).
   std::size_t copy_streams = 2;
+  /// maintenance_work_mem of the load's index builds, in bytes; a server whose own setting
+  /// is larger keeps its own. Empty (the default): 256 MiB, at most a 16th of the RAM for a
+  /// server reached through a Unix socket (on this machine), at most twice shared_buffers
+  /// for another.
+  std::optional<std::uint64_t> maintenance_work_mem;
   /// A batch ends at the context's batch size or once its messages span this many bytes of
   /// messages.json, whichever comes first (0: no byte limit): batches of large messages stay
   /// small, so what batches in flight hold stays bounded (README: "Resources").

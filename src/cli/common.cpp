@@ -1,6 +1,7 @@
 #include "cli/common.hpp"
 
 #include "core/fold_lines.hpp"
+#include "load/server_settings.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <new>
 #include <system_error>
+#include <utility>
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -127,6 +129,35 @@ CLI::Validator whole_number(std::uint64_t min, std::uint64_t max) {
         return allowed + " (got " + skype_etl::quoted(value) + ")";
       },
       "", "N");
+}
+
+std::optional<std::uint64_t> parse_size(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])) != 0)
+    ++digits;
+  if (digits == 0 || digits > 12) return std::nullopt;
+  std::uint64_t number = 0;
+  std::from_chars(text.data(), text.data() + digits, number);
+  std::string unit = text.substr(digits);
+  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::pair<const char*, unsigned> units[] = {
+      {"kb", 10U}, {"mb", 20U}, {"gb", 30U}, {"tb", 40U}};
+  for (const auto& [name, shift] : units)
+    if (unit == name) return number << shift;  // at most 12 digits: no overflow
+  return std::nullopt;
+}
+
+CLI::Validator size_value(std::uint64_t min, std::uint64_t max) {
+  const std::string allowed = "must be a size from " + detail::postgres_size(min) + " to " +
+                              detail::postgres_size(max) +
+                              " (a whole number of kB, MB, GB or TB, such as 512MB or 2GB)";
+  return CLI::Validator(
+      [=](std::string& value) -> std::string {
+        const auto bytes = parse_size(value);
+        if (bytes && *bytes >= min && *bytes <= max) return {};
+        return allowed + " (got " + skype_etl::quoted(value) + ")";
+      },
+      "", "SIZE");
 }
 
 namespace {

@@ -57,6 +57,13 @@ void apply_log_options(const LogOptions& log);
 /// "--batch-size must be a whole number from 1 to 1000000 (got '0')".
 CLI::Validator whole_number(std::uint64_t min, std::uint64_t max);
 
+/// A size as PostgreSQL writes one, a whole number and its unit: "512MB", "2GB", "65536kB"
+/// (kB, MB, GB, TB, any case); its bytes, or nullopt for anything else.
+std::optional<std::uint64_t> parse_size(const std::string& text);
+/// Accepts a size (parse_size) from `min` to `max` bytes, else says so: "--maintenance-work-mem
+/// must be a size from 1MB to 1TB such as 512MB or 2GB (got "lots")".
+CLI::Validator size_value(std::uint64_t min, std::uint64_t max);
+
 /// The date formats parse_date accepts, in words.
 extern const char* const k_date_formats;
 

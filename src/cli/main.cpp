@@ -20,6 +20,7 @@
 #include "cli/run_command.hpp"
 #include "core/local_db.hpp"
 #include "load/search.hpp"
+#include "load/server_settings.hpp"
 #include "skype_etl/errors.hpp"
 
 namespace {
@@ -154,6 +155,19 @@ CLI::App* add_run_command(CLI::App& app, se::cli::RunOptions& o, se::cli::LogOpt
                                    "build its indexes at once; default: " +
                                        std::to_string(se::Options{}.copy_streams)),
                1, 16);
+  command
+      ->add_option_function<std::string>(
+          "--maintenance-work-mem",
+          [&o](const std::string& value) {
+            o.run.maintenance_work_mem = se::cli::parse_size(value);
+          },
+          "maintenance_work_mem of the load's index builds (a server whose own is larger keeps "
+          "its own); default: " +
+              se::detail::postgres_size(se::detail::default_maintenance_work_mem) +
+              ", at most a 16th of the RAM for a server on this machine (Unix socket), at most "
+              "twice its shared_buffers for another")
+      ->type_name("SIZE")
+      ->check(se::cli::size_value(1ULL << 20U, 1ULL << 40U));
   whole_number(command->add_option("--memory-limit-mb", o.run.memory_limit_mb,
                                    "stop with exit code 5 when private memory exceeds N MB, or "
                                    "would; default: no limit"),

@@ -20,6 +20,8 @@
 
 #include "cli/progress_display.hpp"
 #include "core/json_text.hpp"
+#include "load/pg_connection.hpp"
+#include "load/server_settings.hpp"
 #include "report.hpp"
 #include "run_sampler.hpp"
 #include "skype_etl/context.hpp"
@@ -156,6 +158,28 @@ void load_exports(const RunOptions& o, const Options& options,
   result["sampling"] = sampler.to_json();
 }
 
+/// The server's WAL mark (server_settings.hpp) on a connection of its own, or nullopt: the
+/// hint it serves never fails a run.
+std::optional<detail::WalMark> wal_mark_of(const std::string& conninfo) {
+  try {
+    detail::PgConnection conn(conninfo);
+    return detail::wal_mark(conn);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+/// The one line that names the server setting that slowed the run's load, or "".
+std::string slow_load_hint_of(const std::string& conninfo, const detail::WalMark& before) {
+  try {
+    detail::PgConnection conn(conninfo);
+    const auto after = detail::wal_mark(conn);
+    return after ? detail::slow_load_hint(conn, before, *after) : std::string();
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
 }  // namespace
 
 int run_command(const RunOptions& o) {
@@ -182,10 +206,17 @@ int run_command(const RunOptions& o) {
   if (!o.output_dir.empty()) options.output_dir = o.output_dir;
   std::optional<ETLContext> context;
   try {
+    // The local default database is tuned for loads when it starts: no hint for it.
+    const bool local = choose_database(o.db).local.has_value();
     options.db.conninfo = resolve_conninfo(o.db, LocalCreate::allowed);
     context.emplace(options);
     context->set_logger(spdlog::default_logger());
+    const auto before = local ? std::nullopt : wal_mark_of(options.db.conninfo);
     load_exports(o, options, inputs, *context, result);
+    if (before) {
+      const std::string hint = slow_load_hint_of(options.db.conninfo, *before);
+      if (!hint.empty()) result["hint"] = hint;
+    }
   } catch (const std::exception& error) {
     // Before the run began (the local database would not start, ...).
     result["error"] = error_message(error);
@@ -311,6 +342,8 @@ int run_command(const RunOptions& o) {
       exports.c_str(), static_cast<unsigned long long>(totals.value("conversations", 0ULL)),
       n("read"), n("new"), n("updated"), n("unchanged"), n("superseded"), skipped.c_str(),
       seconds_text(seconds).c_str(), seconds > 0 ? static_cast<double>(n("read")) / seconds : 0.0);
+  if (result.contains("hint") && !o.quiet)
+    std::printf("hint: %s\n", result["hint"].get<std::string>().c_str());
   // The exports that failed, with why: the run's exit code is the first one's.
   for (const auto& e : result["exports"])
     if (e.value("status", "") == "failed")

@@ -14,6 +14,7 @@
 #include "load/pg_connection.hpp"
 #include "load/repeat_tracker.hpp"
 #include "load/schema.hpp"
+#include "load/server_settings.hpp"
 #include "load/side_table.hpp"
 #include "load/staging_writer.hpp"
 #include "skype_etl/errors.hpp"
@@ -26,9 +27,10 @@ struct Loader::Impl {
       : options(std::move(loader_options)),
         conninfo(db.conninfo),
         conn(db.conninfo),
+        maintenance_work_mem(index_build_memory(conn, options.maintenance_work_mem)),
         staging(conn, options.copy_flush_bytes),
         partition(conn),
-        side(conn, conninfo, options.copy_streams, options.copy_flush_bytes) {
+        side(conn, conninfo, options.copy_streams, options.copy_flush_bytes, maintenance_work_mem) {
     steps.set_observer(options.on_step);
     conn.exec(loader_session_sql);
     // Staging lives in temporary tables: let the session cache more of them in memory
@@ -62,6 +64,8 @@ struct Loader::Impl {
   LoaderOptions options;
   std::string conninfo;
   PgConnection conn;
+  // Of the index builds: the server's own when larger (never lowered).
+  std::string maintenance_work_mem;
   bool schema_checked = false;
   bool digest_checked = false;  // begin_export could check the digest
 
@@ -153,7 +157,7 @@ struct Loader::Impl {
   /// The merge's session settings, and the membership events' text.
   void prepare_merge(Merge& m) {
     conn.exec("SET LOCAL work_mem = '128MB'");
-    conn.exec("SET LOCAL maintenance_work_mem = '256MB'");
+    conn.exec("SET LOCAL maintenance_work_mem = '" + maintenance_work_mem + "'");
     // No ANALYZE of the staging tables: it samples wide rows for a long while, and every
     // plan below is a sequential scan of them anyway.
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -36,6 +37,10 @@ struct LoaderOptions {
   /// more than a usual row, so that a buffer's storage (which doubles as it grows) stays
   /// at 1 MiB instead of reaching 2.
   std::size_t copy_flush_bytes = (1U << 20U) - (64U << 10U);
+  /// maintenance_work_mem of the index builds, in bytes, unless the server's own is larger
+  /// (index_build_memory). Empty: default_maintenance_work_mem, bounded by the server's
+  /// memory.
+  std::optional<std::uint64_t> maintenance_work_mem;
   /// Told the name of each step of an export's load as it begins (LoadSteps): "begin",
   /// "copy" (the batches), then those of finish_export ("copy_rest", "index_build", ...,
   /// "commit"). Empty: nobody is told.

@@ -392,7 +392,9 @@ $$)sql",
            // version behind (benchmarks/README.md). A
            // partition a load created for one account is named after it: it gets the name a
            // load gives the new id, so that loads know it as the account's own.
-           "SET LOCAL maintenance_work_mem = '256MB'",
+           // 256MB for the builds, unless the server's own is larger.
+           "SELECT set_config('maintenance_work_mem', greatest(pg_size_bytes(current_setting("
+           "'maintenance_work_mem')), 256 * 1024 * 1024) / 1024 || 'kB', true)",
            R"sql(DO $$
 DECLARE
   p record;

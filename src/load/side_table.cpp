@@ -75,10 +75,11 @@ bool batch_mostly_new(PgConnection& conn, const std::string& partition, const Ba
 }
 
 SideTable::SideTable(PgConnection& conn, std::string conninfo, std::size_t copy_streams,
-                     std::size_t flush_bytes)
+                     std::size_t flush_bytes, std::string maintenance_work_mem)
     : m_conn(conn),
       m_conninfo(std::move(conninfo)),
       m_copy_streams(copy_streams),
+      m_maintenance_work_mem(std::move(maintenance_work_mem)),
       m_flush_bytes(flush_bytes) {}
 
 SideTable::~SideTable() = default;
@@ -107,8 +108,8 @@ bool SideTable::start(AccountPartition& partition, const std::string& account_id
           .text(0, 0)));
   m_streams = std::make_unique<ParallelCopy>(
       m_conninfo, m_copy_streams,
-      std::string(loader_session_sql) +
-          "; SET maintenance_work_mem = '256MB'; SET work_mem = '128MB'" +
+      std::string(loader_session_sql) + "; SET maintenance_work_mem = '" + m_maintenance_work_mem +
+          "'; SET work_mem = '128MB'" +
           // Several connections build the indexes side by side, each keeping a core busy:
           // parallel workers only compete with the other builds for the cores
           // (benchmarks/README.md, "max_parallel_maintenance_workers = 0 on the stream

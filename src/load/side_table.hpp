@@ -23,9 +23,12 @@ namespace skype_etl::detail {
 
 class PgConnection;
 
-/// Settings of every connection of a loader (the side table's streams too).
+/// Settings of every connection of a loader (the side table's streams too). An export
+/// commits in one transaction: synchronous_commit off risks the last commits before a crash
+/// of the server, never half an export (README: "What is guaranteed").
 constexpr const char* loader_session_sql =
-    "SET client_encoding = 'UTF8'; SET application_name = 'skype-etl'";
+    "SET client_encoding = 'UTF8'; SET application_name = 'skype-etl'; "
+    "SET synchronous_commit = off";
 
 /// Whether rows may reach skype.messages by attaching a partition: no trigger on it (a side
 /// table's rows would never fire it) and no publication of it (attaching publishes nothing).
@@ -56,9 +59,10 @@ enum class SideOutcome {
 /// (ParallelCopy). Used by the loader's thread only.
 class SideTable {
  public:
-  /// `conn`: the loader's connection; the streams open `copy_streams` connections of their own.
+  /// `conn`: the loader's connection; the streams open `copy_streams` connections of their
+  /// own, which build the indexes with `maintenance_work_mem` (index_build_memory).
   SideTable(PgConnection& conn, std::string conninfo, std::size_t copy_streams,
-            std::size_t flush_bytes);
+            std::size_t flush_bytes, std::string maintenance_work_mem);
   ~SideTable();
   SideTable(const SideTable&) = delete;
   SideTable& operator=(const SideTable&) = delete;
@@ -136,6 +140,7 @@ class SideTable {
   PgConnection& m_conn;
   std::string m_conninfo;
   std::size_t m_copy_streams;
+  std::string m_maintenance_work_mem;
   std::size_t m_flush_bytes;
   bool m_active = false;
   std::string m_table;  // "skype_load.<m_name>" while it exists
