@@ -112,35 +112,54 @@ std::string clean_text(std::string_view text) {
 }
 
 void append_escaped(std::string& out, std::string_view text) {
-  for_clean(text, [&](std::string_view piece) {
-    std::size_t from = 0;
-    for (std::size_t i = 0; i < piece.size(); ++i) {
-      const char* entity = nullptr;
-      switch (piece[i]) {
-        case '&':
-          entity = "&amp;";
-          break;
-        case '<':
-          entity = "&lt;";
-          break;
-        case '>':
-          entity = "&gt;";
-          break;
-        case '"':
-          entity = "&quot;";
-          break;
-        case '\'':
-          entity = "&#39;";
-          break;
-        default:
-          continue;
-      }
-      out.append(piece.substr(from, i - from));
-      out.append(entity);
-      from = i + 1;
+  // One pass: runs of bytes that need nothing are appended whole (the common case).
+  std::size_t run = 0;
+  std::size_t at = 0;
+  const auto flush = [&](std::size_t end) { out.append(text.data() + run, end - run); };
+  while (at < text.size()) {
+    const auto b = static_cast<unsigned char>(text[at]);
+    const char* entity = nullptr;
+    switch (b) {
+      case '&':
+        entity = "&amp;";
+        break;
+      case '<':
+        entity = "&lt;";
+        break;
+      case '>':
+        entity = "&gt;";
+        break;
+      case '"':
+        entity = "&quot;";
+        break;
+      case '\'':
+        entity = "&#39;";
+        break;
+      default:
+        break;
     }
-    out.append(piece.substr(from));
-  });
+    if (entity) {
+      flush(at);
+      out.append(entity);
+      run = ++at;
+      continue;
+    }
+    if (b >= 0x20 && b < 0x7F) {
+      ++at;
+      continue;
+    }
+    std::uint32_t cp = 0;
+    const std::size_t len = utf8_sequence(text, at, cp);
+    if (len != 0 && (!is_control(cp) || cp == '\n' || cp == '\t')) {
+      at += len;
+      continue;
+    }
+    flush(at);
+    if (!(len == 1 && cp == '\r')) out.append(k_replacement);
+    at += len == 0 ? 1 : len;
+    run = at;
+  }
+  flush(at);
 }
 
 std::string escaped(std::string_view text) {

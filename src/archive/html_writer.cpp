@@ -172,20 +172,66 @@ std::string utc_offset(long seconds) {
   return buf;
 }
 
-/// "2023-11-14 22:13:05 +01:00 (21:13:05 UTC)": a message's time on hover.
-std::string full_time(Micros us) {
+/// A time as the pages show it, from one conversion to local time (a message's time is
+/// shown four ways: this is on the hot path).
+struct TimeTexts {
+  std::string iso;    ///< "2023-11-14T22:13:05+01:00" (a <time>'s datetime)
+  std::string full;   ///< "2023-11-14 22:13:05 +01:00 (2023-11-14 21:13:05 UTC)" (on hover)
+  std::string clock;  ///< "22:13"
+  std::string date;   ///< "2023-11-14" (local)
+};
+
+void put_digits(std::string& out, long value, int width) {
+  char buf[24];
+  int n = 0;
+  unsigned long v = value < 0 ? 0UL : static_cast<unsigned long>(value);
+  do {
+    buf[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0 && n < 20);
+  for (int i = n; i < width; ++i) out.push_back('0');
+  while (n > 0) out.push_back(buf[--n]);
+}
+
+/// "YYYY-MM-DD" `sep` "HH:MM:SS".
+void put_tm(std::string& out, const std::tm& tm, char sep) {
+  put_digits(out, tm.tm_year + 1900L, 4);
+  out.push_back('-');
+  put_digits(out, tm.tm_mon + 1L, 2);
+  out.push_back('-');
+  put_digits(out, tm.tm_mday, 2);
+  out.push_back(sep);
+  put_digits(out, tm.tm_hour, 2);
+  out.push_back(':');
+  put_digits(out, tm.tm_min, 2);
+  out.push_back(':');
+  put_digits(out, tm.tm_sec, 2);
+}
+
+TimeTexts time_texts(Micros us) {
   const LocalTime t = local_time(us);
   std::time_t seconds = static_cast<std::time_t>(us / 1000000);
   if (us < 0 && us % 1000000 != 0) --seconds;
   std::tm utc{};
   gmtime_r(&seconds, &utc);
-  return format(t.tm, "%Y-%m-%d %H:%M:%S ") + utc_offset(t.offset_seconds) + " (" +
-         format(utc, "%Y-%m-%d %H:%M:%S") + " UTC)";
+  const std::string offset = utc_offset(t.offset_seconds);
+  TimeTexts out;
+  put_tm(out.iso, t.tm, 'T');
+  out.date = out.iso.substr(0, 10);
+  out.clock = out.iso.substr(11, 5);
+  out.iso += offset;
+  out.full.reserve(52);
+  put_tm(out.full, t.tm, ' ');
+  out.full += ' ';
+  out.full += offset;
+  out.full += " (";
+  put_tm(out.full, utc, ' ');
+  out.full += " UTC)";
+  return out;
 }
 
-std::string iso_datetime(Micros us) {
-  const LocalTime t = local_time(us);
-  return format(t.tm, "%Y-%m-%dT%H:%M:%S") + utc_offset(t.offset_seconds);
+std::string full_time(Micros us) {
+  return time_texts(us).full;
 }
 
 /// "2024-05-17T15:09:00Z" (or with fractional seconds), as details_json writes times;
@@ -203,7 +249,7 @@ std::optional<Micros> parse_utc(const std::string& text) {
 }
 
 std::string local_date(Micros us) {
-  return format(local_time(us).tm, "%Y-%m-%d");
+  return time_texts(us).date;
 }
 
 std::string human_size(std::int64_t bytes) {
@@ -395,7 +441,7 @@ class HtmlWriter final : public ArchiveWriter {
   void page_nav();
   void render(const Message& m);
   void render_text(std::string_view text, const nlohmann::json* mentions);
-  void render_time(Micros at);
+  void render_time(const TimeTexts& t);
   void render_attachments(const Message& m, const nlohmann::json& details);
   void render_reactions(const nlohmann::json& reactions);
   void render_call(const nlohmann::json& call, const Message& m);
@@ -460,9 +506,10 @@ void HtmlWriter::begin(const std::vector<Conversation>& conversations) {
     for (const auto& at : {c.first_message_at, c.last_message_at}) {
       const std::string sort = at ? to_string(*at) : "0";
       h.open("td", {{"class", "n"}, {"data-sort", sort}});
-      if (at)
-        h.element("time", {{"datetime", iso_datetime(*at)}, {"title", full_time(*at)}},
-                  local_date(*at));
+      if (at) {
+        const TimeTexts t = time_texts(*at);
+        h.element("time", {{"datetime", t.iso}, {"title", t.full}}, t.date);
+      }
       h.close("td");
     }
     h.raw_trusted("</tr>\n");
@@ -582,9 +629,8 @@ void HtmlWriter::end_conversation() {
   m_conversation = nullptr;
 }
 
-void HtmlWriter::render_time(Micros at) {
-  m_html.element("time", {{"datetime", iso_datetime(at)}, {"title", full_time(at)}},
-                 format(local_time(at).tm, "%H:%M"));
+void HtmlWriter::render_time(const TimeTexts& t) {
+  m_html.element("time", {{"datetime", t.iso}, {"title", t.full}}, t.clock);
 }
 
 void HtmlWriter::render_text(std::string_view text, const nlohmann::json* mentions) {
@@ -597,7 +643,13 @@ void HtmlWriter::render_text(std::string_view text, const nlohmann::json* mentio
   Html& h = m_html;
   std::size_t plain = 0;
   for (std::size_t at = 0; at < text.size();) {
-    if (const std::size_t n = url_length(text, at); n != 0) {
+    const char c = text[at];
+    const bool may_be_url = c == 'h' || c == 'H' || c == 'm' || c == 'M';
+    if (!may_be_url && names.empty()) {
+      ++at;
+      continue;
+    }
+    if (const std::size_t n = may_be_url ? url_length(text, at) : 0; n != 0) {
       h.text(text.substr(plain, at - plain));
       h.link(text.substr(at, n));
       at += n;
@@ -730,10 +782,11 @@ void HtmlWriter::render(const Message& m) {
   if (!m.details_json.empty()) details = nlohmann::json::parse(m.details_json, nullptr, false);
   if (details.is_discarded()) details = nullptr;
 
+  std::optional<TimeTexts> sent;
   if (m.sent_at) {
-    const std::string day = local_date(*m.sent_at);
-    if (day != m_day) {
-      m_day = day;
+    sent = time_texts(*m.sent_at);
+    if (sent->date != m_day) {
+      m_day = sent->date;
       h.open("h2", {{"class", "day"}});
       h.element("span", {}, format(local_time(*m.sent_at).tm, "%A, %e %B %Y"));
       h.close("h2");
@@ -746,8 +799,8 @@ void HtmlWriter::render(const Message& m) {
   if (system && member(details, "call") == nullptr) {
     h.open("div", {{"class", "system"}, {"id", id}});
     h.open("span");
-    if (m.sent_at) {
-      render_time(*m.sent_at);
+    if (sent) {
+      render_time(*sent);
       h.text(" ");
     }
     std::string text = m.content_text;
@@ -774,7 +827,7 @@ void HtmlWriter::render(const Message& m) {
   h.open("div", {{"class", "head"}});
   h.element("span", {{"class", "sender"}, {"title", m.sender_id}},
             m.sender_name.empty() ? m.sender_id : m.sender_name);
-  if (m.sent_at) render_time(*m.sent_at);
+  if (sent) render_time(*sent);
   if (m.is_edited)
     h.element(
         "span",
