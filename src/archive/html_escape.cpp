@@ -42,7 +42,7 @@ bool is_control(std::uint32_t cp) noexcept {
   return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F);
 }
 
-/// Calls `emit(piece)` for the clean pieces of `text` (see clean_text).
+/// Calls `emit(piece)` for the clean pieces of `text` (see clean_for_html).
 template <class Emit>
 void for_clean(std::string_view text, Emit&& emit) {
   std::size_t run = 0;  // start of the pending run of bytes copied as they are
@@ -104,7 +104,7 @@ bool is_safe_url_value(std::string_view v) {
 
 }  // namespace
 
-std::string clean_text(std::string_view text) {
+std::string clean_for_html(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for_clean(text, [&](std::string_view piece) { out.append(piece); });
@@ -188,7 +188,7 @@ std::optional<std::string> safe_url(std::string_view url) {
   const std::string_view rest = std::string_view(cleaned).substr(colon + 1);
   if (rest.empty()) return std::nullopt;
   if (!iequals(scheme, "mailto") && rest.substr(0, 2) != "//") return std::nullopt;
-  std::string out = clean_text(cleaned);
+  std::string out = clean_for_html(cleaned);
   for (std::size_t i = 0; i < scheme.size(); ++i) out[i] = lower(out[i]);
   return out;
 }

@@ -15,9 +15,9 @@ namespace skype_etl::detail::archive {
 /// `text` as valid UTF-8 fit for a page: invalid bytes (and overlong forms, surrogates,
 /// code points past U+10FFFF) become U+FFFD, and so do control characters other than
 /// '\n' and '\t' (C0, DEL, C1); '\r' is dropped.
-std::string clean_text(std::string_view text);
+std::string clean_for_html(std::string_view text);
 
-/// Appends clean_text(text) with & < > " ' escaped: fit for HTML text and for a quoted
+/// Appends clean_for_html(text) with & < > " ' escaped: fit for HTML text and for a quoted
 /// attribute value alike (also inside SVG).
 void append_escaped(std::string& out, std::string_view text);
 std::string escaped(std::string_view text);

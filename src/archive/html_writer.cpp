@@ -279,9 +279,9 @@ std::string duration_text(double seconds) {
   return buf;
 }
 
-/// At most `max` code points of clean_text(text), "…" when cut.
+/// At most `max` code points of clean_for_html(text), "…" when cut.
 std::string shorten(std::string_view text, std::size_t max) {
-  std::string clean = clean_text(text);
+  std::string clean = clean_for_html(text);
   std::size_t points = 0;
   for (std::size_t i = 0; i < clean.size(); ++i) {
     if ((static_cast<unsigned char>(clean[i]) & 0xC0U) == 0x80U) continue;
@@ -495,7 +495,7 @@ void HtmlWriter::begin(const std::vector<Conversation>& conversations) {
   for (const auto& c : conversations) {
     const std::string name = c.display_name.empty() ? c.conversation_id : c.display_name;
     h.open("tr");
-    h.open("td", {{"data-sort", clean_text(name)}});
+    h.open("td", {{"data-sort", clean_for_html(name)}});
     h.element("a", {{"href", page_url(page_file(c.file_stem, 1))}}, name);
     h.close("td");
     h.element("td", {{"data-sort", c.type}}, c.type);
@@ -794,8 +794,13 @@ void HtmlWriter::render(const Message& m) {
   }
   const std::string id = "m" + to_string(m_index + 1);
   const bool membership = member(details, "membership") != nullptr;
-  const bool system =
-      membership || m.is_server_generated || m.message_type.rfind("ThreadActivity/", 0) == 0;
+  // System events as the txt format tells them (is_system_event: ThreadActivity/, Event/,
+  // InviteFreeRelationshipChanged/), and anything the server wrote; a call is a bubble of
+  // its own (who called, how long).
+  const std::string_view type = m.message_type;
+  const bool system = membership || m.is_server_generated ||
+                      type.rfind("ThreadActivity/", 0) == 0 || type.rfind("Event/", 0) == 0 ||
+                      type.rfind("InviteFreeRelationshipChanged/", 0) == 0;
   if (system && member(details, "call") == nullptr) {
     h.open("div", {{"class", "system"}, {"id", id}});
     h.open("span");
@@ -854,12 +859,13 @@ void HtmlWriter::render(const Message& m) {
   }
   if (const auto* call = member(details, "call")) render_call(*call, m);
 
-  h.open("div", {{"class", "body"}});
-  if (m.is_deleted && m.content_text.empty())
-    h.text("This message was deleted.");
-  else
+  if (m.is_deleted && m.content_text.empty()) {
+    h.element("div", {{"class", "body"}}, "This message was deleted.");
+  } else if (!m.content_text.empty()) {
+    h.open("div", {{"class", "body"}});
     render_text(m.content_text, member(details, "mentions"));
-  h.close("div");
+    h.close("div");
+  }
 
   // Links the markup named that the text does not show.
   if (const auto* links = member(details, "links"); links && links->is_array()) {
