@@ -329,7 +329,11 @@ struct HostileArchive {
     writer->begin_conversation(conversations[2]);
     writer->message(text_message("b1", at(2024, 3, 1, 10, 0), "8:bob", "Bob", "hi"));
     writer->end_conversation();
-    writer->finish(some_statistics(4500 + 1 + static_cast<std::int64_t>(hostile_messages), 3));
+    auto stats = some_statistics(4500 + 1 + static_cast<std::int64_t>(hostile_messages), 3);
+    stats.per_month.back().month = texts[0];
+    stats.top_conversations = {{"19:evil@thread.skype", texts[1], 24}, {"x", texts[2], 3}};
+    stats.top_senders = {{texts[3], texts[4], 20}, {"8:bob", "", 4}};
+    writer->finish(stats);
   }
 };
 
@@ -385,6 +389,18 @@ BOOST_AUTO_TEST_CASE(an_unwritable_directory_is_an_output_error) {
   BOOST_CHECK_THROW(writer->begin({}), skype_etl::OutputError);
 }
 
+BOOST_AUTO_TEST_CASE(a_file_stem_that_leaves_the_directory_is_refused) {
+  st::TempDir dir;
+  fs::create_directories(dir / "out");
+  auto writer = ar::make_html_writer(dir / "out");
+  writer->begin({});
+  for (const char* stem : {"", "..", "../escape", "a/b", "a\\b"}) {
+    auto c = conversation("8:x", "x", stem, 0, 0, 0);
+    BOOST_CHECK_THROW(writer->begin_conversation(c), std::invalid_argument);
+  }
+  BOOST_TEST(!fs::exists(dir / "escape.html"));
+}
+
 BOOST_AUTO_TEST_CASE(chromium_runs_no_injected_script_and_shows_every_message) {
   const std::string exe = find_chromium();
   if (exe.empty()) {
@@ -406,6 +422,23 @@ BOOST_AUTO_TEST_CASE(chromium_runs_no_injected_script_and_shows_every_message) {
   for (const char* page : {"evil.html", "long.html", "bob.html"})
     BOOST_TEST(index.dom.find(std::string("href=\"") + page + "\"") != std::string::npos, page);
   BOOST_TEST(index.dom.find(dom_text("Bob <b>Builder</b>")) != std::string::npos);
+  BOOST_TEST(index.dom.find(dom_text(hostile_texts()[0] + " " + hostile_texts()[1])) !=
+             std::string::npos);
+  // Filtered and sorted from the address (what the box and the headers do).
+  const auto filtered = browser.dump(dir / "index.html#q=QUOTED");
+  BOOST_TEST(filtered.dom.find("1 of 3 conversations") != std::string::npos, filtered.dom);
+  BOOST_TEST(filtered.dom.find("<tr hidden=\"\">") != std::string::npos, filtered.dom);
+  const auto order = [&](const std::string& dom) {
+    std::string out;
+    static const std::regex link("<td data-sort=\"[^\"]*\"><a href=\"(\\w+)\\.html\"");
+    for (auto it = std::sregex_iterator(dom.begin(), dom.end(), link); it != std::sregex_iterator();
+         ++it)
+      out += (*it)[1].str() + " ";
+    return out;
+  };
+  BOOST_TEST(order(index.dom) == "evil long bob ");
+  BOOST_TEST(order(browser.dump(dir / "index.html#sort=4").dom) == "bob evil long ");
+  BOOST_TEST(order(browser.dump(dir / "index.html#sort=-4").dom) == "long evil bob ");
 
   for (const char* page : {"index.html", "evil.html", "long.html", "long-2.html", "long-3.html",
                            "bob.html", "stats.html"}) {

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <fstream>
 #include <optional>
+#include <stdexcept>
 #include <unordered_map>
 #include <utility>
 
@@ -118,6 +119,21 @@ constexpr char k_script[] = R"(
       });
       rows.forEach(function (r) { body.appendChild(r); });
     });
+  });
+  // index.html#q=words filters, #sort=N (#sort=-N: descending) sorts by column N from 1.
+  var hash = location.hash.slice(1).split('&');
+  hash.forEach(function (kv) {
+    var at = kv.indexOf('='), key = kv.slice(0, at), value = decodeURIComponent(kv.slice(at + 1));
+    if (key === 'q') {
+      filter.value = value;
+      filter.dispatchEvent(new Event('input'));
+    } else if (key === 'sort') {
+      var col = Math.abs(parseInt(value, 10)) - 1;
+      if (col >= 0 && col < heads.length) {
+        heads[col].click();
+        if (value.charAt(0) === '-') heads[col].click();
+      }
+    }
   });
   count();
 })();
@@ -522,6 +538,13 @@ void HtmlWriter::begin(const std::vector<Conversation>& conversations) {
 }
 
 void HtmlWriter::begin_conversation(const Conversation& conversation) {
+  // The reader's stems are safe (archive.hpp); a page is never written outside the directory.
+  const std::string& stem = conversation.file_stem;
+  if (stem.empty() || stem == "." || stem == ".." ||
+      stem.find_first_of(std::string_view("/\\\0", 3)) != std::string::npos)
+    throw std::invalid_argument("html archive: not a safe file name for conversation " +
+                                skype_etl::printable(conversation.conversation_id) + ": " +
+                                skype_etl::quoted(stem));
   m_conversation = &conversation;
   m_names.clear();
   for (const auto& p : conversation.participants)
