@@ -360,12 +360,12 @@ BOOST_AUTO_TEST_SUITE(html_writer_tests)
 BOOST_AUTO_TEST_CASE(hostile_content_is_text_and_links_are_safe_in_the_source) {
   HostileArchive archive;
   const fs::path& dir = archive.dir;
-  for (const char* page : {"index.html", "evil.html", "long.html", "long-2.html", "long-3.html",
+  for (const char* page : {"index.html", "evil.html", "long.html", "long-p2.html", "long-p3.html",
                            "bob.html", "stats.html"}) {
     BOOST_TEST_REQUIRE(fs::exists(dir / page), page);
     check_source(dir, dir / page, std::string(page) == "index.html");
   }
-  BOOST_TEST(!fs::exists(dir / "long-4.html"));
+  BOOST_TEST(!fs::exists(dir / "long-p4.html"));
   // Hostile links never become links: evil.html links only our pages and media files
   // (percent-encoded), and no URL of its messages.
   const std::string evil = slurp(dir / "evil.html");
@@ -387,6 +387,38 @@ BOOST_AUTO_TEST_CASE(hostile_content_is_text_and_links_are_safe_in_the_source) {
 BOOST_AUTO_TEST_CASE(an_unwritable_directory_is_an_output_error) {
   auto writer = ar::make_html_writer("/nonexistent/skype-etl-archive");
   BOOST_CHECK_THROW(writer->begin({}), skype_etl::OutputError);
+}
+
+BOOST_AUTO_TEST_CASE(pages_follow_the_messages_when_the_count_was_wrong) {
+  st::TempDir dir;
+  ar::HtmlOptions options;
+  options.messages_per_page = 2;
+  auto writer = ar::make_html_writer(dir.path(), options);
+  const auto fewer = conversation("19:a", "fewer", "fewer", 5, 0, 0);  // 3 pages promised
+  const auto more = conversation("19:b", "more", "more", 1, 0, 0);     // 1 page promised
+  writer->begin({fewer, more});
+  writer->begin_conversation(fewer);
+  for (int i = 0; i < 3; ++i)
+    writer->message(text_message(std::to_string(i), i, "8:a", "A", "m" + std::to_string(i)));
+  writer->end_conversation();
+  writer->begin_conversation(more);
+  for (int i = 0; i < 5; ++i)
+    writer->message(text_message(std::to_string(i), i, "8:a", "A", "m" + std::to_string(i)));
+  writer->end_conversation();
+  writer->finish({});
+  // Every page a link names exists: the promised third page of "fewer" says it is empty,
+  // and each page of "more" links the next one.
+  for (const char* page : {"fewer.html", "fewer-p2.html", "fewer-p3.html", "more.html",
+                           "more-p2.html", "more-p3.html"})
+    check_source(dir.path(), dir / page, false);
+  BOOST_TEST(slurp(dir / "fewer-p3.html").find("No messages.") != std::string::npos);
+  BOOST_TEST(!fs::exists(dir / "fewer-p4.html"));
+  BOOST_TEST(slurp(dir / "more.html").find("href=\"more-p2.html\" rel=\"next\"") !=
+             std::string::npos);
+  BOOST_TEST(slurp(dir / "more-p2.html").find("href=\"more-p3.html\" rel=\"next\"") !=
+             std::string::npos);
+  BOOST_TEST(slurp(dir / "more-p3.html").find("m4") != std::string::npos);
+  BOOST_TEST(!fs::exists(dir / "more-p4.html"));
 }
 
 BOOST_AUTO_TEST_CASE(a_file_stem_that_leaves_the_directory_is_refused) {
@@ -440,7 +472,7 @@ BOOST_AUTO_TEST_CASE(chromium_runs_no_injected_script_and_shows_every_message) {
   BOOST_TEST(order(browser.dump(dir / "index.html#sort=4").dom) == "bob evil long ");
   BOOST_TEST(order(browser.dump(dir / "index.html#sort=-4").dom) == "long evil bob ");
 
-  for (const char* page : {"index.html", "evil.html", "long.html", "long-2.html", "long-3.html",
+  for (const char* page : {"index.html", "evil.html", "long.html", "long-p2.html", "long-p3.html",
                            "bob.html", "stats.html"}) {
     const auto p = page == std::string("index.html") ? index : browser.dump(dir / page);
     BOOST_TEST(p.dom.find("id=\"pwned\"") == std::string::npos, page << ": a payload ran");
@@ -478,7 +510,7 @@ BOOST_AUTO_TEST_CASE(chromium_runs_no_injected_script_and_shows_every_message) {
 
   // The long conversation: every message once, in order, over three linked pages.
   int expected = 1;
-  for (const char* page : {"long.html", "long-2.html", "long-3.html"}) {
+  for (const char* page : {"long.html", "long-p2.html", "long-p3.html"}) {
     const auto p = browser.dump(dir / page);
     static const std::regex body("<div class=\"body\">Message (\\d{4})</div>");
     for (auto it = std::sregex_iterator(p.dom.begin(), p.dom.end(), body);
@@ -495,9 +527,9 @@ BOOST_AUTO_TEST_CASE(chromium_runs_no_injected_script_and_shows_every_message) {
         BOOST_TEST(fs::exists(dir / url), page << " links to a missing " << url);
   }
   BOOST_TEST(expected == 4501);
-  const auto second = browser.dump(dir / "long-2.html");
+  const auto second = browser.dump(dir / "long-p2.html");
   BOOST_TEST(second.dom.find("href=\"long.html\" rel=\"prev\"") != std::string::npos);
-  BOOST_TEST(second.dom.find("href=\"long-3.html\" rel=\"next\"") != std::string::npos);
+  BOOST_TEST(second.dom.find("href=\"long-p3.html\" rel=\"next\"") != std::string::npos);
 
   const auto stats = browser.dump(dir / "stats.html");
   BOOST_TEST(stats.dom.find("data-chart=\"months\"") != std::string::npos);

@@ -314,8 +314,11 @@ std::string to_string(std::int64_t v) {
   return std::to_string(v);
 }
 
+/// Page 1 is "<stem>.html", page k "<stem>-p<k>.html": "-p<k>" never ends a stem of the
+/// reader's (they end in "-<8 hex digits>", then maybe "-<n>" when two would be the same),
+/// so no page of one conversation can be another's first page.
 std::string page_file(const std::string& stem, std::int64_t page) {
-  return page <= 1 ? stem + ".html" : stem + "-" + std::to_string(page) + ".html";
+  return page <= 1 ? stem + ".html" : stem + "-p" + std::to_string(page) + ".html";
 }
 
 /// relative_url() of a page of ours; our file stems are safe, so it never fails.
@@ -469,7 +472,7 @@ class HtmlWriter final : public ArchiveWriter {
   Html m_html;
 
   // The conversation being written.
-  const Conversation* m_conversation = nullptr;
+  Conversation m_conversation;  // a copy: the caller's may not outlive begin_conversation()
   std::unordered_map<std::string, std::string> m_names;  // participant id -> display name
   std::unique_ptr<PageFile> m_page;
   std::int64_t m_page_number = 0;
@@ -545,7 +548,7 @@ void HtmlWriter::begin_conversation(const Conversation& conversation) {
     throw std::invalid_argument("html archive: not a safe file name for conversation " +
                                 skype_etl::printable(conversation.conversation_id) + ": " +
                                 skype_etl::quoted(stem));
-  m_conversation = &conversation;
+  m_conversation = conversation;
   m_names.clear();
   for (const auto& p : conversation.participants)
     if (!p.display_name.empty()) m_names.emplace(p.id, p.display_name);
@@ -569,7 +572,7 @@ void HtmlWriter::page_nav() {
   const std::int64_t pages = std::max(m_pages_expected, m_page_number);
   if (pages <= 1) return;
   Html& h = m_html;
-  const std::string& stem = m_conversation->file_stem;
+  const std::string& stem = m_conversation.file_stem;
   h.open("nav", {{"class", "pages"}, {"aria-label", "Pages"}});
   if (m_page_number > 1)
     h.element("a", {{"href", page_url(page_file(stem, m_page_number - 1))}, {"rel", "prev"}},
@@ -598,7 +601,7 @@ void HtmlWriter::open_page() {
   ++m_page_number;
   m_on_page = 0;
   m_day.clear();
-  const Conversation& c = *m_conversation;
+  const Conversation& c = m_conversation;
   m_page = std::make_unique<PageFile>(m_dir / page_file(c.file_stem, m_page_number));
   Html& h = m_html;
   std::string title = m_heading;
@@ -649,7 +652,6 @@ void HtmlWriter::end_conversation() {
     open_page();
     close_page(false);
   }
-  m_conversation = nullptr;
 }
 
 void HtmlWriter::render_time(const TimeTexts& t) {
