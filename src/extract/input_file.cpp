@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -502,6 +503,20 @@ std::shared_ptr<InputSource> InputSource::open(const std::filesystem::path& path
   return source;
 }
 
+std::array<unsigned char, 32> sha256(std::string_view bytes) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("cannot initialise SHA-256");
+  constexpr std::size_t chunk = 8U << 20U;
+  for (std::size_t at = 0; at < bytes.size(); at += chunk) {
+    EVP_DigestUpdate(ctx.get(), bytes.data() + at, std::min(chunk, bytes.size() - at));
+  }
+  std::array<unsigned char, 32> md{};
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), md.data(), &len);
+  return md;
+}
+
 const std::string& InputSource::digest() {
   if (!m_digest.empty()) return m_digest;
   std::unique_ptr<MappedFile> own;
@@ -510,22 +525,12 @@ const std::string& InputSource::digest() {
     own = std::make_unique<MappedFile>(m_digest_path);
     map = own.get();
   }
-  const std::string_view bytes = map->bytes();
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("cannot initialise SHA-256");
-  constexpr std::size_t chunk = 8U << 20U;
-  for (std::size_t at = 0; at < bytes.size(); at += chunk) {
-    EVP_DigestUpdate(ctx.get(), bytes.data() + at, std::min(chunk, bytes.size() - at));
-  }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx.get(), md, &len);
+  const auto md = sha256(map->bytes());
   static const char* hex = "0123456789abcdef";
   std::string out = "sha256:";
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4U];
-    out += hex[md[i] & 15U];
+  for (const unsigned char b : md) {
+    out += hex[b >> 4U];
+    out += hex[b & 15U];
   }
   m_digest = std::move(out);
   return m_digest;

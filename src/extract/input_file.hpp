@@ -2,6 +2,7 @@
 // with the padding simdjson needs, without copying plain files.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
@@ -21,6 +22,10 @@ class MemoryMonitor;
 }
 
 namespace skype_etl::detail {
+
+/// SHA-256 of `bytes` (the digest of skype.exports.file_digest; the HTML archive's
+/// Content-Security-Policy hashes).
+std::array<unsigned char, 32> sha256(std::string_view bytes);
 
 /// Bytes readable past the end of every buffer this file hands out (>= SIMDJSON_PADDING).
 inline constexpr std::size_t input_padding = 64;

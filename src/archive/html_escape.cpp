@@ -1,0 +1,298 @@
+#include "archive/html_escape.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <stdexcept>
+
+namespace skype_etl::detail::archive {
+namespace {
+
+constexpr std::string_view k_replacement = "\xEF\xBF\xBD";  // U+FFFD
+
+/// Length of the valid UTF-8 sequence at `s[at]` and its code point; 0 when invalid.
+std::size_t utf8_sequence(std::string_view s, std::size_t at, std::uint32_t& cp) noexcept {
+  const auto b0 = static_cast<unsigned char>(s[at]);
+  if (b0 < 0x80) {
+    cp = b0;
+    return 1;
+  }
+  std::size_t len = 0;
+  std::uint32_t min = 0;
+  if ((b0 & 0xE0U) == 0xC0U) {
+    len = 2, cp = b0 & 0x1FU, min = 0x80;
+  } else if ((b0 & 0xF0U) == 0xE0U) {
+    len = 3, cp = b0 & 0x0FU, min = 0x800;
+  } else if ((b0 & 0xF8U) == 0xF0U) {
+    len = 4, cp = b0 & 0x07U, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (at + len > s.size()) return 0;
+  for (std::size_t i = 1; i < len; ++i) {
+    const auto b = static_cast<unsigned char>(s[at + i]);
+    if ((b & 0xC0U) != 0x80U) return 0;
+    cp = (cp << 6U) | (b & 0x3FU);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+bool is_control(std::uint32_t cp) noexcept {
+  return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F);
+}
+
+/// Calls `emit(piece)` for the clean pieces of `text` (see clean_for_html).
+template <class Emit>
+void for_clean(std::string_view text, Emit&& emit) {
+  std::size_t run = 0;  // start of the pending run of bytes copied as they are
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const auto b = static_cast<unsigned char>(text[at]);
+    // Fast path: printable ASCII that needs no escaping is copied in runs by the caller.
+    if (b >= 0x20 && b < 0x7F) {
+      ++at;
+      continue;
+    }
+    std::uint32_t cp = 0;
+    const std::size_t len = utf8_sequence(text, at, cp);
+    if (len != 0 && (!is_control(cp) || cp == '\n' || cp == '\t')) {
+      at += len;
+      continue;
+    }
+    emit(text.substr(run, at - run));
+    if (!(len == 1 && cp == '\r')) emit(k_replacement);
+    at += len == 0 ? 1 : len;
+    run = at;
+  }
+  emit(text.substr(run));
+}
+
+/// A tag name of ours: lower-case letters, digits and '-'; an attribute name may also
+/// have upper-case letters (SVG's viewBox).
+bool is_name(std::string_view name, bool upper = false) noexcept {
+  if (name.empty()) return false;
+  for (const char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+          (upper && c >= 'A' && c <= 'Z')))
+      return false;
+  return true;
+}
+
+char lower(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower(b[i])) return false;
+  return true;
+}
+
+/// What a URL-valued attribute may hold: an accepted absolute URL, or a relative
+/// reference of our own (relative_url's, a page name, a fragment) that cannot read as a
+/// scheme, an absolute path or a network path.
+bool is_safe_url_value(std::string_view v) {
+  if (const auto url = safe_url(v); url && *url == v) return true;
+  if (v.empty() || v[0] == '/' || v.find('\\') != std::string_view::npos) return false;
+  for (const char c : v)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7F) return false;
+  const auto colon = v.find(':');
+  return colon == std::string_view::npos || colon > v.find_first_of("/?#");
+}
+
+}  // namespace
+
+std::string clean_for_html(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for_clean(text, [&](std::string_view piece) { out.append(piece); });
+  return out;
+}
+
+void append_escaped(std::string& out, std::string_view text) {
+  // One pass: runs of bytes that need nothing are appended whole (the common case).
+  std::size_t run = 0;
+  std::size_t at = 0;
+  const auto flush = [&](std::size_t end) { out.append(text.data() + run, end - run); };
+  while (at < text.size()) {
+    const auto b = static_cast<unsigned char>(text[at]);
+    const char* entity = nullptr;
+    switch (b) {
+      case '&':
+        entity = "&amp;";
+        break;
+      case '<':
+        entity = "&lt;";
+        break;
+      case '>':
+        entity = "&gt;";
+        break;
+      case '"':
+        entity = "&quot;";
+        break;
+      case '\'':
+        entity = "&#39;";
+        break;
+      default:
+        break;
+    }
+    if (entity) {
+      flush(at);
+      out.append(entity);
+      run = ++at;
+      continue;
+    }
+    if (b >= 0x20 && b < 0x7F) {
+      ++at;
+      continue;
+    }
+    std::uint32_t cp = 0;
+    const std::size_t len = utf8_sequence(text, at, cp);
+    if (len != 0 && (!is_control(cp) || cp == '\n' || cp == '\t')) {
+      at += len;
+      continue;
+    }
+    flush(at);
+    if (!(len == 1 && cp == '\r')) out.append(k_replacement);
+    at += len == 0 ? 1 : len;
+    run = at;
+  }
+  flush(at);
+}
+
+std::string escaped(std::string_view text) {
+  std::string out;
+  append_escaped(out, text);
+  return out;
+}
+
+std::optional<std::string> safe_url(std::string_view url) {
+  // As the URL parser: trim C0 controls and spaces at both ends, drop tabs and newlines.
+  while (!url.empty() && static_cast<unsigned char>(url.front()) <= 0x20) url.remove_prefix(1);
+  while (!url.empty() && static_cast<unsigned char>(url.back()) <= 0x20) url.remove_suffix(1);
+  std::string cleaned;
+  cleaned.reserve(url.size());
+  for (const char c : url) {
+    if (c == '\t' || c == '\n' || c == '\r') continue;
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x20 || b == 0x7F) return std::nullopt;
+    cleaned.push_back(c);
+  }
+  const auto colon = cleaned.find(':');
+  if (colon == std::string::npos) return std::nullopt;  // relative: not ours to resolve
+  const std::string_view scheme(cleaned.data(), colon);
+  if (!(iequals(scheme, "http") || iequals(scheme, "https") || iequals(scheme, "mailto")))
+    return std::nullopt;
+  const std::string_view rest = std::string_view(cleaned).substr(colon + 1);
+  if (rest.empty()) return std::nullopt;
+  if (!iequals(scheme, "mailto") && rest.substr(0, 2) != "//") return std::nullopt;
+  std::string out = clean_for_html(cleaned);
+  for (std::size_t i = 0; i < scheme.size(); ++i) out[i] = lower(out[i]);
+  return out;
+}
+
+std::optional<std::string> relative_url(std::string_view path) {
+  if (path.empty() || path.front() == '/' || path.find('\\') != std::string_view::npos)
+    return std::nullopt;
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view segment = path.substr(start, end - start);
+    if (segment.empty() || segment == "." || segment == "..") return std::nullopt;
+    if (!out.empty()) out.push_back('/');
+    for (const char c : segment) {
+      const auto b = static_cast<unsigned char>(c);
+      if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '_' || c == '.' || c == '~') {
+        out.push_back(c);
+      } else {
+        out.push_back('%');
+        out.push_back(hex[b >> 4U]);
+        out.push_back(hex[b & 15U]);
+      }
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+Html& Html::text(std::string_view text) {
+  append_escaped(m_out, text);
+  return *this;
+}
+
+void Html::attributes(std::initializer_list<Attr> attrs) {
+  for (const Attr& a : attrs) {
+    // Event handlers and inline style are never ours (the CSP forbids them anyway).
+    if (!is_name(a.name, true) || iequals(a.name.substr(0, 2), "on") || iequals(a.name, "style"))
+      throw std::logic_error("Html: not an attribute name of ours: " + escaped(a.name));
+    if ((iequals(a.name, "href") || iequals(a.name, "src") || iequals(a.name, "poster") ||
+         iequals(a.name, "xmlns")) &&
+        !is_safe_url_value(a.value))
+      throw std::logic_error("Html: an unchecked URL in " + std::string(a.name) + ": " +
+                             escaped(a.value));
+    m_out.push_back(' ');
+    m_out.append(a.name);
+    m_out.append("=\"");
+    append_escaped(m_out, a.value);
+    m_out.push_back('"');
+  }
+}
+
+Html& Html::open(std::string_view tag, std::initializer_list<Attr> attrs) {
+  if (!is_name(tag) || tag == "script" || tag == "style")
+    throw std::logic_error("Html: not a tag of ours: " + escaped(tag));
+  m_out.push_back('<');
+  m_out.append(tag);
+  attributes(attrs);
+  m_out.push_back('>');
+  return *this;
+}
+
+Html& Html::empty(std::string_view tag, std::initializer_list<Attr> attrs) {
+  if (!is_name(tag) || tag == "script" || tag == "style")
+    throw std::logic_error("Html: not a tag of ours: " + escaped(tag));
+  m_out.push_back('<');
+  m_out.append(tag);
+  attributes(attrs);
+  m_out.append("/>");
+  return *this;
+}
+
+Html& Html::close(std::string_view tag) {
+  if (!is_name(tag)) throw std::logic_error("Html: not a tag of ours: " + escaped(tag));
+  m_out.append("</");
+  m_out.append(tag);
+  m_out.push_back('>');
+  return *this;
+}
+
+Html& Html::element(std::string_view tag, std::initializer_list<Attr> attrs,
+                    std::string_view content) {
+  return open(tag, attrs).text(content).close(tag);
+}
+
+Html& Html::link(std::string_view url, std::string_view content) {
+  if (content.empty()) content = url;
+  const auto safe = safe_url(url);
+  if (!safe) return text(content);
+  return element("a", {{"href", *safe}, {"rel", "noopener noreferrer"}}, content);
+}
+
+std::string number(double value) {
+  if (!std::isfinite(value)) return "0";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f", value);
+  std::string s(buf);
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.pop_back();
+  if (s == "-0") s = "0";
+  return s;
+}
+
+}  // namespace skype_etl::detail::archive
