@@ -2,9 +2,12 @@
 // (archive.hpp: the data handed to the formats).
 //
 // Everything is read in one REPEATABLE READ, READ ONLY transaction, so a load running at the
-// same time is either wholly in the export or not at all. Messages are streamed with a
-// server-side cursor (FETCH in chunks of k_fetch_rows), one conversation at a time: memory
-// holds the conversation list and one chunk of messages, whatever the history's size.
+// same time is either wholly in the export or not at all. Messages are streamed with
+// `COPY (SELECT ...) TO STDOUT`, one conversation at a time: the server produces rows while
+// the writer writes them (on two cores at once), the socket's buffers hold what waits, and
+// memory holds the conversation list and one message, whatever the history's size. (A
+// cursor's FETCH in chunks of 2000 was measured slower: the server waits for each chunk to be
+// written, benchmarks/README.md.)
 #pragma once
 
 #include <cstddef>
@@ -45,8 +48,8 @@ struct ArchiveFilter {
   std::filesystem::path output_dir;
 };
 
-/// Rows per FETCH of the message cursor.
-inline constexpr int k_fetch_rows = 2000;
+/// write_archive reports progress every this many messages.
+inline constexpr int k_progress_rows = 2000;
 
 /// The time zone the export is written in: the process's (TZ, else /etc/localtime, else
 /// /etc/timezone, else "UTC"), as an IANA name PostgreSQL knows.
@@ -92,7 +95,6 @@ class ArchiveReader {
   std::vector<Conversation> m_conversations;
   std::string m_conversation_ids_literal;  ///< ARRAY[...] of the selection, "" for all
   std::map<std::string, std::filesystem::path> m_media;  ///< doc_id -> relative path
-  int m_cursor_serial = 0;
 };
 
 /// Reads everything `reader` selected and hands it to `writer`, in the order ArchiveWriter
