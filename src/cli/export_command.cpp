@@ -46,6 +46,20 @@ void add_filter_options(CLI::App& command, std::string& account, std::string& si
       ->type_name("DATE");
 }
 
+/// Accepts one of `words` (an empty description, so that --help keeps the option on one line).
+CLI::Validator one_of(std::vector<std::string> words) {
+  return CLI::Validator(
+      [words](std::string& value) -> std::string {
+        for (const auto& w : words)
+          if (value == w) return {};
+        std::string list;
+        for (std::size_t i = 0; i < words.size(); ++i)
+          list += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + words[i];
+        return "must be " + list + " (got " + skype_etl::quoted(value) + ")";
+      },
+      "", "");
+}
+
 ar::ArchiveFilter filter_of(const std::string& account, const std::string& since,
                             const std::string& until) {
   ar::ArchiveFilter f;
@@ -176,8 +190,8 @@ CLI::App* add_export_command(CLI::App& app, ExportOptions& o, LogOptions& log) {
   command->add_option("dir", o.dir, "the directory to write (must not exist or be empty)")
       ->required()
       ->type_name("DIR");
-  command->add_option("--format", o.format, "html (default), txt, csv or json")
-      ->check(CLI::IsMember(k_export_formats))
+  command->add_option("--format", o.format, "html, txt, csv or json; default: html")
+      ->check(one_of(k_export_formats))
       ->type_name("FORMAT");
   command
       ->add_option("--conversation", o.conversations,
@@ -188,9 +202,10 @@ CLI::App* add_export_command(CLI::App& app, ExportOptions& o, LogOptions& log) {
   command
       ->add_option("--with-media", o.with_media,
                    "the directory the load wrote media to (run --with-media --output-dir): "
-                   "attachments link to their files there")
+                   "attachments link to their files there; default: none")
       ->type_name("DIR");
-  command->add_flag("--force", o.force, "replace DIR when it exists and is not empty");
+  command->add_flag("--force", o.force,
+                    "replace DIR when it exists and is not empty; default: refuse");
   add_db_options(*command, o.db);
   add_log_options(*command, log);
   return command;
@@ -202,8 +217,8 @@ CLI::App* add_stats_command(CLI::App& app, StatsOptions& o, LogOptions& log) {
       "activity of loaded history: per month, hour by weekday, top conversations and "
       "senders (local time zone)");
   add_filter_options(*command, o.account, o.since, o.until);
-  command->add_option("--format", o.format, "table (default) or json")
-      ->check(CLI::IsMember({"table", "json"}))
+  command->add_option("--format", o.format, "table or json; default: table")
+      ->check(one_of({"table", "json"}))
       ->type_name("FORMAT");
   add_db_options(*command, o.db);
   add_log_options(*command, log);

@@ -333,7 +333,7 @@ int run_main(int argc, char** argv) {
       "Exit codes, the same for every command: 0 done, 1 internal error (a bug), 2 bad "
       "command line, 3 the export cannot be read, 4 the database refused or failed, 5 "
       "--memory-limit-mb exceeded, 6 a file or directory skype-etl writes cannot be written "
-      "(--report, --output-dir).");
+      "(--report, --output-dir, export's DIR).");
   app.set_version_flag("--version", "skype-etl " SKYPE_ETL_VERSION);
   se::cli::LogOptions log;
   se::cli::add_log_options(app, log);
