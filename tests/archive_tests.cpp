@@ -466,3 +466,20 @@ BOOST_AUTO_TEST_CASE(clean_text_keeps_terminals_safe) {
              "\xEF\xBF\xBD\xEF\xBF\xBDok\xe2\x82\xac");
   BOOST_TEST(ar::clean_text("tab\there") == "tab\there");
 }
+
+BOOST_AUTO_TEST_CASE(a_terminal_sees_progress_and_a_pipe_does_not) {
+  Loaded loaded;
+  st::TempDir tmp;
+  // util-linux `script` gives the command a pseudo-terminal.
+  const fs::path out = tmp / "out", log = tmp / "log";
+  const std::string command = "TZ=UTC " + std::string(SKYPE_ETL_EXE) + " export '" + out.string() +
+                              "' --format txt --db '" + loaded.db.conninfo() + "'";
+  const std::string script = "script -qec \"" + command + "\" /dev/null > '" + log.string() + "'";
+  BOOST_TEST_REQUIRE(std::system(script.c_str()) == 0);
+  const std::string seen = slurp(log);
+  BOOST_TEST(seen.find("exporting: 47 of 47 messages (100%)") != std::string::npos, seen);
+  // Through a pipe (run_cli): the summary line alone.
+  const Output o = run_cli(loaded.with_db({"export", (tmp / "out2").string(), "--format", "txt"}));
+  BOOST_TEST(o.err.empty(), o.err);
+  BOOST_TEST(o.out.find("exporting") == std::string::npos, o.out);
+}
