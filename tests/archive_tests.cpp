@@ -483,3 +483,28 @@ BOOST_AUTO_TEST_CASE(a_terminal_sees_progress_and_a_pipe_does_not) {
   BOOST_TEST(o.err.empty(), o.err);
   BOOST_TEST(o.out.find("exporting") == std::string::npos, o.out);
 }
+
+BOOST_AUTO_TEST_CASE(json_strings_are_valid_json_whatever_the_bytes) {
+  std::string all;
+  for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
+  for (const std::string& text :
+       {std::string("plain"), std::string("q\"b\\s/\n\r\t\b\f"), all,
+        std::string("\xed\xa0\x80 surrogate, \xc0\xaf overlong, \xf4\x90\x80\x80 too high"),
+        std::string("\xe2\x82\xac \xf0\x9f\x98\x80 ok"), std::string("cut \xe2\x82")}) {
+    std::string out;
+    ar::append_json_string(out, text);
+    const auto parsed = nlohmann::json::parse(out, nullptr, false);
+    BOOST_TEST_REQUIRE(parsed.is_string(), out);
+  }
+  // Valid UTF-8, control characters included, comes back as it was.
+  for (const std::string& text : {std::string("q\"b\\s/\n\r\t\b\f\x01\x1f\x7f"),
+                                  std::string("\xe2\x82\xac \xf0\x9f\x98\x80 ok")}) {
+    std::string out;
+    ar::append_json_string(out, text);
+    BOOST_TEST(nlohmann::json::parse(out).get<std::string>() == text, out);
+  }
+  std::string out;
+  ar::append_json_string(out, "q\"\x01\xe2\x82\xac\xff");
+  BOOST_TEST(out == "\"q\\\"\\u0001\xe2\x82\xac\xEF\xBF\xBD\"");
+  BOOST_TEST(nlohmann::json::parse(out).get<std::string>() == "q\"\x01\xe2\x82\xac\xEF\xBF\xBD");
+}

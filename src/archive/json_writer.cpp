@@ -12,12 +12,6 @@ nlohmann::json time_json(const std::optional<Micros>& at) {
   return at ? nlohmann::json(utc_iso(*at)) : nlohmann::json(nullptr);
 }
 
-nlohmann::json stored_json(const std::string& text) {
-  if (text.empty()) return nullptr;
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  return j.is_discarded() ? nlohmann::json(text) : j;
-}
-
 nlohmann::json conversation_json(const Conversation& c) {
   nlohmann::json people = nlohmann::json::array();
   for (const Participant& p : c.participants)
@@ -32,6 +26,16 @@ nlohmann::json conversation_json(const Conversation& c) {
           {"message_count", c.message_count},
           {"first_message_at", time_json(c.first_message_at)},
           {"last_message_at", time_json(c.last_message_at)}};
+}
+
+void time_value(std::string& out, const std::optional<Micros>& at) {
+  if (at) {
+    out += '"';
+    out += utc_iso(*at);
+    out += '"';
+  } else {
+    out += "null";
+  }
 }
 
 constexpr auto k_dump = nlohmann::json::error_handler_t::replace;
@@ -52,45 +56,71 @@ class JsonWriter final : public ArchiveWriter {
   }
 
   void message(const Message& m) override {
-    nlohmann::json attachments = nlohmann::json::array();
-    for (const Attachment& a : m.attachments) {
-      nlohmann::json j = {{"ordinal", a.ordinal},
-                          {"kind", a.kind},
-                          {"name", a.name},
-                          {"content_type", a.content_type},
-                          {"uri", a.uri},
-                          {"thumbnail_uri", a.thumbnail_uri},
-                          {"doc_id", a.doc_id},
-                          {"size", nullptr},
-                          {"width", nullptr},
-                          {"height", nullptr},
-                          {"duration_seconds", nullptr},
-                          {"media_path", a.media_path}};
-      if (a.size) j["size"] = *a.size;
-      if (a.width) j["width"] = *a.width;
-      if (a.height) j["height"] = *a.height;
-      if (a.duration_seconds) j["duration_seconds"] = *a.duration_seconds;
-      attachments.push_back(std::move(j));
-    }
-    const nlohmann::json j = {{"message_id", m.message_id},
-                              {"sent_at", time_json(m.sent_at)},
-                              {"sender_id", m.sender_id},
-                              {"sender_name", m.sender_name},
-                              {"from_owner", m.from_owner},
-                              {"message_type", m.message_type},
-                              {"text", m.content_text},
-                              {"content_raw", m.content_raw},
-                              {"edited", m.is_edited},
-                              {"edited_at", time_json(m.edited_at)},
-                              {"deleted", m.is_deleted},
-                              {"deleted_at", time_json(m.deleted_at)},
-                              {"server_generated", m.is_server_generated},
-                              {"details", stored_json(m.details_json)},
-                              {"properties", stored_json(m.properties_json)},
-                              {"attachments", std::move(attachments)}};
-    m_file->write(m_first ? "\n" : ",\n");
+    // Written by hand, not through nlohmann::json: a million messages' objects built and
+    // dumped took four times the CPU of the txt format. details and properties are
+    // PostgreSQL's jsonb text, valid JSON as they are.
+    std::string& o = m_out;
+    o.clear();
+    o += m_first ? "\n" : ",\n";
     m_first = false;
-    m_file->write(j.dump(-1, ' ', false, k_dump));
+    o += "{\"message_id\":";
+    append_json_string(o, m.message_id);
+    o += ",\"sent_at\":";
+    time_value(o, m.sent_at);
+    o += ",\"sender_id\":";
+    append_json_string(o, m.sender_id);
+    o += ",\"sender_name\":";
+    append_json_string(o, m.sender_name);
+    o += m.from_owner ? ",\"from_owner\":true" : ",\"from_owner\":false";
+    o += ",\"message_type\":";
+    append_json_string(o, m.message_type);
+    o += ",\"text\":";
+    append_json_string(o, m.content_text);
+    o += ",\"content_raw\":";
+    append_json_string(o, m.content_raw);
+    o += m.is_edited ? ",\"edited\":true" : ",\"edited\":false";
+    o += ",\"edited_at\":";
+    time_value(o, m.edited_at);
+    o += m.is_deleted ? ",\"deleted\":true" : ",\"deleted\":false";
+    o += ",\"deleted_at\":";
+    time_value(o, m.deleted_at);
+    o += m.is_server_generated ? ",\"server_generated\":true" : ",\"server_generated\":false";
+    o += ",\"details\":";
+    o += m.details_json.empty() ? std::string_view("null") : std::string_view(m.details_json);
+    o += ",\"properties\":";
+    o += m.properties_json.empty() ? std::string_view("null") : std::string_view(m.properties_json);
+    o += ",\"attachments\":[";
+    for (std::size_t i = 0; i < m.attachments.size(); ++i) {
+      const Attachment& a = m.attachments[i];
+      o += i ? ",{\"ordinal\":" : "{\"ordinal\":";
+      o += std::to_string(a.ordinal);
+      const auto text = [&o](const char* key, const std::string& value) {
+        o += key;
+        append_json_string(o, value);
+      };
+      const auto number = [&o](const char* key, const auto& value) {
+        o += key;
+        if (value) {
+          o += nlohmann::json(*value).dump();  // the shortest text that reads back the same
+        } else {
+          o += "null";
+        }
+      };
+      text(",\"kind\":", a.kind);
+      text(",\"name\":", a.name);
+      text(",\"content_type\":", a.content_type);
+      text(",\"uri\":", a.uri);
+      text(",\"thumbnail_uri\":", a.thumbnail_uri);
+      text(",\"doc_id\":", a.doc_id);
+      number(",\"size\":", a.size);
+      number(",\"width\":", a.width);
+      number(",\"height\":", a.height);
+      number(",\"duration_seconds\":", a.duration_seconds);
+      text(",\"media_path\":", a.media_path);
+      o += '}';
+    }
+    o += "]}";
+    m_file->write(o);
   }
 
   void end_conversation() override {
@@ -116,6 +146,7 @@ class JsonWriter final : public ArchiveWriter {
   std::optional<OutputFile> m_file;
   const std::vector<Conversation>* m_conversations = nullptr;
   bool m_first = true;
+  std::string m_out;
 };
 
 }  // namespace

@@ -56,6 +56,10 @@ std::string utc_offset(Micros at);
 /// text files meant to be read on a terminal.
 std::string clean_text(std::string_view text);
 
+/// Appends `text` to `out` as a JSON string (quotes included): `"` `\` and control
+/// characters escaped, invalid UTF-8 bytes written as U+FFFD. '<' and '&' are not escaped.
+void append_json_string(std::string& out, std::string_view text);
+
 /// Whether a message is a system event (membership, topic, calls, ...): shown as an event,
 /// not as something a person wrote.
 bool is_system_event(const Message& message);
