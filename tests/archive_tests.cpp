@@ -26,6 +26,8 @@
 
 #include "archive/archive_reader.hpp"
 #include "archive/writers.hpp"
+#include "load/pg_connection.hpp"
+#include "load/schema.hpp"
 #include "support/export_builder.hpp"
 #include "support/tar_writer.hpp"
 #include "support/test_database.hpp"
@@ -507,4 +509,21 @@ BOOST_AUTO_TEST_CASE(json_strings_are_valid_json_whatever_the_bytes) {
   ar::append_json_string(out, "q\"\x01\xe2\x82\xac\xff");
   BOOST_TEST(out == "\"q\\\"\\u0001\xe2\x82\xac\xEF\xBF\xBD\"");
   BOOST_TEST(nlohmann::json::parse(out).get<std::string>() == "q\"\x01\xe2\x82\xac\xEF\xBF\xBD");
+}
+
+BOOST_AUTO_TEST_CASE(a_schema_older_than_version_8_is_refused) {
+  st::TestDatabase db;
+  {
+    skype_etl::detail::PgConnection conn(db.conninfo());
+    skype_etl::detail::apply_migrations(conn, 7);
+  }
+  st::TempDir tmp;
+  const Output o =
+      run_cli({"export", (tmp / "out").string(), "--format", "txt", "--db", db.conninfo()});
+  BOOST_TEST(o.code == 4);
+  BOOST_TEST(lines(o.err) == 1u, o.err);
+  BOOST_TEST(o.err.find("schema skype is at version 7, older than this skype-etl reads (8 or "
+                        "later)") != std::string::npos,
+             o.err);
+  BOOST_TEST(names_in(tmp.path()).empty());
 }

@@ -254,11 +254,13 @@ ArchiveReader::ArchiveReader(PgConnection& conn, const ArchiveFilter& filter)
     throw DatabaseError("the database (" + m_conn.describe() +
                         ") holds no skype-etl schema: nothing was loaded into it (skype-etl run "
                         "loads an export)");
-  if (version < latest_schema_version())
+  // Version 8 made every stored id canonical (what --account and the owner's messages are
+  // matched by); later versions add nothing the export reads.
+  constexpr int oldest_readable = 8;
+  if (version < oldest_readable)
     throw DatabaseError("the database's schema skype is at version " + std::to_string(version) +
-                        ", older than this skype-etl reads (" +
-                        std::to_string(latest_schema_version()) +
-                        "): any skype-etl run on it upgrades it");
+                        ", older than this skype-etl reads (" + std::to_string(oldest_readable) +
+                        " or later): loading an export into it with skype-etl run upgrades it");
   if (version > latest_schema_version())
     throw DatabaseError("the database's schema skype is at version " + std::to_string(version) +
                         ", newer than this skype-etl knows (" +

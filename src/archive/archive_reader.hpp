@@ -59,7 +59,7 @@ class ArchiveReader {
  public:
   /// Opens the read transaction on `conn` (which must have none open) and reads the
   /// conversation list. Throws DatabaseError when the database has no skype-etl schema (or
-  /// an older one: `skype-etl run` upgrades it), UsageError for an unknown account or a
+  /// one older than version 8, or newer than this binary knows), UsageError for an unknown account or a
   /// conversation pattern that matches nothing.
   ArchiveReader(PgConnection& conn, const ArchiveFilter& filter);
   ~ArchiveReader();
