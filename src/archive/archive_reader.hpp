@@ -59,8 +59,8 @@ class ArchiveReader {
  public:
   /// Opens the read transaction on `conn` (which must have none open) and reads the
   /// conversation list. Throws DatabaseError when the database has no skype-etl schema (or
-  /// one older than version 8, or newer than this binary knows), UsageError for an unknown account or a
-  /// conversation pattern that matches nothing.
+  /// one older than version 8, or newer than this binary knows), UsageError for an unknown account
+  /// or a conversation pattern that matches nothing.
   ArchiveReader(PgConnection& conn, const ArchiveFilter& filter);
   ~ArchiveReader();
   ArchiveReader(const ArchiveReader&) = delete;
