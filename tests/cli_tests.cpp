@@ -710,8 +710,10 @@ BOOST_AUTO_TEST_CASE(every_documented_failure_of_every_command) {
   };
   const std::vector<Case> cases{
       // 2: the command line, for every command.
-      {{}, 2, "a command is needed: run, search or db"},
-      {{"frobnicate"}, 2, "unknown command 'frobnicate': the commands are run, search or db"},
+      {{}, 2, "a command is needed: run, search, export, stats or db"},
+      {{"frobnicate"},
+       2,
+       "unknown command 'frobnicate': the commands are run, search, export, stats or db"},
       {{"db", "frobnicate"}, 2, "unknown command 'db frobnicate': the db commands are status"},
       {{"db"}, 2, "db needs a command: status, start, stop or psql"},
       {{"run"}, 2, "no export to load"},
@@ -1111,6 +1113,12 @@ BOOST_AUTO_TEST_CASE(help_and_readme_list_the_same_options_with_defaults) {
   BOOST_TEST(help_options({"run"}, &without_default) == with_logging(run),
              boost::test_tools::per_element());
   BOOST_TEST(help_options({"search"}, &without_default) == with_logging(search),
+             boost::test_tools::per_element());
+  const auto export_options = readme_options("`skype-etl export DIR [options]`");
+  const auto stats = readme_options("`skype-etl stats [options]`");
+  BOOST_TEST(help_options({"export"}, &without_default) == with_logging(export_options),
+             boost::test_tools::per_element());
+  BOOST_TEST(help_options({"stats"}, &without_default) == with_logging(stats),
              boost::test_tools::per_element());
   auto psql = with_logging(db);
   psql.erase("-v");  // psql's -v and -q stay psql's

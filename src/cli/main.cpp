@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/common.hpp"
+#include "cli/export_command.hpp"
 #include "cli/run_command.hpp"
 #include "core/local_db.hpp"
 #include "load/search.hpp"
@@ -30,7 +31,7 @@ using se::cli::code;
 using se::cli::print_error;
 
 /// The commands, as README and --help list them.
-const std::vector<std::string> k_commands{"run", "search", "db"};
+const std::vector<std::string> k_commands{"run", "search", "export", "stats", "db"};
 const std::vector<std::string> k_db_commands{"status", "start", "stop", "psql"};
 
 std::string listed(const std::vector<std::string>& names) {
@@ -346,7 +347,7 @@ int run_main(int argc, char** argv) {
       "Exit codes, the same for every command: 0 done, 1 internal error (a bug), 2 bad "
       "command line, 3 the export cannot be read, 4 the database refused or failed, 5 "
       "--memory-limit-mb exceeded, 6 a file or directory skype-etl writes cannot be written "
-      "(--report, --output-dir).");
+      "(--report, --output-dir, export's DIR).");
   app.set_version_flag("--version", "skype-etl " SKYPE_ETL_VERSION);
   se::cli::LogOptions log;
   se::cli::add_log_options(app, log);
@@ -354,6 +355,10 @@ int run_main(int argc, char** argv) {
   CLI::App* run_cmd = add_run_command(app, run, log);
   SearchOptions search;
   CLI::App* search_cmd = add_search_command(app, search, log);
+  se::cli::ExportOptions export_options;
+  CLI::App* export_cmd = se::cli::add_export_command(app, export_options, log);
+  se::cli::StatsOptions stats_options;
+  CLI::App* stats_cmd = se::cli::add_stats_command(app, stats_options, log);
   se::cli::DbOptions db_options;
   const DbCommands db = add_db_commands(app, db_options, log);
 
@@ -382,6 +387,11 @@ int run_main(int argc, char** argv) {
       if (hits.empty() && !log.quiet) std::fprintf(stderr, "skype-etl: no matches\n");
       return 0;
     }
+    if (*export_cmd) {
+      export_options.quiet = log.quiet;
+      return se::cli::export_command(export_options);
+    }
+    if (*stats_cmd) return se::cli::stats_command(stats_options);
     if (*db.psql) {
       return run_psql(se::cli::resolve_conninfo(db_options, se::cli::LocalCreate::refused),
                       db.psql->remaining());

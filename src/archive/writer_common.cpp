@@ -1,0 +1,251 @@
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "archive/writers.hpp"
+#include "skype_etl/errors.hpp"
+
+namespace skype_etl::detail::archive {
+
+OutputFile::OutputFile(const std::filesystem::path& path) : m_path(path) {
+  m_file = std::fopen(path.c_str(), "wbx");
+  if (!m_file) throw OutputError("export file", path.string(), std::strerror(errno));
+  std::setvbuf(m_file, nullptr, _IOFBF, 1 << 16);
+}
+
+OutputFile::~OutputFile() {
+  if (m_file) std::fclose(m_file);
+}
+
+void OutputFile::write(std::string_view text) {
+  if (!m_file) throw OutputError("export file", m_path.string(), "already closed");
+  if (!text.empty() && std::fwrite(text.data(), 1, text.size(), m_file) != text.size())
+    throw OutputError("export file", m_path.string(), std::strerror(errno));
+}
+
+void OutputFile::close() {
+  if (!m_file) return;
+  const bool flushed = std::fflush(m_file) == 0 && !std::ferror(m_file);
+  const int error = errno;
+  const bool closed = std::fclose(m_file) == 0;
+  m_file = nullptr;
+  if (!flushed || !closed)
+    throw OutputError("export file", m_path.string(), std::strerror(flushed ? errno : error));
+}
+
+namespace {
+
+std::tm broken_down(Micros at, bool local) {
+  Micros seconds = at / 1000000;
+  if (at % 1000000 < 0) --seconds;
+  const std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  if (local)
+    localtime_r(&t, &tm);
+  else
+    gmtime_r(&t, &tm);
+  return tm;
+}
+
+}  // namespace
+
+std::string local_minute(Micros at) {
+  const std::tm tm = broken_down(at, true);
+  char text[64];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02d %02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min);
+  return text;
+}
+
+std::string utc_iso(Micros at) {
+  const std::tm tm = broken_down(at, false);
+  Micros micros = at % 1000000;
+  if (micros < 0) micros += 1000000;
+  char text[80];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(micros / 1000));
+  return text;
+}
+
+std::string utc_offset(Micros at) {
+  const std::tm tm = broken_down(at, true);
+  long offset = tm.tm_gmtoff / 60;
+  const char sign = offset < 0 ? '-' : '+';
+  if (offset < 0) offset = -offset;
+  char text[48];
+  std::snprintf(text, sizeof text, "%c%02ld:%02ld", sign, offset / 60, offset % 60);
+  return text;
+}
+
+namespace {
+
+/// The length of the valid UTF-8 sequence at s[i] (2 to 4; RFC 3629: no overlong forms, no
+/// surrogates, nothing above U+10FFFF), or 0 when the bytes there are none. s[i] >= 0x80.
+std::size_t utf8_sequence(const unsigned char* s, std::size_t i, std::size_t n) {
+  const unsigned char c = s[i];
+  std::size_t len = 0;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  }
+  if (len == 0 || i + len > n) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    const unsigned char b = s[i + k];
+    if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return 0;
+  }
+  return len;
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view text) {
+  static const char hex[] = "0123456789abcdef";
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  out += '"';
+  std::size_t plain = 0;  // start of the run of bytes copied as they are
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = s[i];
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      if (const std::size_t len = utf8_sequence(s, i, n)) {
+        i += len;
+        continue;
+      }
+    }
+    out.append(text.substr(plain, i - plain));
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 15];
+        } else {
+          out += "\xEF\xBF\xBD";  // an invalid byte
+        }
+    }
+    plain = ++i;
+  }
+  out.append(text.substr(plain));
+  out += '"';
+}
+
+std::string clean_text(std::string_view text) {
+  static const char replacement[] = "\xEF\xBF\xBD";
+  std::string out;
+  out.reserve(text.size());
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = s[i];
+    if (c < 0x80) {
+      if (c == '\r') {
+        out += '\n';
+        i += (i + 1 < n && s[i + 1] == '\n') ? 2 : 1;
+        continue;
+      }
+      if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F)
+        out += replacement;
+      else
+        out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    // A valid UTF-8 sequence: length and first-continuation bounds per RFC 3629.
+    std::size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    }
+    bool valid = len != 0 && i + len <= n;
+    for (std::size_t k = 1; valid && k < len; ++k) {
+      const unsigned char b = s[i + k];
+      valid = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
+    }
+    if (!valid) {
+      out += replacement;
+      ++i;
+      continue;
+    }
+    // C1 controls (U+0080..U+009F) are two bytes C2 80..C2 9F.
+    if (c == 0xC2 && s[i + 1] < 0xA0)
+      out += replacement;
+    else
+      out.append(text.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
+bool is_system_event(const Message& m) {
+  const std::string_view type = m.message_type;
+  return type.rfind("ThreadActivity/", 0) == 0 || type.rfind("Event/", 0) == 0 ||
+         type.rfind("InviteFreeRelationshipChanged/", 0) == 0;
+}
+
+nlohmann::json statistics_json(const Statistics& s) {
+  nlohmann::json j;
+  j["messages"] = s.messages;
+  j["conversations"] = s.conversations;
+  j["first_message_at"] =
+      s.first_message_at ? nlohmann::json(utc_iso(*s.first_message_at)) : nlohmann::json(nullptr);
+  j["last_message_at"] =
+      s.last_message_at ? nlohmann::json(utc_iso(*s.last_message_at)) : nlohmann::json(nullptr);
+  nlohmann::json months = nlohmann::json::array();
+  for (const auto& m : s.per_month)
+    months.push_back({{"month", m.month}, {"messages", m.messages}});
+  j["per_month"] = std::move(months);
+  nlohmann::json grid = nlohmann::json::array();
+  for (const auto& day : s.hour_by_weekday) {
+    nlohmann::json row = nlohmann::json::array();
+    for (std::int64_t n : day) row.push_back(n);
+    grid.push_back(std::move(row));
+  }
+  j["hour_by_weekday"] = std::move(grid);
+  const auto ranked = [](const std::vector<Statistics::Ranked>& list) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& r : list)
+      a.push_back({{"id", r.id}, {"name", r.name}, {"messages", r.messages}});
+    return a;
+  };
+  j["top_conversations"] = ranked(s.top_conversations);
+  j["top_senders"] = ranked(s.top_senders);
+  return j;
+}
+
+}  // namespace skype_etl::detail::archive
