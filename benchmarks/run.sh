@@ -551,7 +551,8 @@ render_durable() {
   local size_seen='' local_wall ceiling_wall
   for row in "${durable_rows[@]}"; do
     IFS='|' read -r kind size _ <<<"$row"
-    grep -qw -- "$size" <<<"$size_seen" && continue
+    # Whole sizes only: "5" is a word of "0.5" to grep -w.
+    [[ "$size_seen " == *" $size "* ]] && continue
     size_seen+=" $size"
     local_wall='' ceiling_wall=''
     local r k z w
