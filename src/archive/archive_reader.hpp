@@ -3,9 +3,10 @@
 //
 // Everything is read in one REPEATABLE READ, READ ONLY transaction, so a load running at the
 // same time is either wholly in the export or not at all. Messages are streamed with
-// `COPY (SELECT ...) TO STDOUT`, one conversation at a time: the server produces rows while
-// the writer writes them (on two cores at once), the socket's buffers hold what waits, and
-// memory holds the conversation list and one message, whatever the history's size. (A
+// `COPY (SELECT ...) TO STDOUT`, one conversation at a time, by a thread of write_archive:
+// the server produces rows while that thread decodes them and the calling one writes them;
+// the socket's buffers and a bounded hand-over (8192 messages) hold what waits, and memory
+// holds the conversation list and those messages, whatever the history's size. (A
 // cursor's FETCH in chunks of 2000 was measured slower: the server waits for each chunk to be
 // written, benchmarks/README.md.)
 #pragma once
@@ -46,6 +47,10 @@ struct ArchiveFilter {
   /// `output_dir`.
   std::filesystem::path media_dir;
   std::filesystem::path output_dir;
+  /// false: Message::content_raw and properties_json are left empty (not even sent by the
+  /// server): the html, txt and csv formats do not show them, and they are a third of what
+  /// the messages weigh.
+  bool with_raw = true;
 };
 
 /// write_archive reports progress every this many messages.
@@ -81,26 +86,36 @@ class ArchiveReader {
                      const std::function<void(const Message&)>& on_message);
 
   /// The statistics of the selection, computed by PostgreSQL (GROUP BY) in the time zone of
-  /// local_time_zone_name(). Top lists hold at most 10.
-  Statistics statistics();
+  /// local_time_zone_name(). Top lists hold at most 10. With `other` (a connection to the
+  /// same database with no transaction open), computed there in the reading transaction's
+  /// snapshot, so that it may run in another thread while this reader reads messages.
+  Statistics statistics(PgConnection* other = nullptr);
 
  private:
   void read_conversations(const ArchiveFilter& filter);
-  std::string message_filter_sql(const std::string& alias) const;
+  std::string message_filter_sql(const std::string& alias, const PgConnection& conn) const;
 
   PgConnection& m_conn;
   std::string m_account;
   std::string m_owner_name;
   std::string m_since, m_until;
+  bool m_with_raw = true;
+  std::string m_snapshot;  ///< pg_export_snapshot() of the reading transaction
   std::vector<Conversation> m_conversations;
   std::string m_conversation_ids_literal;  ///< ARRAY[...] of the selection, "" for all
   std::map<std::string, std::filesystem::path> m_media;  ///< doc_id -> relative path
 };
 
 /// Reads everything `reader` selected and hands it to `writer`, in the order ArchiveWriter
-/// says. `on_progress(messages_written)` is called after each chunk of messages.
+/// says. `on_progress(messages_written)` is called after each chunk of messages. The
+/// messages are read in a thread of their own, at most 8192 ahead of the writer, so that
+/// reading and writing overlap; `writer` and `on_progress` are called in the calling
+/// thread, and `reader` must not be used by another one meanwhile. With
+/// `statistics_connection`, the statistics are computed on it (ArchiveReader::statistics)
+/// in a third thread from the start, while the messages are read.
 void write_archive(ArchiveReader& reader, ArchiveWriter& writer,
-                   const std::function<void(std::int64_t)>& on_progress = {});
+                   const std::function<void(std::int64_t)>& on_progress = {},
+                   PgConnection* statistics_connection = nullptr);
 
 /// The file-name stem of a conversation: its name's ASCII letters, digits, '-' and '_' (other
 /// runs of bytes become one '_', at most 40 bytes, no leading or trailing '_' or '.';
