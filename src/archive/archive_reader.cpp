@@ -141,6 +141,8 @@ class CopyRow {
   std::size_t size() const noexcept { return m_count; }
   bool is_null(std::size_t i) const { return m_null[i]; }
   const std::string& text(std::size_t i) const { return m_text[i]; }
+  /// Field i swapped into `into` (whose old text the next row overwrites).
+  void take(std::size_t i, std::string& into) { into.swap(m_text[i]); }
   std::optional<Micros> micros(std::size_t i) const {
     if (m_null[i]) return std::nullopt;
     return static_cast<Micros>(std::stoll(m_text[i]));
@@ -157,11 +159,18 @@ class CopyRow {
     m_null[m_count] = raw == "\\N";
     ++m_count;
     if (m_null[m_count - 1]) return;
+    // Runs without a backslash are copied whole (most fields have none).
     for (std::size_t i = 0; i < raw.size(); ++i) {
-      const char c = raw[i];
-      if (c != '\\' || i + 1 == raw.size()) {
-        out += c;
-        continue;
+      const std::size_t backslash = raw.find('\\', i);
+      if (backslash == std::string_view::npos) {
+        out.append(raw.substr(i));
+        break;
+      }
+      out.append(raw.substr(i, backslash - i));
+      i = backslash;
+      if (i + 1 == raw.size()) {
+        out += '\\';
+        break;
       }
       const char e = raw[++i];
       switch (e) {
@@ -450,7 +459,7 @@ std::int64_t ArchiveReader::message_count() const noexcept {
 }
 
 void ArchiveReader::read_messages(const Conversation& conversation,
-                                  const std::function<void(const Message&)>& on_message) {
+                                  const std::function<void(Message&)>& on_message) {
   std::unordered_map<std::string, std::string> names;
   for (const Participant& p : conversation.participants)
     if (!p.display_name.empty()) names.emplace(p.id, p.display_name);
@@ -483,29 +492,29 @@ void ArchiveReader::read_messages(const Conversation& conversation,
       throw DatabaseError("COPY of the messages of " +
                           skype_etl::quoted(conversation.conversation_id) + " gave a row of " +
                           std::to_string(row.size()) + " fields, not 15");
-    m.message_id = row.text(0);
+    row.take(0, m.message_id);
     m.sent_at = row.micros(1);
-    m.sender_id = row.text(2);
+    row.take(2, m.sender_id);
     m.from_owner = m.sender_id == m_account;
     if (m.from_owner) {
       m.sender_name = m_owner_name;
     } else if (!row.text(3).empty()) {
-      m.sender_name = row.text(3);
+      row.take(3, m.sender_name);
     } else if (const auto it = names.find(m.sender_id); it != names.end()) {
       m.sender_name = it->second;
     } else {
       m.sender_name = m.sender_id;
     }
-    m.message_type = row.text(4);
-    m.content_raw = row.text(5);
-    m.content_text = row.text(6);
+    row.take(4, m.message_type);
+    row.take(5, m.content_raw);
+    row.take(6, m.content_text);
     m.is_edited = row.text(7) == "t";
     m.edited_at = row.micros(8);
     m.is_deleted = row.text(9) == "t";
     m.deleted_at = row.micros(10);
     m.is_server_generated = row.text(11) == "t";
-    m.details_json = row.text(12);
-    m.properties_json = row.text(13);
+    row.take(12, m.details_json);
+    row.take(13, m.properties_json);
     m.attachments.clear();
     if (!row.is_null(14)) {
       const std::string& text = row.text(14);
@@ -730,13 +739,14 @@ void write_archive(ArchiveReader& reader, ArchiveWriter& writer,
       for (std::size_t i = 0; i < conversations.size(); ++i) {
         MessageHandoff::Batch* batch = handoff.take_free();
         batch->conversation = i;
-        reader.read_messages(conversations[i], [&](const Message& m) {
+        reader.read_messages(conversations[i], [&](Message& m) {
           if (batch->count == batch->messages.size()) {
             handoff.hand_over(batch);
             batch = handoff.take_free();
             batch->conversation = i;
           }
-          batch->messages[batch->count++] = m;
+          // A swap: the batch's old strings, with their capacity, go back to the reader.
+          std::swap(batch->messages[batch->count++], m);
         });
         batch->last = true;
         handoff.hand_over(batch);

@@ -82,8 +82,10 @@ class ArchiveReader {
   /// those with no known time last, then by message_id (byte order). A message with no
   /// known time has no day to go with, and last keeps the order the index on (conversation_id,
   /// sent_at) gives, so PostgreSQL streams them without sorting the conversation.
+  /// `on_message` may take the message's contents (swap them with its own): it gets a new
+  /// message each time.
   void read_messages(const Conversation& conversation,
-                     const std::function<void(const Message&)>& on_message);
+                     const std::function<void(Message&)>& on_message);
 
   /// The statistics of the selection, computed by PostgreSQL (GROUP BY) in the time zone of
   /// local_time_zone_name(). Top lists hold at most 10. With `other` (a connection to the
