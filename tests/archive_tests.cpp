@@ -309,7 +309,9 @@ BOOST_AUTO_TEST_CASE(file_stems_are_safe_and_unique) {
   for (const std::string& name :
        {std::string("../../etc/passwd"), std::string("a/b\\c"), std::string(".."),
         std::string("\x01\x1b[31m"), std::string(300, 'x'), std::string("CON"),
-        std::string("\xd0\x9f\xd1\x80\xd0\xb8")}) {
+        std::string("\xd0\x9f\xd1\x80\xd0\xb8"), std::string("-rf"),
+        std::string("\xe2\x80\xae\xe2\x80\x8b\xc2\x85"), std::string(30, '\xff'),
+        std::string(100, '\xd0') + std::string("\xd0\x9f\xd1\x80\xd0\xb8")}) {
     const std::string stem = ar::file_stem_for(name, "19:x@thread.skype");
     BOOST_TEST(!stem.empty());
     BOOST_TEST(stem.size() <= 49u, stem);
@@ -317,10 +319,32 @@ BOOST_AUTO_TEST_CASE(file_stems_are_safe_and_unique) {
     BOOST_TEST(stem.find('\\') == std::string::npos, stem);
     BOOST_TEST(stem.find("..") == std::string::npos, stem);
     BOOST_TEST(stem.front() != '.', stem);
-    for (unsigned char c : stem) BOOST_TEST((c > 0x20 && c < 0x7f), stem);
+    BOOST_TEST(stem.front() != '-', stem);
+    BOOST_TEST(stem.find('.') == std::string::npos, stem);
+    for (unsigned char c : stem) BOOST_TEST((c > 0x20 && c != 0x7f), stem);
+    std::string checked;
+    ar::append_json_string(checked, stem);  // replaces invalid UTF-8 with U+FFFD
+    BOOST_TEST(checked == "\"" + stem + "\"", stem << " is not valid UTF-8");
   }
   BOOST_TEST(ar::file_stem_for("Family", "a") != ar::file_stem_for("Family", "b"));
   BOOST_TEST(ar::file_stem_for("", "a").rfind("conversation-", 0) == 0u);
+  // Letters of any script are kept, whole characters within the 40 bytes; invisible,
+  // bidirectional, space and control characters and invalid UTF-8 are not.
+  const auto without_hash = [](const std::string& stem) { return stem.substr(0, stem.size() - 9); };
+  BOOST_TEST(without_hash(ar::file_stem_for("\xd0\x9f\xd1\x80\xd0\xb8", "x")) ==
+             "\xd0\x9f\xd1\x80\xd0\xb8");
+  BOOST_TEST(without_hash(ar::file_stem_for("Семья / family", "x")) == "Семья_family");
+  BOOST_TEST(without_hash(ar::file_stem_for("家庭群", "x")) == "家庭群");
+  std::string chinese;
+  for (int i = 0; i < 20; ++i) chinese += "家";  // 60 bytes: 13 characters fit in 40
+  BOOST_TEST(without_hash(ar::file_stem_for(chinese, "x")).size() == 39u);
+  BOOST_TEST(without_hash(ar::file_stem_for("a\u200Bb\u202Ec\u00A0d\u3000e\u2044f\uFEFFg", "x")) ==
+             "a_b_c_d_e_f_g");
+  BOOST_TEST(without_hash(ar::file_stem_for("\xe5\xae\xb6\xff\xc0\xaf\xed\xa0\x80\xe5\xae", "x")) ==
+             "\xe5\xae\xb6");
+  BOOST_TEST(without_hash(ar::file_stem_for("--x", "x")) == "x");
+  BOOST_TEST(without_hash(ar::file_stem_for("\xf0\x9f\x98\x80 party", "x")) ==
+             "\xf0\x9f\x98\x80_party");
 
   // Names that differ only in case get stems that differ ignoring case too.
   st::TestDatabase db;

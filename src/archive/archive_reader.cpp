@@ -240,22 +240,85 @@ std::string local_time_zone_name() {
   return "UTC";
 }
 
+namespace {
+
+/// The length of the valid UTF-8 sequence of two to four bytes at `text[i]` and its code
+/// point, or 0 (an ASCII byte, a stray continuation byte, an overlong form, a surrogate, past
+/// U+10FFFF, cut short).
+std::size_t utf8_sequence(std::string_view text, std::size_t i, char32_t& code_point) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(i);
+  std::size_t n = 0;
+  char32_t cp = 0, least = 0;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    n = 2, cp = lead & 0x1F, least = 0x80;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    n = 3, cp = lead & 0x0F, least = 0x800;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    n = 4, cp = lead & 0x07, least = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + n > text.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (byte(i + k) & 0x3F);
+  }
+  if (cp < least || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  code_point = cp;
+  return n;
+}
+
+/// Whether a (non-ASCII) code point may be part of a file name: not a control, space,
+/// format (zero width, bidirectional), separator-like, private-use or non-character one.
+bool name_code_point(char32_t c) {
+  if (c <= 0xA0 || c == 0xAD || c == 0x034F || c == 0x061C || c == 0x1680 || c == 0x180E)
+    return false;
+  if ((c >= 0x2000 && c <= 0x200F) || (c >= 0x2028 && c <= 0x202F) ||
+      (c >= 0x205F && c <= 0x206F) || c == 0x2044 || c == 0x2215 || c == 0x3000)
+    return false;
+  if ((c >= 0xE000 && c <= 0xF8FF) || (c >= 0xFDD0 && c <= 0xFDEF) || c == 0xFEFF ||
+      (c >= 0xFE00 && c <= 0xFE0F) || (c >= 0xFFF0 && c <= 0xFFFF) || c == 0xFF0F || c == 0xFF3C)
+    return false;
+  if ((c & 0xFFFE) == 0xFFFE || (c >= 0xE0000)) return false;  // non-characters, tags, PUA
+  return true;
+}
+
+}  // namespace
+
 std::string file_stem_for(const std::string& name, const std::string& conversation_id) {
+  constexpr std::size_t most = 40;
   std::string stem;
   bool gap = false;
-  for (unsigned char c : name) {
-    const bool keep = std::isalnum(c) != 0 || c == '-' || c == '_';
-    if (!keep) {
+  for (std::size_t i = 0; i < name.size();) {
+    const unsigned char c = static_cast<unsigned char>(name[i]);
+    std::size_t n = 0;
+    if (c < 0x80) {
+      n = (std::isalnum(c) != 0 || c == '-' || c == '_') ? 1 : 0;
+    } else {
+      char32_t cp = 0;
+      n = utf8_sequence(name, i, cp);
+      if (n != 0 && !name_code_point(cp)) {
+        i += n;  // a whole character left out, not its bytes one by one
+        gap = true;
+        continue;
+      }
+    }
+    if (n == 0) {
+      ++i;
       gap = true;
       continue;
     }
-    if (gap && !stem.empty()) stem += '_';
+    const bool sep = gap && !stem.empty();
+    if (stem.size() + (sep ? 1 : 0) + n > most) break;  // whole characters only
+    if (sep) stem += '_';
     gap = false;
-    if (stem.size() >= 40) break;
-    stem += static_cast<char>(c);
+    stem.append(name, i, n);
+    i += n;
   }
-  if (stem.size() > 40) stem.resize(40);
   while (!stem.empty() && (stem.back() == '_' || stem.back() == '-')) stem.pop_back();
+  // Nor a leading '-' (a file name that reads as a command's option).
+  stem.erase(0, std::min(stem.find_first_not_of("-_"), stem.size()));
   if (stem.empty()) stem = "conversation";
   char hash[16];
   std::snprintf(hash, sizeof hash, "-%08x", fnv1a(conversation_id));

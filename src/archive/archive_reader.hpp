@@ -119,10 +119,12 @@ void write_archive(ArchiveReader& reader, ArchiveWriter& writer,
                    const std::function<void(std::int64_t)>& on_progress = {},
                    PgConnection* statistics_connection = nullptr);
 
-/// The file-name stem of a conversation: its name's ASCII letters, digits, '-' and '_' (other
-/// runs of bytes become one '_', at most 40 bytes, no leading or trailing '_' or '.';
-/// "conversation" when nothing is left), '-', and 8 hex digits of a hash of its id. No
-/// separators, no "..", no control characters, at most 49 bytes.
+/// The file-name stem of a conversation: its name's ASCII letters, digits, '-' and '_', and
+/// its characters of other scripts (valid UTF-8 sequences, whole, except control, space,
+/// format, bidirectional, slash-like, private-use and non-characters); other runs of bytes
+/// become one '_'; at most 40 bytes, cut between characters; no leading or trailing '_' or
+/// '-'; "conversation" when nothing is left; then '-' and 8 hex digits of a hash of its id.
+/// Valid UTF-8, no separators, no '.', no control characters, at most 49 bytes.
 std::string file_stem_for(const std::string& name, const std::string& conversation_id);
 
 }  // namespace skype_etl::detail::archive
