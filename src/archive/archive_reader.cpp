@@ -522,13 +522,15 @@ std::int64_t ArchiveReader::message_count() const noexcept {
 }
 
 void ArchiveReader::read_messages(const Conversation& conversation,
-                                  const std::function<void(Message&)>& on_message) {
+                                  const std::function<void(Message&)>& on_message,
+                                  PgConnection* other) {
+  PgConnection& conn = other ? *other : m_conn;
   std::unordered_map<std::string, std::string> names;
   for (const Participant& p : conversation.participants)
     if (!p.display_name.empty()) names.emplace(p.id, p.display_name);
-  const std::string account = m_conn.quote_literal(m_account);
-  const std::string id = m_conn.quote_literal(conversation.conversation_id);
-  const std::string where = message_filter_sql("m", m_conn) + " AND m.conversation_id = " + id;
+  const std::string account = conn.quote_literal(m_account);
+  const std::string id = conn.quote_literal(conversation.conversation_id);
+  const std::string where = message_filter_sql("m", conn) + " AND m.conversation_id = " + id;
   // COPY streams: the server goes on producing rows while this process writes them, and
   // the socket's buffers bound what waits in between. The conversation's attachments are
   // grouped once and hash-joined: a subquery per message took 3.7 times as long on the
@@ -549,7 +551,7 @@ void ArchiveReader::read_messages(const Conversation& conversation,
       " ORDER BY m.sent_at ASC NULLS LAST, m.message_id) TO STDOUT";
   Message m;
   CopyRow row;
-  m_conn.copy_out(sql, [&](std::string_view data) {
+  conn.copy_out(sql, [&](std::string_view data) {
     row.parse(data);
     if (row.size() != 15)
       throw DatabaseError("COPY of the messages of " +
@@ -613,16 +615,18 @@ void ArchiveReader::read_messages(const Conversation& conversation,
   });
 }
 
+void ArchiveReader::share_snapshot(PgConnection& other) const {
+  other.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  other.exec("SET TRANSACTION SNAPSHOT " + other.quote_literal(m_snapshot));
+  other.exec("SET LOCAL jit = off");
+  other.exec("SET LOCAL max_parallel_workers_per_gather = 0");
+  other.exec_params("SELECT set_config('TimeZone', $1, true)",
+                    std::vector<std::string>{local_time_zone_name()});
+}
+
 Statistics ArchiveReader::statistics(PgConnection* other) {
   PgConnection& conn = other ? *other : m_conn;
-  if (other) {
-    // The same snapshot, time zone and settings as the reading transaction's.
-    conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    conn.exec("SET TRANSACTION SNAPSHOT " + conn.quote_literal(m_snapshot));
-    conn.exec("SET LOCAL jit = off");
-    conn.exec_params("SELECT set_config('TimeZone', $1, true)",
-                     std::vector<std::string>{local_time_zone_name()});
-  }
+  if (other) share_snapshot(conn);
   struct Rollback {
     PgConnection* conn;
     ~Rollback() {
@@ -712,7 +716,6 @@ namespace {
 /// strings of a batch's messages keep their capacity from one round to the next.
 class MessageHandoff {
  public:
-  static constexpr std::size_t k_batches = 16;
   static constexpr std::size_t k_batch_size = 512;
   struct Batch {
     std::size_t conversation = 0;  ///< index in the reader's conversations()
@@ -723,8 +726,8 @@ class MessageHandoff {
   /// Thrown in the reading thread when the writing one gave up.
   struct Cancelled {};
 
-  MessageHandoff() {
-    m_storage.resize(k_batches);
+  explicit MessageHandoff(std::size_t batches) {
+    m_storage.resize(batches);
     for (Batch& b : m_storage) {
       b.messages.resize(k_batch_size);
       m_free.push_back(&b);
@@ -792,42 +795,55 @@ class MessageHandoff {
 
 void write_archive(ArchiveReader& reader, ArchiveWriter& writer,
                    const std::function<void(std::int64_t)>& on_progress,
-                   PgConnection* statistics_connection) {
-  // A thread reads (PostgreSQL's COPY and the rows' decoding) while this one writes: the
-  // server, the decoding and the writing overlap, also from one conversation to the next.
+                   PgConnection* statistics_connection, PgConnection* second_reading_connection) {
+  // Threads read (PostgreSQL's COPY and the rows' decoding) while this one writes: the
+  // server, the decoding and the writing overlap. With a second reading connection, two
+  // threads take the conversations in turns, so the server already sorts the next
+  // conversation while the rows of this one are written.
   const auto& conversations = reader.conversations();
-  MessageHandoff handoff;
-  std::thread reading([&] {
-    try {
-      for (std::size_t i = 0; i < conversations.size(); ++i) {
-        MessageHandoff::Batch* batch = handoff.take_free();
-        batch->conversation = i;
-        reader.read_messages(conversations[i], [&](Message& m) {
-          if (batch->count == batch->messages.size()) {
-            handoff.hand_over(batch);
-            batch = handoff.take_free();
-            batch->conversation = i;
-          }
-          // A swap: the batch's old strings, with their capacity, go back to the reader.
-          std::swap(batch->messages[batch->count++], m);
-        });
-        batch->last = true;
-        handoff.hand_over(batch);
-      }
-    } catch (const MessageHandoff::Cancelled&) {
-    } catch (...) {
-      handoff.fail(std::current_exception());
-    }
-  });
-  struct Join {  // when writing fails: stop the reading thread and wait for it
-    MessageHandoff& handoff;
-    std::thread& thread;
+  const std::size_t lanes = second_reading_connection ? 2 : 1;
+  if (second_reading_connection) reader.share_snapshot(*second_reading_connection);
+  std::vector<std::unique_ptr<MessageHandoff>> handoffs;
+  for (std::size_t lane = 0; lane < lanes; ++lane)
+    handoffs.push_back(std::make_unique<MessageHandoff>(16 / lanes));
+  std::vector<std::thread> reading;
+  struct Join {  // when writing fails: stop the reading threads and wait for them
+    std::vector<std::unique_ptr<MessageHandoff>>& handoffs;
+    std::vector<std::thread>& threads;
     ~Join() {
-      if (!thread.joinable()) return;
-      handoff.cancel();
-      thread.join();
+      for (auto& h : handoffs) h->cancel();
+      for (auto& t : threads)
+        if (t.joinable()) t.join();
     }
-  } join{handoff, reading};
+  } join{handoffs, reading};
+  for (std::size_t lane = 0; lane < lanes; ++lane)
+    reading.emplace_back([&, lane] {
+      MessageHandoff& handoff = *handoffs[lane];
+      PgConnection* conn = lane == 0 ? nullptr : second_reading_connection;
+      try {
+        for (std::size_t i = lane; i < conversations.size(); i += lanes) {
+          MessageHandoff::Batch* batch = handoff.take_free();
+          batch->conversation = i;
+          reader.read_messages(
+              conversations[i],
+              [&](Message& m) {
+                if (batch->count == batch->messages.size()) {
+                  handoff.hand_over(batch);
+                  batch = handoff.take_free();
+                  batch->conversation = i;
+                }
+                // A swap: the batch's old strings, with their capacity, go back to the reader.
+                std::swap(batch->messages[batch->count++], m);
+              },
+              conn);
+          batch->last = true;
+          handoff.hand_over(batch);
+        }
+      } catch (const MessageHandoff::Cancelled&) {
+      } catch (...) {
+        handoff.fail(std::current_exception());
+      }
+    });
 
   // The statistics meanwhile, on the other connection if there is one.
   std::optional<Statistics> statistics;
@@ -853,6 +869,7 @@ void write_archive(ArchiveReader& reader, ArchiveWriter& writer,
   for (std::size_t i = 0; i < conversations.size(); ++i) {
     writer.begin_conversation(conversations[i]);
     for (bool last = false; !last;) {
+      MessageHandoff& handoff = *handoffs[i % lanes];
       MessageHandoff::Batch* batch = handoff.take_filled();
       if (batch->conversation != i)
         throw std::logic_error("write_archive: a batch of another conversation");
@@ -866,7 +883,7 @@ void write_archive(ArchiveReader& reader, ArchiveWriter& writer,
     writer.end_conversation();
   }
   if (on_progress) on_progress(written);
-  reading.join();  // it is done: the connection is free for the statistics
+  for (auto& t : reading) t.join();  // done: the connection is free for the statistics
   if (counting.joinable()) counting.join();
   if (statistics_error) std::rethrow_exception(statistics_error);
   writer.finish(statistics ? *statistics : reader.statistics());

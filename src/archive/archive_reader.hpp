@@ -84,8 +84,14 @@ class ArchiveReader {
   /// sent_at) gives, so PostgreSQL streams them without sorting the conversation.
   /// `on_message` may take the message's contents (swap them with its own): it gets a new
   /// message each time.
+  /// With `other` (on which share_snapshot was called), the messages are read there, so
+  /// that two threads may read two conversations at once.
   void read_messages(const Conversation& conversation,
-                     const std::function<void(Message&)>& on_message);
+                     const std::function<void(Message&)>& on_message,
+                     PgConnection* other = nullptr);
+  /// Opens on `other` (a connection to the same database with no transaction open) a
+  /// transaction that sees what this reader's sees (pg_export_snapshot), with its settings.
+  void share_snapshot(PgConnection& other) const;
 
   /// The statistics of the selection, computed by PostgreSQL (GROUP BY) in the time zone of
   /// local_time_zone_name(). Top lists hold at most 10. With `other` (a connection to the
@@ -117,7 +123,8 @@ class ArchiveReader {
 /// in a third thread from the start, while the messages are read.
 void write_archive(ArchiveReader& reader, ArchiveWriter& writer,
                    const std::function<void(std::int64_t)>& on_progress = {},
-                   PgConnection* statistics_connection = nullptr);
+                   PgConnection* statistics_connection = nullptr,
+                   PgConnection* second_reading_connection = nullptr);
 
 /// The file-name stem of a conversation: its name's ASCII letters, digits, '-' and '_', and
 /// its characters of other scripts (valid UTF-8 sequences, whole, except control, space,

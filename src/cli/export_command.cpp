@@ -242,8 +242,10 @@ int export_command(const ExportOptions& o) {
   const std::string conninfo = resolve_conninfo(o.db, LocalCreate::refused);
   detail::PgConnection conn(conninfo);
   ar::ArchiveReader reader(conn, filter);
-  // The statistics are computed on a second connection while the first streams messages.
+  // The statistics are computed on a second connection while the first streams messages,
+  // and a third streams every other conversation (write_archive).
   detail::PgConnection statistics_conn(conninfo);
+  detail::PgConnection second_reading_conn(conninfo);
   PartialDirectory partial(target);
   std::int64_t written = 0;
   {
@@ -255,7 +257,7 @@ int export_command(const ExportOptions& o) {
           written = n;
           progress.update(n);
         },
-        &statistics_conn);
+        &statistics_conn, &second_reading_conn);
   }
   // mkdtemp made it 0700: give it the mode mkdir would have.
   const mode_t mask = ::umask(0);
