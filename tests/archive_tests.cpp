@@ -32,6 +32,7 @@
 #include "archive/writers.hpp"
 #include "load/pg_connection.hpp"
 #include "load/schema.hpp"
+#include "skype_etl/errors.hpp"
 #include "support/browser.hpp"
 #include "support/export_builder.hpp"
 #include "support/tar_writer.hpp"
@@ -830,4 +831,59 @@ BOOST_AUTO_TEST_CASE(the_html_export_of_the_fixture_shows_every_message_in_order
   const auto stats = browser.dump(html / "stats.html");
   BOOST_TEST(stats.log.find("Content Security Policy") == std::string::npos, stats.log);
   BOOST_TEST(stats.dom.find("data-chart=\"months\"") != std::string::npos);
+}
+
+namespace {
+
+/// A writer that fails at its `fail_at`-th message (counting from 1), as a full disk would.
+class FailingWriter : public ar::ArchiveWriter {
+ public:
+  explicit FailingWriter(int fail_at) : m_fail_at(fail_at) {}
+  void begin(const std::vector<ar::Conversation>&) override {}
+  void begin_conversation(const ar::Conversation&) override {}
+  void message(const ar::Message& m) override {
+    ids.push_back(m.message_id);
+    if (++m_seen == m_fail_at) throw skype_etl::OutputError("cannot write", "x.html", "disk full");
+  }
+  void end_conversation() override {}
+  void finish(const ar::Statistics& s) override { finished_with = s.messages; }
+  std::vector<std::string> ids;
+  std::int64_t finished_with = -1;
+
+ private:
+  int m_fail_at;
+  int m_seen = 0;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(write_archive_with_three_connections_reads_all_and_stops_on_errors) {
+  Loaded loaded;
+  namespace d = skype_etl::detail;
+  // Every message once, in the order of one connection, with the statistics of another.
+  std::vector<std::string> alone, shared;
+  for (int connections : {1, 3}) {
+    d::PgConnection conn(loaded.db.conninfo()), stats(loaded.db.conninfo()),
+        second(loaded.db.conninfo());
+    ar::ArchiveReader reader(conn, {});
+    FailingWriter writer(-1);
+    ar::write_archive(reader, writer, {}, connections == 3 ? &stats : nullptr,
+                      connections == 3 ? &second : nullptr);
+    BOOST_TEST(writer.finished_with == 47);
+    (connections == 1 ? alone : shared) = writer.ids;
+  }
+  BOOST_TEST(alone.size() == 47u);
+  BOOST_TEST(alone == shared);
+  // A writer's error reaches the caller (the reading threads stop, nothing hangs), at the
+  // first message and in the middle.
+  for (int fail_at : {1, 20}) {
+    d::PgConnection conn(loaded.db.conninfo()), stats(loaded.db.conninfo()),
+        second(loaded.db.conninfo());
+    ar::ArchiveReader reader(conn, {});
+    FailingWriter writer(fail_at);
+    BOOST_CHECK_THROW(ar::write_archive(reader, writer, {}, &stats, &second),
+                      skype_etl::OutputError);
+    BOOST_TEST(writer.ids.size() == static_cast<std::size_t>(fail_at));
+    BOOST_TEST(writer.finished_with == -1);
+  }
 }
