@@ -716,11 +716,17 @@ namespace {
 /// strings of a batch's messages keep their capacity from one round to the next.
 class MessageHandoff {
  public:
-  static constexpr std::size_t k_batch_size = 512;
+  static constexpr std::size_t k_batch_size = 256;
+  /// A batch is handed over at k_batch_size messages or this many bytes of text, and the
+  /// strings a message left longer than k_kept_capacity are freed once written: memory is
+  /// bounded in bytes too, whatever the messages' size.
+  static constexpr std::size_t k_batch_bytes = 1 << 20;
+  static constexpr std::size_t k_kept_capacity = 4096;
   struct Batch {
     std::size_t conversation = 0;  ///< index in the reader's conversations()
     std::vector<Message> messages;
     std::size_t count = 0;
+    std::size_t bytes = 0;
     bool last = false;  ///< the conversation's last batch
   };
   /// Thrown in the reading thread when the writing one gave up.
@@ -741,6 +747,7 @@ class MessageHandoff {
     Batch* b = m_free.front();
     m_free.pop_front();
     b->count = 0;
+    b->bytes = 0;
     b->last = false;
     return b;
   }
@@ -827,12 +834,15 @@ void write_archive(ArchiveReader& reader, ArchiveWriter& writer,
           reader.read_messages(
               conversations[i],
               [&](Message& m) {
-                if (batch->count == batch->messages.size()) {
+                if (batch->count == batch->messages.size() ||
+                    batch->bytes >= MessageHandoff::k_batch_bytes) {
                   handoff.hand_over(batch);
                   batch = handoff.take_free();
                   batch->conversation = i;
                 }
                 // A swap: the batch's old strings, with their capacity, go back to the reader.
+                batch->bytes += m.content_raw.size() + m.content_text.size() +
+                                m.details_json.size() + m.properties_json.size();
                 std::swap(batch->messages[batch->count++], m);
               },
               conn);
@@ -874,8 +884,12 @@ void write_archive(ArchiveReader& reader, ArchiveWriter& writer,
       if (batch->conversation != i)
         throw std::logic_error("write_archive: a batch of another conversation");
       for (std::size_t k = 0; k < batch->count; ++k) {
-        writer.message(batch->messages[k]);
+        Message& m = batch->messages[k];
+        writer.message(m);
         if (++written % k_progress_rows == 0 && on_progress) on_progress(written);
+        for (std::string* text :
+             {&m.content_raw, &m.content_text, &m.details_json, &m.properties_json})
+          if (text->capacity() > MessageHandoff::k_kept_capacity) std::string().swap(*text);
       }
       last = batch->last;
       handoff.give_back(batch);

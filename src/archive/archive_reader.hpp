@@ -2,13 +2,14 @@
 // (archive.hpp: the data handed to the formats).
 //
 // Everything is read in one REPEATABLE READ, READ ONLY transaction, so a load running at the
-// same time is either wholly in the export or not at all. Messages are streamed with
-// `COPY (SELECT ...) TO STDOUT`, one conversation at a time, by a thread of write_archive:
-// the server produces rows while that thread decodes them and the calling one writes them;
-// the socket's buffers and a bounded hand-over (8192 messages) hold what waits, and memory
-// holds the conversation list and those messages, whatever the history's size. (A
-// cursor's FETCH in chunks of 2000 was measured slower: the server waits for each chunk to be
-// written, benchmarks/README.md.)
+// same time is either wholly in the export or not at all (other connections of the export
+// join it with its exported snapshot). Messages are streamed with `COPY (SELECT ...) TO
+// STDOUT`, one conversation at a time, by the reading threads of write_archive: the server
+// produces rows while those threads decode them and the calling one writes them; the
+// socket's buffers and a bounded hand-over (4096 messages, about 16 MB of text) hold what
+// waits, and memory holds the conversation list and those messages, whatever the history's
+// size. (A cursor's FETCH in chunks of 2000 was measured slower: the server waits for each
+// chunk to be written, benchmarks/README.md.)
 #pragma once
 
 #include <cstddef>
@@ -116,11 +117,13 @@ class ArchiveReader {
 
 /// Reads everything `reader` selected and hands it to `writer`, in the order ArchiveWriter
 /// says. `on_progress(messages_written)` is called after each chunk of messages. The
-/// messages are read in a thread of their own, at most 8192 ahead of the writer, so that
-/// reading and writing overlap; `writer` and `on_progress` are called in the calling
-/// thread, and `reader` must not be used by another one meanwhile. With
-/// `statistics_connection`, the statistics are computed on it (ArchiveReader::statistics)
-/// in a third thread from the start, while the messages are read.
+/// messages are read by a thread of their own, at most 4096 messages (and about 16 MB of
+/// text) ahead of the writer, so that reading and writing overlap; `writer` and
+/// `on_progress` are called in the calling thread, and `reader` must not be used by another
+/// one meanwhile. With `statistics_connection`, the statistics are computed on it
+/// (ArchiveReader::statistics) by another thread from the start; with
+/// `second_reading_connection`, a second reading thread reads every other conversation on
+/// it. Both connections must have no transaction open; they join the reader's snapshot.
 void write_archive(ArchiveReader& reader, ArchiveWriter& writer,
                    const std::function<void(std::int64_t)>& on_progress = {},
                    PgConnection* statistics_connection = nullptr,
