@@ -2,7 +2,7 @@
 # Usage: benchmarks/export_bench.sh SKYPE_ETL_EXE DB [FORMATS...]
 # `skype-etl export` of the database DB (a conninfo, e.g. "dbname=e1m": an export already
 # loaded with `skype-etl run`, such as the 1M-message benchmark export) in each format
-# (default: txt csv json; html once it is built), each into a fresh directory under a mktemp
+# (default: html txt csv json), each into a fresh directory under a mktemp
 # directory (removed on exit). Prints a line per format: exit code, wall seconds, messages/s,
 # the output's size, and the peak RssAnon of the process sampled every 50 ms from outside.
 # TZ is left as it is (the export writes local times).
@@ -16,7 +16,7 @@ exe=$1
 db=$2
 shift 2
 formats=("$@")
-((${#formats[@]})) || formats=(txt csv json)
+((${#formats[@]})) || formats=(html txt csv json)
 work=$(mktemp -d "${TMPDIR:-/tmp}/export_bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 messages=$(psql -At -d "$db" -c "SELECT count(*) FROM skype.messages")

@@ -9,7 +9,10 @@
 #   - for 1M (else the smallest size): a second account's export of that size into a database
 #     that holds the first account's (its own partition, so it should load as fast), then a
 #     later export of the first account (the same messages and 3% newer ones, generated with
-#     --newer 3: the archivist's next export, merged into the account's partition);
+#     --newer 3: the archivist's next export, merged into the account's partition); before
+#     the second account, `skype-etl export` of the first account's database in each format
+#     (benchmarks/export_bench.sh: wall time, messages/s, peak RssAnon; issue 19's targets:
+#     html at least 200k messages/s, every format under 64 MB);
 #   - for the largest size also: extract-only, transform-only, load-only (pipeline_bench),
 #     `skype-etl run --sequential`, and the bare `psql \copy` ceiling: the parallel run's
 #     final rows of every skype table copied into a fresh database with the same schema
@@ -326,6 +329,7 @@ sequential_seconds=''
 second_row=''  # size|seconds|messages|peak_mb|first account's seconds
 later_row=''   # size|seconds|messages|peak_mb|new|unchanged|seconds into an empty database
 format_rows=() # format|file bytes|seconds|messages|peak_mb, the second account's size
+export_rows=() # format|exit|messages|seconds|messages/s|output MB|peak_mb: export of that size
 largest_messages=0
 largest_file_bytes=0
 
@@ -389,6 +393,16 @@ for size in $sizes; do
     details+=("generate ${size}M, second account: $generated")
     run_e2e "first-account-${size}M" bench_second "$export_file" \
       "$work/report-first-${size}M.json" >/dev/null
+    # `skype-etl export` of that database (one account) in each format (issue 19).
+    checkpoint
+    while read -r line; do
+      details+=("export of the ${size}M database: $line")
+      [[ "$line" == export\ * ]] || continue
+      export_rows+=("$(awk '{ print $2 }' <<<"$line")|$(kv_field "$line" exit)|$(kv_field \
+        "$line" messages)|$(kv_field "$line" seconds)|$(kv_field "$line" messages_per_s)|$(kv_field \
+        "$line" output_mb)|$(kv_field "$line" peak_rss_anon_mb)")
+    done < <("$repo_root/benchmarks/export_bench.sh" "$skype_etl" dbname=bench_second \
+      html txt csv json)
     second_seconds=$(timed_run "second-account-${size}M" bench_second "$second_file" \
       "$work/report-second-${size}M.json")
     second_summary=$("$pipeline_bench" --summarize-report "$work/report-second-${size}M.json")
@@ -636,6 +650,24 @@ render() {
     done
     awk -v a="$fmax" -v b="$fmin" 'BEGIN { printf "  peak RssAnon largest/smallest across formats: %.2f (target: under 32 MB each: %s)\n",
       (b > 0 ? a / b : 0), (a < 32 ? "met" : "NOT met") }'
+  fi
+  if ((${#export_rows[@]} > 0)); then
+    echo
+    echo "export of the ${second_size}M database (skype-etl export DIR --format F, one account):"
+    printf '  %-8s %10s %9s %12s %10s %16s\n' format messages seconds messages/s "output MB" \
+      "peak RssAnon MB"
+    local x xformat xrc xmessages xseconds xrate xmb xpeak html_rate='' xmax=0
+    for x in "${export_rows[@]}"; do
+      IFS='|' read -r xformat xrc xmessages xseconds xrate xmb xpeak <<<"$x"
+      printf '  %-8s %10s %9.2f %12s %10s %16s%s\n' "$xformat" "$xmessages" "$xseconds" "$xrate" \
+        "$xmb" "$xpeak" "$([[ "$xrc" == 0 ]] || echo "  (FAILED: exit $xrc)")"
+      [[ "$xformat" == html ]] && html_rate=$xrate
+      xmax=$(awk -v a="$xmax" -v b="$xpeak" 'BEGIN { print (b > a ? b : a) }')
+    done
+    awk -v r="${html_rate:-0}" 'BEGIN { printf "  html export messages/s: %.0f  (target >= 200000: %s)\n",
+      r, (r >= 200000 ? "met" : "NOT met") }'
+    awk -v m="$xmax" 'BEGIN { printf "  largest peak RssAnon: %.1f MB  (target < 64: %s)\n", m,
+      (m < 64 ? "met" : "NOT met") }'
   fi
   echo
   echo "ratios (${largest}M messages):"

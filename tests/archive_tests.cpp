@@ -3,7 +3,9 @@
 // exported as txt, csv and json and compared with the golden files of
 // tests/data/archive/golden/ (txt and csv byte for byte, json parsed). With TZ=UTC, so that
 // local times do not depend on the machine. SKYPE_ETL_UPDATE_GOLDEN=1 writes the golden
-// files again instead of comparing (then look at the diff before committing it).
+// files again instead of comparing (then look at the diff before committing it). The html
+// export is opened in headless Chromium (skipped with a message when it is not installed):
+// the fixture's, and one of an export whose every field attacks.
 #define BOOST_TEST_MODULE archive_tests
 #include <boost/test/unit_test.hpp>
 
@@ -11,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +21,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -28,6 +32,8 @@
 #include "archive/writers.hpp"
 #include "load/pg_connection.hpp"
 #include "load/schema.hpp"
+#include "skype_etl/errors.hpp"
+#include "support/browser.hpp"
 #include "support/export_builder.hpp"
 #include "support/tar_writer.hpp"
 #include "support/test_database.hpp"
@@ -304,7 +310,9 @@ BOOST_AUTO_TEST_CASE(file_stems_are_safe_and_unique) {
   for (const std::string& name :
        {std::string("../../etc/passwd"), std::string("a/b\\c"), std::string(".."),
         std::string("\x01\x1b[31m"), std::string(300, 'x'), std::string("CON"),
-        std::string("\xd0\x9f\xd1\x80\xd0\xb8")}) {
+        std::string("\xd0\x9f\xd1\x80\xd0\xb8"), std::string("-rf"),
+        std::string("\xe2\x80\xae\xe2\x80\x8b\xc2\x85"), std::string(30, '\xff'),
+        std::string(100, '\xd0') + std::string("\xd0\x9f\xd1\x80\xd0\xb8")}) {
     const std::string stem = ar::file_stem_for(name, "19:x@thread.skype");
     BOOST_TEST(!stem.empty());
     BOOST_TEST(stem.size() <= 49u, stem);
@@ -312,10 +320,32 @@ BOOST_AUTO_TEST_CASE(file_stems_are_safe_and_unique) {
     BOOST_TEST(stem.find('\\') == std::string::npos, stem);
     BOOST_TEST(stem.find("..") == std::string::npos, stem);
     BOOST_TEST(stem.front() != '.', stem);
-    for (unsigned char c : stem) BOOST_TEST((c > 0x20 && c < 0x7f), stem);
+    BOOST_TEST(stem.front() != '-', stem);
+    BOOST_TEST(stem.find('.') == std::string::npos, stem);
+    for (unsigned char c : stem) BOOST_TEST((c > 0x20 && c != 0x7f), stem);
+    std::string checked;
+    ar::append_json_string(checked, stem);  // replaces invalid UTF-8 with U+FFFD
+    BOOST_TEST(checked == "\"" + stem + "\"", stem << " is not valid UTF-8");
   }
   BOOST_TEST(ar::file_stem_for("Family", "a") != ar::file_stem_for("Family", "b"));
   BOOST_TEST(ar::file_stem_for("", "a").rfind("conversation-", 0) == 0u);
+  // Letters of any script are kept, whole characters within the 40 bytes; invisible,
+  // bidirectional, space and control characters and invalid UTF-8 are not.
+  const auto without_hash = [](const std::string& stem) { return stem.substr(0, stem.size() - 9); };
+  BOOST_TEST(without_hash(ar::file_stem_for("\xd0\x9f\xd1\x80\xd0\xb8", "x")) ==
+             "\xd0\x9f\xd1\x80\xd0\xb8");
+  BOOST_TEST(without_hash(ar::file_stem_for("Семья / family", "x")) == "Семья_family");
+  BOOST_TEST(without_hash(ar::file_stem_for("家庭群", "x")) == "家庭群");
+  std::string chinese;
+  for (int i = 0; i < 20; ++i) chinese += "家";  // 60 bytes: 13 characters fit in 40
+  BOOST_TEST(without_hash(ar::file_stem_for(chinese, "x")).size() == 39u);
+  BOOST_TEST(without_hash(ar::file_stem_for("a\u200Bb\u202Ec\u00A0d\u3000e\u2044f\uFEFFg", "x")) ==
+             "a_b_c_d_e_f_g");
+  BOOST_TEST(without_hash(ar::file_stem_for("\xe5\xae\xb6\xff\xc0\xaf\xed\xa0\x80\xe5\xae", "x")) ==
+             "\xe5\xae\xb6");
+  BOOST_TEST(without_hash(ar::file_stem_for("--x", "x")) == "x");
+  BOOST_TEST(without_hash(ar::file_stem_for("\xf0\x9f\x98\x80 party", "x")) ==
+             "\xf0\x9f\x98\x80_party");
 
   // Names that differ only in case get stems that differ ignoring case too.
   st::TestDatabase db;
@@ -526,4 +556,334 @@ BOOST_AUTO_TEST_CASE(a_schema_older_than_version_8_is_refused) {
                         "later)") != std::string::npos,
              o.err);
   BOOST_TEST(names_in(tmp.path()).empty());
+}
+
+namespace {
+
+/// Each payload, if it ever ran, would set the title to PWNED and add <div id="pwned">.
+const std::string k_js =
+    "document.title='PWNED';document.body.appendChild(document.createElement('div')).id='pwned'";
+const std::string k_script = "<script>" + k_js + "</script>";
+const std::string k_img = "<img src=x onerror=\"" + k_js + "\">";
+const std::string k_textarea = "</textarea><svg onload=\"" + k_js + "\">";
+const std::string k_css = "<style>body{display:none}</style><b style=\"color:red\">styled</b>";
+
+/// `text` as XML character data or attribute value (how Skype writes text in content).
+std::string xml(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '&')
+      out += "&amp;";
+    else if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '"')
+      out += "&quot;";
+    else
+      out += c;
+  }
+  return out;
+}
+
+/// `text` as Chromium's --dump-dom serialises a text node: & < > escaped, quotes not.
+std::string dom_text(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '&')
+      out += "&amp;";
+    else if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else
+      out += c;
+  }
+  return out;
+}
+
+nlohmann::json message(const std::string& id, const std::string& type, const std::string& content,
+                       const std::string& sender, const std::string& sender_name, int minute) {
+  char at[64];
+  std::snprintf(at, sizeof at, "2023-11-14T22:%02d:00.000Z", minute);
+  return {{"id", id},
+          {"displayName", sender_name},
+          {"messagetype", type},
+          {"version", 1700000000000.0 + minute},
+          {"content", content},
+          {"from", sender},
+          {"properties", nullptr},
+          {"amsreferences", nullptr},
+          {"originalarrivaltime", at}};
+}
+
+/// An export whose message texts, names, topics, file names, quotes, mentions and links
+/// attack the page. (Raw invalid UTF-8 and lone \ud800 escapes make the extract refuse the
+/// whole file, so bad code points come as character references, which the transform turns
+/// into U+FFFD, and control characters as JSON escapes.)
+std::string hostile_export() {
+  const std::string mallory = "8:mallory";
+  nlohmann::json messages = nlohmann::json::array();
+  int minute = 0;
+  const auto add = [&](const std::string& type, const std::string& content,
+                       const std::string& name = "Mallory") {
+    ++minute;
+    messages.push_back(
+        message("17000000" + std::to_string(10000 + minute), type, content, mallory, name, minute));
+  };
+  add("RichText", xml(k_script) + " " + xml(k_img), k_script);
+  add("RichText", "<a href=\"javascript:" + xml(k_js) + "\">click1</a> <a href=\"JaVaScRiPt:" +
+                      xml(k_js) + "\">click2</a> <a href=\"java&#x09;script:" + xml(k_js) +
+                      "\">click3</a> <a href=\"  javascript:" + xml(k_js) +
+                      "\">click4</a> <a href=\"https://ok.example/?q=&quot;&gt;&lt;script&gt;\">"
+                      "ok</a>");
+  add("RichText", "<quote author=\"8:mallory\" authorname=\"" + xml(k_img) +
+                      "\" timestamp=\"1700000000\"><legacyquote>[1700000000] x: </legacyquote>" +
+                      xml(k_textarea) +
+                      "<legacyquote>\n\n&lt;&lt;&lt; </legacyquote></quote>reply");
+  add("RichText", "hi <at id=\"8:mallory\">" + xml(k_script) + "</at>");
+  add("RichText/Media_GenericFile",
+      "<URIObject type=\"File.1\" uri=\"https://api.asm.skype.com/v1/objects/0-evil\" "
+      "doc_id=\"0-evil\">To view this file, go to: <a href=\"javascript:" +
+          xml(k_js) + "\">link</a><OriginalName v=\"" + xml(k_img) +
+          ".pdf\"/><FileSize v=\"12\"/></URIObject>");
+  messages.back()["amsreferences"] = {"0-evil"};
+  add("RichText", xml(k_css));
+  add("RichText", "entities &amp;lt;b&amp;gt; and &#x3C;script&#x3E;" + xml(k_js) +
+                      "&#x3C;/script&#x3E; raw <script>" + xml(k_js) + "</script>");
+  add("RichText", "bad &#xD800; &#0; &#x110000; ctl &#1; \x1b[31m end");
+  add("ThreadActivity/TopicUpdate", "<topicupdate><eventtime>1700000000000</eventtime><initiator>" +
+                                        mallory + "</initiator><value>" + xml(k_img) +
+                                        "</value></topicupdate>");
+  add("RichText/Html", "<p onclick=\"" + xml(k_js) + "\">html <a href=\"JaVaScRiPt:" + xml(k_js) +
+                           "\">x</a></p>" + "<img src=x onerror=\"" + xml(k_js) + "\">");
+  std::reverse(messages.begin(), messages.end());  // exports list the newest first
+
+  nlohmann::json evil = {
+      {"id", "19:evil@thread.skype"},
+      {"displayName", k_img},
+      {"version", 1.0},
+      {"properties", nlohmann::json::object()},
+      {"threadProperties",
+       {{"membercount", 1}, {"members", "[\"8:mallory\"]"}, {"topic", k_script}}},
+      {"MessageList", messages}};
+  nlohmann::json styled = {
+      {"id", "19:styled@thread.skype"},
+      {"displayName", nullptr},
+      {"version", 1.0},
+      {"properties", nlohmann::json::object()},
+      {"threadProperties", {{"membercount", 1}, {"members", "[\"8:mallory\"]"}, {"topic", k_css}}},
+      {"MessageList", {message("1700000900000", "RichText", "plain", mallory, k_textarea, 59)}}};
+  return nlohmann::json{{"userId", "live:.cid.owner"},
+                        {"exportDate", "2023-11-20T00:00:00.000Z"},
+                        {"conversations", {evil, styled}}}
+      .dump();
+}
+
+/// The href and src values of `dom`.
+std::vector<std::string> links_of(const std::string& dom) {
+  static const std::regex link("\\s(?:href|src)=\"([^\"]*)\"");
+  std::vector<std::string> out;
+  for (auto it = std::sregex_iterator(dom.begin(), dom.end(), link); it != std::sregex_iterator();
+       ++it)
+    out.push_back((*it)[1].str());
+  return out;
+}
+
+/// The html pages of `dir`, sorted.
+std::vector<std::string> pages_in(const fs::path& dir) {
+  std::vector<std::string> pages;
+  for (const auto& name : names_in(dir))
+    if (fs::path(name).extension() == ".html") pages.push_back(name);
+  return pages;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(hostile_history_through_run_and_export_runs_no_script_in_chromium) {
+  const std::string exe = st::find_chromium();
+  if (exe.empty()) {
+    BOOST_TEST_MESSAGE(
+        "SKIPPED: no chromium (Debian package 'chromium', installed by "
+        "scripts/install-deps.sh): the hostile html export is not rendered");
+    return;
+  }
+  st::TestDatabase db;
+  st::TempDir tmp;
+  st::write_file(tmp / "messages.json", hostile_export());
+  const Output load = run_cli({"run", (tmp / "messages.json").string(), "--db", db.conninfo(),
+                               "--user-display-name", k_script, "-q"});
+  BOOST_TEST_REQUIRE(load.code == 0, load.err);
+  BOOST_TEST_REQUIRE(db.scalar("SELECT count(*) FROM skype.messages") == 11);
+  const fs::path out = tmp / "out";
+  const Output o = run_cli({"export", out.string(), "--db", db.conninfo()});
+  BOOST_TEST_REQUIRE(o.code == 0, o.err);
+  const std::vector<std::string> pages = pages_in(out);
+  BOOST_TEST(pages.size() == 4u);  // index, stats and the two conversations
+
+  st::Browser browser(exe);
+  std::string all;
+  for (const auto& page : pages) {
+    const auto p = browser.dump(out / page);
+    BOOST_TEST(p.dom.find("<body") != std::string::npos, page << ": not rendered\n" << p.log);
+    BOOST_TEST(p.dom.find("id=\"pwned\"") == std::string::npos, page << ": a payload ran");
+    BOOST_TEST(p.dom.find("PWNED</title>") == std::string::npos, page << ": a payload ran");
+    BOOST_TEST(p.dom.find("<title>PWNED") == std::string::npos, page << ": a payload ran");
+    BOOST_TEST(p.log.find("Content Security Policy") == std::string::npos, page << "\n" << p.log);
+    // No element the payloads bring: no <script> but our one in the index, no <img src=x>,
+    // <svg onload>, <style> but ours, event handler or style attribute.
+    std::size_t scripts = 0, styles = 0;
+    for (std::size_t i = p.dom.find("<script"); i != std::string::npos;
+         i = p.dom.find("<script", i + 1))
+      ++scripts;
+    for (std::size_t i = p.dom.find("<style"); i != std::string::npos;
+         i = p.dom.find("<style", i + 1))
+      ++styles;
+    BOOST_TEST(scripts == (page == "index.html" ? 1u : 0u), page);
+    BOOST_TEST(styles == 1u, page);
+    BOOST_TEST(p.dom.find("<img src=\"x\"") == std::string::npos, page);
+    BOOST_TEST(p.dom.find("<svg onload") == std::string::npos, page);
+    BOOST_TEST(!std::regex_search(p.dom, std::regex("<[^>]*\\s(on[a-z]+|style)=\"")), page);
+    // Every link is http(s), mailto or a page of the archive.
+    for (const auto& url : links_of(p.dom)) {
+      if (url.rfind("https://", 0) == 0 || url.rfind("http://", 0) == 0 ||
+          url.rfind("mailto:", 0) == 0)
+        continue;
+      BOOST_TEST(url.find(':') == std::string::npos, page << ": a link to " << url);
+      BOOST_TEST(fs::exists(out / url.substr(0, url.find('#'))), page << ": " << url);
+    }
+    all += p.dom;
+  }
+  // The payloads are there as text: message texts, the owner's and the sender's names, the
+  // conversation names and topics, the quote and its author, the mention, the file name.
+  for (const std::string& text :
+       {k_script, k_img, k_textarea, k_css, k_img + ".pdf", "@" + k_script,
+        std::string("entities &lt;b&gt; and <script>") + k_js + "</script>"}) {
+    BOOST_TEST(all.find(dom_text(text)) != std::string::npos, text);
+  }
+  BOOST_TEST(all.find("reply") != std::string::npos);
+  // The hostile links are shown as text, never as links; the one https link is a link.
+  BOOST_TEST(all.find("click1 click2 click3 click4 ok") != std::string::npos);
+  for (const std::string& url :
+       {"javascript:" + k_js, "JaVaScRiPt:" + k_js, "java\tscript:" + k_js})
+    BOOST_TEST(all.find(url) != std::string::npos, url);
+  const bool ok_link =
+      all.find("href=\"https://ok.example/?q=%22%3E%3Cscript%3E\"") != std::string::npos ||
+      all.find("href=\"https://ok.example/?q=&quot;&gt;&lt;script&gt;\"") != std::string::npos;
+  BOOST_TEST(ok_link);
+  // Bad code points become U+FFFD, control characters do not reach the page.
+  BOOST_TEST(all.find("bad \xEF\xBF\xBD") != std::string::npos);
+  BOOST_TEST(all.find('\x1b') == std::string::npos);
+  BOOST_TEST(all.find('\x01') == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(the_html_export_of_the_fixture_shows_every_message_in_order) {
+  const std::string exe = st::find_chromium();
+  if (exe.empty()) {
+    BOOST_TEST_MESSAGE(
+        "SKIPPED: no chromium (Debian package 'chromium', installed by "
+        "scripts/install-deps.sh): the html export is not rendered");
+    return;
+  }
+  // The command has no option for the page size (2000 messages a page): pagination is
+  // tested on the writer with a small page (html_writer_tests).
+  Loaded loaded;
+  st::TempDir tmp;
+  const fs::path html = export_to(loaded, tmp, "html");
+  const fs::path json = export_to(loaded, tmp, "json");
+  st::Browser browser(exe);
+  const auto index = browser.dump(html / "index.html");
+  BOOST_TEST(index.log.find("Content Security Policy") == std::string::npos, index.log);
+  const auto conversations = nlohmann::json::parse(slurp(json / "index.json"))["conversations"];
+  BOOST_TEST(conversations.size() == 5u);
+  BOOST_TEST(index.dom.find("5 of 5 conversations") != std::string::npos, index.dom);
+  for (const auto& c : conversations) {
+    const std::string file = c["file"];
+    const std::string page = fs::path(file).stem().string() + ".html";
+    BOOST_TEST(index.dom.find("href=\"" + page + "\"") != std::string::npos, page);
+    BOOST_TEST_REQUIRE(fs::exists(html / page), page);
+    // The page's messages (articles and system lines, id m1, m2, ...) with their times
+    // are the json export's, in its order.
+    const auto p = browser.dump(html / page);
+    BOOST_TEST(p.log.find("Content Security Policy") == std::string::npos, p.log);
+    std::vector<std::string> want, got;
+    const auto exported = nlohmann::json::parse(slurp(json / file));
+    for (const auto& m : exported["messages"])
+      want.push_back(m["sent_at"].is_null()
+                         ? std::string()
+                         : m["sent_at"].get<std::string>().substr(0, 19) + "+00:00");
+    static const std::regex item("(?:<article|<div class=\"system\")[^>]* id=\"m(\\d+)\"");
+    std::vector<std::size_t> starts;
+    int expected = 1;
+    for (auto it = std::sregex_iterator(p.dom.begin(), p.dom.end(), item);
+         it != std::sregex_iterator(); ++it) {
+      BOOST_TEST(std::stoi((*it)[1]) == expected++, page);
+      starts.push_back(static_cast<std::size_t>(it->position()));
+    }
+    starts.push_back(p.dom.size());
+    for (std::size_t i = 0; i + 1 < starts.size(); ++i) {
+      const std::string part = p.dom.substr(starts[i], starts[i + 1] - starts[i]);
+      const auto at = part.find("<time datetime=\"");
+      got.push_back(at == std::string::npos ? std::string() : part.substr(at + 16, 25));
+    }
+    BOOST_TEST(got == want, boost::test_tools::per_element());
+  }
+  const auto stats = browser.dump(html / "stats.html");
+  BOOST_TEST(stats.log.find("Content Security Policy") == std::string::npos, stats.log);
+  BOOST_TEST(stats.dom.find("data-chart=\"months\"") != std::string::npos);
+}
+
+namespace {
+
+/// A writer that fails at its `fail_at`-th message (counting from 1), as a full disk would.
+class FailingWriter : public ar::ArchiveWriter {
+ public:
+  explicit FailingWriter(int fail_at) : m_fail_at(fail_at) {}
+  void begin(const std::vector<ar::Conversation>&) override {}
+  void begin_conversation(const ar::Conversation&) override {}
+  void message(const ar::Message& m) override {
+    ids.push_back(m.message_id);
+    if (++m_seen == m_fail_at) throw skype_etl::OutputError("cannot write", "x.html", "disk full");
+  }
+  void end_conversation() override {}
+  void finish(const ar::Statistics& s) override { finished_with = s.messages; }
+  std::vector<std::string> ids;
+  std::int64_t finished_with = -1;
+
+ private:
+  int m_fail_at;
+  int m_seen = 0;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(write_archive_with_three_connections_reads_all_and_stops_on_errors) {
+  Loaded loaded;
+  namespace d = skype_etl::detail;
+  // Every message once, in the order of one connection, with the statistics of another.
+  std::vector<std::string> alone, shared;
+  for (int connections : {1, 3}) {
+    d::PgConnection conn(loaded.db.conninfo()), stats(loaded.db.conninfo()),
+        second(loaded.db.conninfo());
+    ar::ArchiveReader reader(conn, {});
+    FailingWriter writer(-1);
+    ar::write_archive(reader, writer, {}, connections == 3 ? &stats : nullptr,
+                      connections == 3 ? &second : nullptr);
+    BOOST_TEST(writer.finished_with == 47);
+    (connections == 1 ? alone : shared) = writer.ids;
+  }
+  BOOST_TEST(alone.size() == 47u);
+  BOOST_TEST(alone == shared);
+  // A writer's error reaches the caller (the reading threads stop, nothing hangs), at the
+  // first message and in the middle.
+  for (int fail_at : {1, 20}) {
+    d::PgConnection conn(loaded.db.conninfo()), stats(loaded.db.conninfo()),
+        second(loaded.db.conninfo());
+    ar::ArchiveReader reader(conn, {});
+    FailingWriter writer(fail_at);
+    BOOST_CHECK_THROW(ar::write_archive(reader, writer, {}, &stats, &second),
+                      skype_etl::OutputError);
+    BOOST_TEST(writer.ids.size() == static_cast<std::size_t>(fail_at));
+    BOOST_TEST(writer.finished_with == -1);
+  }
 }

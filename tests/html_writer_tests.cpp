@@ -1,8 +1,6 @@
 #define BOOST_TEST_MODULE html_writer_tests
 #include <boost/test/unit_test.hpp>
 
-#include <unistd.h>
-
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -17,6 +15,7 @@
 
 #include "archive/html_writer.hpp"
 #include "skype_etl/errors.hpp"
+#include "support/browser.hpp"
 #include "support/tar_writer.hpp"
 
 namespace ar = skype_etl::detail::archive;
@@ -30,12 +29,6 @@ std::string slurp(const fs::path& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-std::string shell_word(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 /// Each payload, if it ever ran, would set the title to PWNED and add <div id="pwned">.
@@ -151,47 +144,6 @@ std::vector<std::string> hrefs(const std::string& html) {
     if (name == "href" || name == "src") out.push_back(value);
   return out;
 }
-
-std::string find_chromium() {
-  for (const char* c : {"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"})
-    if (::access(c, X_OK) == 0) return c;
-  return {};
-}
-
-/// Headless Chromium on file:// pages: the DOM after load (and the console's complaints).
-class Browser {
- public:
-  explicit Browser(std::string exe) : m_exe(std::move(exe)) {}
-  struct Page {
-    std::string dom;
-    std::string log;  ///< stderr, with console messages and CSP violations
-  };
-  Page dump(const fs::path& page) const {
-    const std::string cmd = common() + "--enable-logging=stderr --v=0 --dump-dom " +
-                            shell_word("file://" + page.string()) + " > " +
-                            shell_word((m_profile / "dom.html").string()) + " 2> " +
-                            shell_word((m_profile / "log.txt").string());
-    BOOST_TEST_REQUIRE(std::system(cmd.c_str()) == 0, cmd);
-    return {slurp(m_profile / "dom.html"), slurp(m_profile / "log.txt")};
-  }
-  void screenshot(const fs::path& page, const fs::path& png, int width, int height) const {
-    const std::string cmd = common() + "--window-size=" + std::to_string(width) + "," +
-                            std::to_string(height) + " --screenshot=" + shell_word(png.string()) +
-                            " " + shell_word("file://" + page.string()) + " > /dev/null 2>&1";
-    BOOST_TEST_REQUIRE(std::system(cmd.c_str()) == 0, cmd);
-    BOOST_TEST(fs::file_size(png) > 10000);
-  }
-
- private:
-  std::string common() const {
-    return shell_word(m_exe) +
-           " --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run "
-           "--user-data-dir=" +
-           shell_word((m_profile.path() / "profile").string()) + " ";
-  }
-  std::string m_exe;
-  st::TempDir m_profile;
-};
 
 /// What must hold of every page, in its source: no script but ours, no event handler or
 /// style attribute, every link http(s)/mailto or a file of the archive.
@@ -434,7 +386,7 @@ BOOST_AUTO_TEST_CASE(a_file_stem_that_leaves_the_directory_is_refused) {
 }
 
 BOOST_AUTO_TEST_CASE(chromium_runs_no_injected_script_and_shows_every_message) {
-  const std::string exe = find_chromium();
+  const std::string exe = st::find_chromium();
   if (exe.empty()) {
     BOOST_TEST_MESSAGE(
         "SKIPPED: no chromium (Debian package 'chromium', installed by "
@@ -443,7 +395,7 @@ BOOST_AUTO_TEST_CASE(chromium_runs_no_injected_script_and_shows_every_message) {
   }
   HostileArchive archive;
   const fs::path& dir = archive.dir;
-  Browser browser(exe);
+  st::Browser browser(exe);
 
   // The index: every conversation, and our script ran (it counts the rows).
   const auto index = browser.dump(dir / "index.html");
@@ -663,12 +615,12 @@ BOOST_AUTO_TEST_CASE(a_friendly_sample_for_the_screenshots) {
   for (const char* page :
        {"index.html", "weekend-hiking-trip.html", "family.html", "alice.html", "stats.html"})
     check_source(dir, dir / page, std::string(page) == "index.html");
-  const std::string exe = find_chromium();
+  const std::string exe = st::find_chromium();
   if (exe.empty()) {
     BOOST_TEST_MESSAGE("SKIPPED: no chromium: no screenshots of the sample archive");
     return;
   }
-  Browser browser(exe);
+  st::Browser browser(exe);
   const auto page = browser.dump(dir / "weekend-hiking-trip.html");
   BOOST_TEST(page.log.find("Content Security Policy") == std::string::npos, page.log);
   BOOST_TEST(page.dom.find("<img src=\"media/lake.svg\"") != std::string::npos);

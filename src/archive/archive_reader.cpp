@@ -4,11 +4,16 @@
 
 #include <algorithm>
 #include <cctype>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
+#include <exception>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -31,9 +36,11 @@ bool bool_of(const PgResult& r, int row, int column) {
   return r.text(row, column) == "t";
 }
 
-/// SQL giving the epoch microseconds of a timestamptz expression.
+/// SQL giving the epoch microseconds of a timestamptz expression. date_part gives a double
+/// (extract a numeric, whose arithmetic costs more, on every row of the COPY); a double
+/// holds epoch microseconds exactly up to the year 2255, and ::bigint rounds to nearest.
 std::string micros_sql(const std::string& expression) {
-  return "(extract(epoch FROM " + expression + ") * 1000000)::bigint";
+  return "(date_part('epoch', " + expression + ") * 1000000)::bigint";
 }
 
 char lower_ascii(char c) {
@@ -134,6 +141,8 @@ class CopyRow {
   std::size_t size() const noexcept { return m_count; }
   bool is_null(std::size_t i) const { return m_null[i]; }
   const std::string& text(std::size_t i) const { return m_text[i]; }
+  /// Field i swapped into `into` (whose old text the next row overwrites).
+  void take(std::size_t i, std::string& into) { into.swap(m_text[i]); }
   std::optional<Micros> micros(std::size_t i) const {
     if (m_null[i]) return std::nullopt;
     return static_cast<Micros>(std::stoll(m_text[i]));
@@ -150,11 +159,18 @@ class CopyRow {
     m_null[m_count] = raw == "\\N";
     ++m_count;
     if (m_null[m_count - 1]) return;
+    // Runs without a backslash are copied whole (most fields have none).
     for (std::size_t i = 0; i < raw.size(); ++i) {
-      const char c = raw[i];
-      if (c != '\\' || i + 1 == raw.size()) {
-        out += c;
-        continue;
+      const std::size_t backslash = raw.find('\\', i);
+      if (backslash == std::string_view::npos) {
+        out.append(raw.substr(i));
+        break;
+      }
+      out.append(raw.substr(i, backslash - i));
+      i = backslash;
+      if (i + 1 == raw.size()) {
+        out += '\\';
+        break;
       }
       const char e = raw[++i];
       switch (e) {
@@ -224,22 +240,85 @@ std::string local_time_zone_name() {
   return "UTC";
 }
 
+namespace {
+
+/// The length of the valid UTF-8 sequence of two to four bytes at `text[i]` and its code
+/// point, or 0 (an ASCII byte, a stray continuation byte, an overlong form, a surrogate, past
+/// U+10FFFF, cut short).
+std::size_t utf8_sequence(std::string_view text, std::size_t i, char32_t& code_point) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(i);
+  std::size_t n = 0;
+  char32_t cp = 0, least = 0;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    n = 2, cp = lead & 0x1F, least = 0x80;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    n = 3, cp = lead & 0x0F, least = 0x800;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    n = 4, cp = lead & 0x07, least = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + n > text.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (byte(i + k) & 0x3F);
+  }
+  if (cp < least || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  code_point = cp;
+  return n;
+}
+
+/// Whether a (non-ASCII) code point may be part of a file name: not a control, space,
+/// format (zero width, bidirectional), separator-like, private-use or non-character one.
+bool name_code_point(char32_t c) {
+  if (c <= 0xA0 || c == 0xAD || c == 0x034F || c == 0x061C || c == 0x1680 || c == 0x180E)
+    return false;
+  if ((c >= 0x2000 && c <= 0x200F) || (c >= 0x2028 && c <= 0x202F) ||
+      (c >= 0x205F && c <= 0x206F) || c == 0x2044 || c == 0x2215 || c == 0x3000)
+    return false;
+  if ((c >= 0xE000 && c <= 0xF8FF) || (c >= 0xFDD0 && c <= 0xFDEF) || c == 0xFEFF ||
+      (c >= 0xFE00 && c <= 0xFE0F) || (c >= 0xFFF0 && c <= 0xFFFF) || c == 0xFF0F || c == 0xFF3C)
+    return false;
+  if ((c & 0xFFFE) == 0xFFFE || (c >= 0xE0000)) return false;  // non-characters, tags, PUA
+  return true;
+}
+
+}  // namespace
+
 std::string file_stem_for(const std::string& name, const std::string& conversation_id) {
+  constexpr std::size_t most = 40;
   std::string stem;
   bool gap = false;
-  for (unsigned char c : name) {
-    const bool keep = std::isalnum(c) != 0 || c == '-' || c == '_';
-    if (!keep) {
+  for (std::size_t i = 0; i < name.size();) {
+    const unsigned char c = static_cast<unsigned char>(name[i]);
+    std::size_t n = 0;
+    if (c < 0x80) {
+      n = (std::isalnum(c) != 0 || c == '-' || c == '_') ? 1 : 0;
+    } else {
+      char32_t cp = 0;
+      n = utf8_sequence(name, i, cp);
+      if (n != 0 && !name_code_point(cp)) {
+        i += n;  // a whole character left out, not its bytes one by one
+        gap = true;
+        continue;
+      }
+    }
+    if (n == 0) {
+      ++i;
       gap = true;
       continue;
     }
-    if (gap && !stem.empty()) stem += '_';
+    const bool sep = gap && !stem.empty();
+    if (stem.size() + (sep ? 1 : 0) + n > most) break;  // whole characters only
+    if (sep) stem += '_';
     gap = false;
-    if (stem.size() >= 40) break;
-    stem += static_cast<char>(c);
+    stem.append(name, i, n);
+    i += n;
   }
-  if (stem.size() > 40) stem.resize(40);
   while (!stem.empty() && (stem.back() == '_' || stem.back() == '-')) stem.pop_back();
+  // Nor a leading '-' (a file name that reads as a command's option).
+  stem.erase(0, std::min(stem.find_first_not_of("-_"), stem.size()));
   if (stem.empty()) stem = "conversation";
   char hash[16];
   std::snprintf(hash, sizeof hash, "-%08x", fnv1a(conversation_id));
@@ -247,7 +326,7 @@ std::string file_stem_for(const std::string& name, const std::string& conversati
 }
 
 ArchiveReader::ArchiveReader(PgConnection& conn, const ArchiveFilter& filter)
-    : m_conn(conn), m_since(filter.since), m_until(filter.until) {
+    : m_conn(conn), m_since(filter.since), m_until(filter.until), m_with_raw(filter.with_raw) {
   m_conn.exec("SET client_encoding = 'UTF8'");
   const int version = current_schema_version(m_conn);
   if (version == 0)
@@ -269,6 +348,11 @@ ArchiveReader::ArchiveReader(PgConnection& conn, const ArchiveFilter& filter)
   // JIT compiles each conversation's query anew (a third of a second for a large one, the
   // cost estimate of the attachments' subquery sets it off) to save less than that.
   m_conn.exec("SET LOCAL jit = off");
+  // Each conversation's COPY would start parallel workers (a Gather Merge over two sorts):
+  // their start costs more than it saves on a conversation, and the writer wants the cores.
+  m_conn.exec("SET LOCAL max_parallel_workers_per_gather = 0");
+  // For statistics() on another connection, while this one reads the messages.
+  m_snapshot = std::string(m_conn.exec("SELECT pg_export_snapshot()").text(0, 0));
   m_conn.exec_params("SELECT set_config('TimeZone', $1, true)",
                      std::vector<std::string>{local_time_zone_name()});
 
@@ -300,14 +384,15 @@ ArchiveReader::~ArchiveReader() {
   m_conn.rollback();
 }
 
-std::string ArchiveReader::message_filter_sql(const std::string& a) const {
-  std::string sql = a + ".account_id = " + m_conn.quote_literal(m_account);
+std::string ArchiveReader::message_filter_sql(const std::string& a,
+                                              const PgConnection& conn) const {
+  std::string sql = a + ".account_id = " + conn.quote_literal(m_account);
   if (!m_conversation_ids_literal.empty())
     sql += " AND " + a + ".conversation_id = ANY(" + m_conversation_ids_literal + ")";
   if (!m_since.empty())
-    sql += " AND " + a + ".sent_at >= " + m_conn.quote_literal(m_since) + "::timestamptz";
+    sql += " AND " + a + ".sent_at >= " + conn.quote_literal(m_since) + "::timestamptz";
   if (!m_until.empty())
-    sql += " AND " + a + ".sent_at < " + m_conn.quote_literal(m_until) + "::timestamptz";
+    sql += " AND " + a + ".sent_at < " + conn.quote_literal(m_until) + "::timestamptz";
   return sql;
 }
 
@@ -394,7 +479,7 @@ void ArchiveReader::read_conversations(const ArchiveFilter& filter) {
   // Counts, first and last within the filters.
   PgResult s = m_conn.exec("SELECT m.conversation_id, count(*), " + micros_sql("min(m.sent_at)") +
                            ", " + micros_sql("max(m.sent_at)") + " FROM skype.messages m WHERE " +
-                           message_filter_sql("m") + " GROUP BY m.conversation_id");
+                           message_filter_sql("m", m_conn) + " GROUP BY m.conversation_id");
   {
     std::unordered_map<std::string, std::size_t> at;
     for (std::size_t i = 0; i < all.size(); ++i) at.emplace(all[i].conversation_id, i);
@@ -437,23 +522,26 @@ std::int64_t ArchiveReader::message_count() const noexcept {
 }
 
 void ArchiveReader::read_messages(const Conversation& conversation,
-                                  const std::function<void(const Message&)>& on_message) {
+                                  const std::function<void(Message&)>& on_message,
+                                  PgConnection* other) {
+  PgConnection& conn = other ? *other : m_conn;
   std::unordered_map<std::string, std::string> names;
   for (const Participant& p : conversation.participants)
     if (!p.display_name.empty()) names.emplace(p.id, p.display_name);
-  const std::string account = m_conn.quote_literal(m_account);
-  const std::string id = m_conn.quote_literal(conversation.conversation_id);
-  const std::string where = message_filter_sql("m") + " AND m.conversation_id = " + id;
+  const std::string account = conn.quote_literal(m_account);
+  const std::string id = conn.quote_literal(conversation.conversation_id);
+  const std::string where = message_filter_sql("m", conn) + " AND m.conversation_id = " + id;
   // COPY streams: the server goes on producing rows while this process writes them, and
   // the socket's buffers bound what waits in between. The conversation's attachments are
   // grouped once and hash-joined: a subquery per message took 3.7 times as long on the
   // largest conversation of the 1M benchmark (332 ms against 91 ms).
   const std::string sql =
       "COPY (SELECT m.message_id, " + micros_sql("m.sent_at") +
-      ", m.sender_id, m.sender_name, m.message_type, m.content_raw, m.content_text, "
-      "m.is_edited, " +
-      micros_sql("m.edited_at") + ", m.is_deleted, " + micros_sql("m.deleted_at") +
-      ", m.is_server_generated, m.details, m.properties, att.list "
+      ", m.sender_id, m.sender_name, m.message_type, " + (m_with_raw ? "m.content_raw" : "NULL") +
+      ", m.content_text, m.is_edited, " + micros_sql("m.edited_at") + ", m.is_deleted, " +
+      micros_sql("m.deleted_at") + ", m.is_server_generated, m.details, " +
+      (m_with_raw ? "m.properties" : "NULL") +
+      ", att.list "
       "FROM skype.messages m LEFT JOIN (SELECT a.message_id, json_agg(json_build_array("
       "a.ordinal, a.kind, a.name, a.content_type, a.uri, a.thumbnail_uri, a.doc_id, a.size, "
       "a.width, a.height, a.duration_seconds) ORDER BY a.ordinal) AS list FROM "
@@ -463,35 +551,35 @@ void ArchiveReader::read_messages(const Conversation& conversation,
       " ORDER BY m.sent_at ASC NULLS LAST, m.message_id) TO STDOUT";
   Message m;
   CopyRow row;
-  m_conn.copy_out(sql, [&](std::string_view data) {
+  conn.copy_out(sql, [&](std::string_view data) {
     row.parse(data);
     if (row.size() != 15)
       throw DatabaseError("COPY of the messages of " +
                           skype_etl::quoted(conversation.conversation_id) + " gave a row of " +
                           std::to_string(row.size()) + " fields, not 15");
-    m.message_id = row.text(0);
+    row.take(0, m.message_id);
     m.sent_at = row.micros(1);
-    m.sender_id = row.text(2);
+    row.take(2, m.sender_id);
     m.from_owner = m.sender_id == m_account;
     if (m.from_owner) {
       m.sender_name = m_owner_name;
     } else if (!row.text(3).empty()) {
-      m.sender_name = row.text(3);
+      row.take(3, m.sender_name);
     } else if (const auto it = names.find(m.sender_id); it != names.end()) {
       m.sender_name = it->second;
     } else {
       m.sender_name = m.sender_id;
     }
-    m.message_type = row.text(4);
-    m.content_raw = row.text(5);
-    m.content_text = row.text(6);
+    row.take(4, m.message_type);
+    row.take(5, m.content_raw);
+    row.take(6, m.content_text);
     m.is_edited = row.text(7) == "t";
     m.edited_at = row.micros(8);
     m.is_deleted = row.text(9) == "t";
     m.deleted_at = row.micros(10);
     m.is_server_generated = row.text(11) == "t";
-    m.details_json = row.text(12);
-    m.properties_json = row.text(13);
+    row.take(12, m.details_json);
+    row.take(13, m.properties_json);
     m.attachments.clear();
     if (!row.is_null(14)) {
       const std::string& text = row.text(14);
@@ -527,7 +615,24 @@ void ArchiveReader::read_messages(const Conversation& conversation,
   });
 }
 
-Statistics ArchiveReader::statistics() {
+void ArchiveReader::share_snapshot(PgConnection& other) const {
+  other.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  other.exec("SET TRANSACTION SNAPSHOT " + other.quote_literal(m_snapshot));
+  other.exec("SET LOCAL jit = off");
+  other.exec("SET LOCAL max_parallel_workers_per_gather = 0");
+  other.exec_params("SELECT set_config('TimeZone', $1, true)",
+                    std::vector<std::string>{local_time_zone_name()});
+}
+
+Statistics ArchiveReader::statistics(PgConnection* other) {
+  PgConnection& conn = other ? *other : m_conn;
+  if (other) share_snapshot(conn);
+  struct Rollback {
+    PgConnection* conn;
+    ~Rollback() {
+      if (conn) conn->rollback();
+    }
+  } rollback{other};
   // Two scans of the selection: one GROUP BY (month, weekday, hour) in the session's (the
   // local) time zone, one by sender. Totals and the top conversations come from the counts
   // read with the conversation list.
@@ -540,12 +645,14 @@ Statistics ArchiveReader::statistics() {
     if (c.last_message_at && (!st.last_message_at || *c.last_message_at > *st.last_message_at))
       st.last_message_at = c.last_message_at;
   }
-  const std::string where = message_filter_sql("m");
-  PgResult grid = m_conn.exec(
-      "SELECT to_char(date_trunc('month', m.sent_at), 'YYYY-MM'), extract(isodow FROM "
-      "m.sent_at)::int - 1, extract(hour FROM m.sent_at)::int, count(*) FROM skype.messages m "
-      "WHERE " +
-      where + " AND m.sent_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1");
+  const std::string where = message_filter_sql("m", conn);
+  // Grouped by the hour first (one cheap key per row; extract's numeric on each of a
+  // million rows took 2.6 times as long), then the hours by month, weekday and hour.
+  PgResult grid = conn.exec(
+      "SELECT to_char(h.hour, 'YYYY-MM'), date_part('isodow', h.hour)::int - 1, "
+      "date_part('hour', h.hour)::int, sum(h.n)::bigint FROM (SELECT date_trunc('hour', "
+      "m.sent_at) AS hour, count(*) AS n FROM skype.messages m WHERE " +
+      where + " AND m.sent_at IS NOT NULL GROUP BY 1) h GROUP BY 1, 2, 3 ORDER BY 1");
   for (int i = 0; i < grid.rows(); ++i) {
     const std::string month(grid.text(i, 0));
     const long long day = grid.integer(i, 1), hour = grid.integer(i, 2), n = grid.integer(i, 3);
@@ -583,10 +690,10 @@ Statistics ArchiveReader::statistics() {
         {ranked[i]->conversation_id, ranked[i]->display_name, ranked[i]->message_count});
 
   // A sender's name: the owner's; else the one on their latest participation.
-  PgResult top_s = m_conn.exec(
+  PgResult top_s = conn.exec(
       "SELECT t.sender_id, coalesce((SELECT nullif(p.display_name, '') FROM skype.participants p "
       "WHERE p.account_id = " +
-      m_conn.quote_literal(m_account) +
+      conn.quote_literal(m_account) +
       " AND p.participant_id = t.sender_id AND p.display_name IS NOT NULL ORDER BY "
       "p.last_seen_at DESC NULLS LAST LIMIT 1), t.sender_id), t.n FROM (SELECT "
       "coalesce(m.sender_id, '') AS sender_id, count(*) AS n FROM skype.messages m WHERE " +
@@ -601,21 +708,199 @@ Statistics ArchiveReader::statistics() {
   return st;
 }
 
+namespace {
+
+/// Messages on their way from the reading thread to the writing one: a fixed set of
+/// batches goes round (free -> filled by the reader -> written -> free), so memory holds
+/// at most k_batches * k_batch_size messages whatever the history's size, and the
+/// strings of a batch's messages keep their capacity from one round to the next.
+class MessageHandoff {
+ public:
+  static constexpr std::size_t k_batch_size = 256;
+  /// A batch is handed over at k_batch_size messages or this many bytes of text, and the
+  /// strings a message left longer than k_kept_capacity are freed once written: memory is
+  /// bounded in bytes too, whatever the messages' size.
+  static constexpr std::size_t k_batch_bytes = 1 << 20;
+  static constexpr std::size_t k_kept_capacity = 4096;
+  struct Batch {
+    std::size_t conversation = 0;  ///< index in the reader's conversations()
+    std::vector<Message> messages;
+    std::size_t count = 0;
+    std::size_t bytes = 0;
+    bool last = false;  ///< the conversation's last batch
+  };
+  /// Thrown in the reading thread when the writing one gave up.
+  struct Cancelled {};
+
+  explicit MessageHandoff(std::size_t batches) {
+    m_storage.resize(batches);
+    for (Batch& b : m_storage) {
+      b.messages.resize(k_batch_size);
+      m_free.push_back(&b);
+    }
+  }
+  // Reading thread.
+  Batch* take_free() {
+    std::unique_lock lock(m_mutex);
+    m_changed.wait(lock, [&] { return m_cancelled || !m_free.empty(); });
+    if (m_cancelled) throw Cancelled{};
+    Batch* b = m_free.front();
+    m_free.pop_front();
+    b->count = 0;
+    b->bytes = 0;
+    b->last = false;
+    return b;
+  }
+  void hand_over(Batch* b) {
+    {
+      std::lock_guard lock(m_mutex);
+      m_filled.push_back(b);
+    }
+    m_changed.notify_all();
+  }
+  void fail(std::exception_ptr error) {
+    {
+      std::lock_guard lock(m_mutex);
+      m_error = std::move(error);
+    }
+    m_changed.notify_all();
+  }
+  // Writing thread.
+  Batch* take_filled() {
+    std::unique_lock lock(m_mutex);
+    m_changed.wait(lock, [&] { return m_error || !m_filled.empty(); });
+    if (m_filled.empty()) std::rethrow_exception(m_error);
+    Batch* b = m_filled.front();
+    m_filled.pop_front();
+    return b;
+  }
+  void give_back(Batch* b) {
+    {
+      std::lock_guard lock(m_mutex);
+      m_free.push_back(b);
+    }
+    m_changed.notify_all();
+  }
+  void cancel() {
+    {
+      std::lock_guard lock(m_mutex);
+      m_cancelled = true;
+    }
+    m_changed.notify_all();
+  }
+
+ private:
+  std::mutex m_mutex;
+  std::condition_variable m_changed;
+  std::vector<Batch> m_storage;
+  std::deque<Batch*> m_free, m_filled;
+  std::exception_ptr m_error;
+  bool m_cancelled = false;
+};
+
+}  // namespace
+
 void write_archive(ArchiveReader& reader, ArchiveWriter& writer,
-                   const std::function<void(std::int64_t)>& on_progress) {
+                   const std::function<void(std::int64_t)>& on_progress,
+                   PgConnection* statistics_connection, PgConnection* second_reading_connection) {
+  // Threads read (PostgreSQL's COPY and the rows' decoding) while this one writes: the
+  // server, the decoding and the writing overlap. With a second reading connection, two
+  // threads take the conversations in turns, so the server already sorts the next
+  // conversation while the rows of this one are written.
   const auto& conversations = reader.conversations();
+  const std::size_t lanes = second_reading_connection ? 2 : 1;
+  if (second_reading_connection) reader.share_snapshot(*second_reading_connection);
+  std::vector<std::unique_ptr<MessageHandoff>> handoffs;
+  for (std::size_t lane = 0; lane < lanes; ++lane)
+    handoffs.push_back(std::make_unique<MessageHandoff>(16 / lanes));
+  std::vector<std::thread> reading;
+  struct Join {  // when writing fails: stop the reading threads and wait for them
+    std::vector<std::unique_ptr<MessageHandoff>>& handoffs;
+    std::vector<std::thread>& threads;
+    ~Join() {
+      for (auto& h : handoffs) h->cancel();
+      for (auto& t : threads)
+        if (t.joinable()) t.join();
+    }
+  } join{handoffs, reading};
+  for (std::size_t lane = 0; lane < lanes; ++lane)
+    reading.emplace_back([&, lane] {
+      MessageHandoff& handoff = *handoffs[lane];
+      PgConnection* conn = lane == 0 ? nullptr : second_reading_connection;
+      try {
+        for (std::size_t i = lane; i < conversations.size(); i += lanes) {
+          MessageHandoff::Batch* batch = handoff.take_free();
+          batch->conversation = i;
+          reader.read_messages(
+              conversations[i],
+              [&](Message& m) {
+                if (batch->count == batch->messages.size() ||
+                    batch->bytes >= MessageHandoff::k_batch_bytes) {
+                  handoff.hand_over(batch);
+                  batch = handoff.take_free();
+                  batch->conversation = i;
+                }
+                // A swap: the batch's old strings, with their capacity, go back to the reader.
+                batch->bytes += m.content_raw.size() + m.content_text.size() +
+                                m.details_json.size() + m.properties_json.size();
+                std::swap(batch->messages[batch->count++], m);
+              },
+              conn);
+          batch->last = true;
+          handoff.hand_over(batch);
+        }
+      } catch (const MessageHandoff::Cancelled&) {
+      } catch (...) {
+        handoff.fail(std::current_exception());
+      }
+    });
+
+  // The statistics meanwhile, on the other connection if there is one.
+  std::optional<Statistics> statistics;
+  std::exception_ptr statistics_error;
+  std::thread counting;
+  if (statistics_connection)
+    counting = std::thread([&] {
+      try {
+        statistics = reader.statistics(statistics_connection);
+      } catch (...) {
+        statistics_error = std::current_exception();
+      }
+    });
+  struct JoinCounting {
+    std::thread& thread;
+    ~JoinCounting() {
+      if (thread.joinable()) thread.join();
+    }
+  } join_counting{counting};
+
   writer.begin(conversations);
   std::int64_t written = 0;
-  for (const Conversation& c : conversations) {
-    writer.begin_conversation(c);
-    reader.read_messages(c, [&](const Message& m) {
-      writer.message(m);
-      if (++written % k_progress_rows == 0 && on_progress) on_progress(written);
-    });
+  for (std::size_t i = 0; i < conversations.size(); ++i) {
+    writer.begin_conversation(conversations[i]);
+    for (bool last = false; !last;) {
+      MessageHandoff& handoff = *handoffs[i % lanes];
+      MessageHandoff::Batch* batch = handoff.take_filled();
+      if (batch->conversation != i)
+        throw std::logic_error("write_archive: a batch of another conversation");
+      for (std::size_t k = 0; k < batch->count; ++k) {
+        Message& m = batch->messages[k];
+        writer.message(m);
+        if (++written % k_progress_rows == 0 && on_progress) on_progress(written);
+        for (std::string* text :
+             {&m.content_raw, &m.content_text, &m.details_json, &m.properties_json})
+          if (text->capacity() > MessageHandoff::k_kept_capacity) std::string().swap(*text);
+      }
+      last = batch->last;
+      handoff.give_back(batch);
+    }
     writer.end_conversation();
   }
   if (on_progress) on_progress(written);
-  writer.finish(reader.statistics());
+  for (auto& t : reading) t.join();  // done: the connection is free for the statistics
+  if (counting.joinable()) counting.join();
+  if (statistics_error) std::rethrow_exception(statistics_error);
+  writer.finish(statistics ? *statistics : reader.statistics());
 }
 
 }  // namespace skype_etl::detail::archive

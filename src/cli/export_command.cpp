@@ -229,6 +229,7 @@ int export_command(const ExportOptions& o) {
   const auto started = std::chrono::steady_clock::now();
   ar::ArchiveFilter filter = filter_of(o.account, o.since, o.until);
   filter.conversations = o.conversations;
+  filter.with_raw = o.format == "json";  // the others show neither content_raw nor properties
   const fs::path target = target_of(o.dir);
   const bool replace = check_target(target, o.dir);
   if (replace && !o.force)
@@ -238,17 +239,25 @@ int export_command(const ExportOptions& o) {
     filter.media_dir = o.with_media;
     filter.output_dir = target;
   }
-  detail::PgConnection conn(resolve_conninfo(o.db, LocalCreate::refused));
+  const std::string conninfo = resolve_conninfo(o.db, LocalCreate::refused);
+  detail::PgConnection conn(conninfo);
   ar::ArchiveReader reader(conn, filter);
+  // The statistics are computed on a second connection while the first streams messages,
+  // and a third streams every other conversation (write_archive).
+  detail::PgConnection statistics_conn(conninfo);
+  detail::PgConnection second_reading_conn(conninfo);
   PartialDirectory partial(target);
   std::int64_t written = 0;
   {
     auto writer = make_writer(o.format, partial.path());
     ExportProgress progress(!o.quiet && ::isatty(STDERR_FILENO) == 1, reader.message_count());
-    ar::write_archive(reader, *writer, [&](std::int64_t n) {
-      written = n;
-      progress.update(n);
-    });
+    ar::write_archive(
+        reader, *writer,
+        [&](std::int64_t n) {
+          written = n;
+          progress.update(n);
+        },
+        &statistics_conn, &second_reading_conn);
   }
   // mkdtemp made it 0700: give it the mode mkdir would have.
   const mode_t mask = ::umask(0);
