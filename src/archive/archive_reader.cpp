@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/identity.hpp"
+#include "core/utf8.hpp"
 #include "load/pg_connection.hpp"
 #include "load/schema.hpp"
 #include "skype_etl/errors.hpp"
@@ -242,33 +243,6 @@ std::string local_time_zone_name() {
 
 namespace {
 
-/// The length of the valid UTF-8 sequence of two to four bytes at `text[i]` and its code
-/// point, or 0 (an ASCII byte, a stray continuation byte, an overlong form, a surrogate, past
-/// U+10FFFF, cut short).
-std::size_t utf8_sequence(std::string_view text, std::size_t i, char32_t& code_point) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
-  const unsigned char lead = byte(i);
-  std::size_t n = 0;
-  char32_t cp = 0, least = 0;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    n = 2, cp = lead & 0x1F, least = 0x80;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    n = 3, cp = lead & 0x0F, least = 0x800;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    n = 4, cp = lead & 0x07, least = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + n > text.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (byte(i + k) & 0x3F);
-  }
-  if (cp < least || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  code_point = cp;
-  return n;
-}
-
 /// Whether a (non-ASCII) code point may be part of a file name: not a control, space,
 /// format (zero width, bidirectional), separator-like, private-use or non-character one.
 bool name_code_point(char32_t c) {
@@ -297,7 +271,7 @@ std::string file_stem_for(const std::string& name, const std::string& conversati
       n = (std::isalnum(c) != 0 || c == '-' || c == '_') ? 1 : 0;
     } else {
       char32_t cp = 0;
-      n = utf8_sequence(name, i, cp);
+      n = decode_utf8(name, i, cp);
       if (n != 0 && !name_code_point(cp)) {
         i += n;  // a whole character left out, not its bytes one by one
         gap = true;

@@ -5,38 +5,12 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "core/utf8.hpp"
+
 namespace skype_etl::detail::archive {
 namespace {
 
 constexpr std::string_view k_replacement = "\xEF\xBF\xBD";  // U+FFFD
-
-/// Length of the valid UTF-8 sequence at `s[at]` and its code point; 0 when invalid.
-std::size_t utf8_sequence(std::string_view s, std::size_t at, std::uint32_t& cp) noexcept {
-  const auto b0 = static_cast<unsigned char>(s[at]);
-  if (b0 < 0x80) {
-    cp = b0;
-    return 1;
-  }
-  std::size_t len = 0;
-  std::uint32_t min = 0;
-  if ((b0 & 0xE0U) == 0xC0U) {
-    len = 2, cp = b0 & 0x1FU, min = 0x80;
-  } else if ((b0 & 0xF0U) == 0xE0U) {
-    len = 3, cp = b0 & 0x0FU, min = 0x800;
-  } else if ((b0 & 0xF8U) == 0xF0U) {
-    len = 4, cp = b0 & 0x07U, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (at + len > s.size()) return 0;
-  for (std::size_t i = 1; i < len; ++i) {
-    const auto b = static_cast<unsigned char>(s[at + i]);
-    if ((b & 0xC0U) != 0x80U) return 0;
-    cp = (cp << 6U) | (b & 0x3FU);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
 
 bool is_control(std::uint32_t cp) noexcept {
   return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F);
@@ -54,8 +28,8 @@ void for_clean(std::string_view text, Emit&& emit) {
       ++at;
       continue;
     }
-    std::uint32_t cp = 0;
-    const std::size_t len = utf8_sequence(text, at, cp);
+    char32_t cp = 0;
+    const std::size_t len = decode_utf8(text, at, cp);
     if (len != 0 && (!is_control(cp) || cp == '\n' || cp == '\t')) {
       at += len;
       continue;
@@ -148,8 +122,8 @@ void append_escaped(std::string& out, std::string_view text) {
       ++at;
       continue;
     }
-    std::uint32_t cp = 0;
-    const std::size_t len = utf8_sequence(text, at, cp);
+    char32_t cp = 0;
+    const std::size_t len = decode_utf8(text, at, cp);
     if (len != 0 && (!is_control(cp) || cp == '\n' || cp == '\t')) {
       at += len;
       continue;

@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "archive/writers.hpp"
+#include "core/utf8.hpp"
 #include "skype_etl/errors.hpp"
 
 namespace skype_etl::detail::archive {
@@ -78,35 +79,6 @@ std::string utc_offset(Micros at) {
   return text;
 }
 
-namespace {
-
-/// The length of the valid UTF-8 sequence at s[i] (2 to 4; RFC 3629: no overlong forms, no
-/// surrogates, nothing above U+10FFFF), or 0 when the bytes there are none. s[i] >= 0x80.
-std::size_t utf8_sequence(const unsigned char* s, std::size_t i, std::size_t n) {
-  const unsigned char c = s[i];
-  std::size_t len = 0;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  }
-  if (len == 0 || i + len > n) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    const unsigned char b = s[i + k];
-    if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return 0;
-  }
-  return len;
-}
-
-}  // namespace
-
 void append_json_string(std::string& out, std::string_view text) {
   static const char hex[] = "0123456789abcdef";
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
@@ -120,7 +92,7 @@ void append_json_string(std::string& out, std::string_view text) {
       continue;
     }
     if (c >= 0x80) {
-      if (const std::size_t len = utf8_sequence(s, i, n)) {
+      if (const std::size_t len = utf8_length(text, i)) {
         i += len;
         continue;
       }
@@ -178,25 +150,8 @@ std::string clean_text(std::string_view text) {
       ++i;
       continue;
     }
-    // A valid UTF-8 sequence: length and first-continuation bounds per RFC 3629.
-    std::size_t len = 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    }
-    bool valid = len != 0 && i + len <= n;
-    for (std::size_t k = 1; valid && k < len; ++k) {
-      const unsigned char b = s[i + k];
-      valid = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
-    }
+    const std::size_t len = utf8_length(text, i);
+    const bool valid = len != 0;
     if (!valid) {
       out += replacement;
       ++i;

@@ -1,42 +1,13 @@
 #include "skype_etl/errors.hpp"
 
 #include "core/fold_lines.hpp"
+#include "core/utf8.hpp"
 
 #include <algorithm>
 #include <stdexcept>
 
 namespace skype_etl {
 namespace {
-
-/// The code point of the valid UTF-8 sequence at text[i] and its length, or length 0.
-std::size_t decode_utf8(std::string_view text, std::size_t i, char32_t& cp) noexcept {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[i + k]); };
-  const unsigned c = byte(0);
-  std::size_t length = 0;
-  unsigned low = 0x80, high = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    length = 2;
-    cp = c & 0x1FU;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    length = 3;
-    cp = c & 0x0FU;
-    if (c == 0xE0) low = 0xA0;
-    if (c == 0xED) high = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    length = 4;
-    cp = c & 0x07U;
-    if (c == 0xF0) low = 0x90;
-    if (c == 0xF4) high = 0x8F;
-  } else {
-    return 0;
-  }
-  if (text.size() - i < length || byte(1) < low || byte(1) > high) return 0;
-  for (std::size_t k = 1; k < length; ++k) {
-    if ((byte(k) & 0xC0U) != 0x80U) return 0;
-    cp = (cp << 6U) | (byte(k) & 0x3FU);
-  }
-  return length;
-}
 
 /// Code points a terminal acts on or that reorder or break the line.
 bool is_invisible_control(char32_t cp) noexcept {
@@ -72,7 +43,7 @@ void append_escaped(std::string& out, std::string_view text, std::size_t max_byt
       ++i;
     } else {
       char32_t cp = 0;
-      const std::size_t length = decode_utf8(text, i, cp);
+      const std::size_t length = detail::decode_utf8(text, i, cp);
       if (length == 0) {
         out += "\\x";
         out += hex[c >> 4U];
