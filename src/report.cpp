@@ -1,6 +1,7 @@
 #include "report.hpp"
 
 #include "core/civil_time.hpp"
+#include "core/html_escape.hpp"
 #include "core/json_text.hpp"
 #include "report_charts.hpp"
 
@@ -9,30 +10,6 @@
 
 namespace skype_etl::detail {
 namespace {
-
-std::string escape_html(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string number(double value, int decimals = 0) {
   char buffer[64];
@@ -156,8 +133,8 @@ std::string render_html_report(const nlohmann::json& run) {
       "</style></head><body>\n";
   const bool success = member(run, "success").is_boolean() && run["success"].get<bool>();
   html += "<h1>skype-etl run report</h1>\n<p class=\"" + std::string(success ? "ok" : "failed") +
-          "\">" + (success ? "Succeeded" : "Failed: " + escape_html(text_of(run, "error"))) +
-          " in " + number(number_of(run, "seconds", bars.empty() ? 0 : span), 2) + " s</p>\n";
+          "\">" + (success ? "Succeeded" : "Failed: " + escaped(text_of(run, "error"))) + " in " +
+          number(number_of(run, "seconds", bars.empty() ? 0 : span), 2) + " s</p>\n";
 
   // Timeline: one row per phase, x = seconds since the run's first time; under the phases,
   // the load's steps as a Gantt.
@@ -184,7 +161,7 @@ std::string render_html_report(const nlohmann::json& run) {
             "\" y=\"" + std::to_string(y) + "\" width=\"" + number(w, 1) +
             "\" height=\"24\" fill=\"" + (status == "failed" ? "#b00020" : colours[i % 3]) +
             "\"><title>" + bar.name + ": " + number(bar.start - origin, 3) + " s to " +
-            number(bar.end - origin, 3) + " s (" + escape_html(status) + ")</title></rect>\n";
+            number(bar.end - origin, 3) + " s (" + escaped(status) + ")</title></rect>\n";
   }
   html += gantt;
   html += axis.ticks(top + row * static_cast<int>(bars.size()) + steps_height + 10);
@@ -194,12 +171,12 @@ std::string render_html_report(const nlohmann::json& run) {
       "<table><tr><th>phase</th><th>status</th><th>start (s)</th><th>end (s)</th>"
       "<th>seconds</th><th>conversations</th><th>messages</th><th>messages/s</th></tr>\n";
   for (const Bar& bar : bars) {
-    html += "<tr><td>" + bar.name + "</td><td>" + escape_html(text_of(bar.data, "status")) +
+    html += "<tr><td>" + bar.name + "</td><td>" + escaped(text_of(bar.data, "status")) +
             "</td><td>" + number(bar.start - origin, 3) + "</td><td>" +
             number(bar.end - origin, 3) + "</td><td>" +
             number(number_of(bar.data, "duration_seconds"), 3) + "</td><td>" +
-            escape_html(text_of(bar.data, "processed_conversations")) + "</td><td>" +
-            escape_html(text_of(bar.data, "processed_messages")) + "</td><td>" +
+            escaped(text_of(bar.data, "processed_conversations")) + "</td><td>" +
+            escaped(text_of(bar.data, "processed_messages")) + "</td><td>" +
             number(number_of(bar.data, "messages_per_second")) + "</td></tr>\n";
   }
   html += "</table>\n";
@@ -208,10 +185,11 @@ std::string render_html_report(const nlohmann::json& run) {
   if (!charts.empty()) html += "<h2>Over time</h2>\n" + charts;
 
   const nlohmann::json& memory = member(statistics, "memory");
-  html += "<h2>Memory</h2>\n<p>Peak private memory (RssAnon): " +
-          escape_html(text_of(memory, "peak_mb")) + " MB";
+  html +=
+      "<h2>Memory</h2>\n<p>Peak private memory (RssAnon): " + escaped(text_of(memory, "peak_mb")) +
+      " MB";
   if (!member(memory, "limit_mb").is_null())
-    html += " (limit " + escape_html(text_of(memory, "limit_mb")) + " MB)";
+    html += " (limit " + escaped(text_of(memory, "limit_mb")) + " MB)";
   html += "</p>\n";
 
   // Exports: one row each, then the totals, with the console summary's names.
@@ -228,8 +206,8 @@ std::string render_html_report(const nlohmann::json& run) {
   auto counts_row = [&html](const std::string& file, const std::string& status,
                             const std::string& export_id, std::uint64_t conversations,
                             const nlohmann::json& messages) {
-    html += "<tr data-export=\"" + escape_html(file) + "\"><td>" + escape_html(file) + "</td><td>" +
-            escape_html(status) + "</td><td>" + escape_html(export_id) +
+    html += "<tr data-export=\"" + escaped(file) + "\"><td>" + escaped(file) + "</td><td>" +
+            escaped(status) + "</td><td>" + escaped(export_id) +
             "</td><td data-count=\"conversations\">" + std::to_string(conversations) + "</td>";
     for (const char* name : k_message_counts)
       html += "<td data-count=\"" + std::string(name) + "\">" +
@@ -251,14 +229,13 @@ std::string render_html_report(const nlohmann::json& run) {
     for (const auto& e : exports) {
       const std::uint64_t invalid = count_of(member(e, "messages"), "invalid_timestamps");
       if (invalid == 0) continue;
-      warnings += "<li>" + escape_html(text_of(e, "file")) + ": " + std::to_string(invalid) +
+      warnings += "<li>" + escaped(text_of(e, "file")) + ": " + std::to_string(invalid) +
                   " message(s) without a valid timestamp, stored with no time";
       const nlohmann::json& first = member(member(e, "transform"), "first_invalid_timestamp");
       if (first.is_object())
-        warnings += "; the first in conversation " +
-                    escape_html(text_of(first, "conversation_id")) + ", message " +
-                    escape_html(text_of(first, "message_index")) + ", at byte " +
-                    escape_html(text_of(first, "byte_offset"));
+        warnings += "; the first in conversation " + escaped(text_of(first, "conversation_id")) +
+                    ", message " + escaped(text_of(first, "message_index")) + ", at byte " +
+                    escaped(text_of(first, "byte_offset"));
       warnings += "</li>\n";
     }
   }
@@ -268,12 +245,12 @@ std::string render_html_report(const nlohmann::json& run) {
   if (errors.is_array() && !errors.empty()) {
     html += "<h2>Errors</h2>\n<ul>\n";
     for (const auto& e : errors)
-      html += "<li class=\"failed\">" + escape_html(text_of(e, "phase")) + ": " +
-              escape_html(text_of(e, "error_type")) + ": " +
-              escape_html(text_of(e, "error_message")) + "</li>\n";
+      html += "<li class=\"failed\">" + escaped(text_of(e, "phase")) + ": " +
+              escaped(text_of(e, "error_type")) + ": " + escaped(text_of(e, "error_message")) +
+              "</li>\n";
     html += "</ul>\n";
   }
-  html += "<h2>Statistics</h2>\n<pre>" + escape_html(json_text(statistics, 2)) + "</pre>\n";
+  html += "<h2>Statistics</h2>\n<pre>" + escaped(json_text(statistics, 2)) + "</pre>\n";
   html += "</body></html>\n";
   return html;
 }

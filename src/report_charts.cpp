@@ -1,5 +1,7 @@
 #include "report_charts.hpp"
 
+#include "core/html_escape.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -13,23 +15,6 @@ std::string number(double value, int decimals = 1) {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
   return buffer;
-}
-
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '&')
-      out += "&amp;";
-    else if (c == '<')
-      out += "&lt;";
-    else if (c == '>')
-      out += "&gt;";
-    else if (c == '"')
-      out += "&quot;";
-    else
-      out += c;
-  }
-  return out;
 }
 
 double number_in(const nlohmann::json& object, const char* key) {
@@ -92,10 +77,10 @@ std::string line_chart(const char* id, const std::string& title, const std::stri
     }
   if (y_max <= 0) y_max = 1;
   auto y = [&](double v) { return top + plot - v / y_max * plot; };
-  std::string svg = "<h3>" + escape(title) + "</h3>\n<svg class=\"chart\" data-chart=\"" + id +
+  std::string svg = "<h3>" + escaped(title) + "</h3>\n<svg class=\"chart\" data-chart=\"" + id +
                     "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
                     std::to_string(axis.width) + "\" height=\"" + std::to_string(height) +
-                    "\" role=\"img\" aria-label=\"" + escape(title) + "\">\n";
+                    "\" role=\"img\" aria-label=\"" + escaped(title) + "\">\n";
   for (int k = 0; k <= 4; ++k) {
     const double v = y_max * k / 4;
     svg += "<line x1=\"" + std::to_string(axis.left) + "\" x2=\"" +
@@ -104,19 +89,19 @@ std::string line_chart(const char* id, const std::string& title, const std::stri
            "\" y=\"" + number(y(v) + 4) + "\" font-size=\"11\" text-anchor=\"end\">" +
            number(v, v >= 100 || v == 0 ? 0 : 1) + "</text>";
   }
-  svg += "<text x=\"0\" y=\"12\" font-size=\"11\">" + escape(unit) + "</text>\n";
+  svg += "<text x=\"0\" y=\"12\" font-size=\"11\">" + escaped(unit) + "</text>\n";
   double legend_x = axis.left;
   for (const Series& s : series) {
     std::string d;
     for (const auto& [t, v] : s.points)
       d += (d.empty() ? "M" : " L") + number(axis.x(t)) + "," + number(y(v));
     if (d.empty()) continue;
-    svg += "<path data-series=\"" + escape(s.name) + "\" d=\"" + d + "\" fill=\"none\" stroke=\"" +
+    svg += "<path data-series=\"" + escaped(s.name) + "\" d=\"" + d + "\" fill=\"none\" stroke=\"" +
            s.colour + "\" stroke-width=\"1.5\"" + (s.dashed ? " stroke-dasharray=\"5,4\"" : "") +
            "/>\n";
     svg += "<rect x=\"" + number(legend_x) + "\" y=\"4\" width=\"10\" height=\"10\" fill=\"" +
            s.colour + "\"/><text x=\"" + number(legend_x + 14) + "\" y=\"13\" font-size=\"11\">" +
-           escape(s.name) + "</text>";
+           escaped(s.name) + "</text>";
     legend_x += 24 + 7.0 * static_cast<double>(s.name.size());
   }
   svg += axis.ticks(top + plot) + "</svg>\n";
@@ -175,17 +160,17 @@ std::string load_steps_gantt(const nlohmann::json& exports, const TimeAxis& axis
       const int y = top + row * found->second;
       if (added)
         labels += "<text x=\"0\" y=\"" + std::to_string(y + 12) + "\" font-size=\"11\">" +
-                  escape(name) + (connection > 0 ? " #" + std::to_string(connection) : "") +
+                  escaped(name) + (connection > 0 ? " #" + std::to_string(connection) : "") +
                   "</text>";
       const double start = number_in(step, "start_us") / 1e6;
       const double end = std::max(start, number_in(step, "end_us") / 1e6);
       const double x = axis.x(start);
       const double w = std::max(axis.x(end) - x, 1.0);
       const std::string detail = string_in(step, "detail");
-      bars += "<rect class=\"step\" data-step=\"" + escape(name) + "\" x=\"" + number(x) +
+      bars += "<rect class=\"step\" data-step=\"" + escaped(name) + "\" x=\"" + number(x) +
               "\" y=\"" + std::to_string(y) + "\" width=\"" + number(w) +
-              "\" height=\"14\" fill=\"" + step_colour(name) + "\"><title>" + escape(file) + ": " +
-              escape(name) + (detail.empty() ? "" : " (" + escape(detail) + ")") +
+              "\" height=\"14\" fill=\"" + step_colour(name) + "\"><title>" + escaped(file) + ": " +
+              escaped(name) + (detail.empty() ? "" : " (" + escaped(detail) + ")") +
               (connection > 0 ? " on stream " + std::to_string(connection) : "") + ", " +
               number(start - axis.origin, 3) + " s to " + number(end - axis.origin, 3) + " s (" +
               number(end - start, 3) + " s)</title></rect>\n";

@@ -4,9 +4,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "archive/html_escape.hpp"
+#include "core/html_escape.hpp"
 
-namespace ar = skype_etl::detail::archive;
+namespace ar = skype_etl::detail;
 
 BOOST_AUTO_TEST_SUITE(html_escape_tests)
 
@@ -121,11 +121,11 @@ BOOST_AUTO_TEST_CASE(css_expressions_are_only_text) {
 }
 
 BOOST_AUTO_TEST_CASE(numbers_for_svg_have_no_exponent) {
-  BOOST_TEST(ar::number(12) == "12");
-  BOOST_TEST(ar::number(1.5) == "1.5");
-  BOOST_TEST(ar::number(0.126) == "0.13");
-  BOOST_TEST(ar::number(-0.001) == "0");
-  BOOST_TEST(ar::number(1e300 / 1e300) == "1");
+  BOOST_TEST(ar::svg_number(12) == "12");
+  BOOST_TEST(ar::svg_number(1.5) == "1.5");
+  BOOST_TEST(ar::svg_number(0.126) == "0.13");
+  BOOST_TEST(ar::svg_number(-0.001) == "0");
+  BOOST_TEST(ar::svg_number(1e300 / 1e300) == "1");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

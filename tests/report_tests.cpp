@@ -69,7 +69,7 @@ BOOST_AUTO_TEST_CASE(failures_are_shown) {
            {"error_type", "skype_etl::InputError"},
            {"error_message", "cannot read export 'x': <bad>"}}}}}}};
   const std::string html = sd::render_html_report(run);
-  BOOST_TEST(html.find("Failed: cannot read export 'x': &lt;bad&gt;") != std::string::npos);
+  BOOST_TEST(html.find("Failed: cannot read export &#39;x&#39;: &lt;bad&gt;") != std::string::npos);
   BOOST_TEST(html.find("#b00020") != std::string::npos);  // the failed phase's bar
   BOOST_TEST(html.find("skype_etl::InputError") != std::string::npos);
 }
@@ -94,7 +94,7 @@ BOOST_AUTO_TEST_CASE(a_run_that_failed_early_renders_with_nulls_anywhere) {
         {"errors", {{{"phase", "extract"}, {"error_type", nullptr}, {"error_message", 5}}}}}}};
   std::string html;
   BOOST_REQUIRE_NO_THROW(html = sd::render_html_report(run));
-  BOOST_TEST(html.find("Failed: cannot read export 'x.tar'") != std::string::npos);
+  BOOST_TEST(html.find("Failed: cannot read export &#39;x.tar&#39;") != std::string::npos);
   BOOST_TEST(html.find("</html>") != std::string::npos);
   BOOST_REQUIRE_NO_THROW(sd::render_html_report(nlohmann::json()));
   BOOST_REQUIRE_NO_THROW(sd::render_html_report(nlohmann::json::array()));

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "archive/html_escape.hpp"
+#include "core/html_escape.hpp"
 #include "extract/input_file.hpp"  // sha256
 #include "skype_etl/errors.hpp"
 
@@ -947,11 +947,11 @@ void month_chart(Html& h, const Statistics& s) {
   for (int i = 0; i <= 4; ++i) {
     const double y = top + plot_h - plot_h * i / 4;
     h.empty("line", {{"class", "axis"},
-                     {"x1", number(left)},
-                     {"x2", number(width - right)},
-                     {"y1", number(y)},
-                     {"y2", number(y)}});
-    h.element("text", {{"x", number(left - 6)}, {"y", number(y + 4)}, {"text-anchor", "end"}},
+                     {"x1", svg_number(left)},
+                     {"x2", svg_number(width - right)},
+                     {"y1", svg_number(y)},
+                     {"y2", svg_number(y)}});
+    h.element("text", {{"x", svg_number(left - 6)}, {"y", svg_number(y + 4)}, {"text-anchor", "end"}},
               to_string(static_cast<std::int64_t>(static_cast<double>(max) * i / 4 + 0.5)));
   }
   const std::size_t label_every = std::max<std::size_t>(1, (months.size() + 11) / 12);
@@ -960,16 +960,16 @@ void month_chart(Html& h, const Statistics& s) {
     const double bar_h = plot_h * static_cast<double>(m.messages) / static_cast<double>(max);
     const double x = left + step * static_cast<double>(i);
     h.open("rect", {{"class", "bar"},
-                    {"x", number(x + step * 0.1)},
-                    {"y", number(top + plot_h - bar_h)},
-                    {"width", number(std::max(step * 0.8, 0.5))},
-                    {"height", number(bar_h)}});
+                    {"x", svg_number(x + step * 0.1)},
+                    {"y", svg_number(top + plot_h - bar_h)},
+                    {"width", svg_number(std::max(step * 0.8, 0.5))},
+                    {"height", svg_number(bar_h)}});
     h.element("title", {}, m.month + ": " + to_string(m.messages) + " messages");
     h.close("rect");
     if (i % label_every == 0)
       h.element("text",
-                {{"x", number(x + step / 2)},
-                 {"y", number(height - bottom + 16)},
+                {{"x", svg_number(x + step / 2)},
+                 {"y", svg_number(height - bottom + 16)},
                  {"text-anchor", "middle"}},
                 m.month);
   }
@@ -993,21 +993,21 @@ void heat_map(Html& h, const Statistics& s) {
   for (int hour = 0; hour < 24; hour += 2)
     h.element(
         "text",
-        {{"x", number(left + cell_w * hour + cell_w / 2)}, {"y", "14"}, {"text-anchor", "middle"}},
+        {{"x", svg_number(left + cell_w * hour + cell_w / 2)}, {"y", "14"}, {"text-anchor", "middle"}},
         to_string(hour) + "h");
   for (int d = 0; d < 7; ++d) {
-    h.element("text", {{"x", "0"}, {"y", number(top + cell_h * d + cell_h * 0.65)}}, days[d]);
+    h.element("text", {{"x", "0"}, {"y", svg_number(top + cell_h * d + cell_h * 0.65)}}, days[d]);
     for (int hour = 0; hour < 24; ++hour) {
       const std::int64_t v = s.hour_by_weekday[d][hour];
       const double level =
           max > 0 ? 0.12 + 0.88 * static_cast<double>(v) / static_cast<double>(max) : 0;
       h.open("rect", {{"class", v > 0 ? "cell" : "empty"},
-                      {"x", number(left + cell_w * hour + 1)},
-                      {"y", number(top + cell_h * d + 1)},
-                      {"width", number(cell_w - 2)},
-                      {"height", number(cell_h - 2)},
+                      {"x", svg_number(left + cell_w * hour + 1)},
+                      {"y", svg_number(top + cell_h * d + 1)},
+                      {"width", svg_number(cell_w - 2)},
+                      {"height", svg_number(cell_h - 2)},
                       {"rx", "3"},
-                      {"fill-opacity", v > 0 ? number(level) : "1"}});
+                      {"fill-opacity", v > 0 ? svg_number(level) : "1"}});
       h.element("title", {},
                 std::string(days[d]) + " " + to_string(hour) + ":00\xE2\x80\x93" + to_string(hour) +
                     ":59: " + to_string(v) + " messages");
@@ -1026,7 +1026,7 @@ void ranking(Html& h, const std::vector<Statistics::Ranked>& ranked, std::string
   std::int64_t max = 1;
   for (std::size_t i = 0; i < n; ++i) max = std::max(max, ranked[i].messages);
   const double row = 24, label_w = 300, bar_w = 560;
-  const std::string height = number(row * static_cast<double>(n) + 8);
+  const std::string height = svg_number(row * static_cast<double>(n) + 8);
   const std::string box = "0 0 960 " + height;
   h.open("svg", {{"xmlns", "http://www.w3.org/2000/svg"},
                  {"viewBox", box},
@@ -1040,20 +1040,20 @@ void ranking(Html& h, const std::vector<Statistics::Ranked>& ranked, std::string
     const double y = row * static_cast<double>(i) + 4;
     const std::string name = r.name.empty() ? r.id : r.name;
     h.open("text", {{"class", "label"},
-                    {"x", number(label_w - 8)},
-                    {"y", number(y + 15)},
+                    {"x", svg_number(label_w - 8)},
+                    {"y", svg_number(y + 15)},
                     {"text-anchor", "end"}});
     h.text(shorten(name, 40));
     h.element("title", {}, name);
     h.close("text");
     const double w = bar_w * static_cast<double>(r.messages) / static_cast<double>(max);
     h.empty("rect", {{"class", "bar"},
-                     {"x", number(label_w)},
-                     {"y", number(y + 3)},
-                     {"width", number(std::max(w, 1.0))},
-                     {"height", number(row - 8)},
+                     {"x", svg_number(label_w)},
+                     {"y", svg_number(y + 3)},
+                     {"width", svg_number(std::max(w, 1.0))},
+                     {"height", svg_number(row - 8)},
                      {"rx", "3"}});
-    h.element("text", {{"x", number(label_w + std::max(w, 1.0) + 6)}, {"y", number(y + 15)}},
+    h.element("text", {{"x", svg_number(label_w + std::max(w, 1.0) + 6)}, {"y", svg_number(y + 15)}},
               to_string(r.messages));
   }
   h.close("svg");

@@ -2,7 +2,7 @@
 // network: index.html (every conversation, filterable and sortable), a page per
 // conversation (<file_stem>.html, then <file_stem>-p2.html ... past messages_per_page) and
 // stats.html (inline SVG). Every page carries a Content-Security-Policy that allows no
-// script but our own hashed one; every foreign string goes through html_escape.hpp.
+// script but our own hashed one; every foreign string goes through core/html_escape.hpp.
 #pragma once
 
 #include <cstddef>

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace skype_etl::detail::archive {
+namespace skype_etl::detail {
 
 /// `text` as valid UTF-8 fit for a page: invalid bytes (and overlong forms, surrogates,
 /// code points past U+10FFFF) become U+FFFD, and so do control characters other than
@@ -73,6 +73,6 @@ class Html {
 };
 
 /// A number as an attribute value (SVG coordinates): at most two decimals, no exponent.
-std::string number(double value);
+std::string svg_number(double value);
 
-}  // namespace skype_etl::detail::archive
+}  // namespace skype_etl::detail

@@ -1,4 +1,4 @@
-#include "archive/html_escape.hpp"
+#include "core/html_escape.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -7,7 +7,7 @@
 
 #include "core/utf8.hpp"
 
-namespace skype_etl::detail::archive {
+namespace skype_etl::detail {
 namespace {
 
 constexpr std::string_view k_replacement = "\xEF\xBF\xBD";  // U+FFFD
@@ -258,7 +258,7 @@ Html& Html::link(std::string_view url, std::string_view content) {
   return element("a", {{"href", *safe}, {"rel", "noopener noreferrer"}}, content);
 }
 
-std::string number(double value) {
+std::string svg_number(double value) {
   if (!std::isfinite(value)) return "0";
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.2f", value);
@@ -269,4 +269,4 @@ std::string number(double value) {
   return s;
 }
 
-}  // namespace skype_etl::detail::archive
+}  // namespace skype_etl::detail
