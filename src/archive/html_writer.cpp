@@ -951,7 +951,8 @@ void month_chart(Html& h, const Statistics& s) {
                      {"x2", svg_number(width - right)},
                      {"y1", svg_number(y)},
                      {"y2", svg_number(y)}});
-    h.element("text", {{"x", svg_number(left - 6)}, {"y", svg_number(y + 4)}, {"text-anchor", "end"}},
+    h.element("text",
+              {{"x", svg_number(left - 6)}, {"y", svg_number(y + 4)}, {"text-anchor", "end"}},
               to_string(static_cast<std::int64_t>(static_cast<double>(max) * i / 4 + 0.5)));
   }
   const std::size_t label_every = std::max<std::size_t>(1, (months.size() + 11) / 12);
@@ -991,10 +992,11 @@ void heat_map(Html& h, const Statistics& s) {
                  {"data-chart", "heat"},
                  {"aria-label", "Messages by hour of day and weekday"}});
   for (int hour = 0; hour < 24; hour += 2)
-    h.element(
-        "text",
-        {{"x", svg_number(left + cell_w * hour + cell_w / 2)}, {"y", "14"}, {"text-anchor", "middle"}},
-        to_string(hour) + "h");
+    h.element("text",
+              {{"x", svg_number(left + cell_w * hour + cell_w / 2)},
+               {"y", "14"},
+               {"text-anchor", "middle"}},
+              to_string(hour) + "h");
   for (int d = 0; d < 7; ++d) {
     h.element("text", {{"x", "0"}, {"y", svg_number(top + cell_h * d + cell_h * 0.65)}}, days[d]);
     for (int hour = 0; hour < 24; ++hour) {
@@ -1053,7 +1055,8 @@ void ranking(Html& h, const std::vector<Statistics::Ranked>& ranked, std::string
                      {"width", svg_number(std::max(w, 1.0))},
                      {"height", svg_number(row - 8)},
                      {"rx", "3"}});
-    h.element("text", {{"x", svg_number(label_w + std::max(w, 1.0) + 6)}, {"y", svg_number(y + 15)}},
+    h.element("text",
+              {{"x", svg_number(label_w + std::max(w, 1.0) + 6)}, {"y", svg_number(y + 15)}},
               to_string(r.messages));
   }
   h.close("svg");
