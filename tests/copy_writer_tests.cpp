@@ -8,9 +8,11 @@
 #include <string>
 
 #include "load/copy_writer.hpp"
+#include "skype_etl/errors.hpp"
 
 using skype_etl::detail::binary_copy_header;
 using skype_etl::detail::binary_copy_trailer;
+using skype_etl::detail::binary_row_field;
 using skype_etl::detail::CopyBuffer;
 using skype_etl::detail::CopyFormat;
 using skype_etl::detail::format_timestamp_us;
@@ -297,3 +299,21 @@ BOOST_AUTO_TEST_CASE(large_buffers_grow) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(binary_row_field_reads_the_fields_of_one_binary_row) {
+  CopyBuffer b(CopyFormat::binary);
+  b.integer(std::int64_t{7});
+  b.null();
+  b.text("1600000000000");
+  b.text("");
+  b.end_row();
+  const std::string row(b.view());
+  BOOST_TEST(binary_row_field(row, 2) == "1600000000000");
+  BOOST_TEST(binary_row_field(row, 1).empty());  // NULL
+  BOOST_TEST(binary_row_field(row, 3).empty());  // ""
+  BOOST_TEST(binary_row_field(row, 0).size() == 8U);
+  // A field the row does not have, or a row cut short: an error, never a guess.
+  BOOST_CHECK_THROW(binary_row_field(row, 4), skype_etl::DatabaseError);
+  BOOST_CHECK_THROW(binary_row_field(row.substr(0, row.size() - 10), 2), skype_etl::DatabaseError);
+  BOOST_CHECK_THROW(binary_row_field(row.substr(0, 1), 0), skype_etl::DatabaseError);
+}

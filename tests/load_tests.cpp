@@ -7,6 +7,7 @@
 #include <future>
 #include <map>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 
 #include "load/copy_writer.hpp"
 #include "load/loader.hpp"
+#include "load/partition_hash.hpp"
 #include "load/partitions.hpp"
 #include "load/pg_connection.hpp"
 #include "load/schema.hpp"
@@ -29,6 +31,7 @@ using skype_etl::ExportInfo;
 using skype_etl::detail::BeginResult;
 using skype_etl::detail::Loader;
 using skype_etl::detail::LoaderOptions;
+using skype_etl::detail::SideSplit;
 using skype_etl::test::TestDatabase;
 
 namespace {
@@ -191,11 +194,13 @@ std::vector<TestConversation> three_conversations() {
 // schema skype_load, indexes built there, then attached as the account's partition of
 // skype.messages; only when the account has none at begin_export). The tests that matter
 // run in both and expect the same tables.
-const char* const modes[] = {"staged", "side"};
+// A side load split into one table per stream (SideSplit) whatever the server's wal_level.
+const char* const modes[] = {"staged", "side", "split"};
 
 LoaderOptions options_for(const std::string& mode) {
   LoaderOptions options;
-  options.side_load_min_file_bytes = mode == "side" ? 0 : UINT64_MAX;
+  options.side_load_min_file_bytes = mode == "staged" ? UINT64_MAX : 0;
+  options.side_split = mode == "split" ? SideSplit::always : SideSplit::never;
   return options;
 }
 
@@ -254,7 +259,9 @@ std::string messages_definition(TestDatabase& db, const std::string& table = "sk
       "WHERE a.attrelid = '" +
       table +
       "'::regclass AND a.attnum > 0 AND NOT a.attisdropped "
-      "UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'skype' AND tablename = '" +
+      // A partitioned table's indexes read "ON ONLY" (a split load's partition, SideSplit).
+      "UNION ALL SELECT replace(indexdef, ' ON ONLY ', ' ON ') FROM pg_indexes WHERE "
+      "schemaname = 'skype' AND tablename = '" +
       name +
       "' UNION ALL SELECT conname || ' ' || pg_get_constraintdef(oid) FROM "
       "pg_constraint WHERE conrelid = '" +
@@ -272,11 +279,21 @@ std::string partitions(TestDatabase& db) {
       "'skype.messages'::regclass");
 }
 
-/// The partition that holds account `account`'s rows ("skype.<name>").
+/// How many hash partitions `table` is split into (0: it is not partitioned).
+long long hash_parts_of(TestDatabase& db, const std::string& table) {
+  return db.scalar(
+      "SELECT count(*) FROM pg_inherits i JOIN pg_partitioned_table t ON t.partrelid = "
+      "i.inhparent AND t.partstrat = 'h' WHERE i.inhparent = '" +
+      table + "'::regclass");
+}
+
+/// The partition that holds account `account`'s rows ("skype.<name>"; of a split load's
+/// parts, the partitioned table they belong to).
 std::string partition_of(TestDatabase& db, const std::string& account) {
   return db.text(
-      "SELECT DISTINCT tableoid::regclass::text FROM skype.messages WHERE "
-      "account_id = '" +
+      "SELECT DISTINCT coalesce((SELECT i.inhparent::regclass::text FROM pg_inherits i WHERE "
+      "i.inhrelid = m.tableoid AND i.inhparent <> 'skype.messages'::regclass), "
+      "m.tableoid::regclass::text) FROM skype.messages m WHERE account_id = '" +
       account + "'");
 }
 
@@ -284,11 +301,57 @@ std::string partition_of(TestDatabase& db, const std::string& account) {
 
 BOOST_AUTO_TEST_SUITE(load_tests)
 
+BOOST_AUTO_TEST_CASE(message_ids_go_to_the_hash_partition_the_server_puts_them_in) {
+  // A split side load routes each row to the part whose bounds the server checks it
+  // against: text_hash_partition must agree with it for ids of every length (the hash
+  // takes 12 bytes at a time, then 0-11) and any UTF-8, for any number of parts.
+  TestDatabase db;
+  pqxx::work tx(db.connection());
+  const int moduli[] = {2, 3, 5, 8};
+  for (int modulus : moduli)
+    tx.exec("CREATE TABLE hp" + std::to_string(modulus) +
+            " (v text COLLATE \"C\") PARTITION BY HASH (v)");
+  const std::vector<std::string> alphabet{"a",
+                                          "Z",
+                                          "0",
+                                          "9",
+                                          ":",
+                                          "-",
+                                          "_",
+                                          " ",
+                                          ".",
+                                          "@",
+                                          "\xc3\xa9",
+                                          "\xe2\x82\xac",
+                                          "\xf0\x9f\x98\x80"};
+  std::mt19937 random(20261203);
+  std::vector<std::string> ids{"", "1600000000000", "8:live:.cid.0123456789abcdef"};
+  for (int i = 0; i < 600; ++i) {
+    const std::size_t length = i < 60 ? static_cast<std::size_t>(i % 30) : random() % 300;
+    std::string id;
+    while (id.size() < length) id += alphabet[random() % alphabet.size()];
+    ids.push_back(id);
+  }
+  std::map<int, std::set<std::size_t>> seen;
+  long long disagreeing = 0;
+  for (const std::string& id : ids)
+    for (int modulus : moduli) {
+      const std::size_t part = skype_etl::detail::text_hash_partition(id, modulus);
+      seen[modulus].insert(part);
+      const pqxx::row r =
+          tx.exec_params1("SELECT satisfies_hash_partition($1::regclass, $2, $3, $4::text)",
+                          "hp" + std::to_string(modulus), modulus, static_cast<int>(part), id);
+      if (!r[0].as<bool>()) ++disagreeing;
+    }
+  BOOST_TEST(disagreeing == 0);
+  for (int modulus : moduli) BOOST_TEST(seen[modulus].size() == static_cast<std::size_t>(modulus));
+}
+
 BOOST_DATA_TEST_CASE(exact_row_counts_after_a_load, boost::unit_test::data::make(modes), mode) {
   TestDatabase db;
   nlohmann::json r = load_all(db, make_info("a1"), three_conversations(), 40, options_for(mode));
   BOOST_TEST(r["status"] == "loaded");
-  BOOST_TEST(r["index_rebuild"] == (std::string(mode) == "side"));
+  BOOST_TEST(r["index_rebuild"] == (std::string(mode) != "staged"));
   BOOST_TEST(side_tables(db) == 0);
   BOOST_TEST(r["messages"] == 250);
   BOOST_TEST(r["inserted"] == 250);
@@ -590,7 +653,8 @@ BOOST_DATA_TEST_CASE(derived_columns_of_a_first_load_count_its_repeats,
   c.push_back(back);
   nlohmann::json r = load_all(db, make_info("r1"), c, 40, options_for(mode));
   BOOST_TEST(r["messages"] == 254);
-  if (mode == "side") BOOST_TEST(r["side_table"]["attached"] == true);
+  if (mode != "staged") BOOST_TEST(r["side_table"]["attached"] == true);
+  if (mode != "staged") BOOST_TEST(r["side_table"]["parts"] == (mode == "split" ? 2 : 1));
   BOOST_TEST(conversations_disagreeing_with_messages(db) == 0);
   BOOST_TEST(db.scalar("SELECT message_count FROM skype.conversations WHERE conversation_id = "
                        "'8:alice'") == 104);
@@ -692,7 +756,7 @@ BOOST_DATA_TEST_CASE(terminated_backend_mid_export_raises_and_leaves_nothing,
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
         "current_database() AND application_name = 'skype-etl' AND pid <> pg_backend_pid()");
     // The loader's connection, and in a side-table load its two streams.
-    BOOST_TEST(killed == (std::string(mode) == "side" ? 3 : 1));
+    BOOST_TEST(killed == (std::string(mode) == "staged" ? 1 : 3));
     bool raised = false;
     try {
       for (std::size_t i = 2; i < batches.size(); ++i) loader.load_batch(*batches[i]);
@@ -1094,7 +1158,7 @@ BOOST_DATA_TEST_CASE(membership_texts_name_people_known_from_any_batch_in_both_p
   BOOST_TEST(r["superseded"] == 1);
   BOOST_TEST(r["membership_texts"] == 4);  // each held row whose text changed, repeats too
   BOOST_TEST(count(db, "messages") == 34);
-  BOOST_TEST(r["index_rebuild"] == (mode == std::string("side")));
+  BOOST_TEST(r["index_rebuild"] == (mode != std::string("staged")));
   BOOST_TEST(side_tables(db) == 0);
   auto text = [&](const std::string& id) {
     return db.text("SELECT content_text FROM skype.messages WHERE message_id = '" + id + "'");
@@ -1172,18 +1236,26 @@ BOOST_AUTO_TEST_CASE(each_step_of_a_load_has_its_start_and_end_and_is_told_as_it
         BOOST_TEST(built.count("messages_pkey") == 1U);
         BOOST_TEST(built.size() == r["merge_seconds"]["index_build_each"].size());
       }
+      if (mode == "split") {
+        // Each index on each part.
+        const nlohmann::json& each = r["merge_seconds"]["index_build_each"];
+        BOOST_TEST(each.contains("messages_pkey/p0"));
+        BOOST_TEST(each.contains("messages_pkey/p1"));
+        BOOST_TEST(each.size() % 2 == 0U);
+      }
     }
   }
 }
 
-BOOST_AUTO_TEST_CASE(a_side_load_attaches_a_partition_defined_like_a_staged_one) {
+BOOST_DATA_TEST_CASE(a_side_load_attaches_a_partition_defined_like_a_staged_one,
+                     boost::unit_test::data::make({"side", "split"}), mode) {
   TestDatabase staged;
   TestDatabase side;
   load_all(staged, make_info("attach"), three_conversations(), 40, options_for("staged"));
   { Loader(DbConfig{side.conninfo()}).ensure_schema(); }
   const long long before = side.scalar("SELECT 'skype.messages'::regclass::oid::bigint");
   nlohmann::json r =
-      load_all(side, make_info("attach"), three_conversations(), 40, options_for("side"));
+      load_all(side, make_info("attach"), three_conversations(), 40, options_for(mode));
   BOOST_TEST(r["side_table"]["attached"] == true);
   BOOST_TEST(r["side_table"]["streams"] == 2);
   const std::string partition = "skype." + r["side_table"]["partition"].get<std::string>();
@@ -1204,6 +1276,28 @@ BOOST_AUTO_TEST_CASE(a_side_load_attaches_a_partition_defined_like_a_staged_one)
                          "'::regclass AND contype = 'c'") == 0);
   BOOST_TEST(side.scalar("SELECT count(*) FROM pg_class WHERE oid = '" + partition +
                          "'::regclass AND reloptions IS NULL") == 1);
+  const bool split = std::string(mode) == "split";
+  BOOST_TEST(r["side_table"]["parts"] == (split ? 2 : 1));
+  BOOST_TEST(hash_parts_of(side, partition) == (split ? 2 : 0));
+  if (split) {
+    // Its parts are in schema skype, named after it, each with every index (named after
+    // the part) under the partitioned index it belongs to, no check left, autovacuum on.
+    for (const std::string& part : {partition + "_p0", partition + "_p1"})
+      BOOST_TEST_CONTEXT(part) {
+        BOOST_TEST(side.text("SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE oid = '" +
+                             part + "'::regclass")
+                       .find("FOR VALUES WITH (modulus 2, remainder ") == 0U);
+        BOOST_TEST(side.scalar("SELECT count(*) FROM pg_index x JOIN pg_inherits i ON "
+                               "i.inhrelid = x.indexrelid WHERE x.indrelid = '" +
+                               part + "'::regclass AND x.indexrelid::regclass::text LIKE '" + part +
+                               "\\_%'") == 5);
+        BOOST_TEST(side.scalar("SELECT count(*) FROM pg_constraint WHERE conrelid = '" + part +
+                               "'::regclass AND contype = 'c'") == 0);
+        BOOST_TEST(side.scalar("SELECT count(*) FROM pg_class WHERE oid = '" + part +
+                               "'::regclass AND reloptions IS NULL") == 1);
+        BOOST_TEST(side.scalar("SELECT count(*) FROM " + part) > 0);
+      }
+  }
   for (const char* table : {"messages", "conversations", "participants", "attachments"})
     BOOST_TEST_CONTEXT(table) {
       BOOST_TEST(rows_md5(side, table) == rows_md5(staged, table));
@@ -1212,7 +1306,7 @@ BOOST_AUTO_TEST_CASE(a_side_load_attaches_a_partition_defined_like_a_staged_one)
   // The attached partition works like a staged one: the next export merges into it.
   std::vector<TestConversation> more = three_conversations();
   more[2].messages = numbered(400, 439, 1);
-  r = load_all(side, make_info("attach-next"), more, 40, options_for("side"));
+  r = load_all(side, make_info("attach-next"), more, 40, options_for(mode));
   BOOST_TEST(r["index_rebuild"] == false);
   BOOST_TEST(r["updated"] == 30);
   BOOST_TEST(r["inserted"] == 10);
@@ -1229,7 +1323,7 @@ BOOST_DATA_TEST_CASE(each_account_gets_its_own_partition, boost::unit_test::data
                               options_for(mode));
   load_all(alone, make_info("second", "8:live:second"), three_conversations(), 40,
            options_for("staged"));
-  BOOST_TEST(r["index_rebuild"] == (std::string(mode) == "side"));
+  BOOST_TEST(r["index_rebuild"] == (std::string(mode) != "staged"));
   BOOST_TEST(r["inserted"] == 250);
   BOOST_TEST(count(db, "messages") == 500);
   const std::string second = partition_of(db, "8:live:second");
@@ -1249,9 +1343,16 @@ BOOST_DATA_TEST_CASE(each_account_gets_its_own_partition, boost::unit_test::data
   // Queries over all accounts see both; one account's rows come from its partition alone.
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE content_tsv @@ "
                        "'number & 7'::tsquery") == 2);
-  BOOST_TEST(db.text("EXPLAIN (COSTS OFF) SELECT * FROM skype.messages WHERE account_id = "
-                     "'8:live:second'")
-                 .find(second.substr(6)) != std::string::npos);
+  std::string plan;
+  {
+    pqxx::work tx(db.connection());
+    for (const pqxx::row& line :
+         tx.exec("EXPLAIN (COSTS OFF) SELECT * FROM skype.messages WHERE account_id = "
+                 "'8:live:second'"))
+      plan += line[0].c_str() + std::string("\n");
+  }
+  BOOST_TEST(plan.find(second.substr(6)) != std::string::npos);
+  BOOST_TEST(plan.find(partition_of(db, "8:live:owner").substr(6)) == std::string::npos);
   BOOST_TEST(side_tables(db) == 0);
 }
 
@@ -1269,7 +1370,8 @@ BOOST_DATA_TEST_CASE(accounts_whose_ids_read_alike_get_partitions_of_their_own,
   }
   BOOST_TEST(db.scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = "
                        "'skype.messages'::regclass") == 3);
-  BOOST_TEST(db.scalar("SELECT count(DISTINCT tableoid) FROM skype.messages") == 3);
+  BOOST_TEST(db.scalar("SELECT count(DISTINCT tableoid) FROM skype.messages") ==
+             (std::string(mode) == "split" ? 6 : 3));
   BOOST_TEST(db.scalar("SELECT count(*) FROM skype.messages WHERE account_id = "
                        "'8:Live:Ünïcode''quote\"x'") == 250);
   BOOST_TEST(side_tables(db) == 0);
@@ -1343,11 +1445,14 @@ std::vector<TestConversation> later_export(bool new_first) {
 }
 
 BOOST_DATA_TEST_CASE(a_large_later_export_rewrites_or_merges_into_the_partition_like_a_staged_one,
-                     boost::unit_test::data::make({0, 1, 2}), variant) {
+                     boost::unit_test::data::make({0, 1, 2, 3, 4, 5}), case_number) {
   // 0: the export adds more new messages than half the stored ones, and its side table
   // replaces the account's partition; 1: the partition holds many more, and the side rows
   // are merged like a staged export's; 2: the first batch is of stored messages, so the
-  // export is staged from the start.
+  // export is staged from the start. 3-5: the same after a first load split into parts
+  // (SideSplit), whose partitioned partition a rewrite replaces and merges go into.
+  const int variant = case_number % 3;
+  const char* const first_mode = case_number < 3 ? "staged" : "split";
   const int stored_factor = variant == 1 ? 1000 : 1;
   const bool new_first = variant != 2;
   TestDatabase db;
@@ -1359,9 +1464,10 @@ BOOST_DATA_TEST_CASE(a_large_later_export_rewrites_or_merges_into_the_partition_
     more.messages = numbered(10000 + i, 10000 + i + 199);
     first.push_back(more);
   }
-  load_all(db, make_info("first"), first, 40, options_for("staged"));
+  load_all(db, make_info("first"), first, 40, options_for(first_mode));
   load_all(expected, make_info("first"), first, 40, options_for("staged"));
   const std::string partition = partition_of(db, "8:live:owner");
+  BOOST_TEST(hash_parts_of(db, partition) == (case_number < 3 ? 0 : 2));
   ExportInfo later = make_info("later");
   later.file_size = 1ULL << 40U;  // larger than any partition: worth a side-table load
   nlohmann::json r = load_all(db, later, later_export(new_first), 40, options_for("side"));
@@ -1388,6 +1494,8 @@ BOOST_DATA_TEST_CASE(a_large_later_export_rewrites_or_merges_into_the_partition_
   BOOST_TEST(partitions(db) == partitions(expected));
   BOOST_TEST(partition_of(db, "8:live:owner") == partition);
   BOOST_TEST(messages_definition(db, partition) == messages_definition(expected, partition));
+  // A rewrite replaces a split partition by a table; merges keep its parts.
+  BOOST_TEST(hash_parts_of(db, partition) == (case_number < 3 || variant == 0 ? 0 : 2));
   BOOST_TEST(db.text("SELECT content_text FROM skype.messages WHERE message_id = '1000200'") ==
              "repeat newer 200");
   BOOST_TEST(db.text("SELECT name FROM skype.attachments WHERE message_id = '1000011'") ==

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/cpu.hpp"
+#include "skype_etl/errors.hpp"
 #ifdef SKYPE_ETL_X86_DISPATCH
 #include <immintrin.h>
 #endif
@@ -67,6 +68,33 @@ std::string_view binary_copy_header() noexcept {
 
 std::string_view binary_copy_trailer() noexcept {
   return {binary_trailer, sizeof binary_trailer - 1};
+}
+
+std::string_view binary_row_field(std::string_view row, std::size_t index) {
+  // A row: the field count (int16), then each field's length (int32, -1 for NULL) and
+  // bytes, all big-endian.
+  auto read_be = [&](std::size_t at, std::size_t bytes) {
+    if (at + bytes > row.size())
+      throw DatabaseError("a row of a binary COPY stream ends before its field " +
+                          std::to_string(index + 1));
+    std::uint32_t value = 0;
+    for (std::size_t i = 0; i < bytes; ++i)
+      value = (value << 8U) | static_cast<unsigned char>(row[at + i]);
+    return value;
+  };
+  if (read_be(0, 2) <= index)
+    throw DatabaseError("a row of a binary COPY stream has no field " + std::to_string(index + 1));
+  std::size_t at = 2;
+  for (std::size_t field = 0;; ++field) {
+    const std::uint32_t length = read_be(at, 4);
+    at += 4;
+    const std::size_t size = length == 0xFFFFFFFFU ? 0 : length;
+    if (at + size > row.size())
+      throw DatabaseError("a row of a binary COPY stream ends inside its field " +
+                          std::to_string(field + 1));
+    if (field == index) return row.substr(at, size);
+    at += size;
+  }
 }
 
 bool format_timestamp_us(std::int64_t us, char* out) noexcept {

@@ -164,6 +164,9 @@ class CopyBuffer {
 std::string_view binary_copy_header() noexcept;
 /// What a binary COPY stream ends with (a field count of -1).
 std::string_view binary_copy_trailer() noexcept;
+/// Field `index` (from 0) of one row in COPY's binary format: its bytes, empty when NULL.
+/// Throws DatabaseError when the row has no such field or is cut short.
+std::string_view binary_row_field(std::string_view row, std::size_t index);
 
 /// Replaces every JSON escape \u0000 in `json` by \ufffd (an escaped backslash followed
 /// by "u0000" is left alone). Returns the number replaced; `out` receives the result only

@@ -30,7 +30,8 @@ struct Loader::Impl {
         maintenance_work_mem(index_build_memory(conn, options.maintenance_work_mem)),
         staging(conn, options.copy_flush_bytes),
         partition(conn),
-        side(conn, conninfo, options.copy_streams, options.copy_flush_bytes, maintenance_work_mem) {
+        side(conn, conninfo, options.copy_streams, options.copy_flush_bytes, maintenance_work_mem,
+             options.side_split) {
     steps.set_observer(options.on_step);
     conn.exec(loader_session_sql);
     // Staging lives in temporary tables: let the session cache more of them in memory
@@ -99,8 +100,10 @@ struct Loader::Impl {
     batches = 0;
   }
 
-  void start_side_load() {
-    if (side.start(partition, x.account_id)) staging.route_first_occurrences_to_side();
+  /// `first_load`: the account has no partition yet.
+  void start_side_load(bool first_load) {
+    if (side.start(partition, x.account_id, first_load))
+      staging.route_first_occurrences_to_side(side.parts());
   }
 
   /// A large export of an account without a partition is a side-table load; of one with
@@ -113,7 +116,7 @@ struct Loader::Impl {
       return;
     const std::string existing = partition.find();
     if (existing.empty())
-      start_side_load();
+      start_side_load(true);
     else if (side_load_may_pay(conn, existing, partition.own(), file_size))
       side_undecided = true;  // the first batch tells
   }
@@ -176,7 +179,8 @@ struct Loader::Impl {
   /// partition (attached), replaces it (rewritten) or is left to be merged (merged).
   void settle_side_table(Merge& m) {
     steps.begin("copy_wait");
-    side.send_rows(staging.side_rows());
+    for (std::size_t part = 0; part < staging.side_rows().size(); ++part)
+      side.send_rows(part, staging.side_rows()[part]);
     m.side_rows = staging.side_row_count();
     if (staging.membership_held() > 0)
       m.side_rows += side.forward_membership_rows(x.account_id, x.export_id);
@@ -332,6 +336,7 @@ struct Loader::Impl {
         {"index_rebuild", m.partition_rebuilt()},
         {"side_table", side.active()
                            ? nlohmann::json{{"streams", options.copy_streams},
+                                            {"parts", side.parts()},
                                             {"attached", m.partition_rebuilt()},
                                             {"rewritten", m.outcome == SideOutcome::rewritten},
                                             {"partition", partition.name()},
@@ -425,9 +430,11 @@ void Loader::load_batch(const Batch& batch) {
   try {
     if (s.side_undecided) {
       s.side_undecided = false;
-      if (batch_mostly_new(s.conn, s.partition.find(), batch)) s.start_side_load();
+      if (batch_mostly_new(s.conn, s.partition.find(), batch)) s.start_side_load(false);
     }
-    s.staging.stage_batch(batch, s.repeats, [&s](CopyBuffer& rows) { s.side.send_rows(rows); });
+    s.staging.stage_batch(batch, s.repeats, [&s](std::size_t part, CopyBuffer& rows) {
+      s.side.send_rows(part, rows);
+    });
     if (!batch.export_extra_json.empty()) s.export_extra = batch.export_extra_json;
     ++s.batches;
   } catch (...) {

@@ -16,6 +16,7 @@
 
 #include "core/model.hpp"
 #include "load/load_steps.hpp"
+#include "load/side_table.hpp"
 #include "skype_etl/options.hpp"
 
 namespace skype_etl::detail {
@@ -33,6 +34,9 @@ struct LoaderOptions {
   /// Connections that COPY a side-table load's messages and build its indexes. 0 disables
   /// side-table loads.
   std::size_t copy_streams = 2;
+  /// Whether an account's first side-table load is split into one table per stream, whose
+  /// rows then skip WAL where wal_level is minimal (SideSplit).
+  SideSplit side_split = SideSplit::when_wal_minimal;
   /// COPY data is sent to the server once this many bytes are buffered. Under 1 MiB by
   /// more than a usual row, so that a buffer's storage (which doubles as it grows) stays
   /// at 1 MiB instead of reaching 2.

@@ -4,6 +4,7 @@
 
 #include "core/file_name.hpp"
 #include "load/copy_writer.hpp"
+#include "load/partitions.hpp"
 #include "load/pg_connection.hpp"
 
 namespace skype_etl::detail {
@@ -33,48 +34,58 @@ std::pair<std::uint64_t, std::uint64_t> merge_messages(PgConnection& conn, const
   auto replaces = [&](const std::string& a, const std::string& b) {
     return replaces_sql(a, b, ties_to_staged);
   };
-  // Staged rows that would not replace their stored row are left out before the INSERT:
-  // ON CONFLICT would lock (and so rewrite) every stored row it keeps (benchmarks/README.md,
-  // "staged merge").
-  const std::string select =
-      std::string("SELECT ") + (dedupe ? "DISTINCT ON (conversation_id, message_id) " : "") +
-      "$1, conversation_id, message_id, version, sent_at, sender_id, sender_raw, sender_name, "
-      "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
-      "deleted_at, is_server_generated, properties, details, extra, $2::bigint, " +
-      (side_rows.empty() ? "seq FROM stage_messages" : "source_position FROM " + side_rows) +
-      " s WHERE NOT EXISTS (SELECT 1 FROM " + partition +
-      " o WHERE o.account_id = $1 AND o.conversation_id = s.conversation_id AND "
-      "o.message_id = s.message_id AND NOT " +
-      replaces("s", "o") + ")" + (dedupe ? std::string(" ") + staged_winner_order : std::string());
-  PgResult r = conn.exec_params(
-      "WITH upserted AS (INSERT INTO " + partition +
-          " AS m (account_id, conversation_id, "
-          "message_id, version, sent_at, sender_id, sender_raw, sender_name, message_type, "
-          "content_raw, content_text, is_edited, edited_at, is_deleted, deleted_at, "
-          "is_server_generated, properties, details, extra, export_id, source_position) " +
-          select +
-          " ON CONFLICT (account_id, conversation_id, message_id) DO UPDATE SET "
-          "version = excluded.version, sent_at = excluded.sent_at, "
-          "sender_id = excluded.sender_id, sender_raw = excluded.sender_raw, "
-          "sender_name = excluded.sender_name, "
-          "message_type = excluded.message_type, content_raw = excluded.content_raw, "
-          "content_text = excluded.content_text, is_edited = excluded.is_edited, "
-          "edited_at = excluded.edited_at, is_deleted = excluded.is_deleted, "
-          "deleted_at = excluded.deleted_at, "
-          "is_server_generated = excluded.is_server_generated, "
-          "properties = excluded.properties, details = excluded.details, "
-          "extra = excluded.extra, export_id = excluded.export_id, "
-          "source_position = excluded.source_position "
-          "WHERE " +
-          replaces("excluded", "m") +
-          " RETURNING conversation_id, sent_at, (xmax = 0) AS inserted), "
-          "per_conversation AS (INSERT INTO stage_derived SELECT conversation_id, "
-          "count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted), "
-          "min(sent_at) FILTER (WHERE inserted), max(sent_at) FILTER (WHERE inserted) "
-          "FROM upserted GROUP BY conversation_id RETURNING inserted, updated) "
-          "SELECT coalesce(sum(inserted), 0), coalesce(sum(updated), 0) FROM per_conversation",
-      std::vector<std::string>{x.account_id, x.export_id});
-  return {static_cast<std::uint64_t>(r.integer(0, 0)), static_cast<std::uint64_t>(r.integer(0, 1))};
+  // A partition split into hash partitions (SideSplit) takes the rows part by part: only
+  // a table, not a partitioned one, returns xmax, which tells an insert from an update.
+  std::vector<HashPart> parts = hash_parts(conn, partition);
+  if (parts.empty()) parts.push_back({partition, {}, 0, 0});
+  std::uint64_t inserted = 0, updated = 0;
+  for (const HashPart& part : parts) {
+    // Staged rows that would not replace their stored row are left out before the INSERT:
+    // ON CONFLICT would lock (and so rewrite) every stored row it keeps
+    // (benchmarks/README.md, "staged merge").
+    const std::string select =
+        std::string("SELECT ") + (dedupe ? "DISTINCT ON (conversation_id, message_id) " : "") +
+        "$1, conversation_id, message_id, version, sent_at, sender_id, sender_raw, sender_name, "
+        "message_type, content_raw, content_text, is_edited, edited_at, is_deleted, "
+        "deleted_at, is_server_generated, properties, details, extra, $2::bigint, " +
+        (side_rows.empty() ? "seq FROM stage_messages" : "source_position FROM " + side_rows) +
+        " s WHERE NOT EXISTS (SELECT 1 FROM " + part.table +
+        " o WHERE o.account_id = $1 AND o.conversation_id = s.conversation_id AND "
+        "o.message_id = s.message_id AND NOT " +
+        replaces("s", "o") + ")" + (part.parent.empty() ? "" : " AND " + part.holds("s")) +
+        (dedupe ? std::string(" ") + staged_winner_order : std::string());
+    PgResult r = conn.exec_params(
+        "WITH upserted AS (INSERT INTO " + part.table +
+            " AS m (account_id, conversation_id, "
+            "message_id, version, sent_at, sender_id, sender_raw, sender_name, message_type, "
+            "content_raw, content_text, is_edited, edited_at, is_deleted, deleted_at, "
+            "is_server_generated, properties, details, extra, export_id, source_position) " +
+            select +
+            " ON CONFLICT (account_id, conversation_id, message_id) DO UPDATE SET "
+            "version = excluded.version, sent_at = excluded.sent_at, "
+            "sender_id = excluded.sender_id, sender_raw = excluded.sender_raw, "
+            "sender_name = excluded.sender_name, "
+            "message_type = excluded.message_type, content_raw = excluded.content_raw, "
+            "content_text = excluded.content_text, is_edited = excluded.is_edited, "
+            "edited_at = excluded.edited_at, is_deleted = excluded.is_deleted, "
+            "deleted_at = excluded.deleted_at, "
+            "is_server_generated = excluded.is_server_generated, "
+            "properties = excluded.properties, details = excluded.details, "
+            "extra = excluded.extra, export_id = excluded.export_id, "
+            "source_position = excluded.source_position "
+            "WHERE " +
+            replaces("excluded", "m") +
+            " RETURNING conversation_id, sent_at, (xmax = 0) AS inserted), "
+            "per_conversation AS (INSERT INTO stage_derived SELECT conversation_id, "
+            "count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted), "
+            "min(sent_at) FILTER (WHERE inserted), max(sent_at) FILTER (WHERE inserted) "
+            "FROM upserted GROUP BY conversation_id RETURNING inserted, updated) "
+            "SELECT coalesce(sum(inserted), 0), coalesce(sum(updated), 0) FROM per_conversation",
+        std::vector<std::string>{x.account_id, x.export_id});
+    inserted += static_cast<std::uint64_t>(r.integer(0, 0));
+    updated += static_cast<std::uint64_t>(r.integer(0, 1));
+  }
+  return {inserted, updated};
 }
 
 std::pair<std::uint64_t, std::uint64_t> merge_repeats(PgConnection& conn, const MergedExport& x,

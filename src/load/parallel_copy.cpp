@@ -11,13 +11,23 @@
 namespace skype_etl::detail {
 
 ParallelCopy::ParallelCopy(const std::string& conninfo, std::size_t streams,
-                           const std::string& session_sql, const std::string& copy_sql) {
+                           const std::string& session_sql, const std::string& copy_sql)
+    : ParallelCopy(conninfo, session_sql,
+                   std::vector<CopyTarget>(std::max<std::size_t>(streams, 1), {"", copy_sql})) {}
+
+ParallelCopy::ParallelCopy(const std::string& conninfo, const std::string& session_sql,
+                           const std::vector<CopyTarget>& targets) {
   try {
-    for (std::size_t i = 0; i < std::max<std::size_t>(streams, 1); ++i) {
+    for (const CopyTarget& target : targets) {
       auto stream = std::make_unique<Stream>();
       stream->conn = std::make_unique<PgConnection>(conninfo);
       if (!session_sql.empty()) stream->conn->exec(session_sql);
-      stream->conn->copy_in(copy_sql);
+      if (!target.setup.empty()) {
+        stream->conn->exec("BEGIN");
+        stream->in_transaction = true;
+        stream->conn->exec(target.setup);
+      }
+      stream->conn->copy_in(target.copy);
       stream->conn->put_copy_data(binary_copy_header());
       m_streams.push_back(std::move(stream));
     }
@@ -84,7 +94,20 @@ void ParallelCopy::send(CopyBuffer& buffer) {
     return target != nullptr;
   });
   rethrow_failure();
-  target->queue.push_back(std::move(buffer));
+  enqueue(*target, buffer, lock);
+}
+
+void ParallelCopy::send_to(std::size_t stream, CopyBuffer& buffer) {
+  if (buffer.empty()) return;
+  Stream& target = *m_streams.at(stream);
+  std::unique_lock<std::mutex> lock(m_mutex);
+  m_drained.wait(lock, [&] { return m_failure || target.queue.size() < queue_depth; });
+  rethrow_failure();
+  enqueue(target, buffer, lock);
+}
+
+void ParallelCopy::enqueue(Stream& target, CopyBuffer& buffer, std::unique_lock<std::mutex>& lock) {
+  target.queue.push_back(std::move(buffer));
   if (m_free.empty()) {
     buffer = CopyBuffer(CopyFormat::binary);
   } else {
@@ -110,10 +133,16 @@ void ParallelCopy::finish() {
   rethrow_failure();
   // Each COPY ends when its backend has stored everything it was sent; they work on at
   // the same time, so ending them one after another waits about as long as the slowest.
-  for (auto& stream : m_streams) {
-    stream->conn->put_copy_data(binary_copy_trailer());
-    stream->conn->end_copy();
-  }
+  // A commit after a setup may write the whole table (wal_level=minimal): those at once.
+  on_each_stream([this](std::size_t k) {
+    Stream& stream = *m_streams[k];
+    stream.conn->put_copy_data(binary_copy_trailer());
+    stream.conn->end_copy();
+    if (stream.in_transaction) {
+      stream.conn->exec("COMMIT");
+      stream.in_transaction = false;
+    }
+  });
   m_finished = true;
   m_free.clear();
 }
@@ -129,6 +158,25 @@ void ParallelCopy::cancel() noexcept {
     if (stream->conn) stream->conn->cancel_copy();
   }
   m_free.clear();
+}
+
+void ParallelCopy::on_each_stream(const std::function<void(std::size_t)>& work) {
+  if (m_streams.size() == 1) return work(0);
+  std::mutex failure_mutex;
+  std::exception_ptr failure;
+  std::vector<std::thread> threads;
+  threads.reserve(m_streams.size());
+  for (std::size_t k = 0; k < m_streams.size(); ++k)
+    threads.emplace_back([&, k] {
+      try {
+        work(k);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(failure_mutex);
+        if (!failure) failure = std::current_exception();
+      }
+    });
+  for (std::thread& thread : threads) thread.join();
+  if (failure) std::rethrow_exception(failure);
 }
 
 std::vector<StatementTiming> ParallelCopy::run_statements(

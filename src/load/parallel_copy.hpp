@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,9 +29,19 @@ struct StatementTiming {
   double seconds() const noexcept { return static_cast<double>(end_us - start_us) / 1e6; }
 };
 
+/// What one stream of a ParallelCopy runs on its connection.
+struct CopyTarget {
+  /// Statements that open the COPY's transaction, before `copy` (for example a TRUNCATE
+  /// of the table it fills, so that with wal_level=minimal its rows skip WAL); empty: the
+  /// COPY is a transaction of its own.
+  std::string setup;
+  /// A COPY ... FROM STDIN in binary format.
+  std::string copy;
+};
+
 /// Owns `streams` connections, each with a thread that feeds its COPY. Each COPY is a
-/// transaction of its own: rows are visible to others only after finish(), and cancel()
-/// (or a failure, or the process dying) rolls them back.
+/// transaction of its own (with its target's setup): rows are visible to others only
+/// after finish(), and cancel() (or a failure, or the process dying) rolls them back.
 ///
 /// Thread-safety: send(), finish(), cancel() and run_statements() are called by one thread
 /// (the loader's); the stream threads touch only their own connection and the queues,
@@ -41,6 +52,9 @@ class ParallelCopy {
   /// `copy_sql` (a COPY ... FROM STDIN in binary format) on each.
   ParallelCopy(const std::string& conninfo, std::size_t streams, const std::string& session_sql,
                const std::string& copy_sql);
+  /// One stream per target, each running its own; the rest as above.
+  ParallelCopy(const std::string& conninfo, const std::string& session_sql,
+               const std::vector<CopyTarget>& targets);
   /// Cancels whatever is still running. Never throws.
   ~ParallelCopy();
   ParallelCopy(const ParallelCopy&) = delete;
@@ -52,7 +66,11 @@ class ParallelCopy {
   /// every stream has `queue_depth` buffers waiting (so memory stays bounded). Rethrows the
   /// first failure of a stream.
   void send(CopyBuffer& buffer);
-  /// Ends every COPY, which commits it, and waits for that. Rethrows a stream's failure
+  /// The same, to stream `stream` (from 0, the targets' order) only: blocks while it has
+  /// `queue_depth` buffers waiting.
+  void send_to(std::size_t stream, CopyBuffer& buffer);
+  /// Ends every COPY, which commits it (the streams' commits at once: with a setup each may
+  /// write its whole table to disk), and waits for that. Rethrows a stream's failure
   /// (then nothing of it is committed on that stream; the others may be).
   void finish();
   /// Rolls back every COPY still running and stops the threads. Never throws.
@@ -72,12 +90,16 @@ class ParallelCopy {
  private:
   struct Stream {
     std::unique_ptr<PgConnection> conn;
+    bool in_transaction = false;  // its target has a setup: finish() commits
     std::thread thread;
     std::deque<CopyBuffer> queue;  // filled buffers waiting for this stream
     bool busy = false;             // its thread is sending a buffer
   };
   void stream_main(Stream& stream);
   void rethrow_failure();
+  void enqueue(Stream& target, CopyBuffer& buffer, std::unique_lock<std::mutex>& lock);
+  // Runs `work(k)` for each stream k on threads of its own; rethrows the first failure.
+  void on_each_stream(const std::function<void(std::size_t)>& work);
   void stop_threads() noexcept;
 
   std::vector<std::unique_ptr<Stream>> m_streams;

@@ -9,6 +9,29 @@
 
 namespace skype_etl::detail {
 
+std::string HashPart::holds(const std::string& alias) const {
+  return "satisfies_hash_partition('" + parent + "'::regclass, " + std::to_string(modulus) + ", " +
+         std::to_string(remainder) + ", " + alias + ".message_id)";
+}
+
+std::vector<HashPart> hash_parts(PgConnection& conn, const std::string& table) {
+  const PgResult r = conn.exec_params(
+      "SELECT c.oid::regclass::text, p.parentrelid::regclass::text, b[1], b[2] FROM "
+      "pg_partition_tree(to_regclass($1)) p JOIN pg_class c ON c.oid = p.relid CROSS JOIN "
+      "LATERAL regexp_match(pg_get_expr(c.relpartbound, c.oid), "
+      "'^FOR VALUES WITH \\(modulus (\\d+), remainder (\\d+)\\)$') AS b WHERE p.level = 1 "
+      "AND p.isleaf AND EXISTS (SELECT 1 FROM pg_partitioned_table t WHERE t.partrelid = "
+      "p.parentrelid AND t.partstrat = 'h' AND t.partnatts = 1 AND (SELECT a.attname FROM "
+      "pg_attribute a WHERE a.attrelid = t.partrelid AND a.attnum = t.partattrs[0]) = "
+      "'message_id') ORDER BY b[2]::int",
+      std::vector<std::string>{table});
+  std::vector<HashPart> parts;
+  for (int k = 0; k < r.rows(); ++k)
+    parts.push_back({std::string(r.text(k, 0)), std::string(r.text(k, 1)),
+                     static_cast<int>(r.integer(k, 2)), static_cast<int>(r.integer(k, 3))});
+  return parts;
+}
+
 bool unless_taken(PgConnection& conn, const std::string& name, const std::function<void()>& body) {
   conn.exec("SAVEPOINT " + name);
   try {
@@ -80,7 +103,9 @@ std::string AccountPartition::ensure() {
 }
 
 bool AccountPartition::plan_indexes(const std::string& table, const std::string& prefix,
-                                    IndexPlan& plan) {
+                                    IndexPlan& plan, const std::string& final_name,
+                                    bool partitioned) {
+  const std::string& base = final_name.empty() ? m_name : final_name;
   PgResult r = m_conn.exec_params(
       "SELECT ic.relname, pg_get_indexdef(i.indexrelid), con.conname IS NOT NULL, "
       "pg_get_constraintdef(con.oid), quote_ident($1 || CASE WHEN ic.relname LIKE 'messages%' "
@@ -89,12 +114,12 @@ bool AccountPartition::plan_indexes(const std::string& table, const std::string&
       "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND "
       "con.conrelid = i.indrelid WHERE i.indrelid = 'skype.messages'::regclass "
       "ORDER BY am.amname = 'gin' DESC, ic.relname",
-      std::vector<std::string>{m_name});
+      std::vector<std::string>{base});
   plan = IndexPlan();
   for (int k = 0; k < r.rows(); ++k) {
     const std::string parent_name(r.text(k, 0));
-    const std::string final_name(r.text(k, 4));
-    const std::string name = prefix.empty() ? final_name : prefix + "_" + std::to_string(k);
+    const std::string index_name(r.text(k, 4));
+    const std::string name = prefix.empty() ? index_name : prefix + "_" + std::to_string(k);
     plan.parent_names.push_back(parent_name);
     if (r.text(k, 2) == "t") {
       // A key constraint gets its unique index built like the other indexes, then becomes
@@ -108,11 +133,15 @@ bool AccountPartition::plan_indexes(const std::string& table, const std::string&
             definition.find("DEFERRABLE") == std::string::npos)
           kind = std::string(key, std::strlen(key) - 2);
       if (kind.empty()) return false;
-      plan.constraints.push_back("ALTER TABLE skype." + m_name + " ADD CONSTRAINT " + name + " " +
-                                 kind + " USING INDEX " + name);
       if (!prefix.empty())
-        plan.renames.push_back("ALTER TABLE skype." + m_name + " RENAME CONSTRAINT " + name +
-                               " TO " + final_name);
+        plan.renames.push_back("ALTER TABLE skype." + base + " RENAME CONSTRAINT " + name + " TO " +
+                               index_name);
+      if (partitioned) {
+        plan.build.push_back("ALTER TABLE " + table + " ADD CONSTRAINT " + name + " " + definition);
+        continue;
+      }
+      plan.constraints.push_back("ALTER TABLE skype." + base + " ADD CONSTRAINT " + name + " " +
+                                 kind + " USING INDEX " + name);
     }
     // "CREATE [UNIQUE] INDEX <name> ON ONLY skype.messages USING ..."
     const std::string definition(r.text(k, 1));
@@ -126,7 +155,7 @@ bool AccountPartition::plan_indexes(const std::string& table, const std::string&
     if (statement.empty()) return false;
     plan.build.push_back(statement);
     if (!prefix.empty() && r.text(k, 2) != "t")
-      plan.renames.push_back("ALTER INDEX skype." + name + " RENAME TO " + final_name);
+      plan.renames.push_back("ALTER INDEX skype." + name + " RENAME TO " + index_name);
   }
   return true;
 }
@@ -147,12 +176,14 @@ bool AccountPartition::statistics_stale(const std::string& partition, std::uint6
   // which counts committed changes only, so never this transaction's). Counting only this
   // export's rows, a series of small later exports (each 3% newer messages, say) would
   // never analyze: the statistics would age until autovacuum, if enabled, caught up.
+  // A partition split into hash partitions (a first load's, SideSplit) counts their rows.
   const PgResult r = m_conn.exec_params(
-      "SELECT coalesce(c.reltuples, 0)::float8, coalesce(s.n_mod_since_analyze, 0) FROM "
-      "pg_class c LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid WHERE c.oid = "
-      "to_regclass($1)",
+      std::string(leaf_tables_cte) +
+          "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::float8, "
+          "coalesce(sum(s.n_mod_since_analyze), 0), count(*) FROM leaves l JOIN pg_class c ON "
+          "c.oid = l.relid LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid",
       std::vector<std::string>{partition});
-  if (r.rows() == 0) return false;
+  if (r.integer(0, 2) == 0) return false;
   const double known_rows = std::max(0.0, std::strtod(std::string(r.text(0, 0)).c_str(), nullptr));
   const double earlier = std::strtod(std::string(r.text(0, 1)).c_str(), nullptr);
   const double changed = static_cast<double>(changed_rows) + earlier;

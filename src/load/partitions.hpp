@@ -24,6 +24,29 @@ struct IndexPlan {
   std::vector<std::string> renames;
 };
 
+/// SQL: the tables that hold the rows of table $1 (a partition of skype.messages, perhaps
+/// itself partitioned, or any other table) as rows of column relid: its leaf partitions,
+/// else itself; none when there is no such table. Followed by the query that uses them.
+constexpr const char* leaf_tables_cte =
+    "WITH t AS (SELECT to_regclass($1) AS r), leaves AS (SELECT p.relid FROM t, "
+    "pg_partition_tree(t.r) p WHERE p.isleaf UNION ALL SELECT t.r FROM t WHERE t.r IS NOT "
+    "NULL AND NOT EXISTS (SELECT 1 FROM pg_partition_tree(t.r))) ";
+
+/// One hash partition of a table partitioned by HASH (message_id) (a split side table,
+/// SideSplit), or a table that is none (`parent` empty).
+struct HashPart {
+  std::string table;   ///< the partition, schema-qualified
+  std::string parent;  ///< its partitioned table, schema-qualified
+  int modulus = 0;
+  int remainder = 0;
+  /// SQL: whether the row `alias` (with a message_id) belongs in this partition.
+  std::string holds(const std::string& alias) const;
+};
+
+/// The hash partitions of `table` when it is partitioned by HASH (message_id), in the order
+/// of their remainders; none for any other table (or one that does not exist).
+std::vector<HashPart> hash_parts(PgConnection& conn, const std::string& table);
+
 /// Runs `body` in savepoint `name`. Returns false, with what it did rolled back, when it
 /// fails because a partition already takes the account (42P17: one of several accounts,
 /// without rows of this one) or a table has the name (42P07); other errors propagate.
@@ -54,10 +77,14 @@ class AccountPartition {
   std::string ensure();
   /// Plans how table `table`, a future partition for the account, gets the indexes and key
   /// constraints of skype.messages (the full-text index first: it takes longest). With a
-  /// `prefix` they are built as <prefix>_0, _1, ... and renamed after name() once
-  /// attached; without, they get those names at once. False when an index is of a form this
-  /// does not know how to copy.
-  bool plan_indexes(const std::string& table, const std::string& prefix, IndexPlan& plan);
+  /// `prefix` they are built as <prefix>_0, _1, ... and renamed after `final_name` (the
+  /// table's name in schema skype once attached; empty: name()) then; without, they get
+  /// those names at once. For a `partitioned` table (whose partitions have the indexes
+  /// already) key constraints are added with their columns among `build` (which attaches
+  /// the partitions' matching indexes), not from a unique index. False when an index is of
+  /// a form this does not know how to copy.
+  bool plan_indexes(const std::string& table, const std::string& prefix, IndexPlan& plan,
+                    const std::string& final_name = {}, bool partitioned = false);
   /// ALTER TABLE skype.messages ATTACH PARTITION skype.<name()> for the account.
   std::string attach_sql();
   /// Whether `partition` should be analyzed before statements join it, now that

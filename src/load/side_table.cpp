@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "load/merge.hpp"
+#include "load/partition_hash.hpp"
 #include "load/pg_connection.hpp"
 #include "load/staging_writer.hpp"
 #include "skype_etl/errors.hpp"
@@ -41,9 +42,11 @@ bool side_load_allowed(PgConnection& conn) {
 bool side_load_may_pay(PgConnection& conn, const std::string& existing, const std::string& own,
                        std::uint64_t file_size) {
   if (existing != own) return false;  // shared with other accounts
-  return static_cast<std::uint64_t>(conn.exec_params("SELECT pg_relation_size($1::regclass)",
-                                                     std::vector<std::string>{existing})
-                                        .integer(0, 0)) <= 2 * file_size;
+  return static_cast<std::uint64_t>(
+             conn.exec_params(std::string(leaf_tables_cte) +
+                                  "SELECT coalesce(sum(pg_relation_size(relid)), 0) FROM leaves",
+                              std::vector<std::string>{existing})
+                 .integer(0, 0)) <= 2 * file_size;
 }
 
 bool batch_mostly_new(PgConnection& conn, const std::string& partition, const Batch& batch) {
@@ -75,57 +78,139 @@ bool batch_mostly_new(PgConnection& conn, const std::string& partition, const Ba
 }
 
 SideTable::SideTable(PgConnection& conn, std::string conninfo, std::size_t copy_streams,
-                     std::size_t flush_bytes, std::string maintenance_work_mem)
+                     std::size_t flush_bytes, std::string maintenance_work_mem, SideSplit split)
     : m_conn(conn),
       m_conninfo(std::move(conninfo)),
       m_copy_streams(copy_streams),
       m_maintenance_work_mem(std::move(maintenance_work_mem)),
-      m_flush_bytes(flush_bytes) {}
+      m_flush_bytes(flush_bytes),
+      m_split(split) {}
 
 SideTable::~SideTable() = default;
 
-bool SideTable::start(AccountPartition& partition, const std::string& account_id) {
+std::string SideTable::part_table(std::size_t k) const {
+  return m_table + "_p" + std::to_string(k);
+}
+
+bool SideTable::want_split(PgConnection& creator, bool first_load) const {
+  if (!first_load || m_copy_streams < 2 || m_split == SideSplit::never) return false;
+  return m_split == SideSplit::always || creator.exec("SHOW wal_level").text(0, 0) == "minimal";
+}
+
+bool SideTable::hash_routing_agrees(PgConnection& creator) {
+  // The streams' rows are routed here (text_hash_partition); the server checks each row
+  // against its part's bounds. Some ids, short and long, ASCII and not, must land where
+  // the server would put them (a collation of message_id that is not deterministic, or
+  // another hash function, would not), or the table is not split.
+  const std::vector<std::string> probes{"",
+                                        "1",
+                                        "1600000000000",
+                                        "abcdefghijk",
+                                        "0123456789abcdef0123456789",
+                                        "\xc3\xa9t\xc3\xa9 \xe2\x82\xac",
+                                        "Message-ID-With-Capitals"};
+  for (const std::string& probe : probes)
+    for (std::size_t k = 0; k < m_parts; ++k) {
+      const bool server =
+          creator
+              .exec_params(
+                  "SELECT satisfies_hash_partition($1::regclass, $2::int, $3::int, $4::text)",
+                  std::vector<std::string>{m_table, std::to_string(m_parts), std::to_string(k),
+                                           probe})
+              .text(0, 0) == "t";
+      if (server != (text_hash_partition(probe, m_parts) == k)) return false;
+    }
+  return true;
+}
+
+bool SideTable::start(AccountPartition& partition, const std::string& account_id, bool first_load) {
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   m_name = "messages_" + std::to_string(m_conn.backend_pid()) + "_" +
            std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(now).count());
-  if (!partition.plan_indexes("skype_load." + m_name, m_name, m_plan)) return false;
   m_table = "skype_load." + m_name;
   m_check = m_name + "_account";
-  m_conn.exec_params(side_lock_sql("pg_advisory_lock"), std::vector<std::string>{m_table});
-  m_locked = true;
-  // No autovacuum meanwhile: after the COPYs it would want to vacuum and analyze the
-  // new rows, competing with the index builds for the cores or being cancelled by them.
   // Created and committed on a connection of its own (this one may be in the export's
   // transaction already), so that the streams' connections see it.
   PgConnection creator(m_conninfo);
   creator.exec(loader_session_sql);
-  creator.exec(std::string(
-      m_conn
-          .exec_params("SELECT format('CREATE TABLE %s (LIKE skype.messages INCLUDING ALL "
-                       "EXCLUDING INDEXES, CONSTRAINT %I CHECK (account_id = %L)) WITH "
-                       "(autovacuum_enabled = false)', $1::text, $2::text, $3::text)",
-                       std::vector<std::string>{m_table, m_check, account_id})
-          .text(0, 0)));
-  m_streams = std::make_unique<ParallelCopy>(
-      m_conninfo, m_copy_streams,
+  m_parts = want_split(creator, first_load) ? m_copy_streams : 1;
+  if (!plan(partition)) {
+    m_table.clear();
+    return false;
+  }
+  m_conn.exec_params(side_lock_sql("pg_advisory_lock"), std::vector<std::string>{m_table});
+  m_locked = true;
+  // No autovacuum meanwhile: after the COPYs it would want to vacuum and analyze the
+  // new rows, competing with the index builds for the cores or being cancelled by them.
+  auto create = [&](const std::string& tail) {
+    creator.exec(std::string(
+        m_conn
+            .exec_params("SELECT format('CREATE TABLE %s (LIKE skype.messages INCLUDING ALL "
+                         "EXCLUDING INDEXES, CONSTRAINT %I CHECK (account_id = %L)) ' || $4, "
+                         "$1::text, $2::text, $3::text)",
+                         std::vector<std::string>{m_table, m_check, account_id, tail})
+            .text(0, 0)));
+  };
+  if (m_parts > 1) {
+    create("PARTITION BY HASH (message_id)");
+    for (std::size_t k = 0; k < m_parts; ++k)
+      creator.exec("CREATE TABLE " + part_table(k) + " PARTITION OF " + m_table +
+                   " FOR VALUES WITH (MODULUS " + std::to_string(m_parts) + ", REMAINDER " +
+                   std::to_string(k) + ") WITH (autovacuum_enabled = false)");
+    if (!hash_routing_agrees(creator)) {
+      creator.exec("DROP TABLE " + m_table);
+      m_parts = 1;
+      plan(partition);
+    }
+  }
+  if (m_parts == 1) create("WITH (autovacuum_enabled = false)");
+  const std::string session =
       std::string(loader_session_sql) + "; SET maintenance_work_mem = '" + m_maintenance_work_mem +
-          "'; SET work_mem = '128MB'" +
-          // Several connections build the indexes side by side, each keeping a core busy:
-          // parallel workers only compete with the other builds for the cores
-          // (benchmarks/README.md, "max_parallel_maintenance_workers = 0 on the stream
-          // connections").
-          (m_copy_streams > 1 ? "; SET max_parallel_maintenance_workers = 0" : ""),
-      "COPY " + m_table + " (" + side_columns + ") FROM STDIN (FORMAT binary)");
+      "'; SET work_mem = '128MB'" +
+      // Several connections build the indexes side by side, each keeping a core busy:
+      // parallel workers only compete with the other builds for the cores
+      // (benchmarks/README.md, "max_parallel_maintenance_workers = 0 on the stream
+      // connections").
+      (m_copy_streams > 1 ? "; SET max_parallel_maintenance_workers = 0" : "");
+  const std::string columns = std::string(" (") + side_columns + ") FROM STDIN (FORMAT binary)";
+  if (m_parts == 1) {
+    m_streams = std::make_unique<ParallelCopy>(m_conninfo, m_copy_streams, session,
+                                               "COPY " + m_table + columns);
+  } else {
+    // Each stream fills its part in the transaction that empties it: with wal_level=minimal
+    // a table emptied (or created) in the same transaction skips WAL (benchmarks/README.md,
+    // "the side table's rows without WAL"). TRUNCATE locks the part only, not the table.
+    std::vector<CopyTarget> targets;
+    for (std::size_t k = 0; k < m_parts; ++k)
+      targets.push_back({"TRUNCATE " + part_table(k), "COPY " + part_table(k) + columns});
+    m_streams = std::make_unique<ParallelCopy>(m_conninfo, session, targets);
+  }
   m_active = true;
   return true;
 }
 
-void SideTable::send_rows(CopyBuffer& rows) {
+bool SideTable::plan(AccountPartition& partition) {
+  m_part_plans.clear();
+  if (m_parts == 1) return partition.plan_indexes(m_table, m_name, m_plan);
+  // The parts get the indexes (on the streams); the partitioned table, once renamed into
+  // schema skype in attach(), gets indexes above theirs.
+  m_part_plans.resize(m_parts);
+  for (std::size_t k = 0; k < m_parts; ++k)
+    if (!partition.plan_indexes(part_table(k), m_name + "_p" + std::to_string(k), m_part_plans[k],
+                                partition.name() + "_p" + std::to_string(k)))
+      return false;
+  return partition.plan_indexes(partition.own(), "", m_plan, {}, true);
+}
+
+void SideTable::send_rows(std::size_t part, CopyBuffer& rows) {
   if (rows.empty()) return;
   // The buffer that comes back is another, with counters at zero.
   m_nul_bytes_removed += rows.nul_bytes_removed();
   m_json_nul_escapes_replaced += rows.json_nul_escapes_replaced();
-  m_streams->send(rows);
+  if (m_parts > 1)
+    m_streams->send_to(part, rows);
+  else
+    m_streams->send(rows);
 }
 
 std::uint64_t SideTable::forward_membership_rows(const std::string& account_id,
@@ -138,7 +223,8 @@ std::uint64_t SideTable::forward_membership_rows(const std::string& account_id,
                           "(FORMAT binary)";
   const std::string_view header = binary_copy_header();
   const std::string_view trailer = binary_copy_trailer();
-  CopyBuffer rows(CopyFormat::binary);
+  std::vector<CopyBuffer> rows;
+  for (std::size_t part = 0; part < m_parts; ++part) rows.emplace_back(CopyFormat::binary);
   std::uint64_t sent = 0;
   bool first = true;
   m_conn.copy_out(sql, [&](std::string_view data) {
@@ -149,11 +235,14 @@ std::uint64_t SideTable::forward_membership_rows(const std::string& account_id,
       data.remove_prefix(header.size());
     }
     if (data.empty() || data == trailer) return;
-    rows.append_rows(data, 1);
+    // side_columns: message_id is the third.
+    const std::size_t part =
+        m_parts > 1 ? text_hash_partition(binary_row_field(data, 2), m_parts) : 0;
+    rows[part].append_rows(data, 1);
     ++sent;
-    if (rows.size() >= m_flush_bytes) m_streams->send(rows);
+    if (rows[part].size() >= m_flush_bytes) send_rows(part, rows[part]);
   });
-  if (!rows.empty()) m_streams->send(rows);
+  for (std::size_t part = 0; part < m_parts; ++part) send_rows(part, rows[part]);
   return sent;
 }
 
@@ -172,7 +261,7 @@ SideTable::Decision SideTable::rewrite_or_merge(const std::string& existing, con
   // CONSTRAINT among the builds once did, until the commit: a deadlock).
   m_conn.exec("SAVEPOINT skype_etl_side_read");
   std::uint64_t stored = 0;
-  if (existing == own) {
+  if (existing == own && m_parts == 1) {
     steps.begin("rewrite_check");
     PgResult k = m_conn.exec(
         "SELECT count(*) FILTER (WHERE o.message_id IS NULL), count(*) FILTER (WHERE "
@@ -226,10 +315,22 @@ SideTable::Decision SideTable::rewrite_or_merge(const std::string& existing, con
 void SideTable::build_indexes_and_analyze(LoadSteps& steps, nlohmann::json& stream_seconds,
                                           const std::function<void()>& meanwhile) {
   steps.begin("index_build");
-  const std::vector<StatementTiming> builds = m_streams->run_statements(m_plan.build);
-  steps.add_streams("index_build", builds, m_plan.parent_names);
+  // Split: each index on each part in turn (the largest first, as planned).
+  std::vector<std::string> statements = m_plan.build;
+  std::vector<std::string> names = m_plan.parent_names;
+  if (m_parts > 1) {
+    statements.clear();
+    names.clear();
+    for (std::size_t i = 0; i < m_plan.parent_names.size(); ++i)
+      for (std::size_t k = 0; k < m_parts; ++k) {
+        statements.push_back(m_part_plans[k].build[i]);
+        names.push_back(m_part_plans[k].parent_names[i] + "/p" + std::to_string(k));
+      }
+  }
+  const std::vector<StatementTiming> builds = m_streams->run_statements(statements);
+  steps.add_streams("index_build", builds, names);
   for (std::size_t i = 0; i < builds.size(); ++i)
-    stream_seconds["index_build_each"][m_plan.parent_names[i]] = builds[i].seconds();
+    stream_seconds["index_build_each"][names[i]] = builds[i].seconds();
   // Statistics for the merge's plans, taken on a stream's connection. The repeats merged
   // later change a few rows at most.
   auto analysis = std::async(std::launch::async,
@@ -255,15 +356,31 @@ std::uint64_t SideTable::repeated_ids_not_in_table(std::uint64_t repeats) {
 
 bool SideTable::attach(AccountPartition& partition) {
   if (!partition.find().empty()) return false;
+  auto move_into_skype = [&](const std::string& table, const std::string& name) {
+    m_conn.exec("ALTER TABLE " + table + " RENAME TO " + name);
+    m_conn.exec("ALTER TABLE skype_load." + name + " SET SCHEMA skype");
+  };
   if (!unless_taken(m_conn, "skype_etl_attach", [&] {
-        m_conn.exec("ALTER TABLE " + m_table + " RENAME TO " + partition.name());
-        m_conn.exec("ALTER TABLE skype_load." + partition.name() + " SET SCHEMA skype");
-        for (const std::string& sql : m_plan.constraints) m_conn.exec(sql);
+        // A split table's parts first (they stay in skype_load when it moves), with their
+        // key constraints, which the partitioned table's own take over.
+        for (std::size_t k = 0; k < m_parts && m_parts > 1; ++k) {
+          move_into_skype(part_table(k), partition.name() + "_p" + std::to_string(k));
+          for (const std::string& sql : m_part_plans[k].constraints) m_conn.exec(sql);
+        }
+        move_into_skype(m_table, partition.name());
+        // Split: the partitioned indexes, each taking its parts' index without a build.
+        for (const std::string& sql : m_parts > 1 ? m_plan.build : m_plan.constraints)
+          m_conn.exec(sql);
         m_conn.exec(partition.attach_sql());
       }))
     return false;
   m_conn.exec("ALTER TABLE " + partition.own() + " DROP CONSTRAINT " + m_check +
-              ", RESET (autovacuum_enabled)");
+              (m_parts > 1 ? "" : ", RESET (autovacuum_enabled)"));
+  for (std::size_t k = 0; k < m_parts && m_parts > 1; ++k) {
+    m_conn.exec("ALTER TABLE " + partition.own() + "_p" + std::to_string(k) +
+                " RESET (autovacuum_enabled)");
+    for (const std::string& sql : m_part_plans[k].renames) m_conn.exec(sql);
+  }
   for (const std::string& sql : m_plan.renames) m_conn.exec(sql);
   return true;
 }
@@ -293,12 +410,15 @@ void SideTable::reset() {
   m_nul_bytes_removed = m_json_nul_escapes_replaced = 0;
   m_check.clear();
   m_plan = IndexPlan();
+  m_part_plans.clear();
+  m_parts = 1;
 }
 
 void SideTable::drop_orphans() {
   PgResult r = m_conn.exec(
       "SELECT 'skype_load.' || quote_ident(c.relname) FROM pg_class c JOIN pg_namespace n "
-      "ON n.oid = c.relnamespace WHERE n.nspname = 'skype_load' AND c.relkind = 'r'");
+      "ON n.oid = c.relnamespace WHERE n.nspname = 'skype_load' AND c.relkind IN ('r', 'p') "
+      "AND NOT c.relispartition");  // a split table's parts go with it
   for (int k = 0; k < r.rows(); ++k) {
     const std::vector<std::string> table{std::string(r.text(k, 0))};
     if (table[0] == m_table) continue;  // ours (advisory locks are re-entrant)

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -47,6 +48,16 @@ bool side_load_may_pay(PgConnection& conn, const std::string& existing, const st
 /// side table that then gets merged the same way (benchmarks/README.md, "partition rewrite").
 bool batch_mostly_new(PgConnection& conn, const std::string& partition, const Batch& batch);
 
+/// Whether the side table of an account's first load is split into one table per COPY
+/// stream: hash partitions of message_id, each emptied (TRUNCATE) in its stream's COPY
+/// transaction, so that with wal_level=minimal its rows skip WAL (the table is written and
+/// fsynced once, at the COMMIT). The account's partition is then itself partitioned.
+enum class SideSplit {
+  when_wal_minimal,  ///< only where it saves something: the server's wal_level is minimal
+  always,            ///< whatever wal_level is (tests)
+  never,
+};
+
 /// What became of a side table.
 enum class SideOutcome {
   none,       ///< no side table (a staged load)
@@ -62,7 +73,8 @@ class SideTable {
   /// `conn`: the loader's connection; the streams open `copy_streams` connections of their
   /// own, which build the indexes with `maintenance_work_mem` (index_build_memory).
   SideTable(PgConnection& conn, std::string conninfo, std::size_t copy_streams,
-            std::size_t flush_bytes, std::string maintenance_work_mem);
+            std::size_t flush_bytes, std::string maintenance_work_mem,
+            SideSplit split = SideSplit::when_wal_minimal);
   ~SideTable();
   SideTable(const SideTable&) = delete;
   SideTable& operator=(const SideTable&) = delete;
@@ -72,15 +84,20 @@ class SideTable {
   /// (defaults, generated column, comments), no indexes, and a check that every row is the
   /// account's (so that attaching it needs no scan), and starts the streams. No lock on
   /// skype.messages meanwhile: readers and other accounts' loads go on. False (nothing
-  /// done) when skype.messages has an index this cannot copy.
-  bool start(AccountPartition& partition, const std::string& account_id);
+  /// done) when skype.messages has an index this cannot copy. `first_load`: the account
+  /// has no partition, so the table may be split (SideSplit).
+  bool start(AccountPartition& partition, const std::string& account_id, bool first_load);
   /// Whether this export is a side-table load.
   bool active() const noexcept { return m_active; }
   /// "skype_load.<name>" while the table exists (until attached or dropped).
   const std::string& table() const noexcept { return m_table; }
+  /// The tables it is split into (hash partitions of message_id, one per stream); 1 when
+  /// it is not split.
+  std::size_t parts() const noexcept { return m_parts; }
 
-  /// Hands `rows` (side rows, COPY binary format) to the streams; `rows` comes back empty.
-  void send_rows(CopyBuffer& rows);
+  /// Hands `rows` (side rows, COPY binary format) to the streams, those of part `part`
+  /// (StagingWriter routes them) to its stream; `rows` comes back empty.
+  void send_rows(std::size_t part, CopyBuffer& rows);
   /// Before the COPYs end: sends the held membership rows that are no repeats (their text
   /// written by now) to the streams, read back from stage_membership_rows in COPY's binary
   /// format, row by row (memory stays flat). Returns the rows sent.
@@ -100,6 +117,8 @@ class SideTable {
   /// none): attached when there is none; rewritten when it is the account's own (`own`) and
   /// the side table brings as many new messages as half the stored ones, in which case the
   /// side table gets the stored rows it does not replace (on the streams); else merged.
+  /// Never rewritten when split (a split table is a first load's: `existing` appeared
+  /// meanwhile).
   /// `side_rows`: rows of the side table; `repeats`: repeated messages staged apart.
   Decision rewrite_or_merge(const std::string& existing, const std::string& own,
                             std::uint64_t side_rows, std::uint64_t repeats, LoadSteps& steps);
@@ -116,7 +135,9 @@ class SideTable {
   std::uint64_t repeated_ids_not_in_table(std::uint64_t repeats);
   /// Inside the export's transaction, under the account's lock: makes the indexed side
   /// table the account's partition of skype.messages, its indexes named like those of a
-  /// partition created by a staged load. Returns false, changing nothing, when the account
+  /// partition created by a staged load (a split table's parts: <partition>_p0, ...,
+  /// their indexes named after them, and the partitioned indexes above theirs after the
+  /// partition). Returns false, changing nothing, when the account
   /// has a partition already (another load created one since begin_export).
   bool attach(AccountPartition& partition);
 
@@ -150,7 +171,15 @@ class SideTable {
   std::uint64_t m_nul_bytes_removed = 0;
   std::uint64_t m_json_nul_escapes_replaced = 0;
   std::string m_check;  // its constraint that all rows are the account's
-  IndexPlan m_plan;
+  SideSplit m_split;
+  std::size_t m_parts = 1;              // tables it is split into (1: not split)
+  IndexPlan m_plan;                     // of the table, or, when split, of the partitioned one
+  std::vector<IndexPlan> m_part_plans;  // split: of each part, built on the streams
+
+  std::string part_table(std::size_t k) const;
+  bool plan(AccountPartition& partition);
+  bool want_split(PgConnection& creator, bool first_load) const;
+  bool hash_routing_agrees(PgConnection& creator);
 };
 
 }  // namespace skype_etl::detail

@@ -5,6 +5,7 @@
 
 #include "core/identity.hpp"
 #include "load/membership_text.hpp"
+#include "load/partition_hash.hpp"
 #include "load/pg_connection.hpp"
 #include "load/repeat_tracker.hpp"
 
@@ -53,7 +54,7 @@ void StagingWriter::reset() {
   m_export_number = 0;
   m_to_side = false;
   m_messages = CopyBuffer(CopyFormat::binary);
-  m_side_rows = CopyBuffer(CopyFormat::binary);
+  m_side_rows.clear();
   m_attachments = CopyBuffer();
   m_conversations = CopyBuffer();
   m_participants = CopyBuffer();
@@ -64,6 +65,13 @@ void StagingWriter::reset() {
   m_undescribed.clear();
   m_senders_conversation.clear();
   m_senders.clear();
+}
+
+void StagingWriter::route_first_occurrences_to_side(std::size_t parts) {
+  m_to_side = true;
+  m_side_rows.clear();
+  for (std::size_t part = 0; part < std::max<std::size_t>(parts, 1); ++part)
+    m_side_rows.emplace_back(CopyFormat::binary);
 }
 
 void StagingWriter::set_export(const std::string& account_id, std::int64_t export_number) {
@@ -90,7 +98,8 @@ void StagingWriter::stage_batch(const Batch& batch, RepeatTracker& repeats,
       stage_message(seq, meta.id, m, repeats.is_repeat(m.message_id));
       note_sender(meta.id, m, chunk_senders);
       if (m_messages.size() >= m_flush_bytes) send(Stage::messages, m_messages);
-      if (m_side_rows.size() >= m_flush_bytes) send_side(m_side_rows);
+      for (std::size_t part = 0; part < m_side_rows.size(); ++part)
+        if (m_side_rows[part].size() >= m_flush_bytes) send_side(part, m_side_rows[part]);
     }
     flush_chunk_senders(meta.id, chunk_senders);
   }
@@ -192,7 +201,12 @@ void StagingWriter::stage_message(std::uint64_t seq, std::string_view conversati
                                   const Message& m, bool repeat) {
   const bool held = may_hold_membership(m.details_json);
   const bool to_side = m_to_side && !repeat && !held;
-  CopyBuffer& b = held ? m_membership : to_side ? m_side_rows : m_messages;
+  CopyBuffer& b = held ? m_membership
+                  : to_side
+                      ? m_side_rows[m_side_rows.size() > 1
+                                        ? text_hash_partition(m.message_id, m_side_rows.size())
+                                        : 0]
+                      : m_messages;
   b.integer(static_cast<std::int64_t>(seq));
   b.text(conversation_id);
   append_message_columns(b, m);

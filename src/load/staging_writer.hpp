@@ -46,8 +46,8 @@ constexpr const char* held_rows_from =
 /// Not thread-safe.
 class StagingWriter {
  public:
-  /// Receives the side table's rows once `side_rows()` holds flush_bytes of them.
-  using SideRowSink = std::function<void(CopyBuffer& rows)>;
+  /// Receives the side table's rows of part `part` once flush_bytes of them are buffered.
+  using SideRowSink = std::function<void(std::size_t part, CopyBuffer& rows)>;
 
   /// COPY data goes to the server once `flush_bytes` are buffered for a table.
   StagingWriter(PgConnection& conn, std::size_t flush_bytes);
@@ -61,8 +61,9 @@ class StagingWriter {
   /// The account and export number a side table's rows carry.
   void set_export(const std::string& account_id, std::int64_t export_number);
   /// From now on, messages that are neither repeats nor membership events go to
-  /// side_rows() instead of stage_messages (a side-table load).
-  void route_first_occurrences_to_side() { m_to_side = true; }
+  /// side_rows() instead of stage_messages (a side-table load), each to the buffer of the
+  /// hash partition of `parts` its message_id belongs in (SideTable::parts()).
+  void route_first_occurrences_to_side(std::size_t parts);
 
   /// Stages the batch's messages (each noted in `repeats`), attachments, conversations and
   /// participants; hands side rows to `send_side` as they fill a buffer.
@@ -76,8 +77,8 @@ class StagingWriter {
   /// Forgets the COPY in progress (the connection's was cancelled). Never throws.
   void forget_copy() noexcept { m_open = Stage::none; }
 
-  /// Rows for the side table not sent yet.
-  CopyBuffer& side_rows() noexcept { return m_side_rows; }
+  /// Rows for the side table not sent yet, by part.
+  std::vector<CopyBuffer>& side_rows() noexcept { return m_side_rows; }
   /// Messages staged (and sent to the side table), the export's positions 0..n-1.
   std::uint64_t messages() const noexcept { return m_staged_messages; }
   /// Messages sent to side_rows().
@@ -126,7 +127,7 @@ class StagingWriter {
   // `m_messages` feeds stage_messages (in a side-table load only the repeats),
   // `m_side_rows` the side table's streams.
   CopyBuffer m_messages{CopyFormat::binary};
-  CopyBuffer m_side_rows{CopyFormat::binary};
+  std::vector<CopyBuffer> m_side_rows;  // one per part of the side table
   CopyBuffer m_attachments;
   CopyBuffer m_conversations;
   CopyBuffer m_participants;  // members and senders, staged as they come
