@@ -332,14 +332,24 @@ void SideTable::build_indexes_and_analyze(LoadSteps& steps, nlohmann::json& stre
   for (std::size_t i = 0; i < builds.size(); ++i)
     stream_seconds["index_build_each"][names[i]] = builds[i].seconds();
   // Statistics for the merge's plans, taken on a stream's connection. The repeats merged
-  // later change a few rows at most.
-  auto analysis = std::async(std::launch::async,
-                             [&] { return m_streams->run_statements({"ANALYZE " + m_table}); });
+  // later change a few rows at most. A split table's parts side by side: ANALYZE of the
+  // partitioned table would sample each part twice (for it and for the part), one after the
+  // other, and queries through skype.messages never use its own statistics.
+  std::vector<std::string> analyses{"ANALYZE " + m_table};
+  if (m_parts > 1) {
+    analyses.clear();
+    for (std::size_t k = 0; k < m_parts; ++k) analyses.push_back("ANALYZE " + part_table(k));
+  }
+  auto analysis =
+      std::async(std::launch::async, [&] { return m_streams->run_statements(analyses); });
   meanwhile();
   steps.begin("analyze_wait");
   const std::vector<StatementTiming> analyzed = analysis.get();
   steps.add_streams("analyze", analyzed);
-  stream_seconds["analyze"] = analyzed.front().seconds();
+  double analyze_seconds = 0;
+  for (const StatementTiming& t : analyzed)
+    analyze_seconds = std::max(analyze_seconds, t.seconds());
+  stream_seconds["analyze"] = analyze_seconds;
 }
 
 std::uint64_t SideTable::repeated_ids_not_in_table(std::uint64_t repeats) {
