@@ -1,5 +1,7 @@
 #include "load/partition_hash.hpp"
 
+#include <string>
+
 namespace skype_etl::detail {
 namespace {
 
@@ -92,7 +94,14 @@ std::uint64_t pg_hash_bytes_extended(std::string_view bytes, std::uint64_t seed)
   return (static_cast<std::uint64_t>(s.b) << 32) | s.c;
 }
 
-std::size_t text_hash_partition(std::string_view value, std::size_t modulus) noexcept {
+std::size_t text_hash_partition(std::string_view value, std::size_t modulus) {
+  // The value as stored: COPY cannot carry NUL bytes, and CopyBuffer drops them.
+  std::string stored;
+  if (value.find('\0') != std::string_view::npos) {
+    for (char ch : value)
+      if (ch != '\0') stored += ch;
+    value = stored;
+  }
   // compute_partition_hash_value: hash_combine64(0, the column's extended hash).
   const std::uint64_t row_hash =
       pg_hash_bytes_extended(value, partition_seed) + 0x49a0f4dd15e5a8e3ULL;

@@ -15,8 +15,8 @@ std::uint64_t pg_hash_bytes_extended(std::string_view bytes, std::uint64_t seed)
 
 /// The remainder of the partition of `PARTITION BY HASH (column)` with `modulus` equal
 /// partitions that a row whose column (text, under a deterministic collation such as "C")
-/// is `value` goes to. `modulus` > 0. Callers check it against the server once
-/// (satisfies_hash_partition) before relying on it.
-std::size_t text_hash_partition(std::string_view value, std::size_t modulus) noexcept;
+/// is `value` goes to, `value` as CopyBuffer stores it (without NUL bytes). `modulus` > 0.
+/// Callers check it against the server once (satisfies_hash_partition) before relying on it.
+std::size_t text_hash_partition(std::string_view value, std::size_t modulus);
 
 }  // namespace skype_etl::detail
