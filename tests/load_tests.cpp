@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <future>
 #include <map>
 #include <optional>
@@ -350,6 +351,33 @@ BOOST_AUTO_TEST_CASE(message_ids_go_to_the_hash_partition_the_server_puts_them_i
     for (const std::string& id : ids)
       BOOST_TEST(skype_etl::detail::text_hash_partition(id + std::string(1, '\0') + "x", modulus) ==
                  skype_etl::detail::text_hash_partition(id + "x", modulus));
+}
+
+BOOST_AUTO_TEST_CASE(a_split_load_where_the_server_hashes_ids_otherwise_is_not_split) {
+  // Under a nondeterministic collation the server hashes message_id by its sort key, not
+  // its bytes: the loader's probe sees its routing disagree and loads unsplit, rather than
+  // having the server refuse rows as outside their part.
+  TestDatabase db;
+  TestDatabase staged;
+  { Loader(DbConfig{db.conninfo()}).ensure_schema(); }
+  {
+    pqxx::work tx(db.connection());
+    tx.exec(
+        "CREATE COLLATION skype.ids_ignoring_case (provider = icu, locale = "
+        "'und-u-ks-level2', deterministic = false)");
+    tx.exec(
+        "ALTER TABLE skype.messages ALTER COLUMN message_id TYPE text COLLATE "
+        "skype.ids_ignoring_case");
+    tx.commit();
+  }
+  const nlohmann::json r =
+      load_all(db, make_info("collation"), three_conversations(), 40, options_for("split"));
+  BOOST_TEST(r["status"] == "loaded");
+  BOOST_TEST(r["side_table"]["attached"] == true);
+  BOOST_TEST(r["side_table"]["parts"] == 1);
+  load_all(staged, make_info("collation"), three_conversations(), 40, options_for("staged"));
+  BOOST_TEST(rows_md5(db, "messages") == rows_md5(staged, "messages"));
+  BOOST_TEST(side_tables(db) == 0);
 }
 
 BOOST_DATA_TEST_CASE(message_ids_with_nul_bytes_are_stored_without_them_in_every_mode,
@@ -1566,15 +1594,19 @@ BOOST_DATA_TEST_CASE(accounts_of_the_table_before_partitions_keep_loading_into_i
 }
 
 BOOST_DATA_TEST_CASE(one_or_three_streams_give_the_same_tables,
-                     boost::unit_test::data::make({1, 3}), streams) {
+                     boost::unit_test::data::make({1, 3, -1, -3}), case_streams) {
+  // Negative: split (SideSplit::always), into as many parts as streams, but for one
+  // stream, which is never split.
+  const int streams = std::abs(case_streams);
   TestDatabase staged;
   TestDatabase side;
   load_all(staged, make_info("streams"), three_conversations(), 7, options_for("staged"));
-  LoaderOptions options = options_for("side");
+  LoaderOptions options = options_for(case_streams < 0 ? "split" : "side");
   options.copy_streams = static_cast<std::size_t>(streams);
   options.copy_flush_bytes = 100;  // many small buffers spread over the streams
   nlohmann::json r = load_all(side, make_info("streams"), three_conversations(), 7, options);
   BOOST_TEST(r["side_table"]["streams"] == streams);
+  BOOST_TEST(r["side_table"]["parts"] == (case_streams < -1 ? streams : 1));
   for (const char* table : {"messages", "conversations", "participants", "attachments"})
     BOOST_TEST_CONTEXT(table) {
       BOOST_TEST(rows_md5(side, table) == rows_md5(staged, table));
