@@ -1428,12 +1428,13 @@ BOOST_DATA_TEST_CASE(accounts_whose_ids_read_alike_get_partitions_of_their_own,
   BOOST_TEST(side_tables(db) == 0);
 }
 
-BOOST_AUTO_TEST_CASE(a_side_load_whose_account_got_a_partition_meanwhile_merges_like_a_staged_one) {
+BOOST_DATA_TEST_CASE(a_side_load_whose_account_got_a_partition_meanwhile_merges_like_a_staged_one,
+                     boost::unit_test::data::make({"side", "split"}), mode) {
   TestDatabase db;
   TestDatabase expected;
   { Loader(DbConfig{db.conninfo()}).ensure_schema(); }
   // The side-table load begins while the account has no partition ...
-  Loader side(DbConfig{db.conninfo()}, options_for("side"));
+  Loader side(DbConfig{db.conninfo()}, options_for(mode));
   side.ensure_schema();
   std::vector<TestConversation> mine = three_conversations();
   mine[0].messages = numbered(1, 120, 1);  // newer versions than the other export's
@@ -1447,6 +1448,7 @@ BOOST_AUTO_TEST_CASE(a_side_load_whose_account_got_a_partition_meanwhile_merges_
   nlohmann::json r = side.finish_export({});
   BOOST_TEST(r["status"] == "loaded");
   BOOST_TEST(r["side_table"]["attached"] == false);
+  BOOST_TEST(r["side_table"]["parts"] == (std::string(mode) == "split" ? 2 : 1));
   BOOST_TEST(r["index_rebuild"] == false);
   BOOST_TEST(r["updated"] == 120);
   BOOST_TEST(r["unchanged"] == 130);
