@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "load/merge.hpp"
 #include "load/partition_hash.hpp"
 #include "load/pg_connection.hpp"
@@ -158,6 +160,10 @@ bool SideTable::start(AccountPartition& partition, const std::string& account_id
                    " FOR VALUES WITH (MODULUS " + std::to_string(m_parts) + ", REMAINDER " +
                    std::to_string(k) + ") WITH (autovacuum_enabled = false)");
     if (!hash_routing_agrees(creator)) {
+      spdlog::info(
+          "the server puts message ids in hash partitions otherwise than skype-etl computes "
+          "(a nondeterministic collation of skype.messages.message_id?): the side table is not "
+          "split, and its rows are written to the WAL");
       creator.exec("DROP TABLE " + m_table);
       m_parts = 1;
       plan(partition);
