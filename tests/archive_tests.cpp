@@ -9,10 +9,6 @@
 #define BOOST_TEST_MODULE archive_tests
 #include <boost/test/unit_test.hpp>
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -24,7 +20,6 @@
 #include <regex>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -34,6 +29,7 @@
 #include "load/schema.hpp"
 #include "skype_etl/errors.hpp"
 #include "support/browser.hpp"
+#include "support/cli_run.hpp"
 #include "support/export_builder.hpp"
 #include "support/tar_writer.hpp"
 #include "support/test_database.hpp"
@@ -46,12 +42,6 @@ namespace {
 
 const fs::path k_data = fs::path(SKYPE_ETL_SOURCE_DIR) / "tests/data/archive";
 
-struct Output {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
 std::string slurp(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream s;
@@ -59,45 +49,13 @@ std::string slurp(const fs::path& path) {
   return s.str();
 }
 
-/// Runs the skype-etl binary with `args` and TZ=UTC, capturing its output and exit code.
-Output run_cli(const std::vector<std::string>& args) {
-  st::TempDir dir;
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  BOOST_REQUIRE(pid >= 0);
-  if (pid == 0) {
-    std::freopen("/dev/null", "r", stdin);
-    std::freopen((dir / "out").c_str(), "w", stdout);
-    std::freopen((dir / "err").c_str(), "w", stderr);
-    ::setenv("TZ", "UTC", 1);
-    std::vector<char*> argv{const_cast<char*>(SKYPE_ETL_EXE)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(SKYPE_ETL_EXE, argv.data());
-    std::_Exit(127);
-  }
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      BOOST_ERROR("skype-etl did not finish within 300 s");
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  Output o;
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  o.out = slurp(dir / "out");
-  o.err = slurp(dir / "err");
-  return o;
-}
+/// How the suite runs skype-etl: TZ=UTC, so that local times do not depend on the machine.
+const st::CliRun k_utc =
+    st::CliRun().with_env({{"TZ", "UTC"}}).with_timeout(std::chrono::seconds(300));
 
-std::size_t lines(const std::string& text) {
-  std::size_t n = 0;
-  for (char c : text) n += c == '\n';
-  return n;
+/// Runs the skype-etl binary with `args` and TZ=UTC, capturing its output and exit code.
+st::CliOutput run_cli(const std::vector<std::string>& args) {
+  return st::run_cli(args, k_utc);
 }
 
 /// The names in `dir`, sorted.
@@ -116,8 +74,8 @@ bool updating_golden() {
 struct Loaded {
   st::TestDatabase db;
   Loaded() {
-    const Output o = run_cli({"run", (k_data / "messages.json").string(), "--db", db.conninfo(),
-                              "--user-display-name", "Olivia", "-q"});
+    const st::CliOutput o = run_cli({"run", (k_data / "messages.json").string(), "--db",
+                                     db.conninfo(), "--user-display-name", "Olivia", "-q"});
     BOOST_TEST_REQUIRE(o.code == 0, o.err);
   }
   std::vector<std::string> with_db(std::vector<std::string> args) const {
@@ -133,10 +91,10 @@ fs::path export_to(const Loaded& loaded, const st::TempDir& tmp, const std::stri
   const fs::path out = tmp / ("out-" + format);
   std::vector<std::string> args{"export", out.string(), "--format", format};
   args.insert(args.end(), extra.begin(), extra.end());
-  const Output o = run_cli(loaded.with_db(args));
+  const st::CliOutput o = run_cli(loaded.with_db(args));
   BOOST_TEST_REQUIRE(o.code == 0, o.err);
   BOOST_TEST(o.err.empty(), o.err);
-  BOOST_TEST(lines(o.out) == 1u, o.out);
+  BOOST_TEST(st::lines(o.out) == 1u, o.out);
   return out;
 }
 
@@ -249,7 +207,7 @@ BOOST_AUTO_TEST_CASE(the_export_holds_every_message_in_order) {
 
 BOOST_AUTO_TEST_CASE(stats_json_counts_what_the_database_holds) {
   Loaded loaded;
-  const Output o = run_cli(loaded.with_db({"stats", "--format", "json"}));
+  const st::CliOutput o = run_cli(loaded.with_db({"stats", "--format", "json"}));
   BOOST_TEST_REQUIRE(o.code == 0, o.err);
   const auto j = nlohmann::json::parse(o.out);
   BOOST_TEST(j["time_zone"] == "UTC");
@@ -281,7 +239,7 @@ BOOST_AUTO_TEST_CASE(stats_json_counts_what_the_database_holds) {
   BOOST_TEST(owner_named);
 
   // The table says the same in words.
-  const Output table = run_cli(loaded.with_db({"stats"}));
+  const st::CliOutput table = run_cli(loaded.with_db({"stats"}));
   BOOST_TEST_REQUIRE(table.code == 0, table.err);
   BOOST_TEST(table.out.find("47 messages in 5 conversations") != std::string::npos, table.out);
   BOOST_TEST(table.out.find("Family (19:family@thread.skype)") != std::string::npos, table.out);
@@ -298,8 +256,8 @@ BOOST_AUTO_TEST_CASE(filters_select_conversations_and_times) {
   BOOST_TEST(names.count("conversations.csv") == 1u);
   // since/until: only the family's "next day" message (2023-11-16 00:00 UTC) and Bob's 02:00.
   const fs::path day = tmp / "day";
-  Output o = run_cli(loaded.with_db({"export", day.string(), "--format", "json", "--since",
-                                     "2023-11-15", "--until", "2023-11-16T02:01"}));
+  st::CliOutput o = run_cli(loaded.with_db({"export", day.string(), "--format", "json", "--since",
+                                            "2023-11-15", "--until", "2023-11-16T02:01"}));
   BOOST_TEST_REQUIRE(o.code == 0, o.err);
   const auto index = nlohmann::json::parse(slurp(day / "index.json"));
   BOOST_TEST(index["conversations"].size() == 2u);
@@ -359,7 +317,8 @@ BOOST_AUTO_TEST_CASE(file_stems_are_safe_and_unique) {
                                              R"("threadProperties": {"topic": "SAME"})")}));
   BOOST_TEST_REQUIRE(run_cli({"run", input.string(), "--db", db.conninfo(), "-q"}).code == 0);
   const fs::path out = tmp / "out";
-  const Output o = run_cli({"export", out.string(), "--format", "txt", "--db", db.conninfo()});
+  const st::CliOutput o =
+      run_cli({"export", out.string(), "--format", "txt", "--db", db.conninfo()});
   BOOST_TEST_REQUIRE(o.code == 0, o.err);
   std::set<std::string> lowered;
   for (std::string name : names_in(out)) {
@@ -415,9 +374,9 @@ BOOST_AUTO_TEST_CASE(an_existing_directory_is_replaced_only_with_force) {
   st::TempDir tmp;
   const fs::path out = tmp / "out";
   st::write_file(out / "keep.txt", "mine");
-  Output o = run_cli(loaded.with_db({"export", out.string(), "--format", "txt"}));
+  st::CliOutput o = run_cli(loaded.with_db({"export", out.string(), "--format", "txt"}));
   BOOST_TEST(o.code == 2);
-  BOOST_TEST(lines(o.err) == 1u, o.err);
+  BOOST_TEST(st::lines(o.err) == 1u, o.err);
   BOOST_TEST(o.err.find("exists and is not empty: give --force") != std::string::npos, o.err);
   BOOST_TEST(names_in(out) == std::set<std::string>{"keep.txt"});
   BOOST_TEST(names_in(tmp.path()) == std::set<std::string>{"out"});
@@ -440,9 +399,9 @@ BOOST_AUTO_TEST_CASE(bad_input_gives_one_line_an_exit_code_and_leaves_nothing) {
   st::TempDir tmp;
   const fs::path out = tmp / "out";
   const auto check = [&](const std::vector<std::string>& args, int code, const std::string& says) {
-    const Output o = run_cli(args);
+    const st::CliOutput o = run_cli(args);
     BOOST_TEST(o.code == code, says << ": " << o.err);
-    BOOST_TEST(lines(o.err) == 1u, o.err);
+    BOOST_TEST(st::lines(o.err) == 1u, o.err);
     BOOST_TEST(o.err.rfind("skype-etl: error: ", 0) == 0u, o.err);
     BOOST_TEST(o.err.find(says) != std::string::npos, o.err);
     BOOST_TEST(o.out.empty(), o.out);
@@ -478,7 +437,7 @@ BOOST_AUTO_TEST_CASE(several_accounts_need_account) {
   BOOST_TEST_REQUIRE(run_cli({"run", second.string(), "--db", loaded.db.conninfo(), "-q"}).code ==
                      0);
   const fs::path out = tmp / "out";
-  Output o = run_cli(loaded.with_db({"export", out.string(), "--format", "txt"}));
+  st::CliOutput o = run_cli(loaded.with_db({"export", out.string(), "--format", "txt"}));
   BOOST_TEST(o.code == 2);
   BOOST_TEST(o.err.find("holds 2 accounts: choose one with --account (\"8:live:.cid.owner\", "
                         "\"8:second.owner\")") != std::string::npos,
@@ -502,16 +461,15 @@ BOOST_AUTO_TEST_CASE(clean_text_keeps_terminals_safe) {
 BOOST_AUTO_TEST_CASE(a_terminal_sees_progress_and_a_pipe_does_not) {
   Loaded loaded;
   st::TempDir tmp;
-  // util-linux `script` gives the command a pseudo-terminal.
-  const fs::path out = tmp / "out", log = tmp / "log";
-  const std::string command = "TZ=UTC " + std::string(SKYPE_ETL_EXE) + " export '" + out.string() +
-                              "' --format txt --db '" + loaded.db.conninfo() + "'";
-  const std::string script = "script -qec \"" + command + "\" /dev/null > '" + log.string() + "'";
-  BOOST_TEST_REQUIRE(std::system(script.c_str()) == 0);
-  const std::string seen = slurp(log);
+  // On a pseudo-terminal (util-linux `script`), TERM as the test has it.
+  const st::CliOutput terminal = st::run_on_terminal(
+      loaded.with_db({"export", (tmp / "out").string(), "--format", "txt"}), {{"TZ", "UTC"}});
+  BOOST_TEST_REQUIRE(terminal.code == 0, terminal.out);
+  const std::string& seen = terminal.out;
   BOOST_TEST(seen.find("exporting: 47 of 47 messages (100%)") != std::string::npos, seen);
   // Through a pipe (run_cli): the summary line alone.
-  const Output o = run_cli(loaded.with_db({"export", (tmp / "out2").string(), "--format", "txt"}));
+  const st::CliOutput o =
+      run_cli(loaded.with_db({"export", (tmp / "out2").string(), "--format", "txt"}));
   BOOST_TEST(o.err.empty(), o.err);
   BOOST_TEST(o.out.find("exporting") == std::string::npos, o.out);
 }
@@ -548,10 +506,10 @@ BOOST_AUTO_TEST_CASE(a_schema_older_than_version_8_is_refused) {
     skype_etl::detail::apply_migrations(conn, 7);
   }
   st::TempDir tmp;
-  const Output o =
+  const st::CliOutput o =
       run_cli({"export", (tmp / "out").string(), "--format", "txt", "--db", db.conninfo()});
   BOOST_TEST(o.code == 4);
-  BOOST_TEST(lines(o.err) == 1u, o.err);
+  BOOST_TEST(st::lines(o.err) == 1u, o.err);
   BOOST_TEST(o.err.find("schema skype is at version 7, older than this skype-etl reads (8 or "
                         "later)") != std::string::npos,
              o.err);
@@ -568,26 +526,12 @@ const std::string k_img = "<img src=x onerror=\"" + k_js + "\">";
 const std::string k_textarea = "</textarea><svg onload=\"" + k_js + "\">";
 const std::string k_css = "<style>body{display:none}</style><b style=\"color:red\">styled</b>";
 
-/// `text` as XML character data or attribute value (how Skype writes text in content).
-std::string xml(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '&')
-      out += "&amp;";
-    else if (c == '<')
-      out += "&lt;";
-    else if (c == '>')
-      out += "&gt;";
-    else if (c == '"')
-      out += "&quot;";
-    else
-      out += c;
-  }
-  return out;
-}
+/// Whether xml() escapes `"`.
+enum class Quotes { escaped, kept };
 
-/// `text` as Chromium's --dump-dom serialises a text node: & < > escaped, quotes not.
-std::string dom_text(const std::string& text) {
+/// `text` as XML character data or attribute value (how Skype writes text in content); with
+/// Quotes::kept as Chromium's --dump-dom serialises a text node: & < > escaped, quotes not.
+std::string xml(const std::string& text, Quotes quotes = Quotes::escaped) {
   std::string out;
   for (char c : text) {
     if (c == '&')
@@ -596,6 +540,8 @@ std::string dom_text(const std::string& text) {
       out += "&lt;";
     else if (c == '>')
       out += "&gt;";
+    else if (c == '"' && quotes == Quotes::escaped)
+      out += "&quot;";
     else
       out += c;
   }
@@ -711,12 +657,12 @@ BOOST_AUTO_TEST_CASE(hostile_history_through_run_and_export_runs_no_script_in_ch
   st::TestDatabase db;
   st::TempDir tmp;
   st::write_file(tmp / "messages.json", hostile_export());
-  const Output load = run_cli({"run", (tmp / "messages.json").string(), "--db", db.conninfo(),
-                               "--user-display-name", k_script, "-q"});
+  const st::CliOutput load = run_cli({"run", (tmp / "messages.json").string(), "--db",
+                                      db.conninfo(), "--user-display-name", k_script, "-q"});
   BOOST_TEST_REQUIRE(load.code == 0, load.err);
   BOOST_TEST_REQUIRE(db.scalar("SELECT count(*) FROM skype.messages") == 11);
   const fs::path out = tmp / "out";
-  const Output o = run_cli({"export", out.string(), "--db", db.conninfo()});
+  const st::CliOutput o = run_cli({"export", out.string(), "--db", db.conninfo()});
   BOOST_TEST_REQUIRE(o.code == 0, o.err);
   const std::vector<std::string> pages = pages_in(out);
   BOOST_TEST(pages.size() == 4u);  // index, stats and the two conversations
@@ -759,7 +705,7 @@ BOOST_AUTO_TEST_CASE(hostile_history_through_run_and_export_runs_no_script_in_ch
   for (const std::string& text :
        {k_script, k_img, k_textarea, k_css, k_img + ".pdf", "@" + k_script,
         std::string("entities &lt;b&gt; and <script>") + k_js + "</script>"}) {
-    BOOST_TEST(all.find(dom_text(text)) != std::string::npos, text);
+    BOOST_TEST(all.find(xml(text, Quotes::kept)) != std::string::npos, text);
   }
   BOOST_TEST(all.find("reply") != std::string::npos);
   // The hostile links are shown as text, never as links; the one https link is a link.

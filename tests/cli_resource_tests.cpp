@@ -5,25 +5,25 @@
 #define BOOST_TEST_MODULE cli_resource_tests
 #include <boost/test/unit_test.hpp>
 
-#include <sys/wait.h>
-#include <unistd.h>
-
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "generator/generator.hpp"
+#include "support/cli_run.hpp"
 #include "support/export_builder.hpp"
 #include "support/tar_writer.hpp"
 #include "support/test_database.hpp"
 
 namespace st = skype_etl::test;
+using st::lines;
 
 namespace {
 
@@ -34,10 +34,7 @@ constexpr double k_base_mb = 64;
 /// in multiples of its size.
 constexpr double k_value_factor = 24;
 
-struct Run {
-  int code = -1;
-  std::string out;
-  std::string err;
+struct Run : st::CliOutput {
   double sampled_peak_mb = 0;  ///< highest RssAnon seen from outside
   nlohmann::json report;       ///< the run's --report
 };
@@ -70,27 +67,16 @@ Run run_cli(st::TestDatabase& db, std::vector<std::string> args) {
   for (const std::string& a : {std::string("--db"), db.conninfo(), std::string("--report"),
                                (dir / "report.json").string()})
     args.push_back(a);
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  BOOST_REQUIRE(pid >= 0);
-  if (pid == 0) {
-    std::freopen((dir / "out").c_str(), "w", stdout);
-    std::freopen((dir / "err").c_str(), "w", stderr);
-    std::vector<char*> argv{const_cast<char*>(SKYPE_ETL_EXE)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(SKYPE_ETL_EXE, argv.data());
-    std::_Exit(127);
-  }
   Run run;
-  int status = 0;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    run.sampled_peak_mb = std::max(run.sampled_peak_mb, rss_anon_mb(pid));
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  run.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  run.out = slurp(dir / "out");
-  run.err = slurp(dir / "err");
+  // No deadline and the test's standard input; RssAnon sampled every millisecond.
+  const st::CliRun how = st::CliRun()
+                             .with_timeout(std::nullopt)
+                             .with_input(std::nullopt)
+                             .with_poll(std::chrono::milliseconds(1), [&run](pid_t pid) {
+                               run.sampled_peak_mb =
+                                   std::max(run.sampled_peak_mb, rss_anon_mb(pid));
+                             });
+  static_cast<st::CliOutput&>(run) = st::run_cli(args, how);
   run.report = nlohmann::json::parse(slurp(dir / "report.json"), nullptr, false);
   return run;
 }
@@ -113,12 +99,6 @@ void check_peak_within(const Run& run, double bound_mb) {
   if (!k_memory_is_measured) return;
   BOOST_TEST(run.sampled_peak_mb < bound_mb);
   BOOST_TEST(report_peak_mb(run) < bound_mb);
-}
-
-std::size_t lines(const std::string& text) {
-  std::size_t n = 0;
-  for (char c : text) n += c == '\n';
-  return n;
 }
 
 bool contains(const std::string& text, const std::string& part) {

@@ -24,19 +24,19 @@
 
 #include "generator/generator.hpp"
 #include "skype_etl/errors.hpp"
+#include "support/browser.hpp"
+#include "support/cli_run.hpp"
 #include "support/export_builder.hpp"
 #include "support/tar_writer.hpp"
 #include "support/test_database.hpp"
 
 namespace st = skype_etl::test;
+using st::lines;
+using st::run_cli;
+using st::run_on_terminal;
+using st::shell_word;
 
 namespace {
-
-struct Output {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
 
 std::string slurp(const std::filesystem::path& path) {
   std::ifstream in(path);
@@ -45,87 +45,12 @@ std::string slurp(const std::filesystem::path& path) {
   return s.str();
 }
 
-/// Environment changes for a run: a name with a value is set, one with std::nullopt unset.
-using Env = std::map<std::string, std::optional<std::string>>;
-
-/// Runs the skype-etl binary with `args` (and `env` changed), capturing its output and exit
-/// code. A run that takes longer than `timeout` is killed (code 128 + SIGKILL) and fails the
-/// test. Its standard input is `input`.
-Output run_cli(const std::vector<std::string>& args, const Env& env = {},
-               std::chrono::seconds timeout = std::chrono::seconds(600),
-               const std::filesystem::path& input = "/dev/null") {
-  st::TempDir dir;
-  std::fflush(nullptr);  // or the child repeats what the parent had buffered
-  const pid_t pid = ::fork();
-  BOOST_REQUIRE(pid >= 0);
-  if (pid == 0) {
-    std::freopen(input.c_str(), "r", stdin);
-    std::freopen((dir / "out").c_str(), "w", stdout);
-    std::freopen((dir / "err").c_str(), "w", stderr);
-    for (const auto& [name, value] : env) {
-      if (value)
-        ::setenv(name.c_str(), value->c_str(), 1);
-      else
-        ::unsetenv(name.c_str());
-    }
-    std::vector<char*> argv{const_cast<char*>(SKYPE_ETL_EXE)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(SKYPE_ETL_EXE, argv.data());
-    std::_Exit(127);
-  }
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      BOOST_ERROR("skype-etl did not finish within " << timeout.count() << " s");
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  Output o;
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  o.out = slurp(dir / "out");
-  o.err = slurp(dir / "err");
-  return o;
-}
-
-std::size_t lines(const std::string& text) {
-  std::size_t n = 0;
-  for (char c : text) n += c == '\n';
-  return n;
-}
-
 const std::string sample =
     std::string(SKYPE_ETL_SOURCE_DIR) + "/examples/sample_export/messages.json";
 
 long long messages(st::TestDatabase& db) {
   if (db.text("SELECT to_regclass('skype.messages')::text").empty()) return 0;
   return db.scalar("SELECT count(*) FROM skype.messages");
-}
-
-/// `text` as one word of a POSIX shell command line.
-std::string shell_word(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-/// Runs the skype-etl binary with `args` on a pseudo-terminal (util-linux `script`), with
-/// TERM=xterm and an 80-column terminal: what a user sees, stdout and stderr together.
-Output run_on_terminal(const std::vector<std::string>& args) {
-  st::TempDir dir;
-  std::string command = "TERM=xterm COLUMNS=80 " + shell_word(SKYPE_ETL_EXE);
-  for (const auto& a : args) command += " " + shell_word(a);
-  const std::string line = "script -qfec " + shell_word(command) + " /dev/null > " +
-                           shell_word((dir / "out").string()) + " 2>&1 < /dev/null";
-  const int status = std::system(line.c_str());
-  Output o;
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  o.out = slurp(dir / "out");
-  return o;
 }
 
 /// An export large enough that a load takes a few seconds (and goes through the side table
@@ -188,7 +113,7 @@ BOOST_AUTO_TEST_CASE(run_prints_a_summary_and_reload_says_already_loaded) {
                                                  {"2024-04-30T11:39:51+0200", false}}) {
     // A session time zone far from UTC: what has no zone must not be read in it.
     const auto since_run = run_cli({"search", "trailhead", "--since", since, "--db", db.conninfo()},
-                                   {{"PGTZ", "Asia/Tokyo"}});
+                                   st::CliRun().with_env({{"PGTZ", "Asia/Tokyo"}}));
     BOOST_TEST(since_run.code == 0, since << ": " << since_run.err);
     BOOST_TEST((since_run.out.find("see you at the trailhead") != std::string::npos) == found,
                since << ": " << since_run.out);
@@ -275,7 +200,7 @@ BOOST_AUTO_TEST_CASE(two_processes_at_once) {
   skype_etl::gen::generate_export(g, dir / "b.json");
 
   const auto both = [&](const std::string& first, const std::string& second) {
-    Output a, b;
+    st::CliOutput a, b;
     std::thread ta([&] { a = run_cli({"run", first, "--db", db.conninfo()}); });
     std::thread tb([&] { b = run_cli({"run", second, "--db", db.conninfo()}); });
     ta.join();
@@ -503,8 +428,8 @@ BOOST_AUTO_TEST_CASE(a_fifo_is_refused_at_once_not_waited_on) {
   BOOST_REQUIRE(::mkfifo((dir / "unpacked" / "messages.json").c_str(), 0600) == 0);
   for (const auto& input : {dir / "pipe.tar", dir / "unpacked"}) {
     BOOST_TEST_CONTEXT(input) {
-      const auto run =
-          run_cli({"run", input.string(), "--db", db.conninfo()}, {}, std::chrono::seconds(20));
+      const auto run = run_cli({"run", input.string(), "--db", db.conninfo()},
+                               st::CliRun().with_timeout(std::chrono::seconds(20)));
       BOOST_TEST(run.code == 3, run.err);
       BOOST_TEST(lines(run.err) == 1U, run.err);
       BOOST_TEST(run.err.find("not a regular file: a named pipe (FIFO)") != std::string::npos,
@@ -706,7 +631,7 @@ BOOST_AUTO_TEST_CASE(every_documented_failure_of_every_command) {
     std::vector<std::string> args;
     int code;
     std::string expected;  // fragment of the one error line
-    Env env;
+    st::Env env;
   };
   const std::vector<Case> cases{
       // 2: the command line, for every command.
@@ -802,7 +727,7 @@ BOOST_AUTO_TEST_CASE(every_documented_failure_of_every_command) {
     std::string name;
     for (const auto& a : c.args) name += (name.empty() ? "" : " ") + a;
     BOOST_TEST_CONTEXT("skype-etl " << name) {
-      const auto run = run_cli(c.args, c.env);
+      const auto run = run_cli(c.args, st::CliRun().with_env(c.env));
       BOOST_TEST(run.code == c.code, run.err);
       BOOST_TEST(lines(run.err) == 1U, run.err);
       BOOST_TEST(run.err.find("skype-etl: error: ") == 0U, run.err);
@@ -929,7 +854,7 @@ BOOST_AUTO_TEST_CASE(every_command_chooses_the_database_by_one_rule) {
   struct Case {
     std::string name;
     std::vector<std::string> options;
-    Env env;
+    st::Env env;
   };
   const std::vector<Case> cases{
       {"--db", {"--db", "dbname=" + db.name()}, {{"PGDATABASE", other.name()}}},
@@ -939,22 +864,22 @@ BOOST_AUTO_TEST_CASE(every_command_chooses_the_database_by_one_rule) {
   };
   for (const Case& c : cases) {
     BOOST_TEST_CONTEXT(c.name) {
-      const auto opened = run_cli(with(psql, c.options), c.env);
+      const auto opened = run_cli(with(psql, c.options), st::CliRun().with_env(c.env));
       BOOST_TEST(opened.code == 0, opened.err);
       BOOST_TEST(opened.out == db.name() + "\n", opened.out);
     }
   }
   // run and search by the environment alone.
-  const Env env{{"PGDATABASE", db.name()}, {"DATABASE_URL", std::nullopt}};
-  const auto loaded = run_cli({"run", sample, "-v"}, env);
+  const st::Env env{{"PGDATABASE", db.name()}, {"DATABASE_URL", std::nullopt}};
+  const auto loaded = run_cli({"run", sample, "-v"}, st::CliRun().with_env(env));
   BOOST_TEST(loaded.code == 0, loaded.err);
   BOOST_TEST(loaded.err.find("(the PG* environment)") != std::string::npos, loaded.err);
   BOOST_TEST(messages(db) == 8);
   BOOST_TEST(messages(other) == 0);
-  const auto found = run_cli({"search", "trailhead"}, env);
+  const auto found = run_cli({"search", "trailhead"}, st::CliRun().with_env(env));
   BOOST_TEST(found.out.find("see you at the trailhead") != std::string::npos, found.out);
   // db status names the database the commands use.
-  const auto status = run_cli({"db", "status"}, env);
+  const auto status = run_cli({"db", "status"}, st::CliRun().with_env(env));
   BOOST_TEST(status.code == 0, status.err);
   BOOST_TEST(nlohmann::json::parse(status.out)["used_by_the_commands"].get<std::string>().find(
                  "the PG* environment") != std::string::npos,
@@ -1003,15 +928,15 @@ BOOST_AUTO_TEST_CASE(only_run_and_db_start_create_a_local_database) {
                    "exit 1\n");
     std::filesystem::permissions(dir / "bin" / program, std::filesystem::perms(0755));
   }
-  const Env broken{{"SKYPE_ETL_PG_BINDIR", (dir / "bin").string()}};
-  const auto failed_start =
-      run_cli({"db", "start", "--data-dir", (dir / "new" / "pg").string()}, broken);
+  const st::Env broken{{"SKYPE_ETL_PG_BINDIR", (dir / "bin").string()}};
+  const auto failed_start = run_cli({"db", "start", "--data-dir", (dir / "new" / "pg").string()},
+                                    st::CliRun().with_env(broken));
   BOOST_TEST(failed_start.code == 4, failed_start.err);
   BOOST_TEST(failed_start.err.find("initdb failed") != std::string::npos, failed_start.err);
   BOOST_TEST(!std::filesystem::exists(dir / "new"));
   std::filesystem::create_directories(dir / "empty");
-  const auto failed_run =
-      run_cli({"run", sample, "--data-dir", (dir / "empty" / "pg").string()}, broken);
+  const auto failed_run = run_cli({"run", sample, "--data-dir", (dir / "empty" / "pg").string()},
+                                  st::CliRun().with_env(broken));
   BOOST_TEST(failed_run.code == 4, failed_run.err);
   BOOST_TEST(std::filesystem::is_empty(dir / "empty"));
 
@@ -1291,8 +1216,8 @@ BOOST_AUTO_TEST_CASE(directories_patterns_and_lists_of_exports) {
   BOOST_TEST(listed.code == 0, listed.err);
   BOOST_TEST(listed.out.find("done: 4 exports,") != std::string::npos, listed.out);
   st::write_file(dir / "stdin.txt", files[4].string() + "\r\n" + files[5].string() + "\n");
-  const auto piped = run_cli({"run", "--db", db2.conninfo(), "-"}, {}, std::chrono::seconds(600),
-                             dir / "stdin.txt");
+  const auto piped =
+      run_cli({"run", "--db", db2.conninfo(), "-"}, st::CliRun().with_input(dir / "stdin.txt"));
   BOOST_TEST(piped.code == 0, piped.err);
   BOOST_TEST(piped.out.find("done: 2 exports,") != std::string::npos, piped.out);
   BOOST_TEST(db2.scalar("SELECT count(*) FROM skype.exports") == 16);
