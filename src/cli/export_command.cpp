@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 
 #include "archive/archive_reader.hpp"
 #include "archive/html_writer.hpp"
+#include "archive/partial_directory.hpp"
 #include "archive/writers.hpp"
 #include "load/pg_connection.hpp"
 #include "skype_etl/errors.hpp"
@@ -70,41 +72,34 @@ ar::ArchiveFilter filter_of(const std::string& account, const std::string& since
   return f;
 }
 
-std::unique_ptr<ar::ArchiveWriter> make_writer(const std::string& format, const fs::path& dir) {
-  if (format == "txt") return ar::make_txt_writer(dir);
-  if (format == "csv") return ar::make_csv_writer(dir);
-  if (format == "json") return ar::make_json_writer(dir);
-  if (format == "html") return ar::make_html_writer(dir);
-  throw UsageError("--format " + format + ": not one of html, txt, csv, json");
+std::unique_ptr<ar::ArchiveWriter> make_writer(const ExportOptions& o, const fs::path& dir) {
+  if (o.format == "txt") return ar::make_txt_writer(dir);
+  if (o.format == "csv") return ar::make_csv_writer(dir);
+  if (o.format == "json") return ar::make_json_writer(dir);
+  if (o.format == "html") {
+    return ar::make_html_writer(dir);
+  }
+  throw UsageError("--format " + o.format + ": not one of html, txt, csv, json");
 }
 
-/// The temporary directory beside the target: removed (with what is in it) unless
-/// released.
-class PartialDirectory {
- public:
-  explicit PartialDirectory(const fs::path& target) {
-    const fs::path parent = target.parent_path();
-    std::string pattern =
-        (parent / ("." + target.filename().string() + ".skype-etl-partial-XXXXXX")).string();
-    if (!::mkdtemp(pattern.data()))
-      throw OutputError(
-          "export directory", target.string(),
-          "cannot create a directory in " + parent.string() + ": " + std::strerror(errno));
-    m_path = pattern;
+/// Removes what killed exports into `target` left beside it (their partial directories,
+/// which no live export holds), and says so in one line.
+void clean_up_stale_partials(const fs::path& target) {
+  const ar::StaleRemoval stale = ar::remove_stale_partial_directories(target);
+  if (!stale.removed.empty()) {
+    std::string names;
+    for (const auto& path : stale.removed)
+      names += (names.empty() ? "" : ", ") + quoted(path.string(), 1024);
+    print_warning("removed " +
+                  (stale.removed.size() == 1
+                       ? std::string("the partial directory of an interrupted export: ")
+                       : std::to_string(stale.removed.size()) +
+                             " partial directories of interrupted exports: ") +
+                  names);
   }
-  ~PartialDirectory() {
-    if (m_path.empty()) return;
-    std::error_code ec;
-    fs::remove_all(m_path, ec);
-  }
-  PartialDirectory(const PartialDirectory&) = delete;
-  PartialDirectory& operator=(const PartialDirectory&) = delete;
-  const fs::path& path() const noexcept { return m_path; }
-  void release() noexcept { m_path.clear(); }
-
- private:
-  fs::path m_path;
-};
+  for (const auto& failure : stale.failed)
+    print_warning("cannot remove the partial directory of an interrupted export: " + failure);
+}
 
 /// DIR as an absolute path without a trailing separator.
 fs::path target_of(const std::string& dir) {
@@ -137,6 +132,16 @@ void move_into_place(const fs::path& partial, const fs::path& target, bool repla
       throw OutputError("export directory", target.string(), std::strerror(errno));
     return;
   }
+  // Swapped out, the old directory has the partial directory's name: locked, so that another
+  // export's clean-up leaves it to us (best effort: the lock may be unavailable).
+  const int old_fd = ::open(target.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (old_fd >= 0) ::flock(old_fd, LOCK_EX | LOCK_NB);
+  struct CloseOld {
+    int fd;
+    ~CloseOld() {
+      if (fd >= 0) ::close(fd);
+    }
+  } close_old{old_fd};
   if (::renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0)
     throw OutputError("export directory", target.string(),
                       std::string("cannot replace it: ") + std::strerror(errno));
@@ -246,10 +251,11 @@ int export_command(const ExportOptions& o) {
   // and a third streams every other conversation (write_archive).
   detail::PgConnection statistics_conn(conninfo);
   detail::PgConnection second_reading_conn(conninfo);
-  PartialDirectory partial(target);
+  clean_up_stale_partials(target);
+  ar::PartialDirectory partial(target);
   std::int64_t written = 0;
   {
-    auto writer = make_writer(o.format, partial.path());
+    auto writer = make_writer(o, partial.path());
     ExportProgress progress(!o.quiet && ::isatty(STDERR_FILENO) == 1, reader.message_count());
     ar::write_archive(
         reader, *writer,
