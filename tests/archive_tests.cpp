@@ -888,7 +888,7 @@ BOOST_AUTO_TEST_CASE(write_archive_with_three_connections_reads_all_and_stops_on
   }
 }
 
-// --- partial directories left by killed exports ----------------------------------------
+// --- partial directories left by killed exports, and --messages-per-page -----------------
 // (Included here, beside the tests that use them.)
 
 #include <sys/file.h>
@@ -1069,4 +1069,56 @@ BOOST_AUTO_TEST_CASE(only_our_own_partial_directories_are_removed) {
     if (name.find("skype-etl-partial") != std::string::npos && fs::is_directory(tmp / name) &&
         !fs::is_symlink(tmp / name))
       BOOST_TEST(fs::exists(tmp / name / "x.txt"), name);
+}
+
+BOOST_AUTO_TEST_CASE(messages_per_page_splits_html_conversations_into_pages) {
+  Loaded loaded;
+  st::TempDir tmp;
+  // The conversations' file stems and message counts, from the json export's index.
+  const auto index = nlohmann::json::parse(slurp(export_to(loaded, tmp, "json") / "index.json"));
+  const fs::path out = export_to(loaded, tmp, "html", {"--messages-per-page", "2"});
+  std::size_t split = 0, more_pages = 0;
+  for (const auto& c : index["conversations"]) {
+    const std::string stem = fs::path(c["file"].get<std::string>()).stem().string();
+    const auto count = c["message_count"].get<std::int64_t>();
+    const std::int64_t pages = std::max<std::int64_t>(1, (count + 1) / 2);
+    BOOST_TEST(fs::is_regular_file(out / (stem + ".html")), stem);
+    for (std::int64_t p = 2; p <= pages; ++p)
+      BOOST_TEST(fs::is_regular_file(out / (stem + "-p" + std::to_string(p) + ".html")),
+                 stem << " page " << p);
+    BOOST_TEST(!fs::exists(out / (stem + "-p" + std::to_string(pages + 1) + ".html")), stem);
+    split += pages > 1;
+    more_pages += static_cast<std::size_t>(pages - 1);
+  }
+  BOOST_TEST(split >= 2u, "the fixture has conversations of more than 2 messages");
+  // The default (2000) puts each of the fixture's conversations on one page.
+  const fs::path whole = tmp / "whole";
+  const Output o = run_cli(loaded.with_db({"export", whole.string()}));
+  BOOST_TEST_REQUIRE(o.code == 0, o.err);
+  for (const auto& name : names_in(whole))
+    BOOST_TEST(!std::regex_search(name, std::regex("-p[0-9]+\\.html$")), name);
+  BOOST_TEST(names_in(whole).size() + more_pages == names_in(out).size());
+
+  // Bad values, and any other format: a usage error (exit 2) in one line, nothing written.
+  const fs::path none = tmp / "none";
+  const auto refused = [&](std::vector<std::string> args, const std::string& says) {
+    args.insert(args.begin(), {"export", none.string()});
+    const Output r = run_cli(loaded.with_db(args));
+    BOOST_TEST(r.code == 2, says << ": " << r.err);
+    BOOST_TEST(lines(r.err) == 1u, r.err);
+    BOOST_TEST(r.err.find("skype-etl: error: " + says) == 0u, r.err);
+    BOOST_TEST(r.out.empty(), r.out);
+    BOOST_TEST(!fs::exists(none));
+  };
+  const std::string range = "--messages-per-page must be a whole number from 1 to 1000000000";
+  refused({"--messages-per-page", "0"}, range + " (got \"0\")");
+  refused({"--messages-per-page", "-5"}, range + " (got \"-5\")");
+  refused({"--messages-per-page", "ten"}, range + " (got \"ten\")");
+  refused({"--messages-per-page", "2.5"}, range + " (got \"2.5\")");
+  refused({"--messages-per-page", "1000000001"}, range);
+  refused({"--messages-per-page", "99999999999999999999999"}, range);
+  for (const char* format : {"txt", "csv", "json"})
+    refused(
+        {"--format", format, "--messages-per-page", "2"},
+        std::string("--messages-per-page is for --format html only (got --format ") + format + ")");
 }

@@ -30,6 +30,9 @@ const std::vector<std::string> k_export_formats{"html", "txt", "csv", "json"};
 
 namespace {
 
+/// The most --messages-per-page takes: a page of a billion messages is one page anyway.
+constexpr std::uint64_t k_max_messages_per_page = 1000000000;
+
 void add_filter_options(CLI::App& command, std::string& account, std::string& since,
                         std::string& until) {
   command
@@ -77,7 +80,9 @@ std::unique_ptr<ar::ArchiveWriter> make_writer(const ExportOptions& o, const fs:
   if (o.format == "csv") return ar::make_csv_writer(dir);
   if (o.format == "json") return ar::make_json_writer(dir);
   if (o.format == "html") {
-    return ar::make_html_writer(dir);
+    ar::HtmlOptions options;
+    if (o.messages_per_page != 0) options.messages_per_page = o.messages_per_page;
+    return ar::make_html_writer(dir, options);
   }
   throw UsageError("--format " + o.format + ": not one of html, txt, csv, json");
 }
@@ -209,6 +214,13 @@ CLI::App* add_export_command(CLI::App& app, ExportOptions& o, LogOptions& log) {
                    "the directory the load wrote media to (run --with-media --output-dir): "
                    "attachments link to their files there; default: none")
       ->type_name("DIR");
+  command
+      ->add_option("--messages-per-page", o.messages_per_page,
+                   "html: at most N messages on a conversation's page, a longer conversation "
+                   "continues on more pages; default: " +
+                       std::to_string(ar::HtmlOptions{}.messages_per_page))
+      ->type_name("N")
+      ->check(whole_number(1, k_max_messages_per_page));
   command->add_flag("--force", o.force,
                     "replace DIR when it exists and is not empty; default: refuse");
   add_db_options(*command, o.db);
@@ -232,6 +244,9 @@ CLI::App* add_stats_command(CLI::App& app, StatsOptions& o, LogOptions& log) {
 
 int export_command(const ExportOptions& o) {
   const auto started = std::chrono::steady_clock::now();
+  if (o.messages_per_page != 0 && o.format != "html")
+    throw UsageError("--messages-per-page is for --format html only (got --format " + o.format +
+                     ")");
   ar::ArchiveFilter filter = filter_of(o.account, o.since, o.until);
   filter.conversations = o.conversations;
   filter.with_raw = o.format == "json";  // the others show neither content_raw nor properties
