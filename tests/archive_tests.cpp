@@ -833,3 +833,238 @@ BOOST_AUTO_TEST_CASE(write_archive_with_three_connections_reads_all_and_stops_on
     BOOST_TEST(writer.finished_with == -1);
   }
 }
+
+// --- partial directories left by killed exports, and --messages-per-page -----------------
+// (Included here, beside the tests that use them.)
+
+#include <sys/file.h>
+
+#include "archive/partial_directory.hpp"
+
+namespace {
+
+/// A partial directory of `target` (with a file in it) made by a child process, which is
+/// then killed with SIGKILL: what `kill -9` leaves of an export. Its path.
+fs::path left_by_a_killed_export(const fs::path& target) {
+  int ready[2];
+  BOOST_REQUIRE(::pipe(ready) == 0);
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  BOOST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(ready[0]);
+    try {
+      ar::PartialDirectory partial(target);
+      if (!partial.locked()) std::_Exit(2);
+      st::write_file(partial.path() / "half.txt", "half written");
+      const std::string line = partial.path().string() + "\n";
+      if (::write(ready[1], line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+        std::_Exit(3);
+      for (;;) ::pause();  // until killed: no destructor runs
+    } catch (...) {
+      std::_Exit(1);
+    }
+  }
+  ::close(ready[1]);
+  std::string line;
+  char c = 0;
+  while (::read(ready[0], &c, 1) == 1 && c != '\n') line += c;
+  ::close(ready[0]);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  BOOST_TEST_REQUIRE(!line.empty(),
+                     "the child made no partial directory (status " << status << ")");
+  BOOST_TEST_REQUIRE((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+  const fs::path left(line);
+  BOOST_TEST_REQUIRE(fs::is_regular_file(left / "half.txt"));
+  return left;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(partial_directories_of_killed_exports_are_removed_by_the_next_export) {
+  Loaded loaded;
+  st::TempDir tmp;
+  const fs::path out = tmp / "out";
+  const fs::path first = left_by_a_killed_export(out), second = left_by_a_killed_export(out);
+  // Another DIR's is not this export's to remove.
+  const fs::path other = left_by_a_killed_export(tmp / "other");
+  BOOST_TEST(names_in(tmp.path()).size() == 3u);
+
+  Output o = run_cli(loaded.with_db({"export", out.string(), "--format", "txt"}));
+  BOOST_TEST_REQUIRE(o.code == 0, o.err);
+  BOOST_TEST(lines(o.err) == 1u, o.err);
+  BOOST_TEST(o.err.rfind("skype-etl: warning: removed 2 partial directories of interrupted "
+                         "exports: ",
+                         0) == 0u,
+             o.err);
+  BOOST_TEST(o.err.find(first.string()) != std::string::npos, o.err);
+  BOOST_TEST(o.err.find(second.string()) != std::string::npos, o.err);
+  BOOST_TEST(!fs::exists(fs::symlink_status(first)));
+  BOOST_TEST(!fs::exists(fs::symlink_status(second)));
+  BOOST_TEST((names_in(tmp.path()) == std::set<std::string>{"out", other.filename().string()}));
+  BOOST_TEST(names_in(out).size() == 5u);
+
+  // One, said so; then nothing left to say.
+  const fs::path third = left_by_a_killed_export(out);
+  o = run_cli(loaded.with_db({"export", out.string(), "--format", "txt", "--force"}));
+  BOOST_TEST_REQUIRE(o.code == 0, o.err);
+  BOOST_TEST(o.err ==
+             "skype-etl: warning: removed the partial directory of an interrupted "
+             "export: \"" +
+                 third.string() + "\"\n");
+  o = run_cli(loaded.with_db({"export", out.string(), "--format", "txt", "--force"}));
+  BOOST_TEST_REQUIRE(o.code == 0, o.err);
+  BOOST_TEST(o.err.empty(), o.err);
+  // --quiet: removed all the same, without a word.
+  const fs::path fourth = left_by_a_killed_export(out);
+  o = run_cli(loaded.with_db({"export", out.string(), "--format", "txt", "--force", "-q"}));
+  BOOST_TEST_REQUIRE(o.code == 0, o.err);
+  BOOST_TEST(o.err.empty(), o.err);
+  BOOST_TEST(!fs::exists(fs::symlink_status(fourth)));
+  BOOST_TEST((names_in(tmp.path()) == std::set<std::string>{"out", other.filename().string()}));
+}
+
+BOOST_AUTO_TEST_CASE(the_partial_directory_of_a_live_export_is_left_alone) {
+  Loaded loaded;
+  st::TempDir tmp;
+  const fs::path out = tmp / "out";
+  const fs::path stale = left_by_a_killed_export(out);
+  std::set<std::string> held_names;
+  {
+    // This process is the live export: it holds its partial directory's lock throughout.
+    ar::PartialDirectory held(out);
+    BOOST_TEST_REQUIRE(held.locked());
+    st::write_file(held.path() / "being-written.txt", "still writing");
+    // Nobody else gets the lock while it lives.
+    const int fd = ::open(held.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    BOOST_TEST_REQUIRE(fd >= 0);
+    BOOST_TEST(::flock(fd, LOCK_EX | LOCK_NB) != 0);
+    ::close(fd);
+
+    const Output o = run_cli(loaded.with_db({"export", out.string(), "--format", "txt"}));
+    BOOST_TEST_REQUIRE(o.code == 0, o.err);
+    // The stale one went (so the clean-up ran), the held one stayed, whole.
+    BOOST_TEST(lines(o.err) == 1u, o.err);
+    BOOST_TEST(o.err.find(stale.string()) != std::string::npos, o.err);
+    BOOST_TEST(o.err.find(held.path().string()) == std::string::npos, o.err);
+    BOOST_TEST(!fs::exists(fs::symlink_status(stale)));
+    BOOST_TEST(slurp(held.path() / "being-written.txt") == "still writing");
+    held_names = names_in(tmp.path());
+    BOOST_TEST((held_names == std::set<std::string>{"out", held.path().filename().string()}));
+  }
+  // Its own end removes it.
+  BOOST_TEST(held_names.size() == 2u);
+  BOOST_TEST(names_in(tmp.path()) == std::set<std::string>{"out"});
+}
+
+BOOST_AUTO_TEST_CASE(only_our_own_partial_directories_are_removed) {
+  BOOST_TEST(ar::is_partial_directory_name(".out.skype-etl-partial-aZ09bY", "out"));
+  for (const char* name : {".out.skype-etl-partial-abc", ".out.skype-etl-partial-abcdefg",
+                           ".out.skype-etl-partial-ab_def", ".out.skype-etl-partial-ab.def",
+                           "out.skype-etl-partial-abcdef", ".out2.skype-etl-partial-abcdef",
+                           ".ou.skype-etl-partial-abcdef", ".out.skype-etl-partial-abcdef/",
+                           ".out.skype-etl-partial--abcdef"})
+    BOOST_TEST(!ar::is_partial_directory_name(name, "out"), name);
+  BOOST_TEST(!ar::is_partial_directory_name("..skype-etl-partial-abcdef", ""));
+
+  Loaded loaded;
+  st::TempDir tmp;
+  const fs::path out = tmp / "out";
+  // What a symbolic link points to: never entered, never removed.
+  st::write_file(tmp / "victim" / "keep.txt", "keep");
+  // Stale and ours: removed, the link inside it and not what it names.
+  const fs::path stale = tmp / ".out.skype-etl-partial-Stale1";
+  fs::create_directory(stale);
+  fs::create_directory_symlink(tmp / "victim", stale / "link");
+  st::write_file(stale / "half.txt", "half");
+  std::set<std::string> kept{"out", "victim"};
+  // A file and a symbolic link with the name of one.
+  st::write_file(tmp / ".out.skype-etl-partial-File01", "a file");
+  fs::create_directory_symlink(tmp / "victim", tmp / ".out.skype-etl-partial-Link01");
+  kept.insert({".out.skype-etl-partial-File01", ".out.skype-etl-partial-Link01"});
+  // Directories whose names are not quite ours.
+  for (const char* name : {".out.skype-etl-partial-abc", ".out.skype-etl-partial-abcdefg",
+                           ".out.skype-etl-partial-ab_def", "out.skype-etl-partial-abcdef",
+                           ".out2.skype-etl-partial-abcdef", ".ou.skype-etl-partial-abcdef"}) {
+    st::write_file(tmp / name / "x.txt", "x");
+    kept.insert(name);
+  }
+  // Another user's (only root can make one).
+  if (::geteuid() == 0) {
+    const fs::path theirs = tmp / ".out.skype-etl-partial-Other1";
+    st::write_file(theirs / "x.txt", "x");
+    BOOST_TEST_REQUIRE(::chown(theirs.c_str(), 65534, 65534) == 0);
+    kept.insert(theirs.filename().string());
+  } else {
+    BOOST_TEST_MESSAGE("not root: another user's partial directory is not tried");
+  }
+
+  const Output o = run_cli(loaded.with_db({"export", out.string(), "--format", "txt"}));
+  BOOST_TEST_REQUIRE(o.code == 0, o.err);
+  BOOST_TEST(o.err ==
+             "skype-etl: warning: removed the partial directory of an interrupted "
+             "export: \"" +
+                 stale.string() + "\"\n");
+  BOOST_TEST(names_in(tmp.path()) == kept);
+  BOOST_TEST(slurp(tmp / "victim" / "keep.txt") == "keep");
+  BOOST_TEST(slurp(tmp / ".out.skype-etl-partial-File01") == "a file");
+  BOOST_TEST(fs::is_symlink(tmp / ".out.skype-etl-partial-Link01"));
+  for (const auto& name : kept)
+    if (name.find("skype-etl-partial") != std::string::npos && fs::is_directory(tmp / name) &&
+        !fs::is_symlink(tmp / name))
+      BOOST_TEST(fs::exists(tmp / name / "x.txt"), name);
+}
+
+BOOST_AUTO_TEST_CASE(messages_per_page_splits_html_conversations_into_pages) {
+  Loaded loaded;
+  st::TempDir tmp;
+  // The conversations' file stems and message counts, from the json export's index.
+  const auto index = nlohmann::json::parse(slurp(export_to(loaded, tmp, "json") / "index.json"));
+  const fs::path out = export_to(loaded, tmp, "html", {"--messages-per-page", "2"});
+  std::size_t split = 0, more_pages = 0;
+  for (const auto& c : index["conversations"]) {
+    const std::string stem = fs::path(c["file"].get<std::string>()).stem().string();
+    const auto count = c["message_count"].get<std::int64_t>();
+    const std::int64_t pages = std::max<std::int64_t>(1, (count + 1) / 2);
+    BOOST_TEST(fs::is_regular_file(out / (stem + ".html")), stem);
+    for (std::int64_t p = 2; p <= pages; ++p)
+      BOOST_TEST(fs::is_regular_file(out / (stem + "-p" + std::to_string(p) + ".html")),
+                 stem << " page " << p);
+    BOOST_TEST(!fs::exists(out / (stem + "-p" + std::to_string(pages + 1) + ".html")), stem);
+    split += pages > 1;
+    more_pages += static_cast<std::size_t>(pages - 1);
+  }
+  BOOST_TEST(split >= 2u, "the fixture has conversations of more than 2 messages");
+  // The default (2000) puts each of the fixture's conversations on one page.
+  const fs::path whole = tmp / "whole";
+  const Output o = run_cli(loaded.with_db({"export", whole.string()}));
+  BOOST_TEST_REQUIRE(o.code == 0, o.err);
+  for (const auto& name : names_in(whole))
+    BOOST_TEST(!std::regex_search(name, std::regex("-p[0-9]+\\.html$")), name);
+  BOOST_TEST(names_in(whole).size() + more_pages == names_in(out).size());
+
+  // Bad values, and any other format: a usage error (exit 2) in one line, nothing written.
+  const fs::path none = tmp / "none";
+  const auto refused = [&](std::vector<std::string> args, const std::string& says) {
+    args.insert(args.begin(), {"export", none.string()});
+    const Output r = run_cli(loaded.with_db(args));
+    BOOST_TEST(r.code == 2, says << ": " << r.err);
+    BOOST_TEST(lines(r.err) == 1u, r.err);
+    BOOST_TEST(r.err.find("skype-etl: error: " + says) == 0u, r.err);
+    BOOST_TEST(r.out.empty(), r.out);
+    BOOST_TEST(!fs::exists(none));
+  };
+  const std::string range = "--messages-per-page must be a whole number from 1 to 1000000000";
+  refused({"--messages-per-page", "0"}, range + " (got \"0\")");
+  refused({"--messages-per-page", "-5"}, range + " (got \"-5\")");
+  refused({"--messages-per-page", "ten"}, range + " (got \"ten\")");
+  refused({"--messages-per-page", "2.5"}, range + " (got \"2.5\")");
+  refused({"--messages-per-page", "1000000001"}, range);
+  refused({"--messages-per-page", "99999999999999999999999"}, range);
+  for (const char* format : {"txt", "csv", "json"})
+    refused(
+        {"--format", format, "--messages-per-page", "2"},
+        std::string("--messages-per-page is for --format html only (got --format ") + format + ")");
+}

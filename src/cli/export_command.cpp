@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 
 #include "archive/archive_reader.hpp"
 #include "archive/html_writer.hpp"
+#include "archive/partial_directory.hpp"
 #include "archive/writers.hpp"
 #include "load/pg_connection.hpp"
 #include "skype_etl/errors.hpp"
@@ -27,6 +29,9 @@ namespace ar = detail::archive;
 const std::vector<std::string> k_export_formats{"html", "txt", "csv", "json"};
 
 namespace {
+
+/// The most --messages-per-page takes: a page of a billion messages is one page anyway.
+constexpr std::uint64_t k_max_messages_per_page = 1000000000;
 
 void add_filter_options(CLI::App& command, std::string& account, std::string& since,
                         std::string& until) {
@@ -70,41 +75,36 @@ ar::ArchiveFilter filter_of(const std::string& account, const std::string& since
   return f;
 }
 
-std::unique_ptr<ar::ArchiveWriter> make_writer(const std::string& format, const fs::path& dir) {
-  if (format == "txt") return ar::make_txt_writer(dir);
-  if (format == "csv") return ar::make_csv_writer(dir);
-  if (format == "json") return ar::make_json_writer(dir);
-  if (format == "html") return ar::make_html_writer(dir);
-  throw UsageError("--format " + format + ": not one of html, txt, csv, json");
+std::unique_ptr<ar::ArchiveWriter> make_writer(const ExportOptions& o, const fs::path& dir) {
+  if (o.format == "txt") return ar::make_txt_writer(dir);
+  if (o.format == "csv") return ar::make_csv_writer(dir);
+  if (o.format == "json") return ar::make_json_writer(dir);
+  if (o.format == "html") {
+    ar::HtmlOptions options;
+    if (o.messages_per_page != 0) options.messages_per_page = o.messages_per_page;
+    return ar::make_html_writer(dir, options);
+  }
+  throw UsageError("--format " + o.format + ": not one of html, txt, csv, json");
 }
 
-/// The temporary directory beside the target: removed (with what is in it) unless
-/// released.
-class PartialDirectory {
- public:
-  explicit PartialDirectory(const fs::path& target) {
-    const fs::path parent = target.parent_path();
-    std::string pattern =
-        (parent / ("." + target.filename().string() + ".skype-etl-partial-XXXXXX")).string();
-    if (!::mkdtemp(pattern.data()))
-      throw OutputError(
-          "export directory", target.string(),
-          "cannot create a directory in " + parent.string() + ": " + std::strerror(errno));
-    m_path = pattern;
+/// Removes what killed exports into `target` left beside it (their partial directories,
+/// which no live export holds), and says so in one line.
+void clean_up_stale_partials(const fs::path& target) {
+  const ar::StaleRemoval stale = ar::remove_stale_partial_directories(target);
+  if (!stale.removed.empty()) {
+    std::string names;
+    for (const auto& path : stale.removed)
+      names += (names.empty() ? "" : ", ") + quoted(path.string(), 1024);
+    print_warning("removed " +
+                  (stale.removed.size() == 1
+                       ? std::string("the partial directory of an interrupted export: ")
+                       : std::to_string(stale.removed.size()) +
+                             " partial directories of interrupted exports: ") +
+                  names);
   }
-  ~PartialDirectory() {
-    if (m_path.empty()) return;
-    std::error_code ec;
-    fs::remove_all(m_path, ec);
-  }
-  PartialDirectory(const PartialDirectory&) = delete;
-  PartialDirectory& operator=(const PartialDirectory&) = delete;
-  const fs::path& path() const noexcept { return m_path; }
-  void release() noexcept { m_path.clear(); }
-
- private:
-  fs::path m_path;
-};
+  for (const auto& failure : stale.failed)
+    print_warning("cannot remove the partial directory of an interrupted export: " + failure);
+}
 
 /// DIR as an absolute path without a trailing separator.
 fs::path target_of(const std::string& dir) {
@@ -137,6 +137,16 @@ void move_into_place(const fs::path& partial, const fs::path& target, bool repla
       throw OutputError("export directory", target.string(), std::strerror(errno));
     return;
   }
+  // Swapped out, the old directory has the partial directory's name: locked, so that another
+  // export's clean-up leaves it to us (best effort: the lock may be unavailable).
+  const int old_fd = ::open(target.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (old_fd >= 0) ::flock(old_fd, LOCK_EX | LOCK_NB);
+  struct CloseOld {
+    int fd;
+    ~CloseOld() {
+      if (fd >= 0) ::close(fd);
+    }
+  } close_old{old_fd};
   if (::renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0)
     throw OutputError("export directory", target.string(),
                       std::string("cannot replace it: ") + std::strerror(errno));
@@ -204,6 +214,13 @@ CLI::App* add_export_command(CLI::App& app, ExportOptions& o, LogOptions& log) {
                    "the directory the load wrote media to (run --with-media --output-dir): "
                    "attachments link to their files there; default: none")
       ->type_name("DIR");
+  command
+      ->add_option("--messages-per-page", o.messages_per_page,
+                   "html: at most N messages on a conversation's page, a longer conversation "
+                   "continues on more pages; default: " +
+                       std::to_string(ar::HtmlOptions{}.messages_per_page))
+      ->type_name("N")
+      ->check(whole_number(1, k_max_messages_per_page));
   command->add_flag("--force", o.force,
                     "replace DIR when it exists and is not empty; default: refuse");
   add_db_options(*command, o.db);
@@ -227,6 +244,9 @@ CLI::App* add_stats_command(CLI::App& app, StatsOptions& o, LogOptions& log) {
 
 int export_command(const ExportOptions& o) {
   const auto started = std::chrono::steady_clock::now();
+  if (o.messages_per_page != 0 && o.format != "html")
+    throw UsageError("--messages-per-page is for --format html only (got --format " + o.format +
+                     ")");
   ar::ArchiveFilter filter = filter_of(o.account, o.since, o.until);
   filter.conversations = o.conversations;
   filter.with_raw = o.format == "json";  // the others show neither content_raw nor properties
@@ -246,10 +266,11 @@ int export_command(const ExportOptions& o) {
   // and a third streams every other conversation (write_archive).
   detail::PgConnection statistics_conn(conninfo);
   detail::PgConnection second_reading_conn(conninfo);
-  PartialDirectory partial(target);
+  clean_up_stale_partials(target);
+  ar::PartialDirectory partial(target);
   std::int64_t written = 0;
   {
-    auto writer = make_writer(o.format, partial.path());
+    auto writer = make_writer(o, partial.path());
     ExportProgress progress(!o.quiet && ::isatty(STDERR_FILENO) == 1, reader.message_count());
     ar::write_archive(
         reader, *writer,

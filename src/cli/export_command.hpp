@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@ struct ExportOptions {
   std::string since, until;  ///< as typed: parse_date checks them
   std::string format = "html";
   std::string with_media;
+  std::uint64_t messages_per_page = 0;  ///< html; 0: not given (the html writer's default)
   bool force = false;
   bool quiet = false;
 };
