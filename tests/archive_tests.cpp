@@ -9,8 +9,12 @@
 #define BOOST_TEST_MODULE archive_tests
 #include <boost/test/unit_test.hpp>
 
+#include <sys/file.h>
+#include <sys/wait.h>
+
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -24,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "archive/archive_reader.hpp"
+#include "archive/partial_directory.hpp"
 #include "archive/writers.hpp"
 #include "load/pg_connection.hpp"
 #include "load/schema.hpp"
@@ -835,11 +840,6 @@ BOOST_AUTO_TEST_CASE(write_archive_with_three_connections_reads_all_and_stops_on
 }
 
 // --- partial directories left by killed exports, and --messages-per-page -----------------
-// (Included here, beside the tests that use them.)
-
-#include <sys/file.h>
-
-#include "archive/partial_directory.hpp"
 
 namespace {
 
@@ -892,9 +892,9 @@ BOOST_AUTO_TEST_CASE(partial_directories_of_killed_exports_are_removed_by_the_ne
   const fs::path other = left_by_a_killed_export(tmp / "other");
   BOOST_TEST(names_in(tmp.path()).size() == 3u);
 
-  Output o = run_cli(loaded.with_db({"export", out.string(), "--format", "txt"}));
+  st::CliOutput o = run_cli(loaded.with_db({"export", out.string(), "--format", "txt"}));
   BOOST_TEST_REQUIRE(o.code == 0, o.err);
-  BOOST_TEST(lines(o.err) == 1u, o.err);
+  BOOST_TEST(st::lines(o.err) == 1u, o.err);
   BOOST_TEST(o.err.rfind("skype-etl: warning: removed 2 partial directories of interrupted "
                          "exports: ",
                          0) == 0u,
@@ -943,10 +943,10 @@ BOOST_AUTO_TEST_CASE(the_partial_directory_of_a_live_export_is_left_alone) {
     BOOST_TEST(::flock(fd, LOCK_EX | LOCK_NB) != 0);
     ::close(fd);
 
-    const Output o = run_cli(loaded.with_db({"export", out.string(), "--format", "txt"}));
+    const st::CliOutput o = run_cli(loaded.with_db({"export", out.string(), "--format", "txt"}));
     BOOST_TEST_REQUIRE(o.code == 0, o.err);
     // The stale one went (so the clean-up ran), the held one stayed, whole.
-    BOOST_TEST(lines(o.err) == 1u, o.err);
+    BOOST_TEST(st::lines(o.err) == 1u, o.err);
     BOOST_TEST(o.err.find(stale.string()) != std::string::npos, o.err);
     BOOST_TEST(o.err.find(held.path().string()) == std::string::npos, o.err);
     BOOST_TEST(!fs::exists(fs::symlink_status(stale)));
@@ -1001,7 +1001,7 @@ BOOST_AUTO_TEST_CASE(only_our_own_partial_directories_are_removed) {
     BOOST_TEST_MESSAGE("not root: another user's partial directory is not tried");
   }
 
-  const Output o = run_cli(loaded.with_db({"export", out.string(), "--format", "txt"}));
+  const st::CliOutput o = run_cli(loaded.with_db({"export", out.string(), "--format", "txt"}));
   BOOST_TEST_REQUIRE(o.code == 0, o.err);
   BOOST_TEST(o.err ==
              "skype-etl: warning: removed the partial directory of an interrupted "
@@ -1039,7 +1039,7 @@ BOOST_AUTO_TEST_CASE(messages_per_page_splits_html_conversations_into_pages) {
   BOOST_TEST(split >= 2u, "the fixture has conversations of more than 2 messages");
   // The default (2000) puts each of the fixture's conversations on one page.
   const fs::path whole = tmp / "whole";
-  const Output o = run_cli(loaded.with_db({"export", whole.string()}));
+  const st::CliOutput o = run_cli(loaded.with_db({"export", whole.string()}));
   BOOST_TEST_REQUIRE(o.code == 0, o.err);
   for (const auto& name : names_in(whole))
     BOOST_TEST(!std::regex_search(name, std::regex("-p[0-9]+\\.html$")), name);
@@ -1049,9 +1049,9 @@ BOOST_AUTO_TEST_CASE(messages_per_page_splits_html_conversations_into_pages) {
   const fs::path none = tmp / "none";
   const auto refused = [&](std::vector<std::string> args, const std::string& says) {
     args.insert(args.begin(), {"export", none.string()});
-    const Output r = run_cli(loaded.with_db(args));
+    const st::CliOutput r = run_cli(loaded.with_db(args));
     BOOST_TEST(r.code == 2, says << ": " << r.err);
-    BOOST_TEST(lines(r.err) == 1u, r.err);
+    BOOST_TEST(st::lines(r.err) == 1u, r.err);
     BOOST_TEST(r.err.find("skype-etl: error: " + says) == 0u, r.err);
     BOOST_TEST(r.out.empty(), r.out);
     BOOST_TEST(!fs::exists(none));
