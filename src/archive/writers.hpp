@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "archive/archive.hpp"
+#include "core/json_object_writer.hpp"
 
 namespace skype_etl::detail::archive {
 
@@ -57,9 +58,8 @@ std::string utc_offset(Micros at);
 /// text files meant to be read on a terminal.
 std::string clean_text(std::string_view text);
 
-/// Appends `text` to `out` as a JSON string (quotes included): `"` `\` and control
-/// characters escaped, invalid UTF-8 bytes written as U+FFFD. '<' and '&' are not escaped.
-void append_json_string(std::string& out, std::string_view text);
+/// JSON strings as every writer of ours writes them (core/json_object_writer.hpp).
+using skype_etl::detail::append_json_string;
 
 /// Whether a message is a system event (membership, topic, calls, ...): shown as an event,
 /// not as something a person wrote.

@@ -16,15 +16,23 @@ bool is_control(std::uint32_t cp) noexcept {
   return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F);
 }
 
-/// Calls `emit(piece)` for the clean pieces of `text` (see clean_for_html).
-template <class Emit>
-void for_clean(std::string_view text, Emit&& emit) {
+/// Calls `emit(piece)` for the clean pieces of `text` (see clean_for_html), in order: runs
+/// of `text`, U+FFFD for what is replaced, and `entity(b)` in place of each printable ASCII
+/// byte `b` for which it is not empty. One loop for clean_for_html and append_escaped.
+template <class Entity, class Emit>
+void for_clean(std::string_view text, Entity&& entity, Emit&& emit) {
   std::size_t run = 0;  // start of the pending run of bytes copied as they are
   std::size_t at = 0;
   while (at < text.size()) {
     const auto b = static_cast<unsigned char>(text[at]);
-    // Fast path: printable ASCII that needs no escaping is copied in runs by the caller.
+    // Fast path: printable ASCII is copied in runs.
     if (b >= 0x20 && b < 0x7F) {
+      if (const std::string_view e = entity(b); !e.empty()) {
+        emit(text.substr(run, at - run));
+        emit(e);
+        run = ++at;
+        continue;
+      }
       ++at;
       continue;
     }
@@ -41,6 +49,32 @@ void for_clean(std::string_view text, Emit&& emit) {
   }
   emit(text.substr(run));
 }
+
+/// No entities: clean_for_html. (Function objects, not functions, so that for_clean's
+/// loop is compiled for each with the test inlined.)
+struct NoEntity {
+  std::string_view operator()(unsigned char /*b*/) const noexcept { return {}; }
+};
+
+/// The entity of a byte that HTML text and quoted attribute values need escaped.
+struct HtmlEntity {
+  std::string_view operator()(unsigned char b) const noexcept {
+    switch (b) {
+      case '&':
+        return "&amp;";
+      case '<':
+        return "&lt;";
+      case '>':
+        return "&gt;";
+      case '"':
+        return "&quot;";
+      case '\'':
+        return "&#39;";
+      default:
+        return {};
+    }
+  }
+};
 
 /// A tag name of ours: lower-case letters, digits and '-'; an attribute name may also
 /// have upper-case letters (SVG's viewBox).
@@ -81,59 +115,13 @@ bool is_safe_url_value(std::string_view v) {
 std::string clean_for_html(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  for_clean(text, [&](std::string_view piece) { out.append(piece); });
+  for_clean(text, NoEntity{}, [&](std::string_view piece) { out.append(piece); });
   return out;
 }
 
 void append_escaped(std::string& out, std::string_view text) {
   // One pass: runs of bytes that need nothing are appended whole (the common case).
-  std::size_t run = 0;
-  std::size_t at = 0;
-  const auto flush = [&](std::size_t end) { out.append(text.data() + run, end - run); };
-  while (at < text.size()) {
-    const auto b = static_cast<unsigned char>(text[at]);
-    const char* entity = nullptr;
-    switch (b) {
-      case '&':
-        entity = "&amp;";
-        break;
-      case '<':
-        entity = "&lt;";
-        break;
-      case '>':
-        entity = "&gt;";
-        break;
-      case '"':
-        entity = "&quot;";
-        break;
-      case '\'':
-        entity = "&#39;";
-        break;
-      default:
-        break;
-    }
-    if (entity) {
-      flush(at);
-      out.append(entity);
-      run = ++at;
-      continue;
-    }
-    if (b >= 0x20 && b < 0x7F) {
-      ++at;
-      continue;
-    }
-    char32_t cp = 0;
-    const std::size_t len = decode_utf8(text, at, cp);
-    if (len != 0 && (!is_control(cp) || cp == '\n' || cp == '\t')) {
-      at += len;
-      continue;
-    }
-    flush(at);
-    if (!(len == 1 && cp == '\r')) out.append(k_replacement);
-    at += len == 0 ? 1 : len;
-    run = at;
-  }
-  flush(at);
+  for_clean(text, HtmlEntity{}, [&](std::string_view piece) { out.append(piece); });
 }
 
 std::string escaped(std::string_view text) {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/identity.hpp"
+#include "core/json_object_writer.hpp"
 #include "transform/json_body.hpp"
 #include "transform/markup.hpp"
 #include "transform/timestamps.hpp"
@@ -98,52 +99,8 @@ std::string conversation_type_of(std::string_view id) {
 }
 
 // ---------------------------------------------------------------------------------------
-// JSON output (details_json). Every string given here is valid UTF-8 without NUL.
-
-void append_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  const char* p = s.data();
-  const char* const end = p + s.size();
-  while (p < end) {
-    const char* run = p;
-    while (p < end && static_cast<unsigned char>(*p) >= 0x20 && *p != '"' && *p != '\\') ++p;
-    out.append(run, static_cast<std::size_t>(p - run));
-    if (p >= end) break;
-    const char c = *p++;
-    switch (c) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      case '\b':
-        out.append("\\b");
-        break;
-      case '\f':
-        out.append("\\f");
-        break;
-      case '\0':
-        break;  // never stored: PostgreSQL rejects \u0000 in jsonb
-      default: {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\u%04x",
-                      static_cast<unsigned>(static_cast<unsigned char>(c)));
-        out.append(buf);
-      }
-    }
-  }
-  out.push_back('"');
-}
+// JSON output (details_json). Every string given here is valid UTF-8 without NUL (a NUL
+// would be written \u0000, which jsonb rejects).
 
 void append_json_number(std::string& out, double v) {
   char buf[32];
@@ -158,22 +115,10 @@ void append_json_int(std::string& out, std::int64_t v) {
   out.append(buf);
 }
 
-/// Writes one object, managing commas.
-class ObjectWriter {
+/// A JSON object with the number and time formats of details.
+class ObjectWriter : public JsonObjectWriter {
  public:
-  explicit ObjectWriter(std::string& out) : m_out(out) { m_out.push_back('{'); }
-  void finish() { m_out.push_back('}'); }
-  std::string& key(std::string_view k) {
-    if (!m_first) m_out.push_back(',');
-    m_first = false;
-    append_json_string(m_out, k);
-    m_out.push_back(':');
-    return m_out;
-  }
-  void str(std::string_view k, std::string_view v) { append_json_string(key(k), v); }
-  void str_if(std::string_view k, std::string_view v) {
-    if (!v.empty()) str(k, v);
-  }
+  using JsonObjectWriter::JsonObjectWriter;
   void num_if(std::string_view k, const std::optional<double>& v) {
     if (v) append_json_number(key(k), *v);
   }
@@ -183,11 +128,6 @@ class ObjectWriter {
   void time_if(std::string_view k, const std::optional<std::int64_t>& us) {
     if (us) str(k, format_iso8601_utc(*us));
   }
-  void raw(std::string_view k, std::string_view json) { key(k).append(json); }
-
- private:
-  std::string& m_out;
-  bool m_first = true;
 };
 
 /// Removes NULs from every string (and key) of a parsed JSON value; returns how many.
