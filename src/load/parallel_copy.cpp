@@ -184,34 +184,23 @@ std::vector<StatementTiming> ParallelCopy::run_statements(
   if (!m_finished) throw std::logic_error("ParallelCopy::run_statements before finish()");
   std::vector<StatementTiming> timings(statements.size());  // each slot written by one thread
   std::atomic<std::size_t> next{0};
-  std::atomic<bool> stop{false};
-  std::mutex failure_mutex;
-  std::exception_ptr failure;
-  std::vector<std::thread> threads;
-  threads.reserve(m_streams.size());
-  for (std::size_t k = 0; k < m_streams.size(); ++k) {
+  std::atomic<bool> stop{false};  // a statement failed: the others take no more
+  on_each_stream([&](std::size_t k) {
     PgConnection& conn = *m_streams[k]->conn;
-    threads.emplace_back([&, k, conn_ptr = &conn] {
-      PgConnection& conn = *conn_ptr;
-      while (!stop.load()) {
-        const std::size_t i = next.fetch_add(1);
-        if (i >= statements.size()) return;
-        try {
-          timings[i].stream = k;
-          timings[i].start_us = now_us();
-          conn.exec(statements[i]);
-          timings[i].end_us = now_us();
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(failure_mutex);
-          if (!failure) failure = std::current_exception();
-          stop.store(true);
-          return;
-        }
+    while (!stop.load()) {
+      const std::size_t i = next.fetch_add(1);
+      if (i >= statements.size()) return;
+      timings[i].stream = k;
+      timings[i].start_us = now_us();
+      try {
+        conn.exec(statements[i]);
+      } catch (...) {
+        stop.store(true);
+        throw;
       }
-    });
-  }
-  for (std::thread& thread : threads) thread.join();
-  if (failure) std::rethrow_exception(failure);
+      timings[i].end_us = now_us();
+    }
+  });
   return timings;
 }
 

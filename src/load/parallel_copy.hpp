@@ -98,7 +98,8 @@ class ParallelCopy {
   void stream_main(Stream& stream);
   void rethrow_failure();
   void enqueue(Stream& target, CopyBuffer& buffer, std::unique_lock<std::mutex>& lock);
-  // Runs `work(k)` for each stream k on threads of its own; rethrows the first failure.
+  // Runs `work(k)` for each stream k at once, on threads of its own (on this one when there
+  // is one stream); waits for all, then rethrows the first failure.
   void on_each_stream(const std::function<void(std::size_t)>& work);
   void stop_threads() noexcept;
 
