@@ -30,6 +30,12 @@ std::string side_lock_sql(const char* function) {
   return std::string("SELECT ") + function + "(hashtextextended('skype-etl load table ' || $1, 0))";
 }
 
+/// The name of part `k` of a split table named `table` (schema-qualified or not), and the
+/// prefix of the indexes built on it: the table's name, "_p", the part's remainder.
+std::string part_name(const std::string& table, std::size_t k) {
+  return table + "_p" + std::to_string(k);
+}
+
 }  // namespace
 
 bool side_load_allowed(PgConnection& conn) {
@@ -89,10 +95,6 @@ SideTable::SideTable(PgConnection& conn, std::string conninfo, std::size_t copy_
       m_split(split) {}
 
 SideTable::~SideTable() = default;
-
-std::string SideTable::part_table(std::size_t k) const {
-  return m_table + "_p" + std::to_string(k);
-}
 
 bool SideTable::want_split(PgConnection& creator, bool first_load) const {
   if (!first_load || m_copy_streams < 2 || m_split == SideSplit::never) return false;
@@ -156,7 +158,7 @@ bool SideTable::start(AccountPartition& partition, const std::string& account_id
   if (m_parts > 1) {
     create("PARTITION BY HASH (message_id)");
     for (std::size_t k = 0; k < m_parts; ++k)
-      creator.exec("CREATE TABLE " + part_table(k) + " PARTITION OF " + m_table +
+      creator.exec("CREATE TABLE " + part_name(m_table, k) + " PARTITION OF " + m_table +
                    " FOR VALUES WITH (MODULUS " + std::to_string(m_parts) + ", REMAINDER " +
                    std::to_string(k) + ") WITH (autovacuum_enabled = false)");
     if (!hash_routing_agrees(creator)) {
@@ -188,7 +190,8 @@ bool SideTable::start(AccountPartition& partition, const std::string& account_id
     // "the side table's rows without WAL"). TRUNCATE locks the part only, not the table.
     std::vector<CopyTarget> targets;
     for (std::size_t k = 0; k < m_parts; ++k)
-      targets.push_back({"TRUNCATE " + part_table(k), "COPY " + part_table(k) + columns});
+      targets.push_back(
+          {"TRUNCATE " + part_name(m_table, k), "COPY " + part_name(m_table, k) + columns});
     m_streams = std::make_unique<ParallelCopy>(m_conninfo, session, targets);
   }
   m_active = true;
@@ -202,8 +205,8 @@ bool SideTable::plan(AccountPartition& partition) {
   // schema skype in attach(), gets indexes above theirs.
   m_part_plans.resize(m_parts);
   for (std::size_t k = 0; k < m_parts; ++k)
-    if (!partition.plan_indexes(part_table(k), m_name + "_p" + std::to_string(k), m_part_plans[k],
-                                partition.name() + "_p" + std::to_string(k)))
+    if (!partition.plan_indexes(part_name(m_table, k), part_name(m_name, k), m_part_plans[k],
+                                part_name(partition.name(), k)))
       return false;
   return partition.plan_indexes(partition.own(), "", m_plan, {}, true);
 }
@@ -344,7 +347,8 @@ void SideTable::build_indexes_and_analyze(LoadSteps& steps, nlohmann::json& stre
   std::vector<std::string> analyses{"ANALYZE " + m_table};
   if (m_parts > 1) {
     analyses.clear();
-    for (std::size_t k = 0; k < m_parts; ++k) analyses.push_back("ANALYZE " + part_table(k));
+    for (std::size_t k = 0; k < m_parts; ++k)
+      analyses.push_back("ANALYZE " + part_name(m_table, k));
   }
   auto analysis =
       std::async(std::launch::async, [&] { return m_streams->run_statements(analyses); });
@@ -379,8 +383,8 @@ bool SideTable::attach(AccountPartition& partition) {
   if (!unless_taken(m_conn, "skype_etl_attach", [&] {
         // A split table's parts first (they stay in skype_load when it moves), with their
         // key constraints, which the partitioned table's own take over.
-        for (std::size_t k = 0; k < m_parts && m_parts > 1; ++k) {
-          move_into_skype(part_table(k), partition.name() + "_p" + std::to_string(k));
+        for (std::size_t k = 0; k < m_part_plans.size(); ++k) {
+          move_into_skype(part_name(m_table, k), part_name(partition.name(), k));
           for (const std::string& sql : m_part_plans[k].constraints) m_conn.exec(sql);
         }
         move_into_skype(m_table, partition.name());
@@ -392,9 +396,8 @@ bool SideTable::attach(AccountPartition& partition) {
     return false;
   m_conn.exec("ALTER TABLE " + partition.own() + " DROP CONSTRAINT " + m_check +
               (m_parts > 1 ? "" : ", RESET (autovacuum_enabled)"));
-  for (std::size_t k = 0; k < m_parts && m_parts > 1; ++k) {
-    m_conn.exec("ALTER TABLE " + partition.own() + "_p" + std::to_string(k) +
-                " RESET (autovacuum_enabled)");
+  for (std::size_t k = 0; k < m_part_plans.size(); ++k) {
+    m_conn.exec("ALTER TABLE " + part_name(partition.own(), k) + " RESET (autovacuum_enabled)");
     for (const std::string& sql : m_part_plans[k].renames) m_conn.exec(sql);
   }
   for (const std::string& sql : m_plan.renames) m_conn.exec(sql);

@@ -174,9 +174,8 @@ class SideTable {
   SideSplit m_split;
   std::size_t m_parts = 1;              // tables it is split into (1: not split)
   IndexPlan m_plan;                     // of the table, or, when split, of the partitioned one
-  std::vector<IndexPlan> m_part_plans;  // split: of each part, built on the streams
+  std::vector<IndexPlan> m_part_plans;  // split: of each part, built on the streams; else none
 
-  std::string part_table(std::size_t k) const;
   bool plan(AccountPartition& partition);
   bool want_split(PgConnection& creator, bool first_load) const;
   bool hash_routing_agrees(PgConnection& creator);
